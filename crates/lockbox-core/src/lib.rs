@@ -1,0 +1,22 @@
+//! lockbox-core: the one trait every lockbox backend implements, the validated secret name, the
+//! redacted secret value and the one error type callers match on.
+//!
+//! Callers hold an `Arc<dyn SecretsManager>` chosen at run time from a config and never care
+//! whether a secret lives on local disk, in memory or in a cloud service.
+
+mod error;
+mod manager;
+mod memory;
+mod name;
+mod retry;
+mod value;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{Error, ErrorKind, Result};
+pub use manager::{PutMode, SecretsManager, SecretsManagerExt};
+pub use memory::MemoryBackend;
+pub use name::SecretName;
+pub use retry::{Retry, RetryPolicy};
+pub use value::SecretValue;

@@ -1,0 +1,117 @@
+//! The secrets-manager trait.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::{Result, SecretName, SecretValue};
+
+/// How `put` treats a secret that already exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutMode {
+    /// Fail with `AlreadyExists` and leave the stored secret untouched.
+    Create,
+    /// Replace the stored secret (or create it).
+    Overwrite,
+}
+
+/// A place that keeps secrets: local disk, memory, or a cloud service.
+///
+/// Dyn-compatible, so a backend chosen from a config at run time is an
+/// `Arc<dyn SecretsManager>`. Wrappers (prefix, retry, cache) implement it too, so they stack.
+#[async_trait]
+pub trait SecretsManager: Send + Sync + Debug {
+    /// A short name for errors and logs: `memory`, `local`, `aws-ssm`, ...
+    fn backend(&self) -> &'static str;
+
+    /// The secret's current value, or an error of kind `NotFound` when the backend says it does
+    /// not exist.
+    async fn get(&self, name: &SecretName) -> Result<SecretValue>;
+
+    /// Stores `value` under `name`. With [`PutMode::Create`] an existing secret is never
+    /// overwritten: the backend itself refuses (no check-then-write race).
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()>;
+
+    /// Removes the secret; `NotFound` when there is none.
+    async fn delete(&self, name: &SecretName) -> Result<()>;
+
+    /// Names that start with `prefix` (plain text prefix; `""` lists all), sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>>;
+
+    /// Whether the secret exists. An error that leaves the answer unknown (access denied,
+    /// network) is returned as an error, never as `false`.
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        match self.get(name).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Values of several secrets, one result per name in the order given. Backends that can
+    /// fetch in batches override this.
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push(self.get(name).await);
+        }
+        out
+    }
+}
+
+/// Conveniences on top of [`SecretsManager`], for every backend and wrapper.
+#[async_trait]
+pub trait SecretsManagerExt: SecretsManager {
+    /// `Ok(None)` when the secret does not exist; other errors stay errors.
+    async fn get_optional(&self, name: &SecretName) -> Result<Option<SecretValue>> {
+        match self.get(name).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a new secret; `AlreadyExists` if one is there.
+    async fn create(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.put(name, value, PutMode::Create).await
+    }
+
+    /// Deletes the secret if it exists; returns whether it did.
+    async fn delete_if_exists(&self, name: &SecretName) -> Result<bool> {
+        match self.delete(name).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<T: SecretsManager + ?Sized> SecretsManagerExt for T {}
+
+#[async_trait]
+impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
+    fn backend(&self) -> &'static str {
+        (**self).backend()
+    }
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        (**self).get(name).await
+    }
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        (**self).put(name, value, mode).await
+    }
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        (**self).delete(name).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        (**self).list(prefix).await
+    }
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        (**self).has(name).await
+    }
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        (**self).get_many(names).await
+    }
+}
+
+#[allow(dead_code)]
+fn assert_dyn_compatible(_: &dyn SecretsManager) {}
