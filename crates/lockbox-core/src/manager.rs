@@ -24,6 +24,12 @@ pub trait SecretsManager: Send + Sync + Debug {
     /// A short name for errors and logs: `memory`, `local`, `aws-ssm`, ...
     fn backend(&self) -> &'static str;
 
+    /// Where `name` lives, for error messages: a file path, a parameter name, an ARN. Never
+    /// a value. Defaults to the name itself.
+    fn location(&self, name: &SecretName) -> String {
+        name.to_string()
+    }
+
     /// The secret's current value, or an error of kind `NotFound` when the backend says it does
     /// not exist.
     async fn get(&self, name: &SecretName) -> Result<SecretValue>;
@@ -92,6 +98,9 @@ impl<T: SecretsManager + ?Sized> SecretsManagerExt for T {}
 impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     fn backend(&self) -> &'static str {
         (**self).backend()
+    }
+    fn location(&self, name: &SecretName) -> String {
+        (**self).location(name)
     }
     async fn get(&self, name: &SecretName) -> Result<SecretValue> {
         (**self).get(name).await

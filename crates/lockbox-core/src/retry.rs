@@ -99,6 +99,10 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
         self.inner.backend()
     }
 
+    fn location(&self, name: &SecretName) -> String {
+        self.inner.location(name)
+    }
+
     async fn get(&self, name: &SecretName) -> Result<SecretValue> {
         self.policy.run(|| self.inner.get(name)).await
     }

@@ -1,1 +1,470 @@
-//! placeholder
+//! lockbox-local: secrets as files under a data directory, in Polygon Edge's layout.
+//!
+//! | secret name         | file (relative to the data dir) |
+//! |---------------------|---------------------------------|
+//! | `validator-key`     | `consensus/validator.key`       |
+//! | `validator-bls-key` | `consensus/validator-bls.key`   |
+//! | `network-key`       | `libp2p/libp2p.key`             |
+//! | any other `a/b`     | `secrets/a/b`                   |
+//!
+//! Writes are atomic: a temporary file in the same directory is written, fsynced, renamed into
+//! place (without replacing an existing file for creates) and the directory is fsynced, so a
+//! crash leaves either the old file or the new one, never a partial key. Directories are created
+//! 0700 and files 0600. Files that group or others can read are refused.
+//!
+//! Files are stored unencrypted: anyone with the owner's rights can read them.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+
+const BACKEND: &str = "local";
+
+/// Directory, under the data dir, of secrets that are not node keys.
+pub const OTHER_SECRETS_DIR: &str = "secrets";
+
+/// Prefix of temporary files; names whose last segment starts with it are refused.
+const TMP_PREFIX: &str = ".lockbox-tmp-";
+
+/// Polygon Edge's fixed files for node secrets: (secret name, path under the data dir).
+pub const NODE_SECRET_FILES: [(&str, &str); 3] = [
+    ("validator-key", "consensus/validator.key"),
+    ("validator-bls-key", "consensus/validator-bls.key"),
+    ("network-key", "libp2p/libp2p.key"),
+];
+
+/// Secrets stored as files under one data directory.
+#[derive(Clone, Debug)]
+pub struct LocalBackend {
+    root: Arc<PathBuf>,
+}
+
+impl LocalBackend {
+    /// A backend rooted at `data_dir`. Nothing is created until the first write.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: Arc::new(data_dir.into()),
+        }
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `name`.
+    pub fn path_of(&self, name: &SecretName) -> PathBuf {
+        match NODE_SECRET_FILES.iter().find(|(n, _)| *n == name.as_str()) {
+            Some((_, rel)) => self.root.join(rel),
+            None => name
+                .segments()
+                .fold(self.root.join(OTHER_SECRETS_DIR), |p, s| p.join(s)),
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LocalBackend) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Backend,
+                    BACKEND,
+                    format!("file task failed: {e}"),
+                )
+            })?
+    }
+
+    fn read(&self, name: &SecretName) -> Result<SecretValue> {
+        let path = self.path_of(name);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return Err(io_error(e, name, &path, "open")),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error(e, name, &path, "stat"))?;
+        if meta.is_dir() {
+            return Err(Error::not_found(BACKEND, name));
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                BACKEND,
+                format!(
+                    "{} has mode {mode:04o}, so group or others can read it; refusing to use a \
+                     secret others can read (fix: chmod 600 {})",
+                    path.display(),
+                    path.display()
+                ),
+            )
+            .with_secret(name));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        let read = file.read_to_end(&mut bytes);
+        let value = SecretValue::new(bytes);
+        read.map_err(|e| io_error(e, name, &path, "read"))?;
+        Ok(value)
+    }
+
+    fn write(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        if name.segments().any(|s| s.starts_with(TMP_PREFIX)) {
+            return Err(Error::invalid_name(
+                name.as_str(),
+                format!("the local backend reserves names starting with {TMP_PREFIX}"),
+            ));
+        }
+        let path = self.path_of(name);
+        let dir = path.parent().expect("secret paths have a parent");
+        create_private_dirs(dir).map_err(|e| io_error(e, name, dir, "create directory"))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(|e| io_error(e, name, dir, "create temporary file in"))?;
+        tmp.write_all(value.expose_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| io_error(e, name, tmp.path(), "write"))?;
+        let persisted = match mode {
+            PutMode::Create => tmp.persist_noclobber(&path),
+            PutMode::Overwrite => tmp.persist(&path),
+        };
+        // On failure the temporary file is removed when the returned handle drops.
+        if let Err(e) = persisted {
+            return Err(match e.error.kind() {
+                io::ErrorKind::AlreadyExists => Error::already_exists(BACKEND, name).with_message(
+                    format!("{} already exists; it was left as it was", path.display()),
+                ),
+                _ => io_error(e.error, name, &path, "rename into"),
+            });
+        }
+        sync_dir(dir).map_err(|e| io_error(e, name, dir, "fsync"))?;
+        tracing::debug!(secret = %name, path = %path.display(), "wrote secret file");
+        Ok(())
+    }
+
+    fn remove(&self, name: &SecretName) -> Result<()> {
+        let path = self.path_of(name);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::not_found(BACKEND, name));
+        }
+        fs::remove_file(&path).map_err(|e| io_error(e, name, &path, "remove"))?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).map_err(|e| io_error(e, name, dir, "fsync"))?;
+        }
+        tracing::debug!(secret = %name, path = %path.display(), "removed secret file");
+        Ok(())
+    }
+
+    fn names(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        let mut out = Vec::new();
+        for (name, rel) in NODE_SECRET_FILES {
+            if name.starts_with(prefix) && self.root.join(rel).is_file() {
+                out.push(SecretName::new(name)?);
+            }
+        }
+        let others = self.root.join(OTHER_SECRETS_DIR);
+        walk(&others, "", &mut |rel| {
+            if rel.starts_with(prefix) {
+                // Files whose path is not a valid name were not written by lockbox; skip them.
+                if let Ok(n) = SecretName::new(rel) {
+                    out.push(n);
+                }
+            }
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Backend,
+                BACKEND,
+                format!("listing {}: {e}", others.display()),
+            )
+        })?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// Calls `f` with the `/`-joined relative path of every regular file under `dir`, skipping
+/// temporary files. A missing `dir` has no files.
+fn walk(dir: &Path, rel: &str, f: &mut dyn FnMut(&str)) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if file_name.starts_with(TMP_PREFIX) {
+            continue;
+        }
+        let child = if rel.is_empty() {
+            file_name
+        } else {
+            format!("{rel}/{file_name}")
+        };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&entry.path(), &child, f)?;
+        } else if kind.is_file() {
+            f(&child);
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` and missing parents with mode 0700.
+fn create_private_dirs(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Makes a rename or unlink in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    OpenOptions::new().read(true).open(dir)?.sync_all()
+}
+
+/// Maps an I/O error on `path` to lockbox's error, naming the file and the operation.
+fn io_error(e: io::Error, name: &SecretName, path: &Path, op: &str) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
+            return Error::not_found(BACKEND, name);
+        }
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        _ => ErrorKind::Backend,
+    };
+    Error::new(kind, BACKEND, format!("{op} {}: {e}", path.display())).with_secret(name)
+}
+
+#[async_trait]
+impl SecretsManager for LocalBackend {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn location(&self, name: &SecretName) -> String {
+        self.path_of(name).display().to_string()
+    }
+
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        let name = name.clone();
+        self.blocking(move |b| b.read(&name)).await
+    }
+
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        let (name, value) = (name.clone(), value.clone());
+        self.blocking(move |b| b.write(&name, &value, mode)).await
+    }
+
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        let name = name.clone();
+        self.blocking(move |b| b.remove(&name)).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |b| b.names(&prefix)).await
+    }
+
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        let name = name.clone();
+        self.blocking(move |b| {
+            let path = b.path_of(&name);
+            match fs::metadata(&path) {
+                Ok(m) => Ok(m.is_file()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(io_error(e, &name, &path, "stat")),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockbox_core::SecretsManagerExt;
+    use proptest::prelude::*;
+
+    fn n(s: &str) -> SecretName {
+        SecretName::new(s).unwrap()
+    }
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn node_secrets_use_polygon_edge_paths() {
+        let b = LocalBackend::new("/data");
+        assert_eq!(
+            b.path_of(&n("validator-key")),
+            Path::new("/data/consensus/validator.key")
+        );
+        assert_eq!(
+            b.path_of(&n("validator-bls-key")),
+            Path::new("/data/consensus/validator-bls.key")
+        );
+        assert_eq!(
+            b.path_of(&n("network-key")),
+            Path::new("/data/libp2p/libp2p.key")
+        );
+        assert_eq!(b.path_of(&n("app/db")), Path::new("/data/secrets/app/db"));
+    }
+
+    #[tokio::test]
+    async fn files_are_owner_only_and_dirs_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path().join("node"));
+        b.create(&n("validator-key"), &SecretValue::from("k"))
+            .await
+            .unwrap();
+        b.create(&n("app/deep/x"), &SecretValue::from("v"))
+            .await
+            .unwrap();
+        assert_eq!(
+            mode(&dir.path().join("node/consensus/validator.key")),
+            0o600
+        );
+        for d in [
+            "node",
+            "node/consensus",
+            "node/secrets",
+            "node/secrets/app",
+            "node/secrets/app/deep",
+        ] {
+            assert_eq!(mode(&dir.path().join(d)), 0o700, "{d}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_files_others_can_read_and_says_how_to_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create(&n("network-key"), &SecretValue::from("k"))
+            .await
+            .unwrap();
+        let path = dir.path().join("libp2p/libp2p.key");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = b.get(&n("network-key")).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("chmod 600 {}", path.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("0644"), "{msg}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(b.get(&n("network-key")).await.unwrap().expose_bytes(), b"k");
+    }
+
+    #[tokio::test]
+    async fn refused_create_keeps_the_file_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create(&n("validator-key"), &SecretValue::from("old"))
+            .await
+            .unwrap();
+        let e = b
+            .create(&n("validator-key"), &SecretValue::from("new"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("validator.key"), "{e}");
+        assert_eq!(
+            fs::read(dir.path().join("consensus/validator.key")).unwrap(),
+            b"old"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("consensus"))
+            .unwrap()
+            .collect();
+        assert_eq!(leftovers.len(), 1, "only the key file may remain");
+    }
+
+    #[tokio::test]
+    async fn write_into_unwritable_dir_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create(&n("a/x"), &SecretValue::from("1")).await.unwrap();
+        let sub = dir.path().join("secrets/a");
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o500)).unwrap();
+        let result = b.create(&n("a/y"), &SecretValue::from("2")).await;
+        fs::set_permissions(&sub, fs::Permissions::from_mode(0o700)).unwrap();
+        // Root ignores directory permissions; only assert the failure where it can happen.
+        if let Err(e) = result {
+            assert!(e.to_string().contains("secrets/a"), "{e}");
+            assert_eq!(fs::read_dir(&sub).unwrap().count(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn has_is_false_below_a_file_and_list_skips_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create(&n("a"), &SecretValue::from("1")).await.unwrap();
+        assert!(!b.has(&n("a/b")).await.unwrap());
+        assert_eq!(
+            b.get(&n("a/b")).await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        fs::write(dir.path().join("secrets/.lockbox-tmp-abc"), "partial").unwrap();
+        assert_eq!(b.list("").await.unwrap(), vec![n("a")]);
+        let e = b
+            .create(&n(".lockbox-tmp-x"), &SecretValue::from("1"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName);
+    }
+
+    #[tokio::test]
+    async fn list_includes_node_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        b.create(&n("network-key"), &SecretValue::from("1"))
+            .await
+            .unwrap();
+        b.create(&n("validator-key"), &SecretValue::from("1"))
+            .await
+            .unwrap();
+        b.create(&n("zz/other"), &SecretValue::from("1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.list("").await.unwrap(),
+            vec![n("network-key"), n("validator-key"), n("zz/other")]
+        );
+        assert_eq!(b.list("valid").await.unwrap(), vec![n("validator-key")]);
+    }
+
+    proptest! {
+        #[test]
+        fn every_name_maps_inside_the_data_dir(segs in prop::collection::vec("[A-Za-z0-9_.=@+-]{1,10}", 1..5)) {
+            prop_assume!(segs.iter().all(|s| s != "." && s != ".."));
+            let name = SecretName::new(segs.join("/")).unwrap();
+            let b = LocalBackend::new("/data");
+            let p = b.path_of(&name);
+            prop_assert!(p.starts_with("/data"));
+            let rel = p.strip_prefix("/data").unwrap();
+            prop_assert!(rel.components().all(|c| matches!(c, std::path::Component::Normal(_))));
+        }
+    }
+}
