@@ -1,1 +1,11 @@
-//! placeholder
+//! lockbox-config: the `secretsManagerConfig.json` file Polygon Edge and lockbox share, the
+//! `--extra k=v,...` syntax, per-type validation, and [`open`], which turns a config into a
+//! backend.
+
+mod extra;
+mod file;
+mod open;
+
+pub use extra::parse_extra;
+pub use file::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token};
+pub use open::{open, open_data_dir};

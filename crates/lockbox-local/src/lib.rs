@@ -124,30 +124,12 @@ impl LocalBackend {
             ));
         }
         let path = self.path_of(name);
-        let dir = path.parent().expect("secret paths have a parent");
-        create_private_dirs(dir).map_err(|e| io_error(e, name, dir, "create directory"))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(dir)
-            .map_err(|e| io_error(e, name, dir, "create temporary file in"))?;
-        tmp.write_all(value.expose_bytes())
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(|e| io_error(e, name, tmp.path(), "write"))?;
-        let persisted = match mode {
-            PutMode::Create => tmp.persist_noclobber(&path),
-            PutMode::Overwrite => tmp.persist(&path),
-        };
-        // On failure the temporary file is removed when the returned handle drops.
-        if let Err(e) = persisted {
-            return Err(match e.error.kind() {
-                io::ErrorKind::AlreadyExists => Error::already_exists(BACKEND, name).with_message(
-                    format!("{} already exists; it was left as it was", path.display()),
-                ),
-                _ => io_error(e.error, name, &path, "rename into"),
-            });
-        }
-        sync_dir(dir).map_err(|e| io_error(e, name, dir, "fsync"))?;
+        write_file_atomic(&path, value.expose_bytes(), mode).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::already_exists(BACKEND, name).with_message(
+                format!("{} already exists; it was left as it was", path.display()),
+            ),
+            _ => Error::new(map_io_kind(&e), BACKEND, e.to_string()).with_secret(name),
+        })?;
         tracing::debug!(secret = %name, path = %path.display(), "wrote secret file");
         Ok(())
     }
@@ -225,6 +207,47 @@ fn walk(dir: &Path, rel: &str, f: &mut dyn FnMut(&str)) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
+/// part: a 0600 temporary file in the same directory is written and fsynced, then renamed into
+/// place and the directory fsynced. [`PutMode::Create`] never replaces an existing file (the
+/// rename itself refuses, so there is no check-then-write race) and fails with
+/// `io::ErrorKind::AlreadyExists`. Missing parent directories are created 0700. Errors name the
+/// path and the step that failed; on error no temporary file is left behind.
+pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result<()> {
+    let with_path = |step: &str, p: &Path, e: io::Error| {
+        io::Error::new(e.kind(), format!("{step} {}: {e}", p.display()))
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    create_private_dirs(dir).map_err(|e| with_path("create directory", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| with_path("create temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| with_path("write", tmp.path(), e))?;
+    // On failure the temporary file is removed when the returned handle drops.
+    match mode {
+        PutMode::Create => tmp.persist_noclobber(path).map(drop),
+        PutMode::Overwrite => tmp.persist(path).map(drop),
+    }
+    .map_err(|e| {
+        if e.error.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            )
+        } else {
+            with_path("rename into", path, e.error)
+        }
+    })?;
+    sync_dir(dir).map_err(|e| with_path("fsync", dir, e))
+}
+
 /// Creates `dir` and missing parents with mode 0700.
 fn create_private_dirs(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)
@@ -237,15 +260,27 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Maps an I/O error on `path` to lockbox's error, naming the file and the operation.
 fn io_error(e: io::Error, name: &SecretName, path: &Path, op: &str) -> Error {
-    let kind = match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
-            return Error::not_found(BACKEND, name);
-        }
+    if matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) {
+        return Error::not_found(BACKEND, name);
+    }
+    Error::new(
+        map_io_kind(&e),
+        BACKEND,
+        format!("{op} {}: {e}", path.display()),
+    )
+    .with_secret(name)
+}
+
+fn map_io_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => ErrorKind::NotFound,
         io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
         _ => ErrorKind::Backend,
-    };
-    Error::new(kind, BACKEND, format!("{op} {}: {e}", path.display())).with_secret(name)
+    }
 }
 
 #[async_trait]

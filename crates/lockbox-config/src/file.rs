@@ -1,0 +1,583 @@
+//! `secretsManagerConfig.json`: reading, writing and validating it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use lockbox_core::{Error, ErrorKind, PutMode, SecretName};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+/// The file name `lockbox generate` writes by default, as Polygon Edge does.
+pub const DEFAULT_CONFIG_FILE: &str = "secretsManagerConfig.json";
+
+/// Which secrets manager a config describes; the strings are Polygon Edge's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagerType {
+    /// Files under a data directory (`extra.path`).
+    Local,
+    /// AWS Systems Manager Parameter Store.
+    AwsSsm,
+    /// AWS Secrets Manager.
+    AwsSecretsManager,
+    /// HashiCorp Vault (recognised for compatibility; lockbox has no backend for it).
+    HashicorpVault,
+    /// Google Cloud Secret Manager (recognised for compatibility; lockbox has no backend for it).
+    GcpSsm,
+}
+
+impl ManagerType {
+    /// Every type, in the order help texts list them.
+    pub const ALL: [ManagerType; 5] = [
+        Self::Local,
+        Self::AwsSsm,
+        Self::AwsSecretsManager,
+        Self::HashicorpVault,
+        Self::GcpSsm,
+    ];
+
+    /// The config file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::AwsSsm => "aws-ssm",
+            Self::AwsSecretsManager => "aws-secretsmanager",
+            Self::HashicorpVault => "hashicorp-vault",
+            Self::GcpSsm => "gcp-ssm",
+        }
+    }
+
+    /// Parses the config file's spelling, or says which ones exist.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<_> = Self::ALL.iter().map(|t| t.as_str()).collect();
+                Error::invalid_config(
+                    "type",
+                    format!("unknown type {s:?} (expected one of: {})", known.join(", ")),
+                )
+            })
+    }
+
+    /// `extra` keys this type reads: (key, required).
+    pub fn extra_keys(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Self::Local => &[("path", true)],
+            Self::AwsSsm => &[
+                ("region", true),
+                ("ssm-parameter-path", true),
+                ("kms-key-id", false),
+            ],
+            Self::AwsSecretsManager => &[
+                ("region", true),
+                ("secrets-manager-path", true),
+                ("kms-key-id", false),
+            ],
+            Self::HashicorpVault => &[],
+            Self::GcpSsm => &[("project-id", true), ("gcp-ssm-cred", true)],
+        }
+    }
+}
+
+impl fmt::Display for ManagerType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An access token. Debug and Display never show it.
+#[derive(Clone)]
+pub struct Token(SecretString);
+
+impl Token {
+    /// Wraps a token.
+    pub fn new(token: String) -> Self {
+        Self(SecretString::from(token))
+    }
+
+    /// The token itself, for the one call that needs it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([REDACTED])")
+    }
+}
+
+/// The contents of `secretsManagerConfig.json`.
+///
+/// Keys are matched case-insensitively, as Polygon Edge's Go reader does, so both `type` and
+/// the `Type` its docs show are accepted. Empty strings (Polygon Edge writes them for unset
+/// fields) read as absent.
+#[derive(Clone, Debug)]
+pub struct SecretsManagerConfig {
+    /// Access token (Vault); redacted in Debug.
+    pub token: Option<Token>,
+    /// Custom endpoint, for example an emulator's `http://127.0.0.1:PORT`.
+    pub server_url: Option<String>,
+    /// Which secrets manager.
+    pub manager_type: ManagerType,
+    /// The node's name: the path segment its secrets live under.
+    pub name: String,
+    /// Namespace (Vault).
+    pub namespace: Option<String>,
+    /// Type-specific settings (`region`, `ssm-parameter-path`, `path`, ...).
+    pub extra: BTreeMap<String, String>,
+}
+
+const KEYS: [&str; 6] = ["token", "server_url", "type", "name", "namespace", "extra"];
+
+impl SecretsManagerConfig {
+    /// Parses and validates the JSON text of a config.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_config("JSON", format!("{e}")))?;
+        let Value::Object(object) = value else {
+            return Err(Error::invalid_config(
+                "JSON",
+                "the top level must be an object",
+            ));
+        };
+        let mut fields: BTreeMap<&str, Value> = BTreeMap::new();
+        for (key, value) in object {
+            let lower = key.to_ascii_lowercase();
+            let Some(known) = KEYS.iter().find(|k| **k == lower) else {
+                return Err(Error::invalid_config(
+                    format!("key {key:?}"),
+                    format!("unknown key (expected: {})", KEYS.join(", ")),
+                ));
+            };
+            if fields.insert(known, value).is_some() {
+                return Err(Error::invalid_config(
+                    format!("key {key:?}"),
+                    "given twice (keys are matched regardless of case)",
+                ));
+            }
+        }
+        let text_field = |key: &str| -> Result<Option<String>, Error> {
+            match fields.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(Error::invalid_config(
+                    key,
+                    format!("must be a string, not {}", kind(other)),
+                )),
+            }
+        };
+        let manager_type = match text_field("type")? {
+            Some(t) => ManagerType::parse(&t)?,
+            None => return Err(Error::invalid_config("type", "is required")),
+        };
+        let mut extra = BTreeMap::new();
+        match fields.get("extra") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (k, v) in map {
+                    match v {
+                        Value::String(s) => extra.insert(k.clone(), s.clone()),
+                        other => {
+                            return Err(Error::invalid_config(
+                                format!("extra.{k}"),
+                                format!("must be a string, not {}", kind(other)),
+                            ));
+                        }
+                    };
+                }
+            }
+            Some(other) => {
+                return Err(Error::invalid_config(
+                    "extra",
+                    format!("must be an object, not {}", kind(other)),
+                ));
+            }
+        }
+        let config = Self {
+            token: text_field("token")?.map(Token::new),
+            server_url: text_field("server_url")?,
+            manager_type,
+            name: text_field("name")?.unwrap_or_default(),
+            namespace: text_field("namespace")?,
+            extra,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The JSON text, with Polygon Edge's keys in its order; unset fields are empty strings,
+    /// as Polygon Edge writes them.
+    pub fn to_json(&self) -> String {
+        let mut extra = Map::new();
+        for (k, v) in &self.extra {
+            extra.insert(k.clone(), Value::String(v.clone()));
+        }
+        let fields: [(&str, Value); 6] = [
+            (
+                "token",
+                self.token.as_ref().map(|t| t.expose()).unwrap_or("").into(),
+            ),
+            (
+                "server_url",
+                self.server_url.clone().unwrap_or_default().into(),
+            ),
+            ("type", self.manager_type.as_str().into()),
+            ("name", self.name.clone().into()),
+            (
+                "namespace",
+                self.namespace.clone().unwrap_or_default().into(),
+            ),
+            ("extra", Value::Object(extra)),
+        ];
+        let mut out = String::from("{\n");
+        for (i, (key, value)) in fields.iter().enumerate() {
+            let value = serde_json::to_string_pretty(value).expect("JSON values serialize");
+            let value = value.replace('\n', "\n    ");
+            let comma = if i + 1 < fields.len() { "," } else { "" };
+            out.push_str(&format!("    {key:?}: {value}{comma}\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Checks every field the type needs, naming the first field that is wrong.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.name.is_empty() {
+            return Err(Error::invalid_config("name", "is required"));
+        }
+        if self.name.contains('/') || SecretName::new(self.name.as_str()).is_err() {
+            return Err(Error::invalid_config(
+                "name",
+                format!(
+                    "{:?} must be one path segment of A-Z a-z 0-9 _ . - + = @",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(url) = &self.server_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Error::invalid_config(
+                "server_url",
+                format!("{url:?} must start with http:// or https://"),
+            ));
+        }
+        let keys = self.manager_type.extra_keys();
+        for (key, required) in keys {
+            let value = self.extra.get(*key).map(String::as_str).unwrap_or("");
+            if *required && value.is_empty() {
+                return Err(Error::invalid_config(
+                    format!("extra.{key}"),
+                    format!("is required for type {}", self.manager_type),
+                ));
+            }
+        }
+        if let Some(unknown) = self
+            .extra
+            .keys()
+            .find(|k| !keys.iter().any(|(known, _)| known == k))
+        {
+            let known: Vec<_> = keys.iter().map(|(k, _)| *k).collect();
+            return Err(Error::invalid_config(
+                format!("extra.{unknown}"),
+                format!(
+                    "is not a setting of type {} (it reads: {})",
+                    self.manager_type,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        if let Some(region) = self.extra.get("region")
+            && !is_region_name(region)
+        {
+            return Err(Error::invalid_config(
+                "extra.region",
+                format!("{region:?} is not an AWS region name (like us-east-1)"),
+            ));
+        }
+        if self.manager_type == ManagerType::HashicorpVault {
+            if self.token.is_none() {
+                return Err(Error::invalid_config(
+                    "token",
+                    "is required for type hashicorp-vault",
+                ));
+            }
+            if self.server_url.is_none() {
+                return Err(Error::invalid_config(
+                    "server_url",
+                    "is required for type hashicorp-vault",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and validates a config file; errors name the file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::InvalidConfig,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Backend,
+            };
+            Error::new(
+                kind,
+                "lockbox",
+                format!("cannot read config file {}: {e}", path.display()),
+            )
+        })?;
+        Self::from_json(&text).map_err(|e| {
+            Error::new(
+                e.kind(),
+                "lockbox",
+                format!("config file {}: {}", path.display(), e.message()),
+            )
+        })
+    }
+
+    /// Writes the config atomically with owner-only permissions (it may hold a token). Refuses
+    /// to replace an existing file unless `overwrite`.
+    pub fn write(&self, path: &Path, overwrite: bool) -> Result<(), Error> {
+        self.validate()?;
+        let mode = if overwrite {
+            PutMode::Overwrite
+        } else {
+            PutMode::Create
+        };
+        lockbox_local::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::new(
+                    ErrorKind::AlreadyExists,
+                    "lockbox",
+                    format!(
+                        "config file {} already exists; use --force to replace it",
+                        path.display()
+                    ),
+                )
+            } else {
+                Error::new(
+                    ErrorKind::Backend,
+                    "lockbox",
+                    format!("writing config file: {e}"),
+                )
+            }
+        })
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// True for names shaped like AWS regions: `us-east-1`, `us-gov-west-1`, `cn-north-1`.
+pub(crate) fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EDGE_SSM: &str = r#"{
+        "token": "",
+        "server_url": "",
+        "type": "aws-ssm",
+        "name": "node1",
+        "namespace": "",
+        "extra": {"region": "us-east-1", "ssm-parameter-path": "/polygon-edge/nodes"}
+    }"#;
+
+    #[test]
+    fn reads_polygon_edge_output() {
+        let c = SecretsManagerConfig::from_json(EDGE_SSM).unwrap();
+        assert_eq!(c.manager_type, ManagerType::AwsSsm);
+        assert_eq!(c.name, "node1");
+        assert!(c.token.is_none() && c.server_url.is_none() && c.namespace.is_none());
+        assert_eq!(c.extra["ssm-parameter-path"], "/polygon-edge/nodes");
+    }
+
+    #[test]
+    fn accepts_capitalised_keys_from_the_docs() {
+        let c = SecretsManagerConfig::from_json(
+            r#"{"Type": "aws-ssm", "Name": "n", "Extra": {"region": "eu-west-2", "ssm-parameter-path": "/x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.extra["region"], "eu-west-2");
+        let e =
+            SecretsManagerConfig::from_json(r#"{"type": "local", "Type": "local", "name": "n"}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"name": "n"}"#, "type: is required"),
+            (
+                r#"{"type": "vault", "name": "n"}"#,
+                "type: unknown type \"vault\"",
+            ),
+            (
+                r#"{"type": "local", "extra": {"path": "d"}}"#,
+                "name: is required",
+            ),
+            (
+                r#"{"type": "local", "name": "a/b", "extra": {"path": "d"}}"#,
+                "name: \"a/b\" must be one path segment",
+            ),
+            (
+                r#"{"type": "aws-ssm", "name": "n", "extra": {"ssm-parameter-path": "/p"}}"#,
+                "extra.region: is required for type aws-ssm",
+            ),
+            (
+                r#"{"type": "aws-ssm", "name": "n", "extra": {"region": "us-east-1"}}"#,
+                "extra.ssm-parameter-path: is required",
+            ),
+            (
+                r#"{"type": "aws-ssm", "name": "n", "extra": {"region": "Mars", "ssm-parameter-path": "/p"}}"#,
+                "extra.region: \"Mars\" is not an AWS region",
+            ),
+            (
+                r#"{"type": "aws-ssm", "name": "n", "extra": {"region": "us-east-1", "ssm-parameter-path": "/p", "ssm-paramter-path": "/q"}}"#,
+                "extra.ssm-paramter-path: is not a setting of type aws-ssm",
+            ),
+            (
+                r#"{"type": "local", "name": "n", "extra": {"path": 3}}"#,
+                "extra.path: must be a string, not a number",
+            ),
+            (
+                r#"{"type": "local", "name": "n", "extra": {"path": "d"}, "extras": {}}"#,
+                "key \"extras\": unknown key",
+            ),
+            (
+                r#"{"type": "local", "name": "n", "server_url": "ftp://x", "extra": {"path": "d"}}"#,
+                "server_url: \"ftp://x\" must start with http",
+            ),
+            (
+                r#"{"type": "hashicorp-vault", "name": "n", "server_url": "http://v"}"#,
+                "token: is required",
+            ),
+            (r#"[1]"#, "top level must be an object"),
+            (r#"{"type": "local""#, "JSON: EOF"),
+        ];
+        for (json, expected) in cases {
+            let e = SecretsManagerConfig::from_json(json).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert!(
+                e.to_string().contains(expected),
+                "{json}\n  got: {e}\n  want: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_is_never_in_debug() {
+        let c = SecretsManagerConfig::from_json(
+            r#"{"type": "hashicorp-vault", "name": "n", "server_url": "http://v", "token": "s.SUPERSECRET"}"#,
+        )
+        .unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("SUPERSECRET"), "{debug}");
+        assert!(debug.contains("REDACTED"));
+        assert_eq!(c.token.unwrap().expose(), "s.SUPERSECRET");
+    }
+
+    #[test]
+    fn written_file_is_owner_only_and_not_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_CONFIG_FILE);
+        let c = SecretsManagerConfig::from_json(EDGE_SSM).unwrap();
+        c.write(&path, false).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let e = c.write(&path, false).unwrap_err();
+        assert!(e.to_string().contains("use --force"), "{e}");
+        c.write(&path, true).unwrap();
+        let back = SecretsManagerConfig::read(&path).unwrap();
+        assert_eq!(back.to_json(), c.to_json());
+        let e = SecretsManagerConfig::read(&dir.path().join("nope.json")).unwrap_err();
+        assert!(e.to_string().contains("nope.json"), "{e}");
+    }
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-2",
+            "eu-central-2",
+        ] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "us--1",
+            "u-east-1",
+            "us-east-1a",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
+    }
+
+    fn segment() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_-]{1,16}"
+    }
+
+    proptest! {
+        #[test]
+        fn configs_round_trip(
+            name in segment(),
+            path in prop::collection::vec(segment(), 1..4),
+            token in proptest::option::of("[ -~]{1,20}"),
+            ns in proptest::option::of(segment()),
+            url in proptest::option::of("http://127\\.0\\.0\\.1:[0-9]{2,5}"),
+        ) {
+            let mut extra = BTreeMap::new();
+            extra.insert("region".to_string(), "us-west-2".to_string());
+            extra.insert("ssm-parameter-path".to_string(), format!("/{}", path.join("/")));
+            let c = SecretsManagerConfig {
+                token: token.map(Token::new),
+                server_url: url,
+                manager_type: ManagerType::AwsSsm,
+                name,
+                namespace: ns,
+                extra,
+            };
+            let back = SecretsManagerConfig::from_json(&c.to_json()).unwrap();
+            prop_assert_eq!(back.to_json(), c.to_json());
+            prop_assert_eq!(back.token.as_ref().map(|t| t.expose().to_string()), c.token.as_ref().map(|t| t.expose().to_string()));
+            prop_assert_eq!(&back.extra, &c.extra);
+            prop_assert_eq!(&back.name, &c.name);
+        }
+    }
+}
