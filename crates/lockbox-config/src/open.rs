@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lockbox_core::{Error, ErrorKind, SecretsManager};
+use lockbox_core::{Error, ErrorKind, Retry, RetryPolicy, SecretsManager};
 use lockbox_local::LocalBackend;
+use lockbox_ssm::{SsmBackend, SsmSettings};
 
 use crate::{ManagerType, SecretsManagerConfig};
 
@@ -13,7 +14,8 @@ pub fn open_data_dir(dir: &Path) -> Arc<dyn SecretsManager> {
     Arc::new(LocalBackend::new(dir))
 }
 
-/// Opens the backend `config` describes. `config_dir` is the directory of the config file:
+/// Opens the backend `config` describes. Cloud backends are wrapped in [`Retry`] with the
+/// default policy (their SDK's own retries are off, so attempts do not multiply). `config_dir` is the directory of the config file:
 /// a relative `extra.path` of a local config is resolved against it, so the config works from
 /// any working directory.
 pub async fn open(
@@ -25,6 +27,21 @@ pub async fn open(
         ManagerType::Local => {
             let path = Path::new(&config.extra["path"]);
             Ok(open_data_dir(&config_dir.join(path)))
+        }
+        ManagerType::AwsSsm => {
+            let backend = SsmBackend::connect(SsmSettings {
+                region: config.extra["region"].clone(),
+                parameter_path: config.extra["ssm-parameter-path"].clone(),
+                node_name: config.name.clone(),
+                kms_key_id: config
+                    .extra
+                    .get("kms-key-id")
+                    .filter(|k| !k.is_empty())
+                    .cloned(),
+                endpoint_url: config.server_url.clone(),
+            })
+            .await?;
+            Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
         other => Err(Error::new(
             ErrorKind::Unsupported,

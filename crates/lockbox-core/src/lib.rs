@@ -15,7 +15,7 @@ mod value;
 pub mod conformance;
 
 pub use error::{Error, ErrorKind, Result};
-pub use manager::{PutMode, SecretsManager, SecretsManagerExt};
+pub use manager::{PutMode, SecretsManager, SecretsManagerExt, Version};
 pub use memory::MemoryBackend;
 pub use name::SecretName;
 pub use retry::{Retry, RetryPolicy};

@@ -15,6 +15,30 @@ pub enum PutMode {
     Overwrite,
 }
 
+/// Which version of a secret to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// The current version (Secrets Manager's AWSCURRENT, SSM's latest).
+    Current,
+    /// An SSM version number (`name:3`).
+    Number(u64),
+    /// An SSM parameter label or a Secrets Manager staging label (`name:prod`, `AWSPREVIOUS`).
+    Label(String),
+    /// A Secrets Manager version id.
+    Id(String),
+}
+
+impl Version {
+    /// Parses the `name:selector` suffix SSM uses: digits are a version number, anything else a
+    /// label.
+    pub fn from_selector(selector: &str) -> Self {
+        match selector.parse::<u64>() {
+            Ok(n) => Self::Number(n),
+            Err(_) => Self::Label(selector.to_owned()),
+        }
+    }
+}
+
 /// A place that keeps secrets: local disk, memory, or a cloud service.
 ///
 /// Dyn-compatible, so a backend chosen from a config at run time is an
@@ -33,6 +57,20 @@ pub trait SecretsManager: Send + Sync + Debug {
     /// The secret's current value, or an error of kind `NotFound` when the backend says it does
     /// not exist.
     async fn get(&self, name: &SecretName) -> Result<SecretValue>;
+
+    /// A given version of the secret. Backends without versions support only
+    /// [`Version::Current`] and answer `Unsupported` for the rest.
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        match version {
+            Version::Current => self.get(name).await,
+            other => Err(crate::Error::new(
+                crate::ErrorKind::Unsupported,
+                self.backend(),
+                format!("this backend keeps no versions, so {other:?} cannot be read"),
+            )
+            .with_secret(name)),
+        }
+    }
 
     /// Stores `value` under `name`. With [`PutMode::Create`] an existing secret is never
     /// overwritten: the backend itself refuses (no check-then-write race).
@@ -104,6 +142,9 @@ impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     }
     async fn get(&self, name: &SecretName) -> Result<SecretValue> {
         (**self).get(name).await
+    }
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        (**self).get_version(name, version).await
     }
     async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
         (**self).put(name, value, mode).await

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::{Error, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use crate::{Error, PutMode, Result, SecretName, SecretValue, SecretsManager, Version};
 
 /// Bounds for [`Retry`]: attempts, backoff and total time.
 #[derive(Clone, Debug)]
@@ -25,7 +25,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            max_elapsed: Duration::from_secs(20),
+            max_elapsed: Duration::from_secs(15),
         }
     }
 }
@@ -105,6 +105,12 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
 
     async fn get(&self, name: &SecretName) -> Result<SecretValue> {
         self.policy.run(|| self.inner.get(name)).await
+    }
+
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        self.policy
+            .run(|| self.inner.get_version(name, version))
+            .await
     }
 
     async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {

@@ -1,0 +1,341 @@
+//! The SSM backend.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ssm::Client;
+use aws_sdk_ssm::types::ParameterType;
+use lockbox_core::{
+    Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+};
+
+use crate::errors::map_sdk_error;
+use crate::names::{STANDARD_TIER_MAX_BYTES, check_name, parameter_prefix};
+
+pub(crate) const BACKEND: &str = "aws-ssm";
+
+/// An SSM API action this backend calls, and whether reading needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// IAM action name, such as `ssm:GetParameter`.
+    pub name: &'static str,
+    /// True when `output`/`get` (read-only use) call it.
+    pub read: bool,
+}
+
+const GET: Action = Action {
+    name: "ssm:GetParameter",
+    read: true,
+};
+const GET_MANY: Action = Action {
+    name: "ssm:GetParameters",
+    read: true,
+};
+const LIST: Action = Action {
+    name: "ssm:GetParametersByPath",
+    read: true,
+};
+const PUT: Action = Action {
+    name: "ssm:PutParameter",
+    read: false,
+};
+const DELETE: Action = Action {
+    name: "ssm:DeleteParameter",
+    read: false,
+};
+
+/// Every SSM action the backend calls: the single table IAM policies are derived from. Each
+/// call site below names its action from these constants.
+pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
+
+/// GetParameters takes at most this many names a call.
+const BATCH: usize = 10;
+
+/// What an `aws-ssm` config says.
+#[derive(Clone, Debug)]
+pub struct SsmSettings {
+    /// AWS region, such as `us-east-1`.
+    pub region: String,
+    /// `extra.ssm-parameter-path`, normalised before use.
+    pub parameter_path: String,
+    /// The node's name (config `name`).
+    pub node_name: String,
+    /// Customer-managed KMS key for SecureString values; AWS's default key when `None`.
+    pub kms_key_id: Option<String>,
+    /// Custom endpoint (an emulator). Without it, aws-config also honours `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+}
+
+/// Node secrets as SecureString parameters under `<path>/<node name>/`.
+#[derive(Clone, Debug)]
+pub struct SsmBackend {
+    client: Client,
+    prefix: String,
+    region: String,
+    kms_key_id: Option<String>,
+}
+
+impl SsmBackend {
+    /// Loads credentials with aws-config's default chain (environment, profile, SSO, web
+    /// identity, IMDS) and builds the backend. The SDK's own retries are off: wrap the backend
+    /// in [`lockbox_core::Retry`] so attempts are counted once. Connection attempts time out
+    /// after 3 s and each call after 10 s, so an unreachable endpoint fails instead of hanging.
+    pub async fn connect(settings: SsmSettings) -> Result<Self> {
+        let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts);
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        Ok(Self::from_parts(Client::new(&sdk), prefix, settings))
+    }
+
+    /// Builds the backend on a client the caller configured (tests, custom credentials).
+    pub fn with_client(client: Client, settings: SsmSettings) -> Result<Self> {
+        let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
+        Ok(Self::from_parts(client, prefix, settings))
+    }
+
+    fn from_parts(client: Client, prefix: String, settings: SsmSettings) -> Self {
+        Self {
+            client,
+            prefix,
+            region: settings.region,
+            kms_key_id: settings.kms_key_id,
+        }
+    }
+
+    /// `<path>/<node name>`, the prefix of every parameter this backend touches.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The full parameter name of `name`, checked against AWS's rules.
+    pub fn parameter_name(&self, name: &SecretName) -> Result<String> {
+        let full = format!("{}/{}", self.prefix, name);
+        check_name(&full, &self.region, "secret name").map_err(|e| {
+            Error::new(ErrorKind::InvalidName, BACKEND, e.message().to_string()).with_secret(name)
+        })?;
+        Ok(full)
+    }
+
+    async fn read(&self, name: &SecretName, parameter: String) -> Result<SecretValue> {
+        let out = self
+            .client
+            .get_parameter()
+            .name(&parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, GET.name, name.as_str(), &parameter))?;
+        let value = out.parameter.and_then(|p| p.value).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Corrupt,
+                BACKEND,
+                format!("{} on {parameter} returned no value", GET.name),
+            )
+            .with_secret(name)
+        })?;
+        Ok(SecretValue::from_string(value))
+    }
+}
+
+#[async_trait]
+impl SecretsManager for SsmBackend {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn location(&self, name: &SecretName) -> String {
+        format!("SSM parameter {}/{}", self.prefix, name)
+    }
+
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        let parameter = self.parameter_name(name)?;
+        self.read(name, parameter).await
+    }
+
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        let parameter = self.parameter_name(name)?;
+        let selected = match version {
+            Version::Current => parameter,
+            Version::Number(n) => format!("{parameter}:{n}"),
+            Version::Label(label) => format!("{parameter}:{label}"),
+            Version::Id(id) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    BACKEND,
+                    format!(
+                        "SSM parameters have version numbers and labels, not version ids ({id:?})"
+                    ),
+                )
+                .with_secret(name));
+            }
+        };
+        self.read(name, selected).await
+    }
+
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        let parameter = self.parameter_name(name)?;
+        let Some(text) = value.expose_str() else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                BACKEND,
+                "SSM parameters hold text, and this value is not UTF-8",
+            )
+            .with_secret(name));
+        };
+        if text.is_empty() || value.len() > STANDARD_TIER_MAX_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                BACKEND,
+                format!(
+                    "value is {} bytes; a standard-tier parameter holds 1 to {STANDARD_TIER_MAX_BYTES} bytes",
+                    value.len()
+                ),
+            )
+            .with_secret(name));
+        }
+        self.client
+            .put_parameter()
+            .name(&parameter)
+            .value(text)
+            .r#type(ParameterType::SecureString)
+            .overwrite(mode == PutMode::Overwrite)
+            .set_key_id(self.kms_key_id.clone())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, PUT.name, name.as_str(), &parameter))?;
+        tracing::debug!(secret = %name, parameter, "stored SSM parameter");
+        Ok(())
+    }
+
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        let parameter = self.parameter_name(name)?;
+        self.client
+            .delete_parameter()
+            .name(&parameter)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, DELETE.name, name.as_str(), &parameter))?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        // Ask only for the deepest directory the prefix names, recursively.
+        let dir = match prefix.rfind('/') {
+            Some(i) => format!("{}/{}", self.prefix, &prefix[..i]),
+            None => self.prefix.clone(),
+        };
+        let mut pages = self
+            .client
+            .get_parameters_by_path()
+            .path(&dir)
+            .recursive(true)
+            .with_decryption(false)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        let strip = format!("{}/", self.prefix);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error(&e, LIST.name, prefix, &dir))?;
+            for p in page.parameters() {
+                let Some(rel) = p.name().and_then(|n| n.strip_prefix(&strip)) else {
+                    continue;
+                };
+                if rel.starts_with(prefix)
+                    && let Ok(n) = SecretName::new(rel)
+                {
+                    names.push(n);
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        let parameter = self.parameter_name(name)?;
+        // Without decryption: existence needs no KMS permission.
+        match self
+            .client
+            .get_parameter()
+            .name(&parameter)
+            .with_decryption(false)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = map_sdk_error(&e, GET.name, name.as_str(), &parameter);
+                if e.is_not_found() { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut results: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
+        let mut valid = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match self.parameter_name(name) {
+                Ok(p) => valid.push((i, p)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        for chunk in valid.chunks(BATCH) {
+            let parameters: Vec<String> = chunk.iter().map(|(_, p)| p.clone()).collect();
+            match self
+                .client
+                .get_parameters()
+                .set_names(Some(parameters))
+                .with_decryption(true)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for (i, parameter) in chunk {
+                        let found = out
+                            .parameters()
+                            .iter()
+                            .find(|p| p.name() == Some(parameter.as_str()));
+                        results[*i] = Some(match found.and_then(|p| p.value()) {
+                            Some(v) => Ok(SecretValue::from(v)),
+                            None => Err(Error::not_found(BACKEND, &names[*i])
+                                .with_message(format!("parameter {parameter}"))),
+                        });
+                    }
+                }
+                Err(e) => {
+                    let list = chunk
+                        .iter()
+                        .map(|(_, p)| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    for (i, _) in chunk {
+                        results[*i] = Some(Err(map_sdk_error(
+                            &e,
+                            GET_MANY.name,
+                            names[*i].as_str(),
+                            &list,
+                        )));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot is filled"))
+            .collect()
+    }
+}

@@ -1,0 +1,12 @@
+//! lockbox-ssm: secrets as SecureString parameters in AWS Systems Manager Parameter Store.
+//!
+//! A secret `validator-key` of node `node1` under path `/polygon-edge/nodes` is the parameter
+//! `/polygon-edge/nodes/node1/validator-key`, the name Polygon Edge's aws-ssm manager uses. Names
+//! are normalised and checked against AWS's naming rules before any call.
+
+mod backend;
+mod errors;
+mod names;
+
+pub use backend::{ACTIONS, SsmBackend, SsmSettings};
+pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};
