@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use lockbox_config::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, parse_extra};
-use lockbox_core::{Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager};
+use lockbox_core::{Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, Version};
 use serde_json::json;
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
@@ -32,7 +32,8 @@ enum Command {
     Init(BackendArgs),
     /// Print the node's address and node ID.
     Output(OutputArgs),
-    /// Print a secret's value (raw bytes on stdout, no newline added).
+    /// Print a secret's value (raw bytes on stdout, no newline added). NAME:3 reads SSM version
+    /// 3 and NAME:label the version with that label.
     Get(NameArgs),
     /// Store a secret read from stdin or --from-file (never from the command line).
     Put(PutArgs),
@@ -188,8 +189,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Output(args) => output(args, json).await,
         Command::Get(args) => {
             let backend = open(&args.backend).await?;
-            let name = SecretName::new(args.name)?;
-            let value = backend.get(&name).await?;
+            let (name, version) = match args.name.split_once(':') {
+                Some((name, selector)) if !selector.is_empty() => {
+                    (name, Version::from_selector(selector))
+                }
+                _ => (args.name.as_str(), Version::Current),
+            };
+            let name = SecretName::new(name)?;
+            let value = backend.get_version(&name, &version).await?;
             if json {
                 let body = match value.expose_str() {
                     Some(text) => json!({ "name": name.as_str(), "value": text }),
