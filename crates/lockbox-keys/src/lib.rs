@@ -1,1 +1,35 @@
-//! placeholder
+//! lockbox-keys: the node secrets of a Polygon Edge compatible node.
+//!
+//! A node has a secp256k1 validator key (its public identity is an Ethereum-style
+//! [`Address`]) and a libp2p secp256k1 network key (its public identity is a libp2p node ID).
+//! This crate encodes and decodes them exactly as Polygon Edge stores them, derives their public
+//! identities, and creates them in any [`lockbox_core::SecretsManager`] without ever
+//! overwriting or half-writing a node's secrets ([`init_node`]).
+//!
+//! Key types redact themselves in `Debug`, and [`KeyError`] never quotes the bytes it rejects,
+//! so neither can leak a private key into logs.
+
+mod address;
+mod error;
+mod hexkey;
+mod network;
+mod node;
+mod validator;
+
+pub use address::Address;
+pub use error::KeyError;
+pub use network::NetworkKey;
+pub use node::{NodeIdentity, init_node, read_address, read_node_id};
+pub use validator::ValidatorKey;
+
+/// Secret name of the validator (consensus) key, as Polygon Edge names it.
+pub const VALIDATOR_KEY: &str = "validator-key";
+
+/// Secret name of the BLS validator key, as Polygon Edge names it (not created by this crate).
+pub const VALIDATOR_BLS_KEY: &str = "validator-bls-key";
+
+/// Secret name of the libp2p network key, as Polygon Edge names it.
+pub const NETWORK_KEY: &str = "network-key";
+
+/// What `Debug` prints instead of a private key.
+const REDACTED: &str = "[REDACTED]";
