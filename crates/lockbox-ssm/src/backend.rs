@@ -130,24 +130,31 @@ impl SsmBackend {
     }
 
     async fn read(&self, name: &SecretName, parameter: String) -> Result<SecretValue> {
-        let out = self
-            .client
-            .get_parameter()
-            .name(&parameter)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| map_sdk_error(&e, GET.name, name.as_str(), &parameter))?;
-        let value = out.parameter.and_then(|p| p.value).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Corrupt,
-                BACKEND,
-                format!("{} on {parameter} returned no value", GET.name),
-            )
-            .with_secret(name)
-        })?;
-        Ok(SecretValue::from_string(value))
+        read_parameter(&self.client, &parameter, name.as_str()).await
     }
+}
+
+/// Reads one parameter by its full name (optionally `name:version` or `name:label`) with
+/// decryption, mapping errors the way the backend does: only ParameterNotFound is `NotFound`.
+/// `secret` is what errors call it. For callers that address parameters outside a node prefix
+/// (Airflow-style lookups).
+pub async fn read_parameter(client: &Client, parameter: &str, secret: &str) -> Result<SecretValue> {
+    let out = client
+        .get_parameter()
+        .name(parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| map_sdk_error(&e, GET.name, secret, parameter))?;
+    let value = out.parameter.and_then(|p| p.value).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Corrupt,
+            BACKEND,
+            format!("{} on {parameter} returned no value", GET.name),
+        )
+        .with_secret(secret)
+    })?;
+    Ok(SecretValue::from_string(value))
 }
 
 #[async_trait]

@@ -8,5 +8,5 @@ mod backend;
 mod errors;
 mod names;
 
-pub use backend::{ACTIONS, SsmBackend, SsmSettings};
+pub use backend::{ACTIONS, Action, SsmBackend, SsmSettings, read_parameter};
 pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};
