@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use lockbox_core::{Error, ErrorKind, Retry, RetryPolicy, SecretsManager};
 use lockbox_local::LocalBackend;
+use lockbox_secretsmanager::{SmBackend, SmSettings};
 use lockbox_ssm::{SsmBackend, SsmSettings};
 
 use crate::{ManagerType, SecretsManagerConfig};
@@ -32,6 +33,21 @@ pub async fn open(
             let backend = SsmBackend::connect(SsmSettings {
                 region: config.extra["region"].clone(),
                 parameter_path: config.extra["ssm-parameter-path"].clone(),
+                node_name: config.name.clone(),
+                kms_key_id: config
+                    .extra
+                    .get("kms-key-id")
+                    .filter(|k| !k.is_empty())
+                    .cloned(),
+                endpoint_url: config.server_url.clone(),
+            })
+            .await?;
+            Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
+        }
+        ManagerType::AwsSecretsManager => {
+            let backend = SmBackend::connect(SmSettings {
+                region: config.extra["region"].clone(),
+                secrets_manager_path: config.extra["secrets-manager-path"].clone(),
                 node_name: config.name.clone(),
                 kms_key_id: config
                     .extra

@@ -1,0 +1,317 @@
+//! The node-secrets backend: `<secrets-manager-path>/<node name>/<secret>`.
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use lockbox_core::{
+    Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+};
+
+use crate::client::{BACKEND, SmClient, check_value};
+use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
+
+/// What an `aws-secretsmanager` config says.
+#[derive(Clone, Debug)]
+pub struct SmSettings {
+    /// AWS region, such as `us-east-1`.
+    pub region: String,
+    /// `extra.secrets-manager-path`, normalised before use (see [`crate::normalize_path`]).
+    pub secrets_manager_path: String,
+    /// The node's name (config `name`): one segment of every secret name.
+    pub node_name: String,
+    /// Customer-managed KMS key (id, ARN or alias) for new secrets; AWS's
+    /// `aws/secretsmanager` key when `None`.
+    pub kms_key_id: Option<String>,
+    /// Custom endpoint (an emulator). Without it, aws-config also honours `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+}
+
+/// Node secrets under `<secrets-manager-path>/<node name>/<secret>`; implements
+/// [`lockbox_core::SecretsManager`].
+///
+/// - `get`/`get_version` read with GetSecretValue: AWSCURRENT, a staging label or a version id.
+///   UTF-8 values are written as SecretString, other bytes as SecretBinary.
+/// - `put` with [`PutMode::Create`] is CreateSecret, which AWS refuses when the name is taken,
+///   also by a secret scheduled for deletion. [`PutMode::Overwrite`] is PutSecretValue (a new
+///   AWSCURRENT version; the old one becomes AWSPREVIOUS), or CreateSecret when absent.
+/// - `delete` is DeleteSecret with ForceDeleteWithoutRecovery: the secret is gone at once,
+///   with no recovery window, so a failed `init` can be rolled back and retried straight away
+///   (a 7 to 30 day window would hold the name and block the retry). A secret already
+///   scheduled for deletion is deleted for good too; `NotFound` only when there is none.
+/// - `has` is DescribeSecret (no decryption); a secret scheduled for deletion counts as
+///   existing, because it still blocks CreateSecret of its name. Reading or writing it fails
+///   with a `Backend` error that says it is scheduled for deletion and how to restore it.
+/// - `list` is ListSecrets with a name filter on the node prefix, leaving out secrets
+///   scheduled for deletion. AWS documents ListSecrets as eventually consistent: a secret
+///   created or deleted moments ago may be missing from, or still in, its answer.
+/// - `get_many` is BatchGetSecretValue, 20 names a call, with per-name errors.
+#[derive(Clone, Debug)]
+pub struct SmBackend {
+    client: SmClient,
+    prefix: String,
+    kms_key_id: Option<String>,
+}
+
+impl SmBackend {
+    /// Loads credentials with aws-config's default chain and builds the backend, with the
+    /// SDK's retries off and the timeouts of [`SmClient::connect`]. Wrap the backend in
+    /// [`lockbox_core::Retry`] for retries.
+    pub async fn connect(settings: SmSettings) -> Result<Self> {
+        let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
+        let client = SmClient::connect(&settings.region, settings.endpoint_url.as_deref()).await?;
+        Ok(Self::from_parts(client, prefix, settings))
+    }
+
+    /// Builds the backend on a client the caller configured (tests, custom credentials).
+    /// `region` and `endpoint_url` of `settings` are not used: the client has its own.
+    pub fn with_client(client: Client, settings: SmSettings) -> Result<Self> {
+        let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
+        Ok(Self::from_parts(
+            SmClient::from_client(client),
+            prefix,
+            settings,
+        ))
+    }
+
+    fn from_parts(client: SmClient, prefix: String, settings: SmSettings) -> Self {
+        Self {
+            client,
+            prefix,
+            kms_key_id: settings.kms_key_id,
+        }
+    }
+
+    /// `<normalised path>/<node name>`, the prefix of every secret this backend touches.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The full secret name of `name`: `<normalised path>/<node name>/<name>`, such as
+    /// `polygon-edge/nodes/node1/validator-key` (no leading `/`; see
+    /// [`crate::normalize_path`]), checked against AWS's rules (1 to 512 characters of
+    /// `a-z A-Z 0-9 / _ + = . @ -`).
+    pub fn secret_id(&self, name: &SecretName) -> Result<String> {
+        let id = format!("{}/{}", self.prefix, name);
+        check_secret_id(&id)
+            .map_err(|rule| Error::new(ErrorKind::InvalidName, BACKEND, rule).with_secret(name))?;
+        Ok(id)
+    }
+
+    /// The raw client this backend calls, for any secret by name or ARN.
+    pub fn client(&self) -> &SmClient {
+        &self.client
+    }
+
+    /// PutSecretValue, or CreateSecret when the secret does not exist yet.
+    async fn overwrite(&self, id: &str, value: &SecretValue) -> Result<()> {
+        match self.client.put_version(id, value, &[]).await {
+            Err(e) if e.is_not_found() => {}
+            other => return other.map(drop),
+        }
+        match self
+            .client
+            .create(id, value, self.kms_key_id.as_deref())
+            .await
+        {
+            // Created by someone else in between: overwrite it after all.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                self.client.put_version(id, value, &[]).await.map(drop)
+            }
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl SecretsManager for SmBackend {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn location(&self, name: &SecretName) -> String {
+        format!("Secrets Manager secret {}/{}", self.prefix, name)
+    }
+
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        self.get_version(name, &Version::Current).await
+    }
+
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        let id = self.secret_id(name)?;
+        self.client
+            .fetch_version(&id, version)
+            .await
+            .map(|v| v.value)
+            .map_err(|e| e.with_secret(name))
+    }
+
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        let id = self.secret_id(name)?;
+        check_value(&id, value).map_err(|e| e.with_secret(name))?;
+        let result = match mode {
+            PutMode::Create => {
+                self.client
+                    .create(&id, value, self.kms_key_id.as_deref())
+                    .await
+            }
+            PutMode::Overwrite => self.overwrite(&id, value).await,
+        };
+        result.map_err(|e| e.with_secret(name))
+    }
+
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        let id = self.secret_id(name)?;
+        // A forced DeleteSecret of a missing secret succeeds, so ask first to report NotFound.
+        self.client
+            .describe(&id)
+            .await
+            .map_err(|e| e.with_secret(name))?;
+        self.client
+            .delete_now(&id)
+            .await
+            .map_err(|e| e.with_secret(name))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        let wanted = format!("{}/{}", self.prefix, prefix);
+        // No secret name can hold these, so no secret can match: spare the call.
+        if !prefix.chars().all(is_allowed) || wanted.chars().count() > MAX_NAME_CHARS {
+            return Ok(Vec::new());
+        }
+        let strip = format!("{}/", self.prefix);
+        let mut names: Vec<SecretName> = self
+            .client
+            .list_names(&wanted)
+            .await
+            .map_err(|e| e.with_secret(format!("{prefix}*")))?
+            .iter()
+            .filter_map(|full| full.strip_prefix(&strip))
+            .filter_map(|rel| SecretName::new(rel).ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        let id = self.secret_id(name)?;
+        match self.client.describe(&id).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.with_secret(name)),
+        }
+    }
+
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut results: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
+        let mut ids = Vec::new();
+        let mut slots = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match self.secret_id(name) {
+                Ok(id) => {
+                    ids.push(id);
+                    slots.push(i);
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let fetched = self.client.fetch_many(&ids).await;
+        for (slot, result) in slots.into_iter().zip(fetched) {
+            results[slot] = Some(
+                result
+                    .map(|v| v.value)
+                    .map_err(|e| e.with_secret(&names[slot])),
+            );
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot is filled"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(path: &str, node: &str) -> Result<SmBackend> {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .build();
+        SmBackend::with_client(
+            Client::from_conf(config),
+            SmSettings {
+                region: "us-east-1".into(),
+                secrets_manager_path: path.into(),
+                node_name: node.into(),
+                kms_key_id: None,
+                endpoint_url: None,
+            },
+        )
+    }
+
+    fn n(s: &str) -> SecretName {
+        SecretName::new(s).unwrap()
+    }
+
+    #[test]
+    fn secret_ids_join_the_normalised_path_node_and_name() {
+        let b = backend("/polygon-edge//nodes/", "node1").unwrap();
+        assert_eq!(b.prefix(), "polygon-edge/nodes/node1");
+        assert_eq!(
+            b.secret_id(&n("validator-key")).unwrap(),
+            "polygon-edge/nodes/node1/validator-key"
+        );
+        assert_eq!(
+            b.location(&n("network-key")),
+            "Secrets Manager secret polygon-edge/nodes/node1/network-key"
+        );
+        let b = backend("", "node1").unwrap();
+        assert_eq!(b.secret_id(&n("a/b")).unwrap(), "node1/a/b");
+    }
+
+    #[test]
+    fn too_long_ids_are_invalid_names() {
+        let b = backend(&"p".repeat(400), "node").unwrap();
+        let e = b.secret_id(&n(&"x".repeat(200))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName);
+        assert!(e.to_string().contains("at most 512"), "{e}");
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let e = backend("/ok", "").unwrap_err();
+        assert!(e.to_string().contains("name"), "{e}");
+        let e = backend("/has space", "n").unwrap_err();
+        assert!(e.to_string().contains("extra.secrets-manager-path"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_before_any_call() {
+        // The client points nowhere: any call would fail as Unavailable or Unauthenticated.
+        let b = backend("/p", "n").unwrap();
+        let e = b
+            .put(
+                &n("big"),
+                &SecretValue::new(vec![1; 65_537]),
+                PutMode::Create,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        assert!(e.to_string().contains("65536"), "{e}");
+        assert_eq!(e.secret(), Some("big"));
+        let e = b
+            .put(&n("empty"), &SecretValue::from(""), PutMode::Overwrite)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+        let e = b
+            .get_version(&n("k"), &Version::Number(3))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert_eq!(e.secret(), Some("k"));
+        assert!(b.list("has space").await.unwrap().is_empty());
+    }
+}

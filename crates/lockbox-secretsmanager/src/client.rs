@@ -1,0 +1,612 @@
+//! The raw client: any secret by name or ARN, every version, and the table of actions it calls.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+use aws_smithy_types::Blob;
+use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version};
+
+use crate::errors::{map_sdk_error, map_service_error, scheduled_for_deletion_on_create};
+use crate::names::MAX_VALUE_BYTES;
+
+/// The backend's name in errors and logs.
+pub const BACKEND: &str = "aws-secretsmanager";
+
+/// A Secrets Manager API action this crate calls, and whether reading needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Action {
+    /// IAM action name, such as `secretsmanager:GetSecretValue`.
+    pub name: &'static str,
+    /// True when read-only use (`get`, `list`, `has`, sync) calls it.
+    pub read: bool,
+}
+
+pub(crate) const GET: Action = Action {
+    name: "secretsmanager:GetSecretValue",
+    read: true,
+};
+pub(crate) const GET_MANY: Action = Action {
+    name: "secretsmanager:BatchGetSecretValue",
+    read: true,
+};
+pub(crate) const DESCRIBE: Action = Action {
+    name: "secretsmanager:DescribeSecret",
+    read: true,
+};
+pub(crate) const LIST: Action = Action {
+    name: "secretsmanager:ListSecrets",
+    read: true,
+};
+pub(crate) const CREATE: Action = Action {
+    name: "secretsmanager:CreateSecret",
+    read: false,
+};
+pub(crate) const PUT: Action = Action {
+    name: "secretsmanager:PutSecretValue",
+    read: false,
+};
+pub(crate) const DELETE: Action = Action {
+    name: "secretsmanager:DeleteSecret",
+    read: false,
+};
+
+/// Every Secrets Manager action this crate calls: the single table IAM policies are derived
+/// from. Each call site below names its action from these constants.
+///
+/// Notes for policies: BatchGetSecretValue also needs GetSecretValue on each secret it
+/// returns; ListSecrets takes no resource (it needs `"Resource": "*"`); with a
+/// customer-managed KMS key, writes also need `kms:GenerateDataKey` and reads `kms:Decrypt`
+/// on that key.
+pub const ACTIONS: [Action; 7] = [GET, GET_MANY, DESCRIBE, LIST, CREATE, PUT, DELETE];
+
+/// BatchGetSecretValue takes at most this many secret ids a call.
+pub(crate) const BATCH: usize = 20;
+
+/// Most staging labels one version may carry.
+const MAX_STAGES: usize = 20;
+
+/// Longest staging label AWS accepts.
+const MAX_STAGE_CHARS: usize = 256;
+
+/// What AWS returned for one version of a secret.
+#[derive(Clone)]
+pub struct SecretVersion {
+    /// The secret's full ARN (with AWS's random 6-character suffix).
+    pub arn: String,
+    /// The secret's name.
+    pub name: String,
+    /// The version's id (a UUID).
+    pub version_id: String,
+    /// Staging labels attached to this version, such as `AWSCURRENT`.
+    pub version_stages: Vec<String>,
+    /// When the version was created, in seconds since the Unix epoch.
+    pub created_date: Option<i64>,
+    /// The value: SecretString's UTF-8 bytes, or SecretBinary's bytes.
+    pub value: SecretValue,
+    /// True when the value came from SecretBinary.
+    pub binary: bool,
+}
+
+impl fmt::Debug for SecretVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretVersion")
+            .field("arn", &self.arn)
+            .field("name", &self.name)
+            .field("version_id", &self.version_id)
+            .field("version_stages", &self.version_stages)
+            .field("created_date", &self.created_date)
+            .field("value", &format_args!("[REDACTED]"))
+            .field("binary", &self.binary)
+            .finish()
+    }
+}
+
+/// What DescribeSecret says about a secret that exists.
+#[derive(Clone, Debug)]
+pub(crate) struct Described {
+    /// When the secret is scheduled for deletion, the date (Unix seconds) it goes.
+    pub(crate) deleted_date: Option<i64>,
+}
+
+/// Raw client for any secret by name or ARN (no node prefix): used by Greengrass-style sync
+/// and by [`crate::SmBackend`], which adds the node prefix.
+#[derive(Clone, Debug)]
+pub struct SmClient {
+    client: Client,
+}
+
+impl SmClient {
+    /// Loads credentials with aws-config's default chain (environment, profile, SSO, web
+    /// identity, IMDS) for `region`. The SDK's own retries are off: wrap backends in
+    /// [`lockbox_core::Retry`] so attempts are counted once. Connection attempts time out after
+    /// 3 s and each call after 10 s, so an unreachable endpoint fails instead of hanging.
+    /// Without `endpoint_url`, aws-config also honours `AWS_ENDPOINT_URL`.
+    pub async fn connect(region: &str, endpoint_url: Option<&str>) -> Result<Self> {
+        if region.is_empty() {
+            return Err(Error::invalid_config("extra.region", "must not be empty"));
+        }
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts);
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        Ok(Self::from_client(Client::new(&sdk)))
+    }
+
+    /// Wraps a client the caller configured (tests, custom credentials).
+    pub fn from_client(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// One version of a secret: [`Version::Current`] (AWSCURRENT), [`Version::Label`] (a
+    /// staging label) or [`Version::Id`] (a version id). [`Version::Number`] is `Unsupported`:
+    /// Secrets Manager versions have no numbers.
+    pub async fn fetch_version(&self, secret_id: &str, version: &Version) -> Result<SecretVersion> {
+        check_id(secret_id)?;
+        let mut request = self.client.get_secret_value().secret_id(secret_id);
+        match version {
+            Version::Current => {}
+            Version::Label(label) => {
+                check_stage(secret_id, label)?;
+                request = request.version_stage(label);
+            }
+            Version::Id(id) => {
+                if id.is_empty() {
+                    return Err(invalid(secret_id, "a version id must not be empty"));
+                }
+                request = request.version_id(id);
+            }
+            Version::Number(n) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    BACKEND,
+                    format!(
+                        "Secrets Manager versions have ids and staging labels, not numbers ({n})"
+                    ),
+                )
+                .with_secret(secret_id));
+            }
+        }
+        let out = request.send().await.map_err(|e| {
+            let err = map_sdk_error(&e, GET.name, secret_id);
+            if err.is_not_found() && *version != Version::Current {
+                err.with_message(format!(
+                    "Secrets Manager secret {secret_id}, version {version:?}"
+                ))
+            } else {
+                err
+            }
+        })?;
+        let (value, binary) =
+            value_of(out.secret_string, out.secret_binary).ok_or_else(|| no_value(secret_id))?;
+        Ok(SecretVersion {
+            arn: out.arn.unwrap_or_default(),
+            name: out.name.unwrap_or_default(),
+            version_id: out.version_id.unwrap_or_default(),
+            version_stages: out.version_stages.unwrap_or_default(),
+            created_date: out.created_date.map(|d| d.secs()),
+            value,
+            binary,
+        })
+    }
+
+    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call. One
+    /// result per id in the order given; a secret that is missing (or denied, or scheduled for
+    /// deletion) fails its own slot only. An id given twice is fetched once.
+    pub async fn fetch_many(&self, secret_ids: &[String]) -> Vec<Result<SecretVersion>> {
+        let mut results: Vec<Option<Result<SecretVersion>>> = vec![None; secret_ids.len()];
+        let mut unique: Vec<&str> = Vec::new();
+        for (i, id) in secret_ids.iter().enumerate() {
+            if let Err(e) = check_id(id) {
+                results[i] = Some(Err(e));
+            } else if !unique.contains(&id.as_str()) {
+                unique.push(id);
+            }
+        }
+        let mut fetched: HashMap<&str, Result<SecretVersion>> = HashMap::new();
+        for chunk in unique.chunks(BATCH) {
+            fetched.extend(self.fetch_chunk(chunk).await);
+        }
+        for (i, id) in secret_ids.iter().enumerate() {
+            if results[i].is_none() {
+                results[i] = Some(fetched.get(id.as_str()).cloned().unwrap_or_else(|| {
+                    Err(Error::new(
+                        ErrorKind::Backend,
+                        BACKEND,
+                        format!(
+                            "{} returned neither a value nor an error for secret {id}",
+                            GET_MANY.name
+                        ),
+                    )
+                    .with_secret(id))
+                }));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot is filled"))
+            .collect()
+    }
+
+    /// One BatchGetSecretValue call (following NextToken, should AWS page) for at most
+    /// [`BATCH`] distinct ids.
+    async fn fetch_chunk<'a>(&self, ids: &[&'a str]) -> Vec<(&'a str, Result<SecretVersion>)> {
+        let mut pages = self
+            .client
+            .batch_get_secret_value()
+            .set_secret_id_list(Some(ids.iter().map(|s| s.to_string()).collect()))
+            .into_paginator()
+            .send();
+        let mut found: Vec<(&'a str, Result<SecretVersion>)> = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    // The whole call failed: every id not yet answered gets the error.
+                    let list = ids.join(", ");
+                    for id in ids {
+                        if !found.iter().any(|(f, _)| f == id) {
+                            let err = map_sdk_error(&e, GET_MANY.name, &list).with_secret(id);
+                            found.push((id, Err(err)));
+                        }
+                    }
+                    return found;
+                }
+            };
+            for entry in page.secret_values() {
+                let arn = entry.arn().unwrap_or_default();
+                let name = entry.name().unwrap_or_default();
+                let result = value_of(
+                    entry.secret_string().map(str::to_owned),
+                    entry.secret_binary().cloned(),
+                )
+                .map(|(value, binary)| SecretVersion {
+                    arn: arn.to_owned(),
+                    name: name.to_owned(),
+                    version_id: entry.version_id().unwrap_or_default().to_owned(),
+                    version_stages: entry.version_stages().to_vec(),
+                    created_date: entry.created_date().map(|d| d.secs()),
+                    value,
+                    binary,
+                });
+                // A name and an ARN of one secret may both have been asked for.
+                for id in ids.iter().filter(|id| names_secret(id, name, arn)) {
+                    found.push((id, result.clone().ok_or_else(|| no_value(id))));
+                }
+            }
+            for error in page.errors() {
+                let Some(id) = ids.iter().find(|id| Some(**id) == error.secret_id()) else {
+                    continue;
+                };
+                let err = map_service_error(
+                    error.error_code().unwrap_or(""),
+                    error.message().unwrap_or(""),
+                    None,
+                    GET_MANY.name,
+                    id,
+                );
+                found.push((id, Err(err)));
+            }
+        }
+        found
+    }
+
+    /// Puts a new version of an existing secret with the given staging labels (none means
+    /// AWSCURRENT, as AWS does; AWS then moves AWSPREVIOUS to the version that was current).
+    /// A value that is UTF-8 is stored as SecretString, any other as SecretBinary. Returns the
+    /// new version's id.
+    pub async fn put_version(
+        &self,
+        secret_id: &str,
+        value: &SecretValue,
+        stages: &[String],
+    ) -> Result<String> {
+        check_id(secret_id)?;
+        check_value(secret_id, value)?;
+        if stages.len() > MAX_STAGES {
+            return Err(invalid(
+                secret_id,
+                format!(
+                    "{} staging labels given, but a version carries at most {MAX_STAGES}",
+                    stages.len()
+                ),
+            ));
+        }
+        for stage in stages {
+            check_stage(secret_id, stage)?;
+        }
+        let mut request = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .set_version_stages((!stages.is_empty()).then(|| stages.to_vec()));
+        request = match value.expose_str() {
+            Some(text) => request.secret_string(text),
+            None => request.secret_binary(Blob::new(value.expose_bytes())),
+        };
+        let out = request
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, PUT.name, secret_id))?;
+        tracing::debug!(secret_id, stages = ?stages, "put a Secrets Manager secret version");
+        out.version_id.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Backend,
+                BACKEND,
+                format!("{} on secret {secret_id} returned no version id", PUT.name),
+            )
+            .with_secret(secret_id)
+        })
+    }
+
+    /// Creates the secret with `value` as its AWSCURRENT version, encrypted with `kms_key_id`
+    /// (AWS's `aws/secretsmanager` key when `None`). `AlreadyExists` when the name is taken,
+    /// also by a secret scheduled for deletion (then the message says so and how to restore).
+    pub(crate) async fn create(
+        &self,
+        secret_id: &str,
+        value: &SecretValue,
+        kms_key_id: Option<&str>,
+    ) -> Result<()> {
+        check_id(secret_id)?;
+        check_value(secret_id, value)?;
+        let mut request = self
+            .client
+            .create_secret()
+            .name(secret_id)
+            .set_kms_key_id(kms_key_id.map(str::to_owned));
+        request = match value.expose_str() {
+            Some(text) => request.secret_string(text),
+            None => request.secret_binary(Blob::new(value.expose_bytes())),
+        };
+        match request.send().await {
+            Ok(_) => {
+                tracing::debug!(secret_id, "created a Secrets Manager secret");
+                Ok(())
+            }
+            Err(e) => {
+                let err = map_sdk_error(&e, CREATE.name, secret_id);
+                if err.kind() != ErrorKind::AlreadyExists {
+                    return Err(err);
+                }
+                // AWS names a scheduled deletion in its answer (mapped above); an emulator
+                // may only say "exists". Ask, so the message tells how to get the name back.
+                match self.describe(secret_id).await {
+                    Ok(Described {
+                        deleted_date: Some(_),
+                    }) => Err(scheduled_for_deletion_on_create(secret_id)),
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    /// DescribeSecret: metadata only, so no decryption (and no kms:Decrypt) is needed.
+    /// `NotFound` when no secret has that name; a secret scheduled for deletion is found.
+    pub(crate) async fn describe(&self, secret_id: &str) -> Result<Described> {
+        check_id(secret_id)?;
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, DESCRIBE.name, secret_id))?;
+        Ok(Described {
+            deleted_date: out.deleted_date.map(|d| d.secs()),
+        })
+    }
+
+    /// DeleteSecret with ForceDeleteWithoutRecovery: gone at once, with no recovery window.
+    /// AWS answers success even when no such secret exists, so callers that must report
+    /// `NotFound` check first.
+    pub(crate) async fn delete_now(&self, secret_id: &str) -> Result<()> {
+        check_id(secret_id)?;
+        self.client
+            .delete_secret()
+            .secret_id(secret_id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, DELETE.name, secret_id))?;
+        tracing::debug!(
+            secret_id,
+            "deleted a Secrets Manager secret without recovery"
+        );
+        Ok(())
+    }
+
+    /// Names of the secrets whose name starts with `name_prefix` (case-sensitive), leaving out
+    /// secrets scheduled for deletion. Every page of ListSecrets is read.
+    pub(crate) async fn list_names(&self, name_prefix: &str) -> Result<Vec<String>> {
+        let filter = Filter::builder()
+            .key(FilterNameStringType::Name)
+            .values(name_prefix)
+            .build();
+        let mut pages = self
+            .client
+            .list_secrets()
+            .filters(filter)
+            .include_planned_deletion(false)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| map_sdk_error(&e, LIST.name, &format!("{name_prefix}*")))?;
+            for s in page.secret_list() {
+                // The filter is a prefix match already; check again, case and all, and skip
+                // anything scheduled for deletion an emulator might still return.
+                if let Some(name) = s.name()
+                    && name.starts_with(name_prefix)
+                    && s.deleted_date().is_none()
+                {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+}
+
+/// Whether a BatchGetSecretValue entry with `name` and `arn` answers the requested `id`: by
+/// name, by full ARN, or by ARN without AWS's `-xxxxxx` suffix.
+fn names_secret(id: &str, name: &str, arn: &str) -> bool {
+    id == name
+        || id == arn
+        || (id.starts_with("arn:")
+            && arn.len() == id.len() + 7
+            && arn.starts_with(id)
+            && arn.as_bytes()[id.len()] == b'-')
+}
+
+/// The value of a GetSecretValue answer and whether it was binary; `None` when it has neither.
+fn value_of(string: Option<String>, binary: Option<Blob>) -> Option<(SecretValue, bool)> {
+    match (string, binary) {
+        (Some(s), _) => Some((SecretValue::from_string(s), false)),
+        (None, Some(b)) => Some((SecretValue::new(b.into_inner()), true)),
+        (None, None) => None,
+    }
+}
+
+fn no_value(secret_id: &str) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        BACKEND,
+        format!("Secrets Manager secret {secret_id} has neither SecretString nor SecretBinary"),
+    )
+    .with_secret(secret_id)
+}
+
+fn invalid(secret_id: &str, rule: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidConfig, BACKEND, rule).with_secret(secret_id)
+}
+
+/// A secret id is a name or an ARN; AWS checks the rest.
+fn check_id(secret_id: &str) -> Result<()> {
+    if secret_id.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            BACKEND,
+            "a secret id (name or ARN) must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+fn check_stage(secret_id: &str, stage: &str) -> Result<()> {
+    let len = stage.chars().count();
+    if len == 0 || len > MAX_STAGE_CHARS {
+        return Err(invalid(
+            secret_id,
+            format!("staging label {stage:?}: a label has 1 to {MAX_STAGE_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Values are 1 to 65,536 bytes; checked before any call so AWS never sees an oversized one.
+pub(crate) fn check_value(secret_id: &str, value: &SecretValue) -> Result<()> {
+    if value.is_empty() || value.len() > MAX_VALUE_BYTES {
+        return Err(invalid(
+            secret_id,
+            format!(
+                "value is {} bytes; a Secrets Manager secret holds 1 to {MAX_VALUE_BYTES} bytes",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_a_secretsmanager_action_and_listed_once() {
+        let mut names: Vec<_> = ACTIONS.iter().map(|a| a.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("secretsmanager:")));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ACTIONS.len());
+        let writes: Vec<_> = ACTIONS.iter().filter(|a| !a.read).map(|a| a.name).collect();
+        assert_eq!(
+            writes,
+            [
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:DeleteSecret"
+            ]
+        );
+    }
+
+    #[test]
+    fn debug_redacts_the_value() {
+        let v = SecretVersion {
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf".into(),
+            name: "a".into(),
+            version_id: "v1".into(),
+            version_stages: vec!["AWSCURRENT".into()],
+            created_date: Some(1),
+            value: SecretValue::from("hunter2-very-secret"),
+            binary: false,
+        };
+        let d = format!("{v:?} {v:#?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("REDACTED") && d.contains("AWSCURRENT"), "{d}");
+    }
+
+    #[test]
+    fn batch_entries_match_names_and_arns() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf";
+        assert!(names_secret("app/db", "app/db", arn));
+        assert!(names_secret(arn, "app/db", arn));
+        assert!(names_secret(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db",
+            "app/db",
+            arn
+        ));
+        assert!(!names_secret("app/d", "app/db", arn));
+        assert!(!names_secret(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/d",
+            "app/db",
+            arn
+        ));
+    }
+
+    #[test]
+    fn values_are_checked_against_the_limit_before_any_call() {
+        let e = check_value("s", &SecretValue::new(vec![b'x'; MAX_VALUE_BYTES + 1])).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            e.to_string().contains("65537 bytes") && e.to_string().contains("65536"),
+            "{e}"
+        );
+        assert!(check_value("s", &SecretValue::new(vec![0; MAX_VALUE_BYTES])).is_ok());
+        let e = check_value("s", &SecretValue::from("")).unwrap_err();
+        assert!(e.to_string().contains("0 bytes"), "{e}");
+    }
+
+    #[test]
+    fn strings_stay_strings_and_bytes_stay_binary() {
+        let (v, binary) = value_of(Some("text".into()), None).unwrap();
+        assert_eq!((v.expose_bytes(), binary), (&b"text"[..], false));
+        let (v, binary) = value_of(None, Some(Blob::new(vec![0xff, 0]))).unwrap();
+        assert_eq!((v.expose_bytes(), binary), (&[0xff, 0][..], true));
+        assert!(value_of(None, None).is_none());
+    }
+}

@@ -1,0 +1,369 @@
+//! The one place Secrets Manager's errors become lockbox errors.
+//!
+//! Only the HTTP status, the error code and AWS's message are used: an SDK error printed whole
+//! can carry the raw response body, which for a read may hold the secret.
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use lockbox_core::{Error, ErrorKind};
+
+use crate::client::{BACKEND, CREATE};
+
+/// Maps an SDK error from `action` (e.g. `secretsmanager:GetSecretValue`) on the secret
+/// `secret_id` to lockbox's error, naming the action and the secret.
+pub(crate) fn map_sdk_error<E>(
+    err: &SdkError<E, HttpResponse>,
+    action: &str,
+    secret_id: &str,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let (kind, detail) = match err {
+        SdkError::TimeoutError(_) => (ErrorKind::Unavailable, "timed out".to_string()),
+        SdkError::DispatchFailure(f) => {
+            let what = if f.is_timeout() {
+                "timed out connecting"
+            } else if f.is_io() {
+                "connection failed"
+            } else {
+                "request could not be sent"
+            };
+            let context = connector_context(err);
+            if mentions_credentials(&context) {
+                (
+                    ErrorKind::Unauthenticated,
+                    format!("no usable AWS credentials: {context}"),
+                )
+            } else {
+                (ErrorKind::Unavailable, format!("{what}: {context}"))
+            }
+        }
+        SdkError::ConstructionFailure(_) => {
+            let context = connector_context(err);
+            if mentions_credentials(&context) {
+                (
+                    ErrorKind::Unauthenticated,
+                    format!("no usable AWS credentials: {context}"),
+                )
+            } else {
+                (
+                    ErrorKind::Backend,
+                    format!("request could not be built: {context}"),
+                )
+            }
+        }
+        // An answer the SDK could not parse: its body is never looked at, only its status.
+        SdkError::ResponseError(_) => {
+            let kind = match status {
+                Some(s) if s >= 500 => ErrorKind::Unavailable,
+                Some(403) => ErrorKind::PermissionDenied,
+                Some(401) => ErrorKind::Unauthenticated,
+                Some(429) => ErrorKind::Throttled,
+                _ => ErrorKind::Backend,
+            };
+            (
+                kind,
+                format!(
+                    "unreadable response (HTTP {})",
+                    status.map_or("?".into(), |s| s.to_string())
+                ),
+            )
+        }
+        _ => {
+            return map_service_error(
+                err.code().unwrap_or(""),
+                err.message().unwrap_or(""),
+                status,
+                action,
+                secret_id,
+            );
+        }
+    };
+    Error::new(
+        kind,
+        BACKEND,
+        format!("{action} on secret {secret_id}: {detail}"),
+    )
+    .with_secret(secret_id)
+}
+
+/// Maps an error code and message AWS returned for one secret: a whole call's service error,
+/// or one entry of BatchGetSecretValue's per-secret `Errors`.
+pub(crate) fn map_service_error(
+    code: &str,
+    aws_message: &str,
+    status: Option<u16>,
+    action: &str,
+    secret_id: &str,
+) -> Error {
+    if is_deletion_state(code, aws_message) {
+        return if action == CREATE.name {
+            scheduled_for_deletion_on_create(secret_id)
+        } else {
+            scheduled_for_deletion(action, secret_id)
+        };
+    }
+    let kind = classify(code, aws_message, status);
+    let detail = service_detail(code, aws_message, status);
+    let message = match (kind, code) {
+        (ErrorKind::NotFound | ErrorKind::AlreadyExists, _) => {
+            format!("Secrets Manager secret {secret_id}")
+        }
+        (_, "DecryptionFailure") => format!(
+            "{action} on secret {secret_id}: Secrets Manager could not decrypt the value with the \
+             secret's KMS key; the caller needs kms:Decrypt on that key and the key must be \
+             enabled ({detail})"
+        ),
+        (_, "EncryptionFailure") => format!(
+            "{action} on secret {secret_id}: Secrets Manager could not encrypt the value with the \
+             KMS key; the key must exist and be enabled, and the caller needs \
+             kms:GenerateDataKey on it ({detail})"
+        ),
+        _ => format!("{action} on secret {secret_id}: {detail}"),
+    };
+    Error::new(kind, BACKEND, message).with_secret(secret_id)
+}
+
+/// `AlreadyExists` for a create that found the name held by a secret scheduled for deletion.
+pub(crate) fn scheduled_for_deletion_on_create(secret_id: &str) -> Error {
+    Error::already_exists(BACKEND, secret_id).with_message(format!(
+        "Secrets Manager secret {secret_id} is scheduled for deletion and still holds its name: \
+         restore it with RestoreSecret (`aws secretsmanager restore-secret --secret-id \
+         {secret_id}`), or wait until its recovery window ends (or delete it for good with \
+         DeleteSecret and --force-delete-without-recovery) before creating it again"
+    ))
+}
+
+/// The error for a read or write of a secret scheduled for deletion. The secret still exists
+/// (it blocks a create of its name, and `has` says true), so this is not `NotFound`: a caller
+/// that creates on NotFound would only meet `AlreadyExists`.
+fn scheduled_for_deletion(action: &str, secret_id: &str) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        BACKEND,
+        format!(
+            "{action} on secret {secret_id}: the secret is scheduled for deletion, so it can be \
+             neither read nor written; restore it with RestoreSecret (`aws secretsmanager \
+             restore-secret --secret-id {secret_id}`) or delete it for good"
+        ),
+    )
+    .with_secret(secret_id)
+}
+
+/// True for AWS's InvalidRequestException about a secret scheduled for (or undergoing)
+/// deletion. AWS says "already scheduled for deletion" (CreateSecret), "marked for deletion"
+/// or "because it was deleted"; moto says "currently marked deleted".
+fn is_deletion_state(code: &str, message: &str) -> bool {
+    if code != "InvalidRequestException" {
+        return false;
+    }
+    let m = message.to_ascii_lowercase();
+    m.contains("scheduled for deletion")
+        || m.contains("marked for deletion")
+        || m.contains("marked deleted")
+        || m.contains("was deleted")
+}
+
+/// The kind of a service error, by AWS error code, then by message, then by HTTP status.
+fn classify(code: &str, message: &str, status: Option<u16>) -> ErrorKind {
+    match code {
+        "ResourceNotFoundException" => ErrorKind::NotFound,
+        "ResourceExistsException" => ErrorKind::AlreadyExists,
+        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" => {
+            ErrorKind::PermissionDenied
+        }
+        // The KMS key refused: a permission or key-state problem an administrator must fix;
+        // retrying cannot help.
+        "DecryptionFailure" | "EncryptionFailure" => ErrorKind::PermissionDenied,
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => ErrorKind::Throttled,
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "ExpiredToken"
+        | "InvalidSignatureException"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken" => ErrorKind::Unauthenticated,
+        "InternalServiceError"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "ServiceUnavailable" => ErrorKind::Unavailable,
+        _ if message.contains("not authorized") => ErrorKind::PermissionDenied,
+        _ => match status {
+            Some(403) => ErrorKind::PermissionDenied,
+            Some(401) => ErrorKind::Unauthenticated,
+            Some(429) => ErrorKind::Throttled,
+            Some(s) if s >= 500 => ErrorKind::Unavailable,
+            _ => ErrorKind::Backend,
+        },
+    }
+}
+
+fn service_detail(code: &str, message: &str, status: Option<u16>) -> String {
+    let prefix = status.map_or(String::new(), |s| format!("HTTP {s} "));
+    match (code, message) {
+        ("", "") => match status_hint(status) {
+            Some(hint) => format!("{prefix}{hint} (the answer had no error code)"),
+            None => format!("{prefix}error with no code"),
+        },
+        (code, "") => format!("{prefix}{code}"),
+        ("", message) => format!("{prefix}{message}"),
+        (code, message) => format!("{prefix}{code}: {message}"),
+    }
+}
+
+/// What a bare HTTP status says, for answers without an error code (moto's denials are
+/// HTTP 403 with an XML body a JSON client cannot read).
+fn status_hint(status: Option<u16>) -> Option<&'static str> {
+    match status? {
+        403 => Some("access denied"),
+        401 => Some("not authenticated"),
+        429 => Some("too many requests"),
+        _ => None,
+    }
+}
+
+fn mentions_credentials(context: &str) -> bool {
+    context.contains("credentials") || context.contains("Credentials")
+}
+
+/// The source chain of an error that carries no response body (dispatch or construction
+/// failures), joined with ": ".
+fn connector_context<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{DELETE, GET, PUT};
+
+    #[test]
+    fn codes_map_to_kinds() {
+        let cases = [
+            ("ResourceNotFoundException", Some(400), ErrorKind::NotFound),
+            (
+                "ResourceExistsException",
+                Some(400),
+                ErrorKind::AlreadyExists,
+            ),
+            (
+                "AccessDeniedException",
+                Some(400),
+                ErrorKind::PermissionDenied,
+            ),
+            ("DecryptionFailure", Some(400), ErrorKind::PermissionDenied),
+            ("ThrottlingException", Some(400), ErrorKind::Throttled),
+            (
+                "ExpiredTokenException",
+                Some(400),
+                ErrorKind::Unauthenticated,
+            ),
+            (
+                "UnrecognizedClientException",
+                Some(400),
+                ErrorKind::Unauthenticated,
+            ),
+            ("InternalServiceError", Some(500), ErrorKind::Unavailable),
+            ("", Some(503), ErrorKind::Unavailable),
+            ("", Some(403), ErrorKind::PermissionDenied),
+            ("InvalidParameterException", Some(400), ErrorKind::Backend),
+            ("LimitExceededException", Some(400), ErrorKind::Backend),
+            ("InvalidRequestException", Some(400), ErrorKind::Backend),
+        ];
+        for (code, status, kind) in cases {
+            assert_eq!(classify(code, "", status), kind, "{code} {status:?}");
+        }
+        assert_eq!(
+            classify(
+                "Whatever",
+                "User: x is not authorized to perform: secretsmanager:GetSecretValue",
+                Some(400)
+            ),
+            ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn messages_name_action_and_secret() {
+        let e = map_service_error(
+            "AccessDeniedException",
+            "User: u is not authorized to perform: secretsmanager:GetSecretValue",
+            Some(400),
+            GET.name,
+            "p/n/validator-key",
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("secretsmanager:GetSecretValue on secret p/n/validator-key"),
+            "{msg}"
+        );
+        let e = map_service_error("ResourceNotFoundException", "", None, GET.name, "p/n/k");
+        assert!(e.is_not_found());
+        assert_eq!(e.message(), "Secrets Manager secret p/n/k");
+        let e = map_service_error("DecryptionFailure", "", Some(400), GET.name, "p/n/k");
+        assert!(e.to_string().contains("kms:Decrypt"), "{e}");
+    }
+
+    #[test]
+    fn scheduled_deletion_is_already_exists_on_create_and_named_elsewhere() {
+        let aws = "You can't create this secret because a secret with this name is already \
+                   scheduled for deletion.";
+        let e = map_service_error(
+            "InvalidRequestException",
+            aws,
+            Some(400),
+            CREATE.name,
+            "a/b",
+        );
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert!(
+            e.to_string().contains("scheduled for deletion")
+                && e.to_string().contains("RestoreSecret"),
+            "{e}"
+        );
+        for message in [
+            "You can't perform this operation on the secret because it was marked for deletion.",
+            "You tried to perform the operation on a secret that's currently marked deleted.",
+            "You can't perform this operation on the secret because it was deleted.",
+        ] {
+            for action in [GET.name, PUT.name] {
+                let e =
+                    map_service_error("InvalidRequestException", message, Some(400), action, "a/b");
+                assert_eq!(e.kind(), ErrorKind::Backend, "{message}");
+                assert!(!e.is_not_found() && !e.is_retryable());
+                assert!(e.to_string().contains("scheduled for deletion"), "{e}");
+                assert!(e.to_string().contains(action), "{e}");
+            }
+        }
+        // Other invalid requests are not about deletion.
+        let e = map_service_error(
+            "InvalidRequestException",
+            "You can't perform this operation on a secret that's managed by another service.",
+            Some(400),
+            DELETE.name,
+            "a/b",
+        );
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        assert!(!e.to_string().contains("scheduled"), "{e}");
+    }
+}
