@@ -28,8 +28,9 @@ const BACKEND: &str = "local";
 /// Directory, under the data dir, of secrets that are not node keys.
 pub const OTHER_SECRETS_DIR: &str = "secrets";
 
-/// Prefix of temporary files; names whose last segment starts with it are refused.
-const TMP_PREFIX: &str = ".lockbox-tmp-";
+/// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment
+/// starting with it are refused, and cleanup code may remove such files after a crash.
+pub const TMP_PREFIX: &str = ".lockbox-tmp-";
 
 /// Polygon Edge's fixed files for node secrets: (secret name, path under the data dir).
 pub const NODE_SECRET_FILES: [(&str, &str); 3] = [

@@ -1,0 +1,54 @@
+//! lockbox-resources: Greengrass-style secret resources.
+//!
+//! A device lists the AWS Secrets Manager secrets it needs, and the staging labels of each, in a
+//! [`Manifest`] shaped like the configuration of AWS IoT Greengrass v2's secret manager
+//! component (`{"cloudSecrets": [{"arn": ..., "labels": [...]}]}`; `AWSCURRENT` is always
+//! included). [`sync`] fetches every (secret, label) and replaces a sealed local store in one
+//! atomic step; [`Store`] reads it back offline, by name or ARN, by stage or version id.
+//!
+//! # Files
+//! - Store: `<store dir>/secrets.sealed` ([`STORE_FILE`]), one JSON file, mode 0600, directory
+//!   0700, replaced atomically (temporary file, fsync, rename, directory fsync) by each
+//!   successful sync. Format: see [`sealed`](crate::sealed).
+//! - Key: by default `<store dir>.key`, a sibling of the store directory (for store
+//!   `/var/lib/lockbox/resources`, `/var/lib/lockbox/resources.key`; see
+//!   [`default_key_file`]): 64 hex characters, created with mode 0600 on the first sync. A key
+//!   file group or others can access is refused (fix: `chmod 600 FILE`).
+//!
+//! # Guarantees
+//! - Values are encrypted at rest with XChaCha20-Poly1305; each value's associated data binds it
+//!   to its secret (ARN, name, manifest id) and version (id, stages, date, binary flag), and a
+//!   whole-file seal covers the list of records. A wrong key, a flipped byte, swapped records or
+//!   edited metadata fail with an error that says which (and names the secret when a record is
+//!   at fault). Metadata (ARNs, names, version ids, stages, dates, value sizes) is plaintext.
+//! - Nothing is written until every fetch succeeded: a missing secret or label, a denied call or
+//!   an unreachable endpoint (bounded by retries and timeouts) leaves the previous store byte
+//!   for byte as it was, and readers keep working.
+//! - A secret dropped from the manifest is gone after the next successful sync.
+//! - A sync killed at any moment leaves the old store or the new one, never a mix; temporary
+//!   files it leaves are removed by the next sync.
+//!
+//! Not covered: rolling the whole store back to an older file sealed under the same key cannot
+//! be detected from the files alone; two syncs on the same store at once are not serialised
+//! (each write is still atomic; the later rename wins).
+
+mod key;
+mod manifest;
+pub mod sealed;
+mod sm;
+mod store;
+mod sync;
+
+/// Backend name used in this crate's errors.
+pub(crate) const BACKEND: &str = "resources";
+
+pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
+pub use manifest::{
+    AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, Manifest, check_label, check_secret_id,
+};
+pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret, SnapshotVersion};
+pub use store::{SecretInfo, Selector, Store, StoredSecret};
+pub use sync::{
+    FETCH_TIMEOUT, FetchedVersion, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX,
+    VersionSource, fetch, sync, sync_with,
+};

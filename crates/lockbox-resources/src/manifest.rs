@@ -1,0 +1,681 @@
+//! The manifest: which cloud secrets, and which of their staging labels, a device keeps.
+//!
+//! The shape is the configuration of AWS IoT Greengrass v2's secret manager component
+//! (`aws.greengrass.SecretManager`), so a component configuration can be used as it is:
+//!
+//! ```json
+//! {
+//!   "cloudSecrets": [
+//!     { "arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "labels": ["blue"] },
+//!     { "arn": "api-token" }
+//!   ]
+//! }
+//! ```
+//!
+//! - `cloudSecrets` (required): an array of entries; it may be empty (a sync then empties the
+//!   store).
+//! - `arn` (required): the secret's ARN, or its name (Secrets Manager accepts both as a secret
+//!   id). Like Greengrass, the entry keys are matched case-insensitively (`ARN`, `Labels`).
+//! - `labels` (optional): staging labels to keep in addition to `AWSCURRENT`, which is always
+//!   kept. Duplicates are ignored.
+//! - `periodicRefreshIntervalMin` (optional, top level): accepted so a Greengrass configuration
+//!   parses; `lockbox sync` refreshes only with `--interval`, and library callers can read it
+//!   with [`Manifest::periodic_refresh_interval`].
+//!
+//! Anything else is refused with an error that names the file, the entry index and the field,
+//! so a typo (`label`, `cloudSecret`) does not silently drop a secret.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lockbox_core::{Error, ErrorKind, Result};
+use serde_json::{Map, Value};
+
+/// The staging label Secrets Manager gives the current version; always synced.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+
+/// Most staging labels one secret can carry (a Secrets Manager quota), AWSCURRENT included.
+pub const MAX_LABELS: usize = 20;
+
+/// Longest staging label Secrets Manager accepts.
+pub const MAX_LABEL_LEN: usize = 256;
+
+/// Longest secret name Secrets Manager accepts.
+pub const MAX_NAME_LEN: usize = 512;
+
+/// Longest secret id (name or ARN) accepted in a manifest.
+pub const MAX_ID_LEN: usize = 2048;
+
+/// The top-level key that lists the secrets.
+pub const CLOUD_SECRETS: &str = "cloudSecrets";
+
+const REFRESH_KEY: &str = "periodicRefreshIntervalMin";
+
+/// One manifest entry: a secret and the staging labels to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloudSecret {
+    /// The secret id as the manifest gives it: a full ARN, or a name.
+    pub arn: String,
+    /// The staging labels to keep: `AWSCURRENT` first, then the manifest's labels in their
+    /// order, without duplicates.
+    pub labels: Vec<String>,
+}
+
+impl CloudSecret {
+    /// An entry for `id` with `extra` labels; `AWSCURRENT` is added and duplicates dropped.
+    /// Nothing is validated (use [`Manifest::parse`] for untrusted input).
+    pub fn new(id: impl Into<String>, extra: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let mut labels = vec![AWSCURRENT.to_owned()];
+        for l in extra {
+            let l = l.into();
+            if !labels.contains(&l) {
+                labels.push(l);
+            }
+        }
+        Self {
+            arn: id.into(),
+            labels,
+        }
+    }
+
+    /// True when the id is a full ARN (`arn:...`), false for a name.
+    pub fn is_arn(&self) -> bool {
+        self.arn.starts_with("arn:")
+    }
+
+    /// The secret's name as far as the id tells it: the id itself for a name; for an ARN the
+    /// part after `:secret:`, which still carries the 6-character suffix AWS adds.
+    pub fn name_or_arn_name(&self) -> &str {
+        match self.arn.split_once(":secret:") {
+            Some((_, name)) if self.is_arn() => name,
+            _ => &self.arn,
+        }
+    }
+
+    /// The region named by a full ARN (`arn:aws:secretsmanager:REGION:...`), if any.
+    pub fn arn_region(&self) -> Option<&str> {
+        if !self.is_arn() {
+            return None;
+        }
+        self.arn.split(':').nth(3).filter(|r| !r.is_empty())
+    }
+}
+
+/// A parsed, validated manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// The secrets, in manifest order.
+    pub cloud_secrets: Vec<CloudSecret>,
+    /// Greengrass's `periodicRefreshIntervalMin`, when the manifest sets it.
+    pub periodic_refresh_interval_min: Option<u64>,
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`. Errors name the file, the entry index and
+    /// the field (`manifest.json: cloudSecrets[2].labels[0]: must be a string`).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::InvalidConfig,
+            };
+            Error::new(
+                kind,
+                "lockbox",
+                format!("manifest {}: cannot read: {e}", path.display()),
+            )
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates manifest text; `source` names it in errors (usually the path).
+    pub fn parse(text: &str, source: &str) -> Result<Self> {
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| Error::invalid_config(source, format_args!("not valid JSON: {e}")))?;
+        let Value::Object(root) = root else {
+            return Err(Error::invalid_config(
+                source,
+                format_args!(
+                    "must be a JSON object with a \"{CLOUD_SECRETS}\" array, found {}",
+                    kind_of(&root)
+                ),
+            ));
+        };
+        let mut cloud = None;
+        let mut refresh = None;
+        for (key, value) in &root {
+            match key.as_str() {
+                CLOUD_SECRETS => cloud = Some(value),
+                REFRESH_KEY => refresh = Some(parse_refresh(value, source)?),
+                other => {
+                    return Err(Error::invalid_config(
+                        format_args!("{source}: {other}"),
+                        format_args!(
+                            "unknown key; a manifest has \"{CLOUD_SECRETS}\" (and optionally \
+                             \"{REFRESH_KEY}\")"
+                        ),
+                    ));
+                }
+            }
+        }
+        let Some(cloud) = cloud else {
+            return Err(Error::invalid_config(
+                format_args!("{source}: {CLOUD_SECRETS}"),
+                "is required (an array of {\"arn\": ..., \"labels\": [...]})",
+            ));
+        };
+        let Value::Array(entries) = cloud else {
+            return Err(Error::invalid_config(
+                format_args!("{source}: {CLOUD_SECRETS}"),
+                format_args!("must be an array, found {}", kind_of(cloud)),
+            ));
+        };
+        let mut cloud_secrets: Vec<CloudSecret> = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{source}: {CLOUD_SECRETS}[{i}]");
+            let secret = parse_entry(entry, &at)?;
+            if let Some(j) = cloud_secrets.iter().position(|s| s.arn == secret.arn) {
+                return Err(Error::invalid_config(
+                    format_args!("{at}.arn"),
+                    format_args!(
+                        "{:?} is already listed as {CLOUD_SECRETS}[{j}]; list each secret once \
+                         with all its labels",
+                        secret.arn
+                    ),
+                ));
+            }
+            cloud_secrets.push(secret);
+        }
+        Ok(Self {
+            cloud_secrets,
+            periodic_refresh_interval_min: refresh,
+        })
+    }
+
+    /// The secret ids (ARNs or names) in manifest order: what an IAM policy must allow
+    /// `secretsmanager:GetSecretValue` on.
+    pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
+        self.cloud_secrets.iter().map(|s| s.arn.as_str())
+    }
+
+    /// Every (secret id, staging label) pair a sync fetches, `AWSCURRENT` first per secret.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.cloud_secrets
+            .iter()
+            .flat_map(|s| s.labels.iter().map(move |l| (s.arn.as_str(), l.as_str())))
+    }
+
+    /// Greengrass's `periodicRefreshIntervalMin` as a duration, when set.
+    pub fn periodic_refresh_interval(&self) -> Option<Duration> {
+        self.periodic_refresh_interval_min
+            .map(|m| Duration::from_secs(m.saturating_mul(60)))
+    }
+
+    /// The one region all full ARNs in the manifest name, when there is exactly one and every
+    /// entry is an ARN.
+    pub fn single_arn_region(&self) -> Option<&str> {
+        let mut regions = self.cloud_secrets.iter().map(CloudSecret::arn_region);
+        let first = regions.next()??;
+        regions.all(|r| r == Some(first)).then_some(first)
+    }
+}
+
+fn parse_refresh(value: &Value, source: &str) -> Result<u64> {
+    match value.as_u64() {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(Error::invalid_config(
+            format_args!("{source}: {REFRESH_KEY}"),
+            format_args!("must be a whole number of minutes above 0, found {value}"),
+        )),
+    }
+}
+
+fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
+    let Value::Object(fields) = entry else {
+        return Err(Error::invalid_config(
+            at,
+            format_args!(
+                "must be an object like {{\"arn\": ..., \"labels\": [...]}}, found {}",
+                kind_of(entry)
+            ),
+        ));
+    };
+    let arn = field(fields, "arn", at)?;
+    let labels = field(fields, "labels", at)?;
+    for key in fields.keys() {
+        if !key.eq_ignore_ascii_case("arn") && !key.eq_ignore_ascii_case("labels") {
+            return Err(Error::invalid_config(
+                format_args!("{at}.{key}"),
+                "unknown key; an entry has \"arn\" and optionally \"labels\"",
+            ));
+        }
+    }
+    let arn = match arn {
+        None | Some(Value::Null) => {
+            return Err(Error::invalid_config(
+                format_args!("{at}.arn"),
+                "is required (the secret's ARN or name)",
+            ));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(Error::invalid_config(
+                format_args!("{at}.arn"),
+                format_args!("must be a string, found {}", kind_of(other)),
+            ));
+        }
+    };
+    check_secret_id(&arn).map_err(|rule| Error::invalid_config(format_args!("{at}.arn"), rule))?;
+    let mut extra = Vec::new();
+    match labels {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (j, item) in items.iter().enumerate() {
+                let Value::String(label) = item else {
+                    return Err(Error::invalid_config(
+                        format_args!("{at}.labels[{j}]"),
+                        format_args!("must be a string, found {}", kind_of(item)),
+                    ));
+                };
+                check_label(label).map_err(|rule| {
+                    Error::invalid_config(format_args!("{at}.labels[{j}]"), rule)
+                })?;
+                extra.push(label.clone());
+            }
+        }
+        Some(other) => {
+            return Err(Error::invalid_config(
+                format_args!("{at}.labels"),
+                format_args!("must be an array of strings, found {}", kind_of(other)),
+            ));
+        }
+    }
+    let secret = CloudSecret::new(arn, extra);
+    if secret.labels.len() > MAX_LABELS {
+        return Err(Error::invalid_config(
+            format_args!("{at}.labels"),
+            format_args!(
+                "{} distinct labels with AWSCURRENT; a secret carries at most {MAX_LABELS}",
+                secret.labels.len()
+            ),
+        ));
+    }
+    Ok(secret)
+}
+
+/// The value of `name` in `fields`, matched case-insensitively (as Greengrass does); two
+/// spellings of the same key are an error.
+fn field<'a>(fields: &'a Map<String, Value>, name: &str, at: &str) -> Result<Option<&'a Value>> {
+    let mut found: Option<(&str, &Value)> = None;
+    for (k, v) in fields {
+        if k.eq_ignore_ascii_case(name) {
+            if let Some((first, _)) = found {
+                return Err(Error::invalid_config(
+                    format_args!("{at}.{k}"),
+                    format_args!("duplicates {first:?} (keys are matched ignoring case)"),
+                ));
+            }
+            found = Some((k, v));
+        }
+    }
+    Ok(found.map(|(_, v)| v))
+}
+
+/// Checks a secret id: a name (1-512 of `A-Za-z0-9/_+=.@-`) or a Secrets Manager ARN
+/// (`arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`).
+pub fn check_secret_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!("is {} characters; at most {MAX_ID_LEN}", id.len()));
+    }
+    let name = if let Some(rest) = id.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let [partition, service, region, account, resource] = parts[..] else {
+            return Err(format!(
+                "{id:?} is not a Secrets Manager ARN \
+                 (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+            ));
+        };
+        if partition.is_empty() || region.is_empty() || account.is_empty() {
+            return Err(format!(
+                "{id:?} is not a Secrets Manager ARN: partition, region and account must be set"
+            ));
+        }
+        if service != "secretsmanager" {
+            return Err(format!(
+                "{id:?} is an ARN of service {service:?}, not secretsmanager"
+            ));
+        }
+        match resource.strip_prefix("secret:") {
+            Some(name) => name,
+            None => {
+                return Err(format!(
+                    "{id:?} is not a secret ARN (the resource must start with \"secret:\")"
+                ));
+            }
+        }
+    } else {
+        id
+    };
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "secret name {name:?} must be 1-{MAX_NAME_LEN} characters"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
+    {
+        return Err(format!(
+            "secret name {name:?} has {c:?}; names use only letters, digits and /_+=.@-"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a staging label: 1-256 characters, no whitespace or control characters.
+pub fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("a staging label must not be empty".into());
+    }
+    if label.chars().count() > MAX_LABEL_LEN {
+        return Err(format!(
+            "staging label is {} characters; at most {MAX_LABEL_LEN}",
+            label.chars().count()
+        ));
+    }
+    if label.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "staging label {label:?} has whitespace or control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn parse(text: &str) -> Result<Manifest> {
+        Manifest::parse(text, "m.json")
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn greengrass_shape_with_awscurrent_always_first() {
+        let m = parse(
+            r#"{"cloudSecrets": [
+                {"arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", "labels": ["blue", "AWSCURRENT", "blue"]},
+                {"arn": "api/token"}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.cloud_secrets.len(), 2);
+        assert_eq!(m.cloud_secrets[0].labels, ["AWSCURRENT", "blue"]);
+        assert_eq!(m.cloud_secrets[1].labels, ["AWSCURRENT"]);
+        assert_eq!(
+            m.secret_ids().collect::<Vec<_>>(),
+            [
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+                "api/token"
+            ]
+        );
+        assert_eq!(m.pairs().count(), 3);
+        assert_eq!(m.cloud_secrets[0].name_or_arn_name(), "db-AbCdEf");
+        assert_eq!(m.cloud_secrets[0].arn_region(), Some("us-east-1"));
+        assert_eq!(m.single_arn_region(), None, "a name gives no region");
+        assert_eq!(m.periodic_refresh_interval(), None);
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_like_greengrass() {
+        let m = parse(
+            r#"{"cloudSecrets": [{"ARN": "a", "Labels": ["x"]}], "periodicRefreshIntervalMin": 5}"#,
+        )
+        .unwrap();
+        assert_eq!(m.cloud_secrets[0], CloudSecret::new("a", ["x"]));
+        assert_eq!(
+            m.periodic_refresh_interval(),
+            Some(Duration::from_secs(300))
+        );
+        assert!(err(r#"{"cloudSecrets": [{"arn": "a", "ARN": "b"}]}"#).contains("duplicates"));
+    }
+
+    #[test]
+    fn empty_list_and_null_labels_are_fine() {
+        assert!(
+            parse(r#"{"cloudSecrets": []}"#)
+                .unwrap()
+                .cloud_secrets
+                .is_empty()
+        );
+        let m = parse(r#"{"cloudSecrets": [{"arn": "a", "labels": null}]}"#).unwrap();
+        assert_eq!(m.cloud_secrets[0].labels, ["AWSCURRENT"]);
+    }
+
+    #[test]
+    fn errors_name_file_entry_and_field() {
+        let cases = [
+            ("[]", "m.json: must be a JSON object"),
+            ("{", "m.json: not valid JSON"),
+            ("{}", "m.json: cloudSecrets: is required"),
+            (
+                r#"{"cloudSecrets": {}}"#,
+                "m.json: cloudSecrets: must be an array, found an object",
+            ),
+            (r#"{"cloudSecret": []}"#, "m.json: cloudSecret: unknown key"),
+            (
+                r#"{"cloudSecrets": [3]}"#,
+                "m.json: cloudSecrets[0]: must be an object",
+            ),
+            (
+                r#"{"cloudSecrets": [{}]}"#,
+                "m.json: cloudSecrets[0].arn: is required",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": 1}]}"#,
+                "cloudSecrets[0].arn: must be a string, found a number",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": ""}]}"#,
+                "cloudSecrets[0].arn: must not be empty",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a b"}]}"#,
+                "cloudSecrets[0].arn: secret name \"a b\" has ' '",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a"}, {"arn": "arn:aws:ssm:us-east-1:1:parameter/x"}]}"#,
+                "cloudSecrets[1].arn: \"arn:aws:ssm:us-east-1:1:parameter/x\" is an ARN of service \"ssm\"",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "arn:aws:secretsmanager:us-east-1:1:key:x"}]}"#,
+                "is not a secret ARN",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "arn:aws:secretsmanager"}]}"#,
+                "is not a Secrets Manager ARN",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "labels": "x"}]}"#,
+                "cloudSecrets[0].labels: must be an array of strings, found a string",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "labels": ["x", 2]}]}"#,
+                "cloudSecrets[0].labels[1]: must be a string, found a number",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "labels": [""]}]}"#,
+                "cloudSecrets[0].labels[0]: a staging label must not be empty",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "labels": ["a b"]}]}"#,
+                "has whitespace",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "label": ["x"]}]}"#,
+                "cloudSecrets[0].label: unknown key",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a"}, {"arn": "a"}]}"#,
+                "cloudSecrets[1].arn: \"a\" is already listed as cloudSecrets[0]",
+            ),
+            (
+                r#"{"cloudSecrets": [], "periodicRefreshIntervalMin": 0}"#,
+                "periodicRefreshIntervalMin: must be a whole number",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = err(text);
+            assert!(got.contains(want), "{text}: {got:?} lacks {want:?}");
+            assert!(got.contains("m.json"), "{got}");
+        }
+        let many: Vec<String> = (0..20).map(|i| format!("\"l{i}\"")).collect();
+        let text = format!(
+            r#"{{"cloudSecrets": [{{"arn": "a", "labels": [{}]}}]}}"#,
+            many.join(",")
+        );
+        assert!(err(&text).contains("21 distinct labels"), "{}", err(&text));
+    }
+
+    #[test]
+    fn json_errors_give_line_and_column() {
+        let e = err("{\n  \"cloudSecrets\": [,]\n}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn read_names_missing_file() {
+        let e = Manifest::read(Path::new("/nonexistent/m.json")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.to_string().contains("/nonexistent/m.json"), "{e}");
+    }
+
+    #[test]
+    fn fixtures_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/resources");
+        let m = Manifest::read(&dir.join("manifest.json")).unwrap();
+        assert!(!m.cloud_secrets.is_empty());
+        let e = Manifest::read(&dir.join("manifest-invalid.json")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("manifest-invalid.json: cloudSecrets[1]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn single_arn_region_needs_one_region_and_all_arns() {
+        let arn = |r: &str, n: &str| format!("arn:aws:secretsmanager:{r}:1:secret:{n}");
+        let m = Manifest {
+            cloud_secrets: vec![
+                CloudSecret::new(arn("eu-west-1", "a"), Vec::<String>::new()),
+                CloudSecret::new(arn("eu-west-1", "b"), Vec::<String>::new()),
+            ],
+            periodic_refresh_interval_min: None,
+        };
+        assert_eq!(m.single_arn_region(), Some("eu-west-1"));
+        let mut m2 = m.clone();
+        m2.cloud_secrets[1].arn = arn("us-east-1", "b");
+        assert_eq!(m2.single_arn_region(), None);
+        assert_eq!(Manifest::default().single_arn_region(), None);
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9/_+=.@-]{1,40}"
+    }
+
+    fn label() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9_.:-]{1,20}"
+    }
+
+    proptest! {
+        #[test]
+        fn valid_manifests_round_trip(
+            entries in proptest::collection::btree_map(name(), proptest::collection::vec(label(), 0..5), 0..6),
+            as_arn in any::<bool>(),
+        ) {
+            let items: Vec<Value> = entries
+                .iter()
+                .map(|(n, ls)| {
+                    let id = if as_arn { format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{n}") } else { n.clone() };
+                    serde_json::json!({"arn": id, "labels": ls})
+                })
+                .collect();
+            let text = serde_json::json!({ "cloudSecrets": items }).to_string();
+            let m = parse(&text).unwrap();
+            prop_assert_eq!(m.cloud_secrets.len(), entries.len());
+            for (s, (_, ls)) in m.cloud_secrets.iter().zip(&entries) {
+                prop_assert_eq!(s.labels[0].as_str(), AWSCURRENT);
+                let want: BTreeSet<&str> = ls.iter().map(String::as_str).chain([AWSCURRENT]).collect();
+                let got: BTreeSet<&str> = s.labels.iter().map(String::as_str).collect();
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(s.labels.len(), want_len(ls));
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn arbitrary_entries_never_panic(v in arb_json()) {
+            let text = serde_json::json!({ "cloudSecrets": [v] }).to_string();
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.to_string().contains("cloudSecrets[0]"), "{}", e);
+            }
+        }
+    }
+
+    fn want_len(ls: &[String]) -> usize {
+        ls.iter()
+            .map(String::as_str)
+            .chain([AWSCURRENT])
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("arn".to_string()),
+                        Just("labels".to_string()),
+                        ".{0,6}"
+                    ],
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

@@ -1,0 +1,818 @@
+//! Sync: fetch every (secret, label) of a manifest, then replace the sealed store in one atomic
+//! step.
+//!
+//! Nothing is written until every fetch succeeded, so a missing secret, a missing label, a
+//! denied call or an unreachable endpoint leaves the previous store byte for byte as it was.
+//! The store is rebuilt from the manifest each time: a secret dropped from the manifest is gone
+//! after the next successful sync.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy, SecretValue};
+
+use crate::BACKEND;
+use crate::key::StoreKey;
+use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
+use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret, SnapshotVersion};
+
+/// Prefix of the temporary files `write_file_atomic` leaves behind when killed mid-write.
+pub use lockbox_local::TMP_PREFIX as TEMP_PREFIX;
+
+/// Longest a single fetch may take, retries excluded, even if the client has no timeout.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often a secret is re-read when its labels moved while it was being read.
+const CONSISTENCY_ATTEMPTS: usize = 3;
+
+/// One secret version as a source returned it.
+#[derive(Clone, Debug)]
+pub struct FetchedVersion {
+    /// The secret's full ARN.
+    pub arn: String,
+    /// The secret's name.
+    pub name: String,
+    /// The version id.
+    pub version_id: String,
+    /// Every staging label on the version.
+    pub version_stages: Vec<String>,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_date: Option<i64>,
+    /// The value.
+    pub value: SecretValue,
+    /// True for a SecretBinary.
+    pub binary: bool,
+}
+
+/// Where a sync reads secrets from: Secrets Manager ([`lockbox_secretsmanager::SmClient`]), or a
+/// fake in tests.
+#[async_trait]
+pub trait VersionSource: Send + Sync {
+    /// The version of `secret_id` (name or ARN) that carries staging label `stage`. A secret
+    /// or label that does not exist is `NotFound`.
+    async fn fetch(&self, secret_id: &str, stage: &str) -> Result<FetchedVersion>;
+}
+
+/// What a sync did.
+#[derive(Clone, Debug)]
+pub struct SyncReport {
+    /// The store file written.
+    pub store_file: PathBuf,
+    /// The key file used.
+    pub key_file: PathBuf,
+    /// True when this sync created the key file.
+    pub key_created: bool,
+    /// What the store now holds (no values).
+    pub secrets: Vec<SyncedSecret>,
+    /// ARNs the previous store held and this one does not.
+    pub removed: Vec<String>,
+    /// GetSecretValue calls made.
+    pub requests: usize,
+    /// Stale temporary files of interrupted syncs that were removed.
+    pub temp_files_removed: usize,
+    /// True when the previous store could not be verified (altered or damaged) and was
+    /// replaced.
+    pub replaced_unreadable_store: bool,
+}
+
+/// One synced secret, without values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncedSecret {
+    /// Full ARN.
+    pub arn: String,
+    /// Name.
+    pub name: String,
+    /// (version id, stages) per stored version.
+    pub versions: Vec<(String, Vec<String>)>,
+}
+
+/// Fetches what `manifest` names from Secrets Manager and replaces the store in `store` in one
+/// atomic step, sealed with the key in `key_file` (created, mode 0600, if missing). See
+/// [`sync_with`].
+pub async fn sync(
+    manifest: &Manifest,
+    store: &Path,
+    key_file: &Path,
+    client: &lockbox_secretsmanager::SmClient,
+) -> Result<SyncReport> {
+    sync_with(manifest, store, key_file, client).await
+}
+
+/// [`sync`] from any [`VersionSource`]: prepare (check the key and the existing store), fetch
+/// everything, then write. Nothing is written when any step fails.
+pub async fn sync_with(
+    manifest: &Manifest,
+    store: &Path,
+    key_file: &Path,
+    source: &dyn VersionSource,
+) -> Result<SyncReport> {
+    let target = SyncTarget::prepare(store, key_file)?;
+    let snapshot = fetch(manifest, source).await?;
+    target.write(&snapshot)
+}
+
+/// Fetches every (secret, label) the manifest names. Each distinct version is fetched once:
+/// a label already carried by a fetched version is not asked for again. A secret whose labels
+/// move while it is read is read again (up to 3 times), so the stored stages are consistent.
+pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Snapshot> {
+    let mut snapshot = Snapshot::default();
+    for (index, entry) in manifest.cloud_secrets.iter().enumerate() {
+        let secret = fetch_secret(index, entry, source, &mut snapshot.requests).await?;
+        if let Some(j) = snapshot.secrets.iter().position(|s| s.arn == secret.arn) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                BACKEND,
+                format!(
+                    "cloudSecrets[{j}] ({}) and cloudSecrets[{index}] ({}) are the same secret \
+                     {}; list it once with all its labels; the local store was not changed",
+                    manifest.cloud_secrets[j].arn, entry.arn, secret.arn
+                ),
+            )
+            .with_secret(&entry.arn));
+        }
+        snapshot.secrets.push(secret);
+    }
+    Ok(snapshot)
+}
+
+async fn fetch_secret(
+    index: usize,
+    entry: &CloudSecret,
+    source: &dyn VersionSource,
+    requests: &mut usize,
+) -> Result<SnapshotSecret> {
+    let policy = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(2),
+        max_elapsed: Duration::from_secs(20),
+    };
+    let mut last_race = String::new();
+    for _ in 0..CONSISTENCY_ATTEMPTS {
+        let mut id = entry.arn.clone();
+        let mut identity: Option<(String, String)> = None;
+        let mut versions: Vec<SnapshotVersion> = Vec::new();
+        let mut race = None;
+        for label in &entry.labels {
+            if versions
+                .iter()
+                .any(|v| v.version_stages.iter().any(|s| s == label))
+            {
+                continue;
+            }
+            let got = policy
+                .run(|| {
+                    *requests += 1;
+                    let (id, label) = (id.clone(), label.clone());
+                    async move {
+                        match tokio::time::timeout(FETCH_TIMEOUT, source.fetch(&id, &label)).await {
+                            Ok(r) => r,
+                            Err(_) => Err(Error::new(
+                                ErrorKind::Unavailable,
+                                BACKEND,
+                                format!("no answer within {}s", FETCH_TIMEOUT.as_secs()),
+                            )),
+                        }
+                    }
+                })
+                .await
+                .map_err(|e| fetch_error(e, index, entry, label))?;
+            match &identity {
+                None => {
+                    // Later labels are read by ARN, so a secret deleted and re-created under
+                    // the same name mid-sync is not mixed with the old one.
+                    id = got.arn.clone();
+                    identity = Some((got.arn.clone(), got.name.clone()));
+                }
+                Some((arn, _)) if *arn != got.arn => {
+                    race = Some(format!("its ARN changed from {arn} to {}", got.arn));
+                    break;
+                }
+                Some(_) => {}
+            }
+            let mut stages: Vec<String> = got.version_stages.clone();
+            if !stages.contains(label) {
+                stages.push(label.clone());
+            }
+            stages.sort();
+            stages.dedup();
+            match versions.iter().find(|v| v.version_id == got.version_id) {
+                Some(existing) if existing.version_stages != stages => {
+                    race = Some(format!(
+                        "version {} had stages [{}] then [{}]",
+                        got.version_id,
+                        existing.version_stages.join(", "),
+                        stages.join(", ")
+                    ));
+                    break;
+                }
+                Some(_) => {}
+                None => versions.push(SnapshotVersion {
+                    version_id: got.version_id,
+                    version_stages: stages,
+                    created_date: got.created_date,
+                    binary: got.binary,
+                    value: got.value,
+                }),
+            }
+        }
+        if race.is_none() {
+            race = stage_on_two_versions(&versions);
+        }
+        match race {
+            None => {
+                let (arn, name) = identity.unwrap_or_default();
+                return Ok(SnapshotSecret {
+                    arn,
+                    name,
+                    manifest_id: entry.arn.clone(),
+                    versions,
+                });
+            }
+            Some(why) => {
+                tracing::info!(secret = %entry.arn, %why, "labels moved while reading; reading again");
+                last_race = why;
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Unavailable,
+        BACKEND,
+        format!(
+            "cloudSecrets[{index}]: the secret kept changing while it was read ({last_race}); \
+             try again; the local store was not changed"
+        ),
+    )
+    .with_secret(&entry.arn))
+}
+
+fn stage_on_two_versions(versions: &[SnapshotVersion]) -> Option<String> {
+    let mut seen = BTreeSet::new();
+    for v in versions {
+        for s in &v.version_stages {
+            if !seen.insert(s.as_str()) {
+                return Some(format!("stage {s} was on two versions"));
+            }
+        }
+    }
+    None
+}
+
+fn fetch_error(e: Error, index: usize, entry: &CloudSecret, label: &str) -> Error {
+    let what = if e.kind() == ErrorKind::NotFound {
+        if label == AWSCURRENT {
+            "the secret does not exist".to_owned()
+        } else {
+            format!("the secret has no version with staging label {label}")
+        }
+    } else {
+        format!("reading staging label {label} failed: {e}")
+    };
+    Error::new(
+        e.kind(),
+        BACKEND,
+        format!("cloudSecrets[{index}]: {what}; the local store was not changed"),
+    )
+    .with_secret(&entry.arn)
+}
+
+/// A store about to be replaced: its key (loaded now, or created at write time) and what the
+/// previous store held. Preparing first means a bad key file fails before any network call.
+#[derive(Debug)]
+pub struct SyncTarget {
+    store_dir: PathBuf,
+    key_file: PathBuf,
+    key: Option<StoreKey>,
+    previous: Vec<String>,
+    replaced_unreadable_store: bool,
+}
+
+impl SyncTarget {
+    /// Checks the key file and the existing store. Refuses when a store exists but its key
+    /// file does not, or when the key file does not open the existing store (replacing it
+    /// would make every other reader's key useless): remove the store to start over.
+    pub fn prepare(store_dir: &Path, key_file: &Path) -> Result<Self> {
+        let store_file = store_dir.join(STORE_FILE);
+        let store_exists = store_file.exists();
+        let key = match StoreKey::load(key_file) {
+            Ok(k) => Some(k),
+            Err(e) if e.kind() == ErrorKind::NotFound && !key_file.exists() => {
+                if store_exists {
+                    return Err(Error::new(
+                        ErrorKind::InvalidConfig,
+                        BACKEND,
+                        format!(
+                            "store {} exists but its key file {} does not; pass the key file it \
+                             was sealed with (--key-file), or remove the store to start over",
+                            store_file.display(),
+                            key_file.display()
+                        ),
+                    ));
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let mut previous = Vec::new();
+        let mut replaced_unreadable_store = false;
+        if let (Some(key), true) = (&key, store_exists) {
+            let bytes = std::fs::read(&store_file).map_err(|e| {
+                Error::new(
+                    ErrorKind::Backend,
+                    BACKEND,
+                    format!("cannot read store {}: {e}", store_file.display()),
+                )
+            })?;
+            match sealed::open(&bytes, key, &store_file.display().to_string()) {
+                Ok(old) => previous = old.secrets.into_iter().map(|s| s.arn).collect(),
+                Err(e) if e.kind() == ErrorKind::InvalidConfig => {
+                    let message = format!(
+                        "{}; refusing to replace a store sealed with another key: pass the key \
+                         file it was sealed with (--key-file), or remove {} to start over",
+                        e.message(),
+                        store_file.display()
+                    );
+                    return Err(e.with_message(message));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the existing store cannot be verified; it will be replaced");
+                    replaced_unreadable_store = true;
+                }
+            }
+        }
+        Ok(Self {
+            store_dir: store_dir.to_owned(),
+            key_file: key_file.to_owned(),
+            key,
+            previous,
+            replaced_unreadable_store,
+        })
+    }
+
+    /// Seals `snapshot` and replaces the store file in one atomic step (temporary file,
+    /// fsync, rename, directory fsync), creating the key file first when needed and removing
+    /// temporary files an interrupted earlier sync left behind.
+    pub fn write(self, snapshot: &Snapshot) -> Result<SyncReport> {
+        let (key, key_created) = match self.key {
+            Some(k) => (k, false),
+            None => (StoreKey::create(&self.key_file)?, true),
+        };
+        let synced_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let bytes = sealed::seal(snapshot, &key, synced_at)?;
+        let temp_files_removed = remove_temp_files(&self.store_dir);
+        let store_file = self.store_dir.join(STORE_FILE);
+        lockbox_local::write_file_atomic(&store_file, &bytes, PutMode::Overwrite).map_err(|e| {
+            Error::new(
+                match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::Backend,
+                },
+                BACKEND,
+                format!("writing the store: {e}; the previous store was left as it was"),
+            )
+        })?;
+        let secrets: Vec<SyncedSecret> = snapshot
+            .secrets
+            .iter()
+            .map(|s| SyncedSecret {
+                arn: s.arn.clone(),
+                name: s.name.clone(),
+                versions: s
+                    .versions
+                    .iter()
+                    .map(|v| (v.version_id.clone(), v.version_stages.clone()))
+                    .collect(),
+            })
+            .collect();
+        let removed = self
+            .previous
+            .into_iter()
+            .filter(|arn| !secrets.iter().any(|s| &s.arn == arn))
+            .collect();
+        tracing::info!(
+            store = %store_file.display(),
+            secrets = secrets.len(),
+            "sealed store written"
+        );
+        Ok(SyncReport {
+            store_file,
+            key_file: self.key_file,
+            key_created,
+            secrets,
+            removed,
+            requests: snapshot.requests,
+            temp_files_removed,
+            replaced_unreadable_store: self.replaced_unreadable_store,
+        })
+    }
+}
+
+/// Removes `.lockbox-tmp-*` files in `dir` (leftovers of a sync killed mid-write). A file that
+/// vanishes meanwhile is fine; other errors are logged, never fatal.
+fn remove_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove temporary file");
+                }
+            }
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Selector, Store};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// (version id, stages, value, binary).
+    type FakeVersion = (String, Vec<String>, Vec<u8>, bool);
+    type Hook = Box<dyn FnMut(&Fake) + Send>;
+
+    /// An in-memory Secrets Manager: name -> (arn, versions).
+    #[derive(Default)]
+    struct Fake {
+        secrets: Mutex<HashMap<String, (String, Vec<FakeVersion>)>>,
+        calls: AtomicUsize,
+        fail: Mutex<Option<ErrorKind>>,
+        /// Called before every answer (to move labels mid-sync).
+        hook: Mutex<Option<Hook>>,
+    }
+
+    impl Fake {
+        fn add(&self, name: &str, versions: &[(&str, &[&str], &[u8], bool)]) {
+            let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-XyZ123");
+            let vs = versions
+                .iter()
+                .map(|(id, st, v, b)| {
+                    (
+                        id.to_string(),
+                        st.iter().map(|s| s.to_string()).collect(),
+                        v.to_vec(),
+                        *b,
+                    )
+                })
+                .collect();
+            self.secrets.lock().unwrap().insert(name.into(), (arn, vs));
+        }
+        fn move_stage(&self, name: &str, stage: &str, to: &str) {
+            let mut g = self.secrets.lock().unwrap();
+            let (_, vs) = g.get_mut(name).unwrap();
+            for (id, st, _, _) in vs.iter_mut() {
+                st.retain(|s| s != stage);
+                if id == to {
+                    st.push(stage.into());
+                }
+            }
+        }
+    }
+
+    #[async_trait]
+    impl VersionSource for Fake {
+        async fn fetch(&self, secret_id: &str, stage: &str) -> Result<FetchedVersion> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if let Some(kind) = *self.fail.lock().unwrap() {
+                return Err(Error::new(kind, "fake", "injected"));
+            }
+            let hook = self.hook.lock().unwrap().take();
+            if let Some(mut h) = hook {
+                h(self);
+                *self.hook.lock().unwrap() = Some(h);
+            }
+            let g = self.secrets.lock().unwrap();
+            let (name, (arn, vs)) = g
+                .iter()
+                .find(|(n, (a, _))| *n == secret_id || a == secret_id)
+                .ok_or_else(|| Error::not_found("fake", secret_id))?;
+            let (id, st, v, b) = vs
+                .iter()
+                .find(|(_, st, _, _)| st.iter().any(|s| s == stage))
+                .ok_or_else(|| Error::not_found("fake", secret_id))?;
+            Ok(FetchedVersion {
+                arn: arn.clone(),
+                name: name.clone(),
+                version_id: id.clone(),
+                version_stages: st.clone(),
+                created_date: Some(1),
+                value: SecretValue::new(v.clone()),
+                binary: *b,
+            })
+        }
+    }
+
+    fn manifest(entries: &[(&str, &[&str])]) -> Manifest {
+        Manifest {
+            cloud_secrets: entries
+                .iter()
+                .map(|(id, ls)| CloudSecret::new(*id, ls.iter().copied()))
+                .collect(),
+            periodic_refresh_interval_min: None,
+        }
+    }
+
+    fn fake() -> Fake {
+        let f = Fake::default();
+        f.add(
+            "db",
+            &[
+                ("v2", &["AWSCURRENT", "blue"], b"new", false),
+                ("v1", &["AWSPREVIOUS", "green"], b"old", false),
+            ],
+        );
+        f.add("bin", &[("b1", &["AWSCURRENT"], &[0, 255, 10], true)]);
+        f
+    }
+
+    struct Dirs {
+        _tmp: tempfile::TempDir,
+        store: PathBuf,
+        key: PathBuf,
+    }
+
+    fn dirs() -> Dirs {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        let key = tmp.path().join("store.key");
+        Dirs {
+            _tmp: tmp,
+            store,
+            key,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_sync_creates_key_and_stores_distinct_versions_once() {
+        let f = fake();
+        let d = dirs();
+        let m = manifest(&[("db", &["blue", "green"]), ("bin", &[])]);
+        let r = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        assert!(r.key_created);
+        // AWSCURRENT brings blue along: 2 calls for db, 1 for bin.
+        assert_eq!(r.requests, 3);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(r.secrets[0].versions.len(), 2);
+        assert_eq!(
+            r.secrets[0].versions[0],
+            (
+                "v2".to_string(),
+                vec!["AWSCURRENT".to_string(), "blue".to_string()]
+            )
+        );
+        let s = Store::open(&d.store, &d.key).unwrap();
+        assert_eq!(
+            s.read("db", &Selector::stage("green"))
+                .unwrap()
+                .value
+                .expose_bytes(),
+            b"old"
+        );
+        assert_eq!(
+            s.read("db", &Selector::stage("AWSPREVIOUS"))
+                .unwrap()
+                .version_id,
+            "v1"
+        );
+        let b = s.read("bin", &Selector::current()).unwrap();
+        assert!(b.binary);
+        assert_eq!(b.value.expose_bytes(), &[0, 255, 10]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&d.key), 0o600);
+        assert_eq!(mode(&d.store.join(STORE_FILE)), 0o600);
+        assert_eq!(mode(&d.store), 0o700);
+        let r2 = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        assert!(!r2.key_created);
+    }
+
+    #[tokio::test]
+    async fn missing_secret_or_label_fails_and_leaves_store_byte_identical() {
+        let f = fake();
+        let d = dirs();
+        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        let e = sync_with(
+            &manifest(&[("db", &[]), ("ghost", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("secret ghost"), "{msg}");
+        assert!(
+            msg.contains("cloudSecrets[1]: the secret does not exist"),
+            "{msg}"
+        );
+        assert!(msg.contains("not changed"), "{msg}");
+        let e = sync_with(&manifest(&[("db", &["purple"])]), &d.store, &d.key, &f)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no version with staging label purple"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn missing_secret_on_first_sync_creates_nothing() {
+        let f = fake();
+        let d = dirs();
+        sync_with(&manifest(&[("ghost", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap_err();
+        assert!(!d.key.exists());
+        assert!(!d.store.exists());
+    }
+
+    #[tokio::test]
+    async fn unavailable_is_retried_then_fails_without_touching_the_store() {
+        let f = fake();
+        let d = dirs();
+        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        *f.fail.lock().unwrap() = Some(ErrorKind::Unavailable);
+        f.calls.store(0, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 3, "three attempts");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), before);
+        *f.fail.lock().unwrap() = Some(ErrorKind::PermissionDenied);
+        f.calls.store(0, Ordering::SeqCst);
+        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 1, "not retried");
+        let s = Store::open(&d.store, &d.key).unwrap();
+        assert_eq!(
+            s.read("db", &Selector::current())
+                .unwrap()
+                .value
+                .expose_bytes(),
+            b"new"
+        );
+    }
+
+    #[tokio::test]
+    async fn secret_removed_from_manifest_disappears() {
+        let f = fake();
+        let d = dirs();
+        sync_with(
+            &manifest(&[("db", &[]), ("bin", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+        )
+        .await
+        .unwrap();
+        let r = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.removed,
+            ["arn:aws:secretsmanager:us-east-1:123456789012:secret:bin-XyZ123"]
+        );
+        let s = Store::open(&d.store, &d.key).unwrap();
+        assert_eq!(
+            s.read("bin", &Selector::current()).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        let r = sync_with(&manifest(&[]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        assert_eq!(r.removed.len(), 1);
+        assert!(Store::open(&d.store, &d.key).unwrap().secrets().is_empty());
+    }
+
+    #[tokio::test]
+    async fn labels_moving_mid_sync_are_read_again() {
+        let f = fake();
+        let d = dirs();
+        // After the first answer, move AWSCURRENT to v1 once: the first pass sees v2 as
+        // current, then v1 carrying AWSCURRENT too, and starts over.
+        let moved = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let m2 = moved.clone();
+        let calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let c2 = calls.clone();
+        *f.hook.lock().unwrap() = Some(Box::new(move |fk: &Fake| {
+            if c2.fetch_add(1, Ordering::SeqCst) == 1 && !m2.swap(true, Ordering::SeqCst) {
+                fk.move_stage("db", "AWSCURRENT", "v1");
+            }
+        }));
+        let r = sync_with(&manifest(&[("db", &["green"])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        assert!(moved.load(Ordering::SeqCst));
+        let s = Store::open(&d.store, &d.key).unwrap();
+        let cur = s.read("db", &Selector::current()).unwrap();
+        assert_eq!(cur.version_id, "v1");
+        assert_eq!(cur.version_stages, ["AWSCURRENT", "AWSPREVIOUS", "green"]);
+        assert!(r.requests >= 3, "{}", r.requests);
+    }
+
+    #[tokio::test]
+    async fn same_secret_twice_under_two_ids_is_refused() {
+        let f = fake();
+        let d = dirs();
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-XyZ123";
+        let e = sync_with(
+            &manifest(&[("db", &[]), (arn, &["blue"])]),
+            &d.store,
+            &d.key,
+            &f,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("are the same secret"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn store_without_its_key_or_with_another_key_is_not_replaced() {
+        let f = fake();
+        let d = dirs();
+        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        let other = d.key.with_file_name("other.key");
+        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &other, &f)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("exists but its key file"), "{e}");
+        assert!(!other.exists());
+        StoreKey::create(&other).unwrap();
+        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &other, &f)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("refusing to replace a store sealed with another key"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), before);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_store_is_rebuilt_and_temp_files_are_cleaned() {
+        let f = fake();
+        let d = dirs();
+        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        std::fs::write(d.store.join(STORE_FILE), b"{ broken").unwrap();
+        std::fs::write(d.store.join(".lockbox-tmp-abc"), b"partial").unwrap();
+        std::fs::write(d.store.join("unrelated"), b"keep").unwrap();
+        let r = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap();
+        assert!(r.replaced_unreadable_store);
+        assert_eq!(r.temp_files_removed, 1);
+        assert!(!d.store.join(".lockbox-tmp-abc").exists());
+        assert!(d.store.join("unrelated").exists());
+        Store::open(&d.store, &d.key).unwrap();
+    }
+
+    #[tokio::test]
+    async fn insecure_key_fails_before_any_fetch() {
+        let f = fake();
+        let d = dirs();
+        StoreKey::create(&d.key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d.key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+    }
+}
