@@ -385,7 +385,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// True for names shaped like AWS regions: `us-east-1`, `us-gov-west-1`, `cn-north-1`.
-pub(crate) fn is_region_name(s: &str) -> bool {
+pub fn is_region_name(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2

@@ -7,5 +7,5 @@ mod file;
 mod open;
 
 pub use extra::parse_extra;
-pub use file::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token};
+pub use file::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, is_region_name};
 pub use open::{open, open_data_dir};

@@ -1,0 +1,467 @@
+//! From a config (and a sync manifest) to a policy document.
+
+use lockbox_config::{ManagerType, SecretsManagerConfig, is_region_name};
+use lockbox_core::{Error, ErrorKind};
+
+use crate::arn::{ArnParts, Partition, check_account};
+use crate::document::{OmittedAction, PolicyDocument, Statement};
+use crate::kms::kms_target;
+
+/// The KMS action a read of a value under a customer managed key needs (SSM GetParameter with
+/// decryption, Secrets Manager GetSecretValue).
+pub const KMS_DECRYPT: &str = "kms:Decrypt";
+/// The KMS action Parameter Store calls on the key when it stores a standard-tier SecureString
+/// (lockbox writes only standard-tier parameters; advanced ones would need GenerateDataKey).
+pub const SSM_KMS_WRITE: &str = "kms:Encrypt";
+/// The KMS action Secrets Manager calls on the key when it stores a new secret version
+/// (envelope encryption under a fresh data key).
+pub const SECRETSMANAGER_KMS_WRITE: &str = "kms:GenerateDataKey";
+/// The action that assuming a role needs.
+pub const STS_ASSUME_ROLE: &str = "sts:AssumeRole";
+
+/// Actions that AWS authorises only on `"Resource": "*"` (the Service Authorization Reference
+/// lists no resource type for them), so a least-privilege policy cannot grant them. A backend
+/// action in this list is left out and reported in [`PolicyDocument::omitted`].
+pub const ACTIONS_WITHOUT_RESOURCES: [&str; 2] = [
+    "secretsmanager:BatchGetSecretValue",
+    "secretsmanager:ListSecrets",
+];
+
+/// What a sync of a manifest calls on each listed secret: `lockbox_resources` fetches every
+/// (secret, label) with `SmClient::fetch_version`, which is GetSecretValue. Picked from
+/// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
+pub const SYNC_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
+
+/// How much a policy allows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Everything the backend calls: `init`, `put`, `delete` as well as reads.
+    #[default]
+    ReadWrite,
+    /// Only what `output`, `get`, `list` and `read` need.
+    ReadOnly,
+}
+
+impl Access {
+    fn allows(self, read: bool) -> bool {
+        read || self == Access::ReadWrite
+    }
+}
+
+/// Settings a config does not hold: whose account the policy is for, and how much it allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyOptions {
+    /// The 12-digit account id the node's secrets live in.
+    pub account: String,
+    /// Region override; otherwise the config's `extra.region`.
+    pub region: Option<String>,
+    /// Partition; otherwise the region's (`cn-*` -> `aws-cn`, `us-gov-*` -> `aws-us-gov`).
+    pub partition: Option<Partition>,
+    /// Read-write (default) or read-only.
+    pub access: Access,
+    /// A role the node assumes: the policy then also allows `sts:AssumeRole` on it.
+    pub role_arn: Option<String>,
+}
+
+impl PolicyOptions {
+    /// Read-write options for `account`, with the region and partition taken from the config.
+    pub fn new(account: impl Into<String>) -> Self {
+        Self {
+            account: account.into(),
+            region: None,
+            partition: None,
+            access: Access::ReadWrite,
+            role_arn: None,
+        }
+    }
+}
+
+/// What a policy is derived from: a config, the secret ids of a sync manifest, or both.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PolicySources<'a> {
+    /// An `aws-ssm` or `aws-secretsmanager` config.
+    pub config: Option<&'a SecretsManagerConfig>,
+    /// The secret ids (ARN or name) a sync manifest lists.
+    pub manifest_secrets: &'a [String],
+}
+
+/// Where resources live: partition, region (when known) and account.
+struct Target<'a> {
+    partition: Partition,
+    region: Option<&'a str>,
+    account: &'a str,
+}
+
+impl Target<'_> {
+    fn region(&self, needed_for: &str) -> Result<&str, Error> {
+        self.region.ok_or_else(|| {
+            Error::invalid_config(
+                "region",
+                format!("is needed for {needed_for}: give --region or a config with extra.region"),
+            )
+        })
+    }
+
+    fn arn(&self, service: &str, region: &str, resource: &str) -> String {
+        format!(
+            "arn:{}:{service}:{region}:{}:{resource}",
+            self.partition, self.account
+        )
+    }
+}
+
+/// An action a backend calls, as its table lists it.
+#[derive(Clone, Copy, Debug)]
+struct BackendAction {
+    name: &'static str,
+    read: bool,
+}
+
+/// Builds the least-privilege policy for `sources`.
+///
+/// Validates first, naming the field: the account (12 digits), the region (a region name),
+/// the partition (it must hold the region), the config's path and name (not empty, AWS's naming
+/// rules, normalised exactly as the backend normalises them), the KMS key and role ARN. The
+/// result never has a wildcard in an action and never the resource `*`.
+pub fn generate(
+    sources: PolicySources<'_>,
+    options: &PolicyOptions,
+) -> Result<PolicyDocument, Error> {
+    check_account(&options.account, "account")?;
+    if sources.config.is_none() && sources.manifest_secrets.is_empty() {
+        return Err(Error::invalid_config(
+            "config",
+            "nothing to derive a policy from: give a config, a manifest with secrets, or both",
+        ));
+    }
+    if let Some(region) = &options.region
+        && !is_region_name(region)
+    {
+        return Err(Error::invalid_config(
+            "region",
+            format!("{region:?} is not an AWS region name (like us-east-1)"),
+        ));
+    }
+    if let Some(config) = sources.config {
+        config.validate()?;
+    }
+    let (region, region_field) = match (&options.region, sources.config) {
+        (Some(r), _) => (Some(r.as_str()), "region"),
+        (None, Some(c)) => (c.extra.get("region").map(String::as_str), "extra.region"),
+        (None, None) => (None, "region"),
+    };
+    let partition = match (options.partition, region) {
+        (Some(p), Some(r)) => {
+            let of_region = Partition::of_region(r, region_field)?;
+            if of_region != p {
+                return Err(Error::invalid_config(
+                    "partition",
+                    format!("{p} does not hold region {r:?} (it is in {of_region})"),
+                ));
+            }
+            p
+        }
+        (Some(p), None) => p,
+        (None, Some(r)) => Partition::of_region(r, region_field)?,
+        (None, None) => Partition::Aws,
+    };
+    let target = Target {
+        partition,
+        region,
+        account: &options.account,
+    };
+
+    let mut statements = Vec::new();
+    let mut omitted = Vec::new();
+    if let Some(config) = sources.config {
+        statements.extend(config_statements(
+            config,
+            &target,
+            options.access,
+            &mut omitted,
+        )?);
+    }
+    if !sources.manifest_secrets.is_empty() {
+        statements.extend(manifest_statements(sources.manifest_secrets, &target)?);
+    }
+    if let Some(role) = &options.role_arn {
+        statements.push(role_statement(role, &target)?);
+    }
+    let mut document = PolicyDocument::new(statements);
+    document.omitted = omitted;
+    check_invariants(&document)?;
+    Ok(document)
+}
+
+fn config_statements(
+    config: &SecretsManagerConfig,
+    target: &Target<'_>,
+    access: Access,
+    omitted: &mut Vec<OmittedAction>,
+) -> Result<Vec<Statement>, Error> {
+    if config.name.trim().is_empty() {
+        return Err(Error::invalid_config("name", "is empty"));
+    }
+    let (path_key, backend) = match config.manager_type {
+        ManagerType::AwsSsm => ("ssm-parameter-path", "aws-ssm"),
+        ManagerType::AwsSecretsManager => ("secrets-manager-path", "aws-secretsmanager"),
+        other => {
+            return Err(Error::invalid_config(
+                "type",
+                format!(
+                    "{other} keeps no secrets in AWS, so it needs no IAM policy (policies cover aws-ssm and aws-secretsmanager)"
+                ),
+            ));
+        }
+    };
+    let path = config.extra.get(path_key).map(String::as_str).unwrap_or("");
+    if path.trim().is_empty() {
+        return Err(Error::invalid_config(
+            format!("extra.{path_key}"),
+            format!("is empty (type {backend} needs a path)"),
+        ));
+    }
+    let region = target.region(&format!("a {backend} config"))?;
+    let mut statements = match config.manager_type {
+        ManagerType::AwsSsm => ssm_statements(path, &config.name, target, region, access)?,
+        _ => secretsmanager_statements(path, &config.name, target, region, access, omitted)?,
+    };
+    if let Some(key) = config.extra.get("kms-key-id").filter(|k| !k.is_empty())
+        && let Some(kms) = kms_target(key, target.partition, region, target.account)?
+    {
+        let mut actions = vec![KMS_DECRYPT];
+        if access == Access::ReadWrite {
+            actions.push(match config.manager_type {
+                ManagerType::AwsSsm => SSM_KMS_WRITE,
+                _ => SECRETSMANAGER_KMS_WRITE,
+            });
+        }
+        let mut statement = Statement::allow("KmsUseNodeKey", actions, kms.resources);
+        if let Some(condition) = kms.condition {
+            statement = statement.with_condition(condition);
+        }
+        statements.push(statement);
+    }
+    Ok(statements)
+}
+
+/// SSM: every action of [`lockbox_ssm::ACTIONS`] the access allows, on the node's parameters
+/// `parameter<prefix>/*`; actions that take a path (`...ByPath`) are authorised on the path
+/// itself, so they also get `parameter<prefix>`.
+fn ssm_statements(
+    path: &str,
+    name: &str,
+    target: &Target<'_>,
+    region: &str,
+    access: Access,
+) -> Result<Vec<Statement>, Error> {
+    let prefix = lockbox_ssm::parameter_prefix(path, name)?;
+    let node = target.arn("ssm", region, &format!("parameter{prefix}"));
+    let under = format!("{node}/*");
+    let actions = lockbox_ssm::ACTIONS.map(|a| BackendAction {
+        name: a.name,
+        read: a.read,
+    });
+    let allowed: Vec<BackendAction> = actions
+        .into_iter()
+        .filter(|a| access.allows(a.read))
+        .collect();
+    let by_path = |a: &BackendAction| a.name.ends_with("ByPath");
+    let mut statements = Vec::new();
+    let groups: [(&str, Vec<&BackendAction>, Vec<&str>); 3] = [
+        (
+            "SsmReadNodeParameters",
+            allowed.iter().filter(|a| a.read && !by_path(a)).collect(),
+            vec![under.as_str()],
+        ),
+        (
+            "SsmListNodeParameters",
+            allowed.iter().filter(|a| by_path(a)).collect(),
+            vec![node.as_str(), under.as_str()],
+        ),
+        (
+            "SsmWriteNodeParameters",
+            allowed.iter().filter(|a| !a.read && !by_path(a)).collect(),
+            vec![under.as_str()],
+        ),
+    ];
+    for (sid, actions, resources) in groups {
+        if !actions.is_empty() {
+            statements.push(Statement::allow(
+                sid,
+                actions.iter().map(|a| a.name),
+                resources,
+            ));
+        }
+    }
+    Ok(statements)
+}
+
+/// Secrets Manager: every action of [`lockbox_secretsmanager::ACTIONS`] the access allows, on
+/// the node's secrets `secret:<prefix>/*` (the `*` also covers the suffix AWS appends). Actions
+/// in [`ACTIONS_WITHOUT_RESOURCES`] are left out and reported.
+fn secretsmanager_statements(
+    path: &str,
+    name: &str,
+    target: &Target<'_>,
+    region: &str,
+    access: Access,
+    omitted: &mut Vec<OmittedAction>,
+) -> Result<Vec<Statement>, Error> {
+    let prefix = lockbox_secretsmanager::secret_prefix(path, name)?;
+    let under = target.arn("secretsmanager", region, &format!("secret:{prefix}/*"));
+    let mut reads = Vec::new();
+    let mut writes = Vec::new();
+    for a in lockbox_secretsmanager::ACTIONS {
+        if !access.allows(a.read) {
+            continue;
+        }
+        if ACTIONS_WITHOUT_RESOURCES.contains(&a.name) {
+            omitted.push(OmittedAction {
+                action: a.name,
+                reason: format!(
+                    "AWS grants {} only on \"Resource\": \"*\", which a least-privilege policy never uses; \
+                     the calls that need it ({}) will be denied unless you grant it yourself",
+                    a.name,
+                    unscoped_use(a.name)
+                ),
+            });
+        } else if a.read {
+            reads.push(a.name);
+        } else {
+            writes.push(a.name);
+        }
+    }
+    let mut statements = Vec::new();
+    if !reads.is_empty() {
+        statements.push(Statement::allow(
+            "SecretsManagerReadNodeSecrets",
+            reads,
+            [under.as_str()],
+        ));
+    }
+    if !writes.is_empty() {
+        statements.push(Statement::allow(
+            "SecretsManagerWriteNodeSecrets",
+            writes,
+            [under.as_str()],
+        ));
+    }
+    Ok(statements)
+}
+
+/// What a node loses without an action of [`ACTIONS_WITHOUT_RESOURCES`].
+fn unscoped_use(action: &str) -> &'static str {
+    match action {
+        "secretsmanager:ListSecrets" => "`lockbox list` on this backend",
+        "secretsmanager:BatchGetSecretValue" => "batched reads of several secrets at once",
+        _ => "every call of this action",
+    }
+}
+
+/// A sync manifest: [`SYNC_ACTIONS`] on exactly the listed secrets. A full ARN is used as is;
+/// a name becomes `secret:<name>-??????` in the policy's region and account.
+fn manifest_statements(ids: &[String], target: &Target<'_>) -> Result<Vec<Statement>, Error> {
+    let mut resources = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let field = format!("manifest cloudSecrets[{i}].arn");
+        lockbox_resources::check_secret_id(id)
+            .map_err(|rule| Error::invalid_config(&field, rule))?;
+        if id.starts_with("arn:") {
+            resources.push(id.clone());
+        } else {
+            let region = target.region(&format!("{field} {id:?}, a secret given by name"))?;
+            resources.push(target.arn("secretsmanager", region, &format!("secret:{id}-??????")));
+        }
+    }
+    Ok(vec![Statement::allow(
+        "SecretsManagerReadManifestSecrets",
+        SYNC_ACTIONS,
+        resources,
+    )])
+}
+
+/// `sts:AssumeRole` on exactly the configured role.
+fn role_statement(role: &str, target: &Target<'_>) -> Result<Statement, Error> {
+    let bad = |rule: &str| {
+        Err(Error::invalid_config(
+            "role_arn",
+            format!(
+                "{role:?}: {rule} (expected arn:{}:iam::ACCOUNT:role/NAME)",
+                target.partition
+            ),
+        ))
+    };
+    let Some(arn) = ArnParts::split(role) else {
+        return bad("not an ARN");
+    };
+    if arn.service != "iam" || !arn.region.is_empty() {
+        return bad("not an IAM ARN");
+    }
+    if arn.partition != target.partition.as_str() {
+        return bad(&format!(
+            "partition {:?} is not the policy's",
+            arn.partition
+        ));
+    }
+    check_account(arn.account, "role_arn")?;
+    let Some(name) = arn.resource.strip_prefix("role/") else {
+        return bad("not a role");
+    };
+    if name.is_empty()
+        || name.ends_with('/')
+        || name.contains("//")
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+    {
+        return bad("role names are A-Z a-z 0-9 + = , . @ _ - with / between path parts");
+    }
+    Ok(Statement::allow(
+        "StsAssumeConfiguredRole",
+        [STS_ASSUME_ROLE],
+        [role],
+    ))
+}
+
+/// What every generated document promises: actions are exact names, no resource is `*`, no
+/// statement is empty, Sids are unique and alphanumeric.
+fn check_invariants(document: &PolicyDocument) -> Result<(), Error> {
+    let broken = |what: String| {
+        Err(Error::new(
+            ErrorKind::Backend,
+            "lockbox",
+            format!("generated policy is wrong: {what}"),
+        ))
+    };
+    let mut sids = Vec::new();
+    for s in &document.statements {
+        if s.sid.is_empty() || !s.sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return broken(format!("Sid {:?}", s.sid));
+        }
+        if sids.contains(&s.sid.as_str()) {
+            return broken(format!("Sid {} twice", s.sid));
+        }
+        sids.push(s.sid.as_str());
+        if s.actions.is_empty() || s.resources.is_empty() {
+            return broken(format!("statement {} is empty", s.sid));
+        }
+        if let Some(a) = s.actions.iter().find(|a| {
+            a.contains(['*', '?'])
+                || a.split(':').count() != 2
+                || ACTIONS_WITHOUT_RESOURCES.contains(&a.as_str())
+        }) {
+            return broken(format!("action {a:?} in {}", s.sid));
+        }
+        if let Some(r) = s.resources.iter().find(|r| {
+            ArnParts::split(r).is_none_or(|arn| {
+                [arn.partition, arn.service, arn.region, arn.account]
+                    .iter()
+                    .any(|f| f.contains(['*', '?']))
+            })
+        }) {
+            return broken(format!("resource {r:?} in {}", s.sid));
+        }
+    }
+    Ok(())
+}
