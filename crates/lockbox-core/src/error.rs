@@ -63,6 +63,7 @@ pub struct Error {
     backend: &'static str,
     secret: Option<String>,
     message: String,
+    code: Option<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -75,6 +76,7 @@ impl Error {
             backend,
             secret: None,
             message: message.into(),
+            code: None,
             source: None,
         }
     }
@@ -88,6 +90,14 @@ impl Error {
     /// Replaces the message.
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = message.into();
+        self
+    }
+
+    /// Records the backend's own error code (such as AWS's `ResourceNotFoundException`), so
+    /// callers that follow another tool's rules can match on it without parsing messages.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        let code = code.into();
+        self.code = (!code.is_empty()).then_some(code);
         self
     }
 
@@ -136,6 +146,11 @@ impl Error {
         self.secret.as_deref()
     }
 
+    /// The backend's own error code, when it gave one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
     /// The message alone, without kind, backend or secret.
     pub fn message(&self) -> &str {
         &self.message
@@ -178,6 +193,7 @@ impl fmt::Debug for Error {
             .field("backend", &self.backend)
             .field("secret", &self.secret)
             .field("message", &self.message)
+            .field("code", &self.code)
             .field("source", &self.source.as_ref().map(|s| s.to_string()))
             .finish()
     }

@@ -99,11 +99,12 @@ pub(crate) fn map_service_error(
     secret_id: &str,
 ) -> Error {
     if is_deletion_state(code, aws_message) {
-        return if action == CREATE.name {
+        let err = if action == CREATE.name {
             scheduled_for_deletion_on_create(secret_id)
         } else {
             scheduled_for_deletion(action, secret_id)
         };
+        return err.with_code(code);
     }
     let kind = classify(code, aws_message, status);
     let detail = service_detail(code, aws_message, status);
@@ -123,7 +124,9 @@ pub(crate) fn map_service_error(
         ),
         _ => format!("{action} on secret {secret_id}: {detail}"),
     };
-    Error::new(kind, BACKEND, message).with_secret(secret_id)
+    Error::new(kind, BACKEND, message)
+        .with_secret(secret_id)
+        .with_code(code)
 }
 
 /// `AlreadyExists` for a create that found the name held by a secret scheduled for deletion.

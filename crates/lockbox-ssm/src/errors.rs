@@ -81,7 +81,9 @@ where
         ErrorKind::NotFound | ErrorKind::AlreadyExists => format!("parameter {parameter}"),
         _ => format!("{action} on parameter {parameter}: {detail}"),
     };
-    Error::new(kind, BACKEND, message).with_secret(secret)
+    Error::new(kind, BACKEND, message)
+        .with_secret(secret)
+        .with_code(code)
 }
 
 /// The kind of a service error, by AWS error code, then by HTTP status.
