@@ -1,0 +1,167 @@
+//! `cargo xtask gen-policy`: the IAM policy `lockbox policy` prints, and the example policies
+//! kept under `fixtures/policies/`.
+//!
+//! - `cargo xtask gen-policy ARGS`: runs `lockbox policy ARGS` (the same binary, through
+//!   `cargo run`), so both print byte-identical JSON on stdout.
+//! - `cargo xtask gen-policy --check`: regenerates every example listed in
+//!   `fixtures/policies/cases.txt` (`OUTPUT = ARGS` per line) and fails listing each file that
+//!   is stale or missing, and any `.json` under `fixtures/policies/` that no case produces.
+//! - `cargo xtask gen-policy --update`: rewrites the stale or missing examples.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The list of example policies and the arguments that produce each.
+const CASES: &str = "fixtures/policies/cases.txt";
+/// Where the example policies live.
+const POLICY_DIR: &str = "fixtures/policies";
+
+/// Entry point: `args` are what follows `gen-policy` on the command line.
+pub fn run(args: &[String]) -> Result<()> {
+    let root = workspace_root();
+    let mode = args
+        .iter()
+        .find(|a| *a == "--check" || *a == "--update")
+        .cloned();
+    match mode {
+        Some(flag) if args.len() > 1 => {
+            bail!("gen-policy {flag} takes no other arguments (it runs every case in {CASES})")
+        }
+        Some(flag) => examples(&root, flag == "--update"),
+        None => {
+            let status = lockbox_policy(&root, args)
+                .status()
+                .context("could not run `cargo run -p lockbox-cli`")?;
+            if !status.success() {
+                bail!("`lockbox policy` failed ({status})");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// `cargo run -q -p lockbox-cli -- policy ARGS`, from the workspace root.
+fn lockbox_policy(root: &Path, args: &[String]) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["run", "-q", "-p", "lockbox-cli", "--", "policy"])
+        .args(args);
+    cmd
+}
+
+/// One line of `cases.txt`.
+struct Case {
+    output: String,
+    args: Vec<String>,
+}
+
+fn read_cases(root: &Path) -> Result<Vec<Case>> {
+    let path = root.join(CASES);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut cases: Vec<Case> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((output, args)) = line.split_once(" = ") else {
+            bail!("{CASES}:{}: expected `OUTPUT.json = ARGS`", i + 1);
+        };
+        let output = output.trim().to_owned();
+        if !output.ends_with(".json") || output.contains('/') {
+            bail!(
+                "{CASES}:{}: {output:?} must be a file name ending in .json",
+                i + 1
+            );
+        }
+        if cases.iter().any(|c| c.output == output) {
+            bail!("{CASES}:{}: {output} is listed twice", i + 1);
+        }
+        cases.push(Case {
+            output,
+            args: args.split_whitespace().map(str::to_owned).collect(),
+        });
+    }
+    if cases.is_empty() {
+        bail!("{CASES} lists no cases");
+    }
+    Ok(cases)
+}
+
+/// Regenerates every example; with `update` rewrites the stale ones, else fails on them.
+fn examples(root: &Path, update: bool) -> Result<()> {
+    let cases = read_cases(root)?;
+    let dir = root.join(POLICY_DIR);
+    let mut problems = Vec::new();
+    let mut written = Vec::new();
+    for case in &cases {
+        let mut cmd = lockbox_policy(root, &case.args);
+        cmd.env_remove("AWS_ACCOUNT_ID").stdin(Stdio::null());
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd
+            .output()
+            .context("could not run `cargo run -p lockbox-cli`")?;
+        if !status.success() {
+            bail!(
+                "`lockbox policy {}` for {} failed ({status}):\n{}",
+                case.args.join(" "),
+                case.output,
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        let path = dir.join(&case.output);
+        let current = std::fs::read(&path).ok();
+        if current.as_deref() == Some(stdout.as_slice()) {
+            continue;
+        }
+        if update {
+            std::fs::write(&path, &stdout)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written.push(format!("{POLICY_DIR}/{}", case.output));
+        } else if current.is_none() {
+            problems.push(format!("{POLICY_DIR}/{} (missing)", case.output));
+        } else {
+            problems.push(format!("{POLICY_DIR}/{} (stale)", case.output));
+        }
+    }
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") && !cases.iter().any(|c| c.output == name) {
+            problems.push(format!(
+                "{POLICY_DIR}/{name} (no case in {CASES} produces it)"
+            ));
+        }
+    }
+    for w in &written {
+        eprintln!("xtask: gen-policy: wrote {w}");
+    }
+    if !problems.is_empty() {
+        let mut message = String::from("example policies do not match `lockbox policy`:\n");
+        for p in &problems {
+            let _ = writeln!(message, "  {p}");
+        }
+        message.push_str("regenerate them with `cargo xtask gen-policy --update`");
+        bail!(message);
+    }
+    eprintln!(
+        "xtask: gen-policy: {} example policies are up to date",
+        cases.len()
+    );
+    Ok(())
+}
