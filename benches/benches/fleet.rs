@@ -1,0 +1,277 @@
+//! Fleet start: 500 simulated nodes each read their 3 node secrets at the same moment from one
+//! SSM endpoint (wiremock) that enforces SSM's default 40 reads a second per account with a
+//! token bucket (40 tokens a second, holding one: never more than one request per 25 ms), and
+//! answers ThrottlingException beyond it.
+//!
+//! Each node is what a lockbox program runs: `Cache<Retry<SsmBackend>>`, its own cache and
+//! retry state, the three reads issued together (so the cache batches them into one
+//! GetParameters). Reported: the share of reads that succeeded, and the time until the last
+//! node had its secrets relative to the ideal: requests that got values / 40 per second (with
+//! a one-token bucket no client can do better).
+//!
+//! This is a single timed run, not a criterion statistic: one run takes ~15-40 s. Under
+//! `cargo test --benches` (no `--bench` flag) it runs a small fleet instead.
+//!
+//! `LOCKBOX_FLEET_BATCH_RETRY=1` runs an experiment instead of the stock stack: nodes use
+//! `Cache<BatchRetry<SsmBackend>>`, where `BatchRetry` (below) retries the failed names of a
+//! `get_many` together, as one batch. lockbox-core's `Retry::get_many` retries each failed
+//! name on its own with `get`, so after a throttled batch a node sends three GetParameter
+//! calls instead of one GetParameters. The experiment's counts go to `fleet-batch-retry.json`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lockbox_benches::{SsmServer, VALUE, name, ssm_backend, write_counts};
+use lockbox_cache::{Cache, CacheConfig};
+use lockbox_core::{PutMode, Result, Retry, RetryPolicy, SecretName, SecretValue, SecretsManager};
+
+const SECRETS: [&str; 3] = ["validator-key", "validator-bls-key", "network-key"];
+
+/// The retry policy every node runs. The default policy (5 attempts within 15 s) is made for
+/// one client meeting a transient fault; a fleet that needs ~12-40 s of the account's whole
+/// read budget must not give up by attempt count, so the budget here is time (2 minutes).
+/// Full-jitter backoff from 50 ms spreads the nodes out; the 1 s cap keeps the retrying
+/// population dense enough that a freed token is taken within milliseconds, and bounds the
+/// tail once few nodes are left.
+fn fleet_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 10_000,
+        base_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(500),
+        max_elapsed: Duration::from_secs(120),
+    }
+}
+
+struct Outcome {
+    nodes: usize,
+    reads: usize,
+    reads_ok: usize,
+    seconds: f64,
+    ok_calls: u64,
+    throttled_calls: u64,
+    rate: f64,
+}
+
+/// Experiment: a retry wrapper whose `get_many` retries the still-failing names as one batch,
+/// with the same full-jitter backoff as lockbox-core's `RetryPolicy` (everything else is
+/// lockbox's own [`Retry`]).
+#[derive(Debug)]
+struct BatchRetry<B> {
+    retry: Retry<B>,
+    inner: B,
+    policy: RetryPolicy,
+}
+
+#[async_trait]
+impl<B: SecretsManager + Clone> SecretsManager for BatchRetry<B> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        self.retry.get(name).await
+    }
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        self.retry.put(name, value, mode).await
+    }
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        self.retry.delete(name).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        self.retry.list(prefix).await
+    }
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        use rand::Rng;
+        let start = Instant::now();
+        let mut results = self.inner.get_many(names).await;
+        let mut attempt: u32 = 1;
+        loop {
+            let pending: Vec<usize> = (0..names.len())
+                .filter(|&i| results[i].as_ref().is_err_and(|e| e.is_retryable()))
+                .collect();
+            if pending.is_empty() || attempt >= self.policy.max_attempts {
+                return results;
+            }
+            let cap = self
+                .policy
+                .base_delay
+                .saturating_mul(2u32.saturating_pow(attempt - 1))
+                .min(self.policy.max_delay);
+            let delay = cap.mul_f64(rand::thread_rng().r#gen::<f64>());
+            if start.elapsed() + delay > self.policy.max_elapsed {
+                return results;
+            }
+            tokio::time::sleep(delay).await;
+            let retry: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
+            for (i, r) in pending.into_iter().zip(self.inner.get_many(&retry).await) {
+                results[i] = r;
+            }
+            attempt += 1;
+        }
+    }
+}
+
+fn simulate(nodes: usize, rate: f64, batch_retry: bool) -> Outcome {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let server = SsmServer::start(Duration::from_millis(2), Some((rate, 1.0))).await;
+        let client = server.client();
+        let names: Arc<Vec<_>> = Arc::new(SECRETS.iter().map(|s| name(s)).collect());
+        let fleet: Vec<Arc<dyn Node>> = (0..nodes)
+            .map(|i| {
+                let backend = ssm_backend(client.clone(), &format!("node-{i}"));
+                if batch_retry {
+                    let wrapper = BatchRetry {
+                        retry: Retry::new(backend.clone(), fleet_policy()),
+                        inner: backend,
+                        policy: fleet_policy(),
+                    };
+                    Arc::new(Cache::new(wrapper, CacheConfig::default())) as Arc<dyn Node>
+                } else {
+                    Arc::new(Cache::new(
+                        Retry::new(backend, fleet_policy()),
+                        CacheConfig::default(),
+                    ))
+                }
+            })
+            .collect();
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for node in fleet {
+            let names = Arc::clone(&names);
+            tasks.spawn(async move {
+                let (a, b, c) = tokio::join!(
+                    node.read(&names[0]),
+                    node.read(&names[1]),
+                    node.read(&names[2])
+                );
+                [a, b, c]
+                    .iter()
+                    .filter(|r| r.as_ref().is_ok_and(|v| v.expose_str() == Some(VALUE)))
+                    .count()
+            });
+        }
+        let mut reads_ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            reads_ok += r.expect("node task");
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        Outcome {
+            nodes,
+            reads: nodes * SECRETS.len(),
+            reads_ok,
+            seconds,
+            ok_calls: server.counts.ok(),
+            throttled_calls: server
+                .counts
+                .throttled
+                .load(std::sync::atomic::Ordering::Relaxed),
+            rate,
+        }
+    })
+}
+
+/// A node's cache, whichever retry wrapper it runs on.
+#[async_trait]
+trait Node: Send + Sync {
+    async fn read(&self, name: &SecretName) -> Result<SecretValue>;
+}
+
+#[async_trait]
+impl<B: SecretsManager + 'static> Node for Cache<B> {
+    async fn read(&self, name: &SecretName) -> Result<SecretValue> {
+        self.get(name).await
+    }
+}
+
+/// Whether `args` (criterion-style) select this benchmark: no positional filter, or one that
+/// `fleet` contains.
+fn selected(args: &[String]) -> bool {
+    const WITH_VALUE: [&str; 14] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--output-format",
+        "--color",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--nresamples",
+        "--profile-time",
+        "--plotting-backend",
+    ];
+    let mut filters = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if skip {
+            skip = false;
+        } else if WITH_VALUE.contains(&arg.as_str()) {
+            skip = true;
+        } else if !arg.starts_with('-') {
+            filters.push(arg.as_str());
+        }
+    }
+    filters.is_empty() || filters.iter().any(|f| "fleet".contains(f))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("fleet: bench");
+        return;
+    }
+    if !selected(&args) {
+        return;
+    }
+    let bench_mode = args.iter().any(|a| a == "--bench");
+    let batch_retry = std::env::var("LOCKBOX_FLEET_BATCH_RETRY").is_ok_and(|v| v == "1");
+    let (nodes, rate) = if bench_mode { (500, 40.0) } else { (20, 400.0) };
+    let o = simulate(nodes, rate, batch_retry);
+    let success = o.reads_ok as f64 / o.reads as f64;
+    let ideal = o.ok_calls as f64 / o.rate;
+    let ratio = o.seconds / ideal;
+    println!(
+        "fleet{}: {} nodes x {} secrets at {} req/s: {}/{} reads ok ({:.3}), {:.2} s; \
+         {} requests got values, {} throttled; ideal {:.2} s; time/ideal {:.3}",
+        if batch_retry {
+            " (batch-retry experiment)"
+        } else {
+            ""
+        },
+        o.nodes,
+        SECRETS.len(),
+        o.rate,
+        o.reads_ok,
+        o.reads,
+        success,
+        o.seconds,
+        o.ok_calls,
+        o.throttled_calls,
+        ideal,
+        ratio
+    );
+    if bench_mode {
+        write_counts(
+            if batch_retry {
+                "fleet-batch-retry"
+            } else {
+                "fleet"
+            },
+            &[
+                ("fleet_nodes", o.nodes as f64),
+                ("fleet_success_rate", success),
+                ("fleet_seconds", o.seconds),
+                ("fleet_ideal_seconds", ideal),
+                ("fleet_time_vs_ideal", ratio),
+                ("fleet_ok_calls", o.ok_calls as f64),
+                ("fleet_throttled_calls", o.throttled_calls as f64),
+            ],
+        );
+    }
+}

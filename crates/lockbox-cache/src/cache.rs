@@ -1,0 +1,851 @@
+//! The cache wrapper.
+//!
+//! Layout: readers load an immutable map (`ArcSwap<HashMap<name, Arc<Entry>>>`) and never take
+//! a lock; writers (fills, invalidations, evictions) serialise on one mutex, copy the map,
+//! change the copy and publish it. A map of secrets is small and read far more often than
+//! written, and every write already follows a backend round trip, so the copy costs little
+//! next to it. Misses register a "flight" per name under the mutex: later misses on the same
+//! name wait on that flight (single-flight), and new flights join the one open batch, which a
+//! spawned task sends to the backend's `get_many` after a short window.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use lockbox_core::{
+    Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+};
+use tokio::sync::watch;
+
+use crate::stats::Counters;
+use crate::{CacheConfig, CacheStats};
+
+/// Recency is recorded at most this often per entry, so hits on a hot entry do not keep
+/// writing its cache line.
+const TOUCH_GRANULARITY_NS: u64 = 1_000_000;
+
+/// foldhash: a seeded hash several times faster than SipHash on short names. Names are
+/// chosen by the program, and the map is bounded by `max_entries`, so SipHash's stronger
+/// flooding resistance buys little here.
+type Map = HashMap<Arc<SecretName>, Arc<Entry>, foldhash::fast::RandomState>;
+type Answer = Option<Result<SecretValue>>;
+type Slot = watch::Sender<Answer>;
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One cached answer: a value, or a remembered `NotFound`.
+struct Entry {
+    /// The error is boxed so that the entry's hot fields share one cache line.
+    outcome: std::result::Result<SecretValue, Box<Error>>,
+    /// Before this, reads are answered with no further work.
+    refresh_at: u64,
+    /// Before this (and from `refresh_at` on), reads are answered and one background refresh
+    /// starts. From here on, a read waits for a refresh.
+    expires_at: u64,
+    /// A failed refresh may serve this value until here (stale-if-error).
+    stale_until: u64,
+    last_used: AtomicU64,
+    /// Insertion order, to break ties in recency.
+    seq: u64,
+    refreshing: AtomicBool,
+}
+
+impl Entry {
+    /// The answer a read gets from this entry.
+    #[inline]
+    fn answer(&self) -> Result<SecretValue> {
+        match &self.outcome {
+            Ok(value) => Ok(value.clone()),
+            Err(e) => Err((**e).clone()),
+        }
+    }
+
+    #[inline]
+    fn touch(&self, now: u64) {
+        let last = self.last_used.load(Ordering::Relaxed);
+        if now >= last.saturating_add(TOUCH_GRANULARITY_NS) {
+            self.last_used.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A fetch under way for one name.
+struct Flight {
+    slot: Arc<Slot>,
+    batch: u64,
+}
+
+/// The batch still gathering misses.
+struct Pending {
+    id: u64,
+    items: Vec<(Arc<SecretName>, Arc<Slot>)>,
+}
+
+#[derive(Default)]
+struct State {
+    inflight: HashMap<Arc<SecretName>, Flight>,
+    open: Option<Pending>,
+    next_batch: u64,
+    next_seq: u64,
+}
+
+struct Shared<B> {
+    backend: B,
+    config: CacheConfig,
+    map: ArcSwap<Map>,
+    state: Mutex<State>,
+    counters: Counters,
+}
+
+/// What a read found in the map.
+enum Lookup {
+    /// A usable answer.
+    Hit(Result<SecretValue>),
+    /// A usable answer, and this read should start a background refresh.
+    HitRefresh(Result<SecretValue>),
+    /// Nothing usable: the backend must be asked.
+    Miss,
+}
+
+/// What a fetch result does to the map.
+enum Change {
+    Insert(Entry),
+    Remove,
+}
+
+/// A caching [`SecretsManager`] over any backend `B`; it implements the trait itself, so it
+/// stacks with the other wrappers (`Cache<Retry<B>>` retries what the cache fetches).
+///
+/// ```no_run
+/// # async fn demo(backend: lockbox_core::MemoryBackend) -> lockbox_core::Result<()> {
+/// use lockbox_cache::{Cache, CacheConfig};
+/// let secrets = Cache::new(backend, CacheConfig::default());
+/// let key = secrets.get(&"validator-key".parse()?).await?;
+/// # let _ = key; Ok(()) }
+/// ```
+///
+/// - A hit loads an atomically swapped map, takes no lock and allocates nothing: the returned
+///   [`SecretValue`] is a shared handle. Call [`Cache::get`] on the concrete type for this
+///   path; through `dyn SecretsManager` the trait's boxed future adds one allocation.
+/// - Concurrent misses on one name make one backend call and share its result, error
+///   included. Misses arriving together (see [`CacheConfig::batch_window`]) go to the backend
+///   together through its `get_many`.
+/// - Entries expire after [`CacheConfig::ttl`]; past [`CacheConfig::max_entries`] the least
+///   recently used go (entries that can no longer be served at all go first).
+/// - Stale-if-error, negative caching and refresh-ahead: see [`CacheConfig`].
+/// - `put` and `delete` go to the backend and then drop the cached entry; an answer already
+///   on its way from the backend for that name is then not stored.
+/// - Only current versions are cached; `get_version` of another version, `list` and
+///   uncached `has` go straight to the backend.
+///
+/// Misses spawn a Tokio task for the fetch, so a caller that gives up (its future dropped)
+/// never strands the others waiting on the same fetch. Misses therefore need a Tokio runtime.
+pub struct Cache<B> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B> Clone for Cache<B> {
+    /// Another handle on the same cache.
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<B: SecretsManager + 'static> Cache<B> {
+    /// Wraps `backend` in a cache with `config`.
+    pub fn new(backend: B, config: CacheConfig) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                backend,
+                config,
+                map: ArcSwap::from_pointee(Map::default()),
+                state: Mutex::new(State::default()),
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// The secret's current value: from the cache when it holds a usable entry, otherwise
+    /// fetched (coalesced and batched with other misses) and cached.
+    ///
+    /// The same as [`SecretsManager::get`], without the trait's boxed future: a hit takes no
+    /// lock and allocates nothing (only a miss boxes its wait).
+    pub fn get<'a>(
+        &'a self,
+        name: &'a SecretName,
+    ) -> impl Future<Output = Result<SecretValue>> + Send + 'a {
+        Get {
+            shared: &self.shared,
+            name,
+            miss: None,
+        }
+    }
+
+    /// Values of several secrets, one result per name in order: hits from the cache, all
+    /// misses in one batch.
+    pub async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        Shared::get_many(&self.shared, names).await
+    }
+
+    /// Forgets `name`: the next read asks the backend. A fetch of `name` already sent to the
+    /// backend still answers the reads waiting on it but is not stored.
+    pub fn invalidate(&self, name: &SecretName) {
+        self.shared.invalidate(Some(name));
+    }
+
+    /// Forgets every entry.
+    pub fn invalidate_all(&self) {
+        self.shared.invalidate(None);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CacheStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Entries held (values and remembered `NotFound`s, expired ones included until they are
+    /// refreshed or evicted).
+    pub fn len(&self) -> usize {
+        self.shared.map.load().len()
+    }
+
+    /// True when no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether an entry for `name` is held, usable or not. Does not count as a use.
+    pub fn contains(&self, name: &SecretName) -> bool {
+        self.shared.map.load().contains_key(name)
+    }
+
+    /// The answer a read would get from the cache right now, without asking the backend,
+    /// counting a hit or starting a refresh: `None` when a read would have to wait for a fetch.
+    pub fn peek(&self, name: &SecretName) -> Option<Result<SecretValue>> {
+        let now = self.shared.config.clock.coarse_nanos();
+        self.shared.with_map(|map| {
+            map.get(name)
+                .filter(|e| now < e.expires_at)
+                .map(|e| e.answer())
+        })
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.shared.backend
+    }
+
+    /// The settings this cache runs with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.shared.config
+    }
+}
+
+impl<B: SecretsManager + 'static> Shared<B> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count_backend_call(&self) {
+        Counters::add(&self.counters.backend_calls, 1);
+    }
+
+    /// Runs `f` on the current map: a lock-free arc-swap load.
+    #[inline]
+    fn with_map<R>(&self, f: impl FnOnce(&Map) -> R) -> R {
+        f(&self.map.load())
+    }
+
+    /// Publishes a new map (the caller holds the state lock).
+    fn publish(&self, map: Map) {
+        self.map.store(Arc::new(map));
+    }
+
+    /// The lock-free read path.
+    #[inline]
+    fn lookup(&self, name: &SecretName) -> Lookup {
+        let now = self.config.clock.coarse_nanos();
+        self.with_map(|map| self.lookup_in(map, name, now))
+    }
+
+    /// The common case alone: a value (not a remembered `NotFound`) that needs no refresh.
+    /// Returns only the 8-byte handle, so nothing large is copied on the hot path.
+    #[inline]
+    fn fresh_value(&self, name: &SecretName) -> Option<SecretValue> {
+        let now = self.config.clock.coarse_nanos();
+        self.with_map(|map| {
+            let entry = map.get(name)?;
+            let value = entry.outcome.as_ref().ok()?;
+            if now >= entry.refresh_at {
+                return None;
+            }
+            entry.touch(now);
+            self.counters.hit();
+            Some(value.clone())
+        })
+    }
+
+    #[inline]
+    fn lookup_in(&self, map: &Map, name: &SecretName, now: u64) -> Lookup {
+        let Some(entry) = map.get(name) else {
+            return Lookup::Miss;
+        };
+        if now < entry.refresh_at {
+            entry.touch(now);
+            self.counters.hit();
+            return Lookup::Hit(entry.answer());
+        }
+        if now < entry.expires_at {
+            entry.touch(now);
+            self.counters.hit();
+            let first = entry
+                .refreshing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            return if first {
+                Lookup::HitRefresh(entry.answer())
+            } else {
+                Lookup::Hit(entry.answer())
+            };
+        }
+        Lookup::Miss
+    }
+
+    /// Registers a fetch of `name` unless one is under way, and returns a receiver for its
+    /// answer. `None` when there is no Tokio runtime to run the fetch on.
+    fn register(
+        self: &Arc<Self>,
+        st: &mut State,
+        name: &SecretName,
+    ) -> Option<watch::Receiver<Answer>> {
+        if let Some(flight) = st.inflight.get(name) {
+            Counters::add(&self.counters.coalesced_waits, 1);
+            return Some(flight.slot.subscribe());
+        }
+        let name = Arc::new(name.clone());
+        let (tx, rx) = watch::channel(None);
+        let slot = Arc::new(tx);
+        let batch = match &mut st.open {
+            Some(pending) => {
+                pending.items.push((Arc::clone(&name), Arc::clone(&slot)));
+                pending.id
+            }
+            None => {
+                let runtime = tokio::runtime::Handle::try_current().ok()?;
+                let id = st.next_batch;
+                st.next_batch += 1;
+                st.open = Some(Pending {
+                    id,
+                    items: vec![(Arc::clone(&name), Arc::clone(&slot))],
+                });
+                runtime.spawn(run_batch(Arc::clone(self)));
+                id
+            }
+        };
+        st.inflight.insert(name, Flight { slot, batch });
+        Some(rx)
+    }
+
+    fn no_runtime(&self, name: &SecretName) -> Error {
+        Error::new(
+            ErrorKind::Unsupported,
+            self.backend.backend(),
+            "lockbox-cache fetches on a Tokio runtime, and none is running here",
+        )
+        .with_secret(name)
+    }
+
+    async fn miss(self: &Arc<Self>, name: &SecretName) -> Result<SecretValue> {
+        let rx = {
+            let mut st = self.lock();
+            // A fill may have landed between the lock-free look and the lock.
+            match self.lookup(name) {
+                Lookup::Hit(answer) => return answer,
+                Lookup::HitRefresh(answer) => {
+                    self.refresh_locked(&mut st, name);
+                    return answer;
+                }
+                Lookup::Miss => {}
+            }
+            Counters::add(&self.counters.misses, 1);
+            self.register(&mut st, name)
+        };
+        match rx {
+            Some(rx) => self.wait(rx, name).await,
+            None => Err(self.no_runtime(name)),
+        }
+    }
+
+    async fn wait(
+        &self,
+        mut rx: watch::Receiver<Answer>,
+        name: &SecretName,
+    ) -> Result<SecretValue> {
+        match rx.wait_for(Option::is_some).await {
+            Ok(answer) => answer.clone().unwrap_or_else(|| Err(self.abandoned(name))),
+            Err(_) => Err(self.abandoned(name)),
+        }
+    }
+
+    fn abandoned(&self, name: &SecretName) -> Error {
+        Error::new(
+            ErrorKind::Backend,
+            self.backend.backend(),
+            "the cache's fetch ended without an answer (it panicked or its runtime stopped)",
+        )
+        .with_secret(name)
+    }
+
+    fn refresh_in_background(self: &Arc<Self>, name: &SecretName) {
+        let mut st = self.lock();
+        self.refresh_locked(&mut st, name);
+    }
+
+    fn refresh_locked(self: &Arc<Self>, st: &mut State, name: &SecretName) {
+        if st.inflight.contains_key(name) {
+            return;
+        }
+        if self.register(st, name).is_some() {
+            Counters::add(&self.counters.background_refreshes, 1);
+        }
+    }
+
+    async fn get_many(self: &Arc<Self>, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut out: Vec<Option<Result<SecretValue>>> = Vec::with_capacity(names.len());
+        let mut refresh = Vec::new();
+        for name in names {
+            out.push(match self.lookup(name) {
+                Lookup::Hit(answer) => Some(answer),
+                Lookup::HitRefresh(answer) => {
+                    refresh.push(name);
+                    Some(answer)
+                }
+                Lookup::Miss => None,
+            });
+        }
+        let mut waits = Vec::new();
+        {
+            let mut st = self.lock();
+            for name in refresh {
+                self.refresh_locked(&mut st, name);
+            }
+            for (i, name) in names.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                match self.lookup(name) {
+                    Lookup::Hit(answer) => out[i] = Some(answer),
+                    Lookup::HitRefresh(answer) => {
+                        self.refresh_locked(&mut st, name);
+                        out[i] = Some(answer);
+                    }
+                    Lookup::Miss => {
+                        Counters::add(&self.counters.misses, 1);
+                        match self.register(&mut st, name) {
+                            Some(rx) => waits.push((i, rx)),
+                            None => out[i] = Some(Err(self.no_runtime(name))),
+                        }
+                    }
+                }
+            }
+        }
+        for (i, rx) in waits {
+            out[i] = Some(self.wait(rx, &names[i]).await);
+        }
+        out.into_iter()
+            .map(|answer| answer.expect("every name has an answer"))
+            .collect()
+    }
+
+    fn invalidate(&self, name: Option<&SecretName>) {
+        let mut st = self.lock();
+        let current = self.map.load_full();
+        match name {
+            Some(name) => {
+                if current.contains_key(name) {
+                    let mut next = (*current).clone();
+                    next.remove(name);
+                    self.publish(next);
+                }
+            }
+            None => {
+                if !current.is_empty() {
+                    self.publish(Map::default());
+                }
+            }
+        }
+        // Fetches already sent may carry an answer from before the change: detach them so
+        // their answer is not stored and later reads start a new fetch. A fetch still
+        // gathering its batch has not asked yet, so it stays.
+        let open = st.open.as_ref().map(|p| p.id);
+        match name {
+            Some(name) => {
+                if st.inflight.get(name).is_some_and(|f| Some(f.batch) != open) {
+                    st.inflight.remove(name);
+                }
+            }
+            None => st.inflight.retain(|_, f| Some(f.batch) == open),
+        }
+    }
+
+    /// Applies a batch's answers: stores what may be stored, then wakes the waiters.
+    fn complete(
+        &self,
+        items: Vec<(Arc<SecretName>, Arc<Slot>)>,
+        results: Vec<Result<SecretValue>>,
+    ) {
+        let now = self.config.clock.now_nanos();
+        let mut deliveries = Vec::with_capacity(items.len());
+        {
+            let mut st = self.lock();
+            let current = self.map.load_full();
+            let mut next: Option<Map> = None;
+            for ((name, slot), result) in items.into_iter().zip(results) {
+                let attached = st
+                    .inflight
+                    .get(&*name)
+                    .is_some_and(|f| Arc::ptr_eq(&f.slot, &slot));
+                let old = current.get(&*name).map(|e| &**e);
+                let seq = st.next_seq;
+                st.next_seq += 1;
+                let (change, answer) = self.decide(&name, old, result, now, seq);
+                if attached {
+                    st.inflight.remove(&*name);
+                    match change {
+                        Change::Insert(entry) => {
+                            next.get_or_insert_with(|| (*current).clone())
+                                .insert(name, Arc::new(entry));
+                        }
+                        Change::Remove => {
+                            if current.contains_key(&*name) {
+                                next.get_or_insert_with(|| (*current).clone())
+                                    .remove(&*name);
+                            }
+                        }
+                    }
+                }
+                deliveries.push((slot, answer));
+            }
+            if let Some(mut map) = next {
+                self.evict(&mut map, now);
+                self.publish(map);
+            }
+        }
+        for (slot, answer) in deliveries {
+            slot.send_replace(Some(answer));
+        }
+    }
+
+    /// What a fetch result means for the entry and for the readers waiting on it.
+    fn decide(
+        &self,
+        name: &SecretName,
+        old: Option<&Entry>,
+        result: Result<SecretValue>,
+        now: u64,
+        seq: u64,
+    ) -> (Change, Result<SecretValue>) {
+        let cfg = &self.config;
+        match result {
+            Ok(value) => {
+                let expires_at = now.saturating_add(nanos(cfg.ttl));
+                let refresh_at = match cfg.refresh_ahead {
+                    Some(ahead) => expires_at.saturating_sub(nanos(ahead)).max(now),
+                    None => expires_at,
+                };
+                let entry = Entry {
+                    outcome: Ok(value.clone()),
+                    refresh_at,
+                    expires_at,
+                    stale_until: expires_at.saturating_add(nanos(cfg.max_stale)),
+                    last_used: AtomicU64::new(now),
+                    seq,
+                    refreshing: AtomicBool::new(false),
+                };
+                (Change::Insert(entry), Ok(value))
+            }
+            Err(e) if e.is_not_found() => {
+                if cfg.negative_ttl.is_zero() {
+                    return (Change::Remove, Err(e));
+                }
+                let expires_at = now.saturating_add(nanos(cfg.negative_ttl));
+                let entry = Entry {
+                    outcome: Err(Box::new(e.clone())),
+                    refresh_at: expires_at,
+                    expires_at,
+                    stale_until: expires_at,
+                    last_used: AtomicU64::new(now),
+                    seq,
+                    refreshing: AtomicBool::new(false),
+                };
+                (Change::Insert(entry), Err(e))
+            }
+            Err(e) if e.is_retryable() => match old {
+                Some(old) if old.outcome.is_ok() && now < old.stale_until => {
+                    let retry_at = now.saturating_add(nanos(cfg.stale_retry_interval));
+                    let stale = now >= old.expires_at;
+                    let expires_at = if stale {
+                        retry_at.min(old.stale_until)
+                    } else {
+                        old.expires_at
+                    };
+                    if stale {
+                        Counters::add(&self.counters.stale_served, 1);
+                        tracing::warn!(
+                            secret = %name,
+                            error = %e,
+                            "refresh failed transiently; serving the cached value past its TTL"
+                        );
+                    }
+                    let entry = Entry {
+                        outcome: old.outcome.clone(),
+                        refresh_at: retry_at.min(expires_at),
+                        expires_at,
+                        stale_until: old.stale_until,
+                        last_used: AtomicU64::new(old.last_used.load(Ordering::Relaxed).max(now)),
+                        seq: old.seq,
+                        refreshing: AtomicBool::new(false),
+                    };
+                    let answer = old.answer();
+                    (Change::Insert(entry), answer)
+                }
+                _ => (Change::Remove, Err(e)),
+            },
+            // PermissionDenied and every other permanent error: never masked, and the old
+            // value is no longer served.
+            Err(e) => (Change::Remove, Err(e)),
+        }
+    }
+
+    /// Drops entries past `max_entries`: those that can no longer be served at all first,
+    /// then the least recently used (older insertions first among equals).
+    fn evict(&self, map: &mut Map, now: u64) {
+        let max = self.config.max_entries.max(1);
+        if map.len() <= max {
+            return;
+        }
+        let excess = map.len() - max;
+        let mut order: Vec<(bool, u64, u64, Arc<SecretName>)> = map
+            .iter()
+            .map(|(name, e)| {
+                (
+                    now < e.stale_until,
+                    e.last_used.load(Ordering::Relaxed),
+                    e.seq,
+                    Arc::clone(name),
+                )
+            })
+            .collect();
+        order.select_nth_unstable(excess - 1);
+        for (_, _, _, name) in order.into_iter().take(excess) {
+            map.remove(&*name);
+        }
+        Counters::add(&self.counters.evictions, excess as u64);
+    }
+}
+
+/// Completes a batch's flights even when the fetch never returns (a panic in the backend,
+/// or the runtime shutting down), so no reader waits forever.
+struct BatchGuard<'a, B: SecretsManager + 'static> {
+    shared: &'a Shared<B>,
+    items: Option<Vec<(Arc<SecretName>, Arc<Slot>)>>,
+}
+
+impl<B: SecretsManager + 'static> Drop for BatchGuard<'_, B> {
+    fn drop(&mut self) {
+        if let Some(items) = self.items.take() {
+            let results = items
+                .iter()
+                .map(|(name, _)| Err(self.shared.abandoned(name)))
+                .collect();
+            self.shared.complete(items, results);
+        }
+    }
+}
+
+/// A batch stays open at most this many windows, however many misses keep arriving.
+const MAX_BATCH_WINDOWS: u32 = 8;
+
+/// The task behind one batch: gather misses until a window passes without a new one (or
+/// [`MAX_BATCH_WINDOWS`] have passed), close the batch, fetch, store, wake.
+async fn run_batch<B: SecretsManager + 'static>(shared: Arc<Shared<B>>) {
+    let window = shared.config.batch_window;
+    let mut seen = 0;
+    let mut windows = 0;
+    let items = loop {
+        if window.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(window).await;
+        }
+        windows += 1;
+        let mut st = shared.lock();
+        let gathered = st.open.as_ref().map_or(0, |p| p.items.len());
+        if window.is_zero() || gathered == seen || windows >= MAX_BATCH_WINDOWS {
+            break st.open.take().map(|p| p.items).unwrap_or_default();
+        }
+        seen = gathered;
+    };
+    if items.is_empty() {
+        return;
+    }
+    let names: Vec<SecretName> = items.iter().map(|(n, _)| (**n).clone()).collect();
+    let mut guard = BatchGuard {
+        shared: &shared,
+        items: Some(items),
+    };
+    shared.count_backend_call();
+    Counters::add(&shared.counters.names_fetched, names.len() as u64);
+    let mut results = if let [name] = names.as_slice() {
+        vec![shared.backend.get(name).await]
+    } else {
+        shared.backend.get_many(&names).await
+    };
+    if results.len() != names.len() {
+        let message = format!(
+            "get_many answered {} results for {} names",
+            results.len(),
+            names.len()
+        );
+        results = names
+            .iter()
+            .map(|n| {
+                Err(Error::new(
+                    ErrorKind::Backend,
+                    shared.backend.backend(),
+                    message.clone(),
+                )
+                .with_secret(n))
+            })
+            .collect();
+    }
+    if let Some(items) = guard.items.take() {
+        shared.complete(items, results);
+    }
+}
+
+type MissFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretValue>> + Send + 'a>>;
+
+/// The future of [`Cache::get`]: answers a hit on its first poll with no allocation; a miss
+/// boxes the wait for the fetch.
+struct Get<'a, B> {
+    shared: &'a Arc<Shared<B>>,
+    name: &'a SecretName,
+    miss: Option<MissFuture<'a>>,
+}
+
+impl<'a, B: SecretsManager + 'static> Future for Get<'a, B> {
+    type Output = Result<SecretValue>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.miss.is_none() {
+            let (shared, name) = (self.shared, self.name);
+            if let Some(value) = shared.fresh_value(name) {
+                return Poll::Ready(Ok(value));
+            }
+            match shared.lookup(name) {
+                Lookup::Hit(answer) => return Poll::Ready(answer),
+                Lookup::HitRefresh(answer) => {
+                    shared.refresh_in_background(name);
+                    return Poll::Ready(answer);
+                }
+                Lookup::Miss => self.miss = Some(Box::pin(Shared::miss(shared, name))),
+            }
+        }
+        match self.miss.as_mut() {
+            Some(miss) => miss.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<B: SecretsManager> fmt::Debug for Cache<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.shared.backend)
+            .field("entries", &self.shared.map.load().len())
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
+    fn backend(&self) -> &'static str {
+        self.shared.backend.backend()
+    }
+
+    fn location(&self, name: &SecretName) -> String {
+        self.shared.backend.location(name)
+    }
+
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        Cache::get(self, name).await
+    }
+
+    async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
+        match version {
+            Version::Current => Cache::get(self, name).await,
+            other => {
+                self.shared.count_backend_call();
+                self.shared.backend.get_version(name, other).await
+            }
+        }
+    }
+
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        self.shared.count_backend_call();
+        let result = self.shared.backend.put(name, value, mode).await;
+        // Even a failed write may have landed (a timeout after the backend applied it).
+        self.invalidate(name);
+        result
+    }
+
+    async fn delete(&self, name: &SecretName) -> Result<()> {
+        self.shared.count_backend_call();
+        let result = self.shared.backend.delete(name).await;
+        self.invalidate(name);
+        result
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        self.shared.count_backend_call();
+        self.shared.backend.list(prefix).await
+    }
+
+    async fn has(&self, name: &SecretName) -> Result<bool> {
+        match self.shared.lookup(name) {
+            Lookup::Hit(answer) => return answer_exists(answer),
+            Lookup::HitRefresh(answer) => {
+                self.shared.refresh_in_background(name);
+                return answer_exists(answer);
+            }
+            Lookup::Miss => {}
+        }
+        self.shared.count_backend_call();
+        self.shared.backend.has(name).await
+    }
+
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        Cache::get_many(self, names).await
+    }
+}
+
+fn answer_exists(answer: Result<SecretValue>) -> Result<bool> {
+    match answer {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,32 @@
+//! lockbox-cache: a caching layer for any lockbox backend.
+//!
+//! Programs read the same few secrets thousands of times a second, and fleets of nodes start at
+//! once against account-wide rate limits (SSM: 40 reads a second). [`Cache`] wraps any
+//! [`SecretsManager`](lockbox_core::SecretsManager) and implements the trait itself, so opting
+//! in is one line:
+//!
+//! ```no_run
+//! # fn demo(backend: lockbox_core::MemoryBackend) {
+//! use lockbox_cache::{Cache, CacheConfig};
+//! let secrets = Cache::new(backend, CacheConfig::default());
+//! # let _ = secrets; }
+//! ```
+//!
+//! What it does:
+//! - hits without locks or allocations (an atomically swapped map; values are shared handles);
+//! - single-flight: concurrent misses on one name make one backend call and share its answer;
+//! - batching: misses arriving together are fetched with the backend's `get_many`;
+//! - per-entry TTL, an LRU bound on entries, brief negative caching of `NotFound`;
+//! - stale-if-error within a configurable limit (transient errors only), optional
+//!   refresh-ahead, explicit [`Cache::invalidate`], and invalidation on writes through it;
+//! - counters ([`Cache::stats`]) and a controllable clock ([`ManualClock`]) for tests.
+
+mod cache;
+mod clock;
+mod config;
+mod stats;
+
+pub use cache::Cache;
+pub use clock::{Clock, ManualClock};
+pub use config::CacheConfig;
+pub use stats::CacheStats;
