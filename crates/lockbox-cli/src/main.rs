@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod lookup;
+mod policy;
+mod resources;
+
 use clap::{Args, Parser, Subcommand};
 use lockbox_config::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, parse_extra};
 use lockbox_core::{Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, Version};
@@ -41,6 +45,14 @@ enum Command {
     Delete(NameArgs),
     /// List secret names, optionally only those starting with PREFIX.
     List(ListArgs),
+    /// Print the least-privilege IAM policy a node needs, derived from its config.
+    Policy(policy::PolicyArgs),
+    /// Fetch the cloud secrets a manifest names into the sealed local store.
+    Sync(resources::SyncArgs),
+    /// Read a secret from the sealed local store, offline.
+    Read(resources::ReadArgs),
+    /// Look up an Airflow connection, variable or config value (exit 3 when absent).
+    Lookup(lookup::LookupArgs),
 }
 
 /// Where the secrets live: a local data directory or a config file.
@@ -142,7 +154,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(json, &format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(json, &e.to_string()),
     }
 }
@@ -158,10 +170,12 @@ fn fail(json: bool, message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// Tracing on stderr, filtered by RUST_LOG (default: warnings). No secret value is ever logged.
+/// Tracing on stderr, filtered by RUST_LOG (default: warnings, but aws-config's credential-probe
+/// warnings only as errors). No secret value is ever logged.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,aws_config=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -169,9 +183,17 @@ fn init_tracing() {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let json = cli.json;
     match cli.command {
+        Command::Lookup(args) => lookup::run(args, json).await,
+        command => run_command(command, json).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Runs every command whose success is exit code 0.
+async fn run_command(command: Command, json: bool) -> Result<(), Error> {
+    match command {
         Command::Generate(args) => generate(args, json),
         Command::Init(args) => {
             let backend = open(&args).await?;
@@ -233,6 +255,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Policy(args) => policy::run(args, json).await,
+        Command::Sync(args) => resources::sync(args, json).await,
+        Command::Read(args) => resources::read(args, json).await,
+        Command::Lookup(_) => unreachable!("handled in run()"),
         Command::List(args) => {
             let backend = open(&args.backend).await?;
             let names = backend.list(&args.prefix).await?;
@@ -356,14 +382,14 @@ fn read_value(from_file: Option<&Path>) -> Result<SecretValue, Error> {
     Ok(SecretValue::new(bytes))
 }
 
-fn print_line(line: &str) -> Result<(), Error> {
+pub(crate) fn print_line(line: &str) -> Result<(), Error> {
     let mut text = String::with_capacity(line.len() + 1);
     text.push_str(line);
     text.push('\n');
     write_stdout(text.as_bytes())
 }
 
-fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)
         .and_then(|()| out.flush())
@@ -376,7 +402,7 @@ fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
         })
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -1,0 +1,739 @@
+//! `lockbox policy` under moto's IAM enforcement, on a PRIVATE moto server.
+//!
+//! Turning on enforcement (`/moto-api/reset-auth`) is global to a server, so these tests never
+//! touch the shared emulator other tests run against: each starts its own moto server from the
+//! executable named by `LOCKBOX_IT_MOTO_SERVER` (skipped with a note when unset), creates IAM
+//! users holding a generated policy, turns enforcement on and runs `lockbox` as those users.
+//!
+//! moto authorises SSM and Secrets Manager calls against the resource `*`: it checks actions
+//! but cannot match resource ARNs (a policy scoped to ARNs is denied everything there). So the
+//! users hold the generated statements with their actions exactly as generated and `Resource`
+//! set to `*`; the resources are checked by lockbox-policy's unit and property tests.
+//!
+//! Run by hand:
+//! `python3 -m venv /tmp/pol-venv && /tmp/pol-venv/bin/pip install -q 'moto[server]==5.2.5'`
+//! then `LOCKBOX_IT_MOTO_SERVER=/tmp/pol-venv/bin/moto_server cargo test -p lockbox-cli --test it_policy`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ENV_MOTO_SERVER: &str = "LOCKBOX_IT_MOTO_SERVER";
+const ACCOUNT: &str = "123456789012"; // moto's default account
+const REGION: &str = "us-east-1";
+
+fn moto_executable(test: &str) -> Option<PathBuf> {
+    match std::env::var(ENV_MOTO_SERVER) {
+        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: {ENV_MOTO_SERVER} is not set (the path of a moto_server \
+                 executable; `cargo xtask` sets it). These tests need a private moto server \
+                 because they turn on IAM enforcement."
+            );
+            None
+        }
+    }
+}
+
+/// A private moto server on 127.0.0.1; killed when dropped, also when a test panics.
+struct MotoServer {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl MotoServer {
+    fn start(exe: &Path) -> MotoServer {
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("moto.log");
+            let port = free_port();
+            let child = Command::new(exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+            let mut server = MotoServer {
+                child,
+                port,
+                log,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break; // exited (port taken?): try another port
+                }
+                if let Ok((200, _)) = server.try_iam(&[("Action", "ListUsers")]) {
+                    return server;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            last_log = server.log_tail();
+        }
+        panic!("moto server did not answer; its log:\n{last_log}");
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log_tail(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.push_str(
+            &std::fs::read_to_string(self.log.with_file_name("moto.err")).unwrap_or_default(),
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// One IAM query-API call (moto accepts any signature; the credential scope names the
+    /// service).
+    fn try_iam(&self, params: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+        let mut body = String::from("Version=2010-05-08");
+        for (k, v) in params {
+            body.push('&');
+            body.push_str(&form_encode(k));
+            body.push('=');
+            body.push_str(&form_encode(v));
+        }
+        http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &authorization("iam")),
+            ],
+            body.as_bytes(),
+        )
+    }
+
+    fn iam(&self, params: &[(&str, &str)]) -> String {
+        let (status, body) = self.try_iam(params).unwrap();
+        assert_eq!(status, 200, "IAM {params:?}: {body}");
+        body
+    }
+
+    /// A user holding exactly `policy` inline, and its access key (id, secret).
+    fn user_with_policy(&self, user: &str, policy: &Value) -> (String, String) {
+        self.iam(&[("Action", "CreateUser"), ("UserName", user)]);
+        let key = self.iam(&[("Action", "CreateAccessKey"), ("UserName", user)]);
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", user),
+            ("PolicyName", "lockbox"),
+            ("PolicyDocument", &policy.to_string()),
+        ]);
+        (
+            xml_text(&key, "AccessKeyId"),
+            xml_text(&key, "SecretAccessKey"),
+        )
+    }
+
+    /// A Secrets Manager secret, created before enforcement is on; returns its ARN.
+    fn create_secret(&self, name: &str, value: &str) -> String {
+        let body = json!({"Name": name, "SecretString": value}).to_string();
+        let (status, answer) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", "secretsmanager.CreateSecret"),
+                ("Authorization", &authorization("secretsmanager")),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "CreateSecret {name}: {answer}");
+        let v: Value = serde_json::from_str(&answer).unwrap();
+        v["ARN"].as_str().unwrap().to_owned()
+    }
+
+    /// Turns IAM enforcement on: every later call is checked.
+    fn enforce(&self) {
+        let (status, body) = http(
+            self.port,
+            "POST",
+            "/moto-api/reset-auth",
+            &[("Content-Type", "text/plain")],
+            b"0",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "reset-auth: {body}");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20250101/{REGION}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0000"
+    )
+}
+
+fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn xml_text(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
+    xml[start..end].to_owned()
+}
+
+/// A minimal HTTP/1.1 exchange (`Connection: close`); returns status and body.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        },
+    ))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn tag() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Runs `lockbox`; `creds` are the access key to act as (none: the caller's environment minus
+/// AWS settings, for commands that make no AWS call).
+fn lockbox(args: &[&str], creds: Option<&(String, String)>) -> Output {
+    lockbox_with(args, creds, &[])
+}
+
+fn lockbox_with(args: &[&str], creds: Option<&(String, String)>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+    cmd.current_dir(workspace_root())
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ACCOUNT_ID")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", REGION)
+        .stdin(Stdio::null());
+    match creds {
+        Some((id, secret)) => cmd
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret),
+        None => cmd
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test"),
+    };
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> Value {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Asserts a failure with exit 1 and a permission error that names `action`.
+fn denied(o: &Output, action: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected a failure; stderr: {err}"
+    );
+    assert!(
+        err.contains("permission denied") && err.contains(action),
+        "expected a permission error naming {action}; stderr: {err}"
+    );
+}
+
+/// `lockbox policy ARGS` as JSON.
+fn generated(args: &[&str]) -> Value {
+    let mut all = vec!["policy", "--account", ACCOUNT];
+    all.extend_from_slice(args);
+    ok(&lockbox(&all, None))
+}
+
+/// The generated statements as moto can enforce them: actions exactly as generated (less
+/// `remove`), `Resource` `*`, no condition. Asserts `remove` was there to remove.
+fn actions_only(policy: &Value, remove: Option<&str>) -> Value {
+    let mut policy = policy.clone();
+    let mut removed = false;
+    for st in policy["Statement"].as_array_mut().unwrap() {
+        let st = st.as_object_mut().unwrap();
+        st.insert("Resource".into(), json!("*"));
+        st.remove("Condition");
+        let actions = st["Action"].as_array_mut().unwrap();
+        let before = actions.len();
+        actions.retain(|a| Some(a.as_str().unwrap()) != remove);
+        removed |= actions.len() != before;
+    }
+    if let Some(action) = remove {
+        assert!(removed, "{action} is not in the generated policy");
+    }
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| !st["Action"].as_array().unwrap().is_empty());
+    policy
+}
+
+fn actions(policy: &Value) -> Vec<String> {
+    let mut all: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    all
+}
+
+fn write_config(dir: &Path, file: &str, config: Value) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, config.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn it_policy_ssm_generated_actions_are_enough_and_each_one_counts() {
+    let Some(exe) =
+        moto_executable("it_policy_ssm_generated_actions_are_enough_and_each_one_counts")
+    else {
+        return;
+    };
+    let moto = MotoServer::start(&exe);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = format!("/lockbox-it/policy-{}", tag());
+    let config = |name: &str| {
+        write_config(
+            tmp.path(),
+            &format!("{name}.json"),
+            json!({"type": "aws-ssm", "name": name, "server_url": moto.endpoint(),
+                   "extra": {"region": REGION, "ssm-parameter-path": path}}),
+        )
+    };
+    let (node1, node2, node3) = (config("node1"), config("node2"), config("node3"));
+
+    let read_write = generated(&["--config", &node1]);
+    let read_only = generated(&["--config", &node1, "--read-only"]);
+    // That these are exactly lockbox_ssm::ACTIONS (or its reads) is pinned by lockbox-policy's
+    // tests; here they meet the emulator.
+    assert!(
+        actions(&read_only)
+            .iter()
+            .all(|a| actions(&read_write).contains(a))
+    );
+    let rw = moto.user_with_policy("rw", &actions_only(&read_write, None));
+    let ro = moto.user_with_policy("ro", &actions_only(&read_only, None));
+    let no_put = moto.user_with_policy(
+        "no-put",
+        &actions_only(&read_write, Some("ssm:PutParameter")),
+    );
+    let no_get = moto.user_with_policy(
+        "no-get",
+        &actions_only(&read_write, Some("ssm:GetParameter")),
+    );
+    moto.enforce();
+
+    // The generated actions are enough for init and output.
+    let init = ok(&lockbox(&["init", "--config", &node1, "--json"], Some(&rw)));
+    let output = ok(&lockbox(
+        &["output", "--config", &node1, "--json"],
+        Some(&rw),
+    ));
+    assert_eq!(init, output);
+    // Read-only is enough for output, not for init.
+    let output = ok(&lockbox(
+        &["output", "--config", &node1, "--json"],
+        Some(&ro),
+    ));
+    assert_eq!(init, output);
+    denied(
+        &lockbox(&["init", "--config", &node2, "--json"], Some(&ro)),
+        "ssm:PutParameter",
+    );
+    // One action less and the command that needs it fails, naming it.
+    denied(
+        &lockbox(&["init", "--config", &node3], Some(&no_put)),
+        "ssm:PutParameter",
+    );
+    denied(
+        &lockbox(&["output", "--config", &node1], Some(&no_get)),
+        "ssm:GetParameter",
+    );
+    // Enforcement is really on: unknown credentials are refused.
+    let o = lockbox(&["output", "--config", &node1], None);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn it_policy_secretsmanager_generated_actions_are_enough_and_each_one_counts() {
+    let Some(exe) = moto_executable(
+        "it_policy_secretsmanager_generated_actions_are_enough_and_each_one_counts",
+    ) else {
+        return;
+    };
+    let moto = MotoServer::start(&exe);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = format!("lockbox-it/policy-{}", tag());
+    let config = |name: &str| {
+        write_config(
+            tmp.path(),
+            &format!("{name}.json"),
+            json!({"type": "aws-secretsmanager", "name": name, "server_url": moto.endpoint(),
+                   "extra": {"region": REGION, "secrets-manager-path": path}}),
+        )
+    };
+    let (node1, node2, node3) = (config("node1"), config("node2"), config("node3"));
+
+    let read_write = generated(&["--config", &node1]);
+    let read_only = generated(&["--config", &node1, "--read-only"]);
+    let rw = moto.user_with_policy("rw", &actions_only(&read_write, None));
+    let ro = moto.user_with_policy("ro", &actions_only(&read_only, None));
+    let no_create = moto.user_with_policy(
+        "no-create",
+        &actions_only(&read_write, Some("secretsmanager:CreateSecret")),
+    );
+    let no_get = moto.user_with_policy(
+        "no-get",
+        &actions_only(&read_write, Some("secretsmanager:GetSecretValue")),
+    );
+    moto.enforce();
+
+    let init = ok(&lockbox(&["init", "--config", &node1, "--json"], Some(&rw)));
+    let output = ok(&lockbox(
+        &["output", "--config", &node1, "--json"],
+        Some(&rw),
+    ));
+    assert_eq!(init, output);
+    let output = ok(&lockbox(
+        &["output", "--config", &node1, "--json"],
+        Some(&ro),
+    ));
+    assert_eq!(init, output);
+    denied(
+        &lockbox(&["init", "--config", &node2], Some(&ro)),
+        "secretsmanager:CreateSecret",
+    );
+    denied(
+        &lockbox(&["init", "--config", &node3], Some(&no_create)),
+        "secretsmanager:CreateSecret",
+    );
+    denied(
+        &lockbox(&["output", "--config", &node1], Some(&no_get)),
+        "secretsmanager:GetSecretValue",
+    );
+}
+
+#[test]
+fn it_policy_sync_manifest_generated_actions_are_enough_and_each_one_counts() {
+    let Some(exe) =
+        moto_executable("it_policy_sync_manifest_generated_actions_are_enough_and_each_one_counts")
+    else {
+        return;
+    };
+    let moto = MotoServer::start(&exe);
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("lockbox-it/policy-{}", tag());
+    let by_name = format!("{prefix}/api-token");
+    moto.create_secret(&by_name, "token-value");
+    let arn = moto.create_secret(&format!("{prefix}/tls-key"), "key-value");
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        json!({"cloudSecrets": [{"arn": arn, "labels": []}, {"arn": by_name, "labels": []}]})
+            .to_string(),
+    )
+    .unwrap();
+    let manifest = manifest.to_str().unwrap();
+
+    let policy = generated(&["--manifest", manifest, "--region", REGION]);
+    assert_eq!(actions(&policy), ["secretsmanager:GetSecretValue"]);
+    let resources = policy["Statement"][0]["Resource"].clone();
+    assert_eq!(
+        resources,
+        json!([
+            format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{by_name}-??????"),
+            arn
+        ])
+    );
+    let reader = moto.user_with_policy("reader", &actions_only(&policy, None));
+    // A user with a policy that holds nothing the sync needs (a real, unrelated action).
+    let nothing = moto.user_with_policy(
+        "nothing",
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["secretsmanager:DescribeSecret"], "Resource": "*"}]}),
+    );
+    moto.enforce();
+
+    let endpoint = moto.endpoint();
+    let store = tmp.path().join("store");
+    let sync = |creds: &(String, String)| {
+        lockbox(
+            &[
+                "sync",
+                "--manifest",
+                manifest,
+                "--store",
+                store.to_str().unwrap(),
+                "--region",
+                REGION,
+                "--endpoint-url",
+                &endpoint,
+            ],
+            Some(creds),
+        )
+    };
+    let o = sync(&reader);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let read = lockbox(
+        &[
+            "read",
+            "--store",
+            store.to_str().unwrap(),
+            "--secret-id",
+            &by_name,
+        ],
+        None,
+    );
+    assert_eq!(read.status.code(), Some(0), "stderr: {}", stderr(&read));
+    assert_eq!(read.stdout, b"token-value");
+    denied(&sync(&nothing), "secretsmanager:GetSecretValue");
+}
+
+// Without an emulator: the command line itself.
+
+#[test]
+fn policy_prints_every_example_policy_byte_for_byte() {
+    let root = workspace_root();
+    let cases = std::fs::read_to_string(root.join("fixtures/policies/cases.txt")).unwrap();
+    let mut checked = 0;
+    for line in cases.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (output, args) = line.split_once(" = ").unwrap();
+        let mut all = vec!["policy"];
+        all.extend(args.split_whitespace());
+        let o = lockbox(&all, None);
+        assert_eq!(o.status.code(), Some(0), "{line}: {}", stderr(&o));
+        let expected = std::fs::read(root.join("fixtures/policies").join(output.trim())).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&expected),
+            "{output} is stale: run `cargo xtask gen-policy --update`"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} cases");
+}
+
+#[test]
+fn policy_reads_the_account_from_the_environment_and_names_bad_fields() {
+    let config = "fixtures/policies/inputs/configs/aws-ssm.json";
+    let from_env = lockbox_with(
+        &["policy", "--config", config],
+        None,
+        &[("AWS_ACCOUNT_ID", "210987654321")],
+    );
+    let doc = ok(&from_env);
+    assert!(
+        doc.to_string()
+            .contains(":210987654321:parameter/polygon-edge/nodes/node1/*")
+    );
+
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--account", "12345"],
+            "account: \"12345\" is not an AWS account id (12 digits)",
+        ),
+        (
+            &["--account", ACCOUNT, "--region", "Mars"],
+            "region: \"Mars\" is not an AWS region name",
+        ),
+        (
+            &["--account", ACCOUNT, "--partition", "aws-cn"],
+            "partition: aws-cn does not hold region \"us-east-1\"",
+        ),
+        (
+            &[
+                "--account",
+                ACCOUNT,
+                "--role-arn",
+                "arn:aws:iam::123456789012:user/x",
+            ],
+            "role_arn: ",
+        ),
+        (
+            &["--account", ACCOUNT, "--config", "/nonexistent/c.json"],
+            "/nonexistent/c.json",
+        ),
+        (
+            &["--account", ACCOUNT, "--manifest", "/nonexistent/m.json"],
+            "/nonexistent/m.json",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["policy"];
+        if !extra.contains(&"--config") && !extra.contains(&"--manifest") {
+            args.extend(["--config", config]);
+        }
+        args.extend_from_slice(extra);
+        let o = lockbox(&args, None);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+
+    // --json errors are JSON too.
+    let o = lockbox(
+        &["policy", "--config", config, "--account", "x", "--json"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert!(err["error"].as_str().unwrap().contains("account"), "{err}");
+
+    // Usage errors: no source, no account, an unknown partition.
+    for args in [
+        vec!["policy", "--account", ACCOUNT],
+        vec!["policy", "--config", config],
+        vec![
+            "policy",
+            "--config",
+            config,
+            "--account",
+            ACCOUNT,
+            "--partition",
+            "aws-mars",
+        ],
+    ] {
+        let o = lockbox(&args, None);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn policy_names_the_actions_it_cannot_scope() {
+    let o = lockbox(
+        &[
+            "policy",
+            "--config",
+            "fixtures/policies/inputs/configs/aws-secretsmanager.json",
+            "--account",
+            ACCOUNT,
+        ],
+        None,
+    );
+    let doc = ok(&o);
+    let err = stderr(&o);
+    for action in [
+        "secretsmanager:ListSecrets",
+        "secretsmanager:BatchGetSecretValue",
+    ] {
+        assert!(err.contains(&format!("note: left out {action}")), "{err}");
+        assert!(!doc.to_string().contains(action));
+    }
+    assert!(!doc.to_string().contains("\"*\""));
+}

@@ -1,0 +1,712 @@
+//! Airflow connections: parsed from a URI or from JSON exactly as Airflow's `Connection` does.
+//!
+//! Errors never quote the value: a connection holds a password.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use lockbox_core::{Error, ErrorKind, Result};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::pyurl::{self, urlsplit};
+use crate::settings::BackendKind;
+
+/// The query key whose value is the whole extra as JSON (Airflow's `Connection.EXTRA_KEY`).
+pub const EXTRA_KEY: &str = "__extra__";
+
+/// An Airflow connection, with its fields as Airflow's `Connection` holds them.
+///
+/// A connection parsed from a URI has `conn_type`, `host` and `schema` always set (possibly
+/// empty, as in Airflow), `login` and `password` only when the URI has them, and `port` only
+/// when the URI names one. `extra` is the extra as a JSON object (empty when there is none,
+/// like Airflow's `extra_dejson`).
+///
+/// Debug redacts the password and the values of `extra`.
+#[derive(Clone, Default, PartialEq)]
+pub struct Connection {
+    /// Connection type, normalised (`postgresql` becomes `postgres`, `-` becomes `_`).
+    pub conn_type: Option<String>,
+    /// Free-text description (JSON connections only).
+    pub description: Option<String>,
+    /// Host; `protocol://host` when the URI carries a second scheme.
+    pub host: Option<String>,
+    /// Login, percent-decoded.
+    pub login: Option<String>,
+    /// Password, percent-decoded.
+    pub password: Option<String>,
+    /// Schema (the URI path without its leading `/`), percent-decoded.
+    pub schema: Option<String>,
+    /// Port.
+    pub port: Option<u16>,
+    /// Extra parameters (URI query parameters, or the JSON `extra` object).
+    pub extra: Map<String, Value>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let extra_keys: Vec<&str> = self.extra.keys().map(String::as_str).collect();
+        f.debug_struct("Connection")
+            .field("conn_type", &self.conn_type)
+            .field("description", &self.description)
+            .field("host", &self.host)
+            .field("login", &self.login)
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("schema", &self.schema)
+            .field("port", &self.port)
+            .field("extra_keys", &extra_keys)
+            .finish()
+    }
+}
+
+/// Words that name each connection field in a Secrets Manager JSON secret, beyond the field's
+/// own name (Airflow's `extra_conn_words`). Keys are field names (`login`, `password`, `host`,
+/// `port`, `schema`, `conn_type`, `extra`); `user` is accepted for `login`.
+pub type ExtraConnWords = BTreeMap<String, Vec<String>>;
+
+/// The connection fields a Secrets Manager JSON secret is standardised to, in Airflow's order.
+pub(crate) const SM_FIELDS: [&str; 7] = [
+    "login",
+    "password",
+    "host",
+    "port",
+    "schema",
+    "conn_type",
+    "extra",
+];
+
+/// Airflow's default words for each field of a Secrets Manager JSON secret.
+fn default_words(field: &str) -> &'static [&'static str] {
+    match field {
+        "login" => &["login", "user", "username", "user_name"],
+        "password" => &["password", "pass", "key"],
+        "host" => &["host", "remote_host", "server"],
+        "port" => &["port"],
+        "schema" => &["database", "schema"],
+        "conn_type" => &["conn_type", "conn_id", "connection_type", "engine"],
+        "extra" => &["extra"],
+        _ => &[],
+    }
+}
+
+fn corrupt(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Corrupt, "lockbox", message)
+}
+
+/// Airflow's `Connection._normalize_conn_type`.
+pub fn normalize_conn_type(conn_type: &str) -> String {
+    if conn_type == "postgresql" {
+        "postgres".to_string()
+    } else {
+        conn_type.replace('-', "_")
+    }
+}
+
+impl Connection {
+    /// Deserialises a stored connection value the way Airflow does for `backend`: after
+    /// trimming, a value starting with `{` is JSON (for Secrets Manager, first standardised
+    /// with the field aliases and `extra_words`), anything else a URI.
+    ///
+    /// Errors are `Corrupt` and never quote the value.
+    pub fn deserialize(
+        value: &str,
+        backend: BackendKind,
+        extra_words: &ExtraConnWords,
+    ) -> Result<Self> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(corrupt("the connection value is blank"));
+        }
+        if value.starts_with('{') {
+            match backend {
+                BackendKind::Ssm => Self::from_json(value),
+                BackendKind::SecretsManager => Self::from_secrets_manager_json(value, extra_words),
+            }
+        } else {
+            Self::from_uri(value)
+        }
+    }
+
+    /// Airflow's `Connection(uri=...)` (`_parse_from_uri`).
+    pub fn from_uri(uri: &str) -> Result<Self> {
+        let schemes = uri.matches("://").count();
+        if schemes > 2 {
+            return Err(corrupt(
+                "invalid connection URI: it has more than two '://'",
+            ));
+        }
+        let host_with_protocol = schemes == 2;
+        let split_err =
+            |e: pyurl::SplitError| corrupt(format!("invalid connection URI: {}", e.describe()));
+        let first = urlsplit(uri).map_err(split_err)?;
+        let raw_type = first.scheme;
+        let conn_type = normalize_conn_type(&raw_type);
+        // Airflow replaces every occurrence of "<scheme>://", not just the first.
+        let rest = uri.replace(
+            &format!("{raw_type}://"),
+            if host_with_protocol { "" } else { "//" },
+        );
+        if host_with_protocol {
+            let head = rest.split_once("://").map_or(rest.as_str(), |(h, _)| h);
+            if head.contains('@') || head.contains(':') {
+                return Err(corrupt(
+                    "invalid connection URI: a second scheme must come right after the first \
+                     (type://protocol://login:password@host:port/schema)",
+                ));
+            }
+        }
+        let parts = urlsplit(&rest).map_err(split_err)?;
+        let protocol = host_with_protocol.then(|| parts.scheme.clone());
+        let host = netloc_to_hostname(&parts);
+        let host = match protocol {
+            Some(p) if !host.is_empty() && !p.is_empty() => format!("{p}://{host}"),
+            _ => host,
+        };
+        let quoted_schema = parts.path.get(1..).unwrap_or("");
+        let schema = pyurl::unquote(quoted_schema).into_owned();
+        let login = parts.username().map(|u| pyurl::unquote(u).into_owned());
+        let password = parts.password().map(|p| pyurl::unquote(p).into_owned());
+        let port = parts.port().map_err(split_err)?;
+        let mut extra = Map::new();
+        if !parts.query.is_empty() {
+            let mut query: Map<String, Value> = Map::new();
+            for (k, v) in pyurl::parse_qsl(&parts.query) {
+                query.insert(k, Value::String(v));
+            }
+            extra = match query.get(EXTRA_KEY) {
+                Some(Value::String(s)) => parse_extra_str(s)?,
+                _ => query,
+            };
+        }
+        Ok(Self {
+            conn_type: Some(conn_type),
+            description: None,
+            host: Some(host),
+            login,
+            password,
+            schema: Some(schema),
+            port,
+            extra,
+        })
+    }
+
+    /// Airflow's `Connection.from_json`: an object with the keys `conn_type`, `description`,
+    /// `host`, `login`, `password`, `schema`, `port`, `extra` (or `uri`, alone). `port` may be
+    /// a number or a numeric string; `extra` an object or a JSON-encoded object.
+    pub fn from_json(value: &str) -> Result<Self> {
+        let object = parse_object(value)?;
+        let mut fields: BTreeMap<String, Value> = BTreeMap::new();
+        for (k, v) in object {
+            fields.insert(k, v);
+        }
+        Self::from_fields(fields)
+    }
+
+    /// Airflow's Secrets Manager JSON handling: each field takes the first key of the secret
+    /// (in the secret's own order) among the field's words (`login`: login, user, username,
+    /// user_name; `password`: password, pass, key; `host`: host, remote_host, server; `port`;
+    /// `schema`: database, schema; `conn_type`: conn_type, conn_id, connection_type, engine;
+    /// `extra`), plus `extra_words`. Other keys are dropped. Then as [`Connection::from_json`].
+    pub fn from_secrets_manager_json(value: &str, extra_words: &ExtraConnWords) -> Result<Self> {
+        let object = parse_object(value)?;
+        let mut words: BTreeMap<&str, Vec<&str>> = SM_FIELDS
+            .iter()
+            .map(|f| (*f, default_words(f).to_vec()))
+            .collect();
+        for (field, more) in extra_words {
+            let field = if field == "user" {
+                "login"
+            } else {
+                field.as_str()
+            };
+            let Some(list) = words.get_mut(field) else {
+                return Err(Error::invalid_config(
+                    "backend_kwargs.extra_conn_words",
+                    format!(
+                        "unknown connection field {field:?} (use login, password, host, port, \
+                         schema, conn_type or extra)"
+                    ),
+                ));
+            };
+            list.extend(more.iter().map(String::as_str));
+        }
+        let mut fields: BTreeMap<String, Value> = BTreeMap::new();
+        for field in SM_FIELDS {
+            let found = object
+                .iter()
+                .find(|(k, _)| words[field].contains(&k.as_str()))
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Value::Null);
+            fields.insert(field.to_string(), found);
+        }
+        Self::from_fields(fields)
+    }
+
+    /// `Connection.from_json` on already-decoded keys.
+    fn from_fields(mut fields: BTreeMap<String, Value>) -> Result<Self> {
+        let extra = match fields.remove("extra") {
+            Some(v) if truthy(&v) => match v {
+                Value::String(s) => parse_extra_str(&s)?,
+                Value::Object(m) => m,
+                _ => {
+                    return Err(corrupt(
+                        "connection field \"extra\" must be a JSON object (or a string holding one)",
+                    ));
+                }
+            },
+            _ => Map::new(),
+        };
+        let conn_type = match fields.remove("conn_type") {
+            Some(v) if truthy(&v) => match v {
+                Value::String(s) => Some(normalize_conn_type(&s)),
+                _ => return Err(corrupt("connection field \"conn_type\" must be a string")),
+            },
+            _ => None,
+        };
+        let port = match fields.remove("port") {
+            Some(v) if truthy(&v) => Some(json_port(&v)?),
+            _ => None,
+        };
+        let mut text = |key: &str| -> Result<Option<String>> {
+            match fields.remove(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(_) => Err(corrupt(format!(
+                    "connection field {key:?} must be a string"
+                ))),
+            }
+        };
+        let description = text("description")?;
+        let host = text("host")?;
+        let login = text("login")?;
+        let password = text("password")?;
+        let schema = text("schema")?;
+        let uri = text("uri")?;
+        if let Some(unknown) = fields.keys().next() {
+            return Err(corrupt(format!(
+                "unknown connection field {unknown:?} (Airflow accepts conn_type, description, \
+                 host, login, password, schema, port, extra, uri)"
+            )));
+        }
+        if let Some(uri) = uri.filter(|u| !u.is_empty()) {
+            let others = conn_type.is_some()
+                || [&host, &login, &password, &schema]
+                    .iter()
+                    .any(|f| f.as_deref().is_some_and(|s| !s.is_empty()))
+                || port.is_some_and(|p| p != 0)
+                || !extra.is_empty();
+            if others {
+                return Err(corrupt(
+                    "a JSON connection gives either \"uri\" or the individual fields, not both",
+                ));
+            }
+            let mut conn = Self::from_uri(&uri)?;
+            conn.description = description;
+            return Ok(conn);
+        }
+        Ok(Self {
+            conn_type,
+            description,
+            host,
+            login,
+            password,
+            schema,
+            port,
+            extra,
+        })
+    }
+
+    /// The connection as Airflow's `Connection.to_dict()` without `conn_id`: `conn_type`,
+    /// `login`, `password`, `host`, `port`, `schema`, `extra` (an object), and `description`
+    /// when set. This exposes the password: print it only when the user asked for it.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("conn_type".into(), opt(&self.conn_type));
+        if let Some(d) = &self.description {
+            m.insert("description".into(), Value::String(d.clone()));
+        }
+        m.insert("login".into(), opt(&self.login));
+        m.insert("password".into(), opt(&self.password));
+        m.insert("host".into(), opt(&self.host));
+        m.insert("port".into(), self.port.map_or(Value::Null, Value::from));
+        m.insert("schema".into(), opt(&self.schema));
+        m.insert("extra".into(), Value::Object(self.extra.clone()));
+        Value::Object(m)
+    }
+}
+
+fn opt(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+/// Python truthiness of a JSON value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// `int(port)` for a JSON port, limited to 0-65535: an integer, a float (truncated, as
+/// Python's `int`), or a string of digits with optional surrounding spaces and `+`.
+fn json_port(v: &Value) -> Result<u16> {
+    let bad = || {
+        corrupt("connection field \"port\" must be an integer from 0 to 65535 (or a string of one)")
+    };
+    let n: i64 = match v {
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i,
+            (None, Some(f)) if f.is_finite() && f.abs() < 1e9 => f.trunc() as i64,
+            _ => return Err(bad()),
+        },
+        Value::String(s) => {
+            let t = s.trim();
+            let t = t.strip_prefix('+').unwrap_or(t);
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 9 {
+                return Err(bad());
+            }
+            t.parse().map_err(|_| bad())?
+        }
+        _ => return Err(bad()),
+    };
+    u16::try_from(n).map_err(|_| bad())
+}
+
+/// Airflow's `_parse_netloc_to_hostname`: the unquoted hostname, or, when that holds a `/`,
+/// the host part of the raw netloc unquoted (without lowercasing).
+fn netloc_to_hostname(parts: &pyurl::SplitUrl) -> String {
+    let hostname = pyurl::unquote(parts.hostname().as_deref().unwrap_or("")).into_owned();
+    if !hostname.contains('/') {
+        return hostname;
+    }
+    let mut host = parts.netloc.as_str();
+    if let Some((_, after)) = host.rsplit_once('@') {
+        host = after;
+    }
+    if let Some((before, _)) = host.split_once(':') {
+        host = before;
+    }
+    pyurl::unquote(host).into_owned()
+}
+
+/// An extra given as text: it must be a JSON object (Airflow's `_validate_extra`); an empty
+/// text is no extra.
+fn parse_extra_str(s: &str) -> Result<Map<String, Value>> {
+    if s.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(corrupt(
+            "the connection's extra is JSON but not an object (Airflow requires a JSON object)",
+        )),
+        Err(_) => Err(corrupt("the connection's extra is not valid JSON")),
+    }
+}
+
+/// A JSON object's members in document order (the last of duplicate keys wins, at the
+/// position of the first, as Python's `json.loads` gives them).
+fn parse_object(value: &str) -> Result<Vec<(String, Value)>> {
+    let mut de = serde_json::Deserializer::from_str(value);
+    let ordered = OrderedObject::deserialize(&mut de)
+        .and_then(|o| de.end().map(|()| o))
+        .map_err(|e| {
+            // serde_json's messages name a line and column, never the text.
+            corrupt(format!(
+                "the connection value starts with '{{' but is not a JSON object ({})",
+                e.classify_message()
+            ))
+        })?;
+    Ok(ordered.0)
+}
+
+trait ClassifyMessage {
+    fn classify_message(&self) -> String;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    fn classify_message(&self) -> String {
+        use serde_json::error::Category;
+        let what = match self.classify() {
+            Category::Io => "read error",
+            Category::Syntax => "syntax error",
+            Category::Data => "not an object",
+            Category::Eof => "unexpected end",
+        };
+        format!("{what} at line {} column {}", self.line(), self.column())
+    }
+}
+
+struct OrderedObject(Vec<(String, Value)>);
+
+impl OrderedObject {
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<OrderedObject, A::Error> {
+                let mut out: Vec<(String, Value)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    match out.iter_mut().find(|(key, _)| *key == k) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                }
+                Ok(OrderedObject(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn uri(u: &str) -> Connection {
+        Connection::from_uri(u).unwrap()
+    }
+
+    // The cases of Airflow's own `test_parse_from_uri`.
+    #[test]
+    fn airflow_uri_cases() {
+        let c = uri("type://user:pass@host:100/schema");
+        assert_eq!(c.conn_type.as_deref(), Some("type"));
+        assert_eq!(c.host.as_deref(), Some("host"));
+        assert_eq!(c.login.as_deref(), Some("user"));
+        assert_eq!(c.password.as_deref(), Some("pass"));
+        assert_eq!(c.port, Some(100));
+        assert_eq!(c.schema.as_deref(), Some("schema"));
+        assert!(c.extra.is_empty());
+
+        let c = uri("type://user:pass@host/schema?param1=val1&param2=val2");
+        assert_eq!(c.port, None);
+        assert_eq!(
+            c.extra,
+            json!({"param1": "val1", "param2": "val2"})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+
+        let c = uri("type://host");
+        assert_eq!(c.host.as_deref(), Some("host"));
+        assert_eq!(c.login, None);
+        assert_eq!(c.password, None);
+        assert_eq!(c.schema.as_deref(), Some(""));
+
+        let c = uri(
+            "spark://mysparkcluster.com:80?deploy-mode=cluster&spark_binary=command&namespace=kube+namespace",
+        );
+        assert_eq!(c.host.as_deref(), Some("mysparkcluster.com"));
+        assert_eq!(c.port, Some(80));
+        assert_eq!(
+            Value::Object(c.extra),
+            json!({"deploy-mode": "cluster", "spark_binary": "command", "namespace": "kube namespace"})
+        );
+
+        let c = uri("spark://k8s://100.68.0.1:443?deploy-mode=cluster");
+        assert_eq!(c.conn_type.as_deref(), Some("spark"));
+        assert_eq!(c.host.as_deref(), Some("k8s://100.68.0.1"));
+        assert_eq!(c.port, Some(443));
+        assert_eq!(c.schema.as_deref(), Some(""));
+
+        let c = uri("type://protocol://user:pass@host:123?param=value");
+        assert_eq!(c.host.as_deref(), Some("protocol://host"));
+        assert_eq!(c.login.as_deref(), Some("user"));
+        assert_eq!(c.password.as_deref(), Some("pass"));
+        assert_eq!(c.port, Some(123));
+
+        let e = Connection::from_uri("type://user:s3cr3t@protocol://host:port?param=value")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn conn_type_normalisation() {
+        assert_eq!(uri("postgresql://h").conn_type.as_deref(), Some("postgres"));
+        assert_eq!(
+            uri("google-cloud-platform://h").conn_type.as_deref(),
+            Some("google_cloud_platform")
+        );
+        assert_eq!(uri("POSTGRESQL://h").conn_type.as_deref(), Some("postgres"));
+        assert_eq!(normalize_conn_type("my-type"), "my_type");
+    }
+
+    #[test]
+    fn percent_decoding_and_paths_in_hosts() {
+        let c = uri("scheme://user:password@host%2Flocation:1234/schema");
+        assert_eq!(c.host.as_deref(), Some("host/location"));
+        assert_eq!(c.port, Some(1234));
+        let c = uri("scheme://user:password@host%2Flocation%3Ax%3Ay:1234/schema");
+        assert_eq!(c.host.as_deref(), Some("host/location:x:y"));
+        let c = uri("scheme://%2FTmP%2F:1234");
+        assert_eq!(c.host.as_deref(), Some("/TmP/"));
+        let c = uri("scheme://user%40domain:p%40ss%3Aw%2Frd@HOST:1/sch%2Fema");
+        assert_eq!(c.login.as_deref(), Some("user@domain"));
+        assert_eq!(c.password.as_deref(), Some("p@ss:w/rd"));
+        assert_eq!(c.host.as_deref(), Some("host"));
+        assert_eq!(c.schema.as_deref(), Some("sch/ema"));
+        let c = uri("scheme://user:password@host%2Flocation:1234/schema?extra1=a%20value&extra2=");
+        assert_eq!(
+            Value::Object(c.extra),
+            json!({"extra1": "a value", "extra2": ""})
+        );
+        // login and password are unquoted, not unquote_plus'd
+        let c = uri("s://a+b:c+d@h");
+        assert_eq!(c.login.as_deref(), Some("a+b"));
+        assert_eq!(c.password.as_deref(), Some("c+d"));
+    }
+
+    #[test]
+    fn extra_key_holds_the_whole_extra() {
+        let c = uri(
+            "scheme://h?__extra__=%7B%22my_val%22%3A+%5B%22list%22%2C+%22of%22%5D%2C+%22n%22%3A+%7B%22j%22%3A+1%7D%7D",
+        );
+        assert_eq!(
+            Value::Object(c.extra),
+            json!({"my_val": ["list", "of"], "n": {"j": 1}})
+        );
+        let e = Connection::from_uri("scheme://h?__extra__=%5B1%5D").unwrap_err();
+        assert!(e.to_string().contains("not an object"), "{e}");
+    }
+
+    #[test]
+    fn bad_ports_never_echo_the_uri() {
+        // Without '@' after the ':' the password is read as a port.
+        let e = Connection::from_uri("postgres://user:s3cr3t/word@host").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn json_connections() {
+        let c = Connection::from_json(
+            r#"{"conn_type": "postgresql", "login": "my-login", "password": "my-pass", "host": "my-host",
+                "port": "5432", "schema": "my-schema", "extra": {"param1": "val1"}, "description": "d"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.conn_type.as_deref(), Some("postgres"));
+        assert_eq!(c.port, Some(5432));
+        assert_eq!(c.description.as_deref(), Some("d"));
+        assert_eq!(Value::Object(c.extra.clone()), json!({"param1": "val1"}));
+        // extra as a JSON string, port as a number and a float
+        let c = Connection::from_json(r#"{"extra": "{\"a\": 1}", "port": 80.9}"#).unwrap();
+        assert_eq!(Value::Object(c.extra), json!({"a": 1}));
+        assert_eq!(c.port, Some(80));
+        // falsy fields are dropped
+        let c = Connection::from_json(r#"{"extra": "", "port": 0, "conn_type": ""}"#).unwrap();
+        assert!(c.extra.is_empty());
+        assert_eq!(c.port, None);
+        assert_eq!(c.conn_type, None);
+        for bad in [
+            r#"{"port": "abc"}"#,
+            r#"{"port": 70000}"#,
+            r#"{"extra": [1]}"#,
+            r#"{"extra": "[1]"}"#,
+            r#"{"unknown": 1}"#,
+            r#"{"conn_id": "x"}"#,
+            r#"{"uri": "s://h", "host": "x"}"#,
+            r#"{"login": {"a": 1}}"#,
+            r#"{"login": "x""#,
+            r#"["x"]"#,
+        ] {
+            let e = Connection::from_json(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{bad}");
+        }
+        let c = Connection::from_json(r#"{"uri": "postgresql://u:p@h:1/s", "description": "d"}"#)
+            .unwrap();
+        assert_eq!(c.conn_type.as_deref(), Some("postgres"));
+        assert_eq!(c.description.as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn secrets_manager_aliases() {
+        let none = ExtraConnWords::new();
+        let c = Connection::from_secrets_manager_json(
+            r#"{"user_name": "u", "key": "k", "remote_host": "rh", "port": 5432, "database": "db",
+                "engine": "postgresql", "extra": {"x": "y"}, "ignored": true}"#,
+            &none,
+        )
+        .unwrap();
+        assert_eq!(c.login.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some("k"));
+        assert_eq!(c.host.as_deref(), Some("rh"));
+        assert_eq!(c.port, Some(5432));
+        assert_eq!(c.schema.as_deref(), Some("db"));
+        assert_eq!(c.conn_type.as_deref(), Some("postgres"));
+        assert_eq!(Value::Object(c.extra), json!({"x": "y"}));
+        // The first matching key in the secret's own order wins.
+        let c = Connection::from_secrets_manager_json(
+            r#"{"username": "first", "login": "second"}"#,
+            &none,
+        )
+        .unwrap();
+        assert_eq!(c.login.as_deref(), Some("first"));
+        // conn_id is an alias of conn_type
+        let c = Connection::from_secrets_manager_json(r#"{"conn_id": "my-type"}"#, &none).unwrap();
+        assert_eq!(c.conn_type.as_deref(), Some("my_type"));
+        // extra words, with `user` meaning login
+        let mut words = ExtraConnWords::new();
+        words.insert("user".into(), vec!["principal".into()]);
+        words.insert("host".into(), vec!["address".into()]);
+        let c =
+            Connection::from_secrets_manager_json(r#"{"principal": "p", "address": "a"}"#, &words)
+                .unwrap();
+        assert_eq!(c.login.as_deref(), Some("p"));
+        assert_eq!(c.host.as_deref(), Some("a"));
+        let mut bad = ExtraConnWords::new();
+        bad.insert("nope".into(), vec![]);
+        assert_eq!(
+            Connection::from_secrets_manager_json("{}", &bad)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidConfig
+        );
+    }
+
+    #[test]
+    fn deserialize_picks_json_or_uri() {
+        let none = ExtraConnWords::new();
+        let c =
+            Connection::deserialize("  {\"user\": \"u\"}  ", BackendKind::SecretsManager, &none)
+                .unwrap();
+        assert_eq!(c.login.as_deref(), Some("u"));
+        // SSM uses Airflow's core JSON: `user` is not a field there.
+        assert!(Connection::deserialize("{\"user\": \"u\"}", BackendKind::Ssm, &none).is_err());
+        let c = Connection::deserialize(" mysql://h ", BackendKind::Ssm, &none).unwrap();
+        assert_eq!(c.conn_type.as_deref(), Some("mysql"));
+        assert!(Connection::deserialize("   ", BackendKind::Ssm, &none).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_password_and_extra_values() {
+        let c = uri("s://user:hunter2@h?token=abc123");
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("abc123"), "{d}");
+        assert!(d.contains("token"), "{d}");
+    }
+
+    #[test]
+    fn to_json_has_the_seven_fields() {
+        let v = uri("postgresql://u:p@h:5432/db?a=b").to_json();
+        assert_eq!(
+            v,
+            json!({"conn_type": "postgres", "login": "u", "password": "p", "host": "h", "port": 5432,
+                   "schema": "db", "extra": {"a": "b"}})
+        );
+    }
+}
