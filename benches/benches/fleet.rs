@@ -12,11 +12,8 @@
 //! This is a single timed run, not a criterion statistic: one run takes ~15-40 s. Under
 //! `cargo test --benches` (no `--bench` flag) it runs a small fleet instead.
 //!
-//! `LOCKBOX_FLEET_BATCH_RETRY=1` runs an experiment instead of the stock stack: nodes use
-//! `Cache<BatchRetry<SsmBackend>>`, where `BatchRetry` (below) retries the failed names of a
-//! `get_many` together, as one batch. lockbox-core's `Retry::get_many` retries each failed
-//! name on its own with `get`, so after a throttled batch a node sends three GetParameter
-//! calls instead of one GetParameters. The experiment's counts go to `fleet-batch-retry.json`.
+//! `Retry::get_many` retries a throttled batch's failed names together, so after a throttled
+//! GetParameters a node sends one GetParameters again, not three GetParameter calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +21,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use lockbox_benches::{SsmServer, VALUE, name, ssm_backend, write_counts};
 use lockbox_cache::{Cache, CacheConfig};
-use lockbox_core::{PutMode, Result, Retry, RetryPolicy, SecretName, SecretValue, SecretsManager};
+use lockbox_core::{Result, Retry, RetryPolicy, SecretName, SecretValue, SecretsManager};
 
 const SECRETS: [&str; 3] = ["validator-key", "validator-bls-key", "network-key"];
 
@@ -53,65 +50,7 @@ struct Outcome {
     rate: f64,
 }
 
-/// Experiment: a retry wrapper whose `get_many` retries the still-failing names as one batch,
-/// with the same full-jitter backoff as lockbox-core's `RetryPolicy` (everything else is
-/// lockbox's own [`Retry`]).
-#[derive(Debug)]
-struct BatchRetry<B> {
-    retry: Retry<B>,
-    inner: B,
-    policy: RetryPolicy,
-}
-
-#[async_trait]
-impl<B: SecretsManager + Clone> SecretsManager for BatchRetry<B> {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
-        self.retry.get(name).await
-    }
-    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
-        self.retry.put(name, value, mode).await
-    }
-    async fn delete(&self, name: &SecretName) -> Result<()> {
-        self.retry.delete(name).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        self.retry.list(prefix).await
-    }
-    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        use rand::Rng;
-        let start = Instant::now();
-        let mut results = self.inner.get_many(names).await;
-        let mut attempt: u32 = 1;
-        loop {
-            let pending: Vec<usize> = (0..names.len())
-                .filter(|&i| results[i].as_ref().is_err_and(|e| e.is_retryable()))
-                .collect();
-            if pending.is_empty() || attempt >= self.policy.max_attempts {
-                return results;
-            }
-            let cap = self
-                .policy
-                .base_delay
-                .saturating_mul(2u32.saturating_pow(attempt - 1))
-                .min(self.policy.max_delay);
-            let delay = cap.mul_f64(rand::thread_rng().r#gen::<f64>());
-            if start.elapsed() + delay > self.policy.max_elapsed {
-                return results;
-            }
-            tokio::time::sleep(delay).await;
-            let retry: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
-            for (i, r) in pending.into_iter().zip(self.inner.get_many(&retry).await) {
-                results[i] = r;
-            }
-            attempt += 1;
-        }
-    }
-}
-
-fn simulate(nodes: usize, rate: f64, batch_retry: bool) -> Outcome {
+fn simulate(nodes: usize, rate: f64) -> Outcome {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,19 +62,10 @@ fn simulate(nodes: usize, rate: f64, batch_retry: bool) -> Outcome {
         let fleet: Vec<Arc<dyn Node>> = (0..nodes)
             .map(|i| {
                 let backend = ssm_backend(client.clone(), &format!("node-{i}"));
-                if batch_retry {
-                    let wrapper = BatchRetry {
-                        retry: Retry::new(backend.clone(), fleet_policy()),
-                        inner: backend,
-                        policy: fleet_policy(),
-                    };
-                    Arc::new(Cache::new(wrapper, CacheConfig::default())) as Arc<dyn Node>
-                } else {
-                    Arc::new(Cache::new(
-                        Retry::new(backend, fleet_policy()),
-                        CacheConfig::default(),
-                    ))
-                }
+                Arc::new(Cache::new(
+                    Retry::new(backend, fleet_policy()),
+                    CacheConfig::default(),
+                )) as Arc<dyn Node>
             })
             .collect();
         let start = Instant::now();
@@ -230,20 +160,14 @@ fn main() {
         return;
     }
     let bench_mode = args.iter().any(|a| a == "--bench");
-    let batch_retry = std::env::var("LOCKBOX_FLEET_BATCH_RETRY").is_ok_and(|v| v == "1");
     let (nodes, rate) = if bench_mode { (500, 40.0) } else { (20, 400.0) };
-    let o = simulate(nodes, rate, batch_retry);
+    let o = simulate(nodes, rate);
     let success = o.reads_ok as f64 / o.reads as f64;
     let ideal = o.ok_calls as f64 / o.rate;
     let ratio = o.seconds / ideal;
     println!(
-        "fleet{}: {} nodes x {} secrets at {} req/s: {}/{} reads ok ({:.3}), {:.2} s; \
+        "fleet: {} nodes x {} secrets at {} req/s: {}/{} reads ok ({:.3}), {:.2} s; \
          {} requests got values, {} throttled; ideal {:.2} s; time/ideal {:.3}",
-        if batch_retry {
-            " (batch-retry experiment)"
-        } else {
-            ""
-        },
         o.nodes,
         SECRETS.len(),
         o.rate,
@@ -258,11 +182,7 @@ fn main() {
     );
     if bench_mode {
         write_counts(
-            if batch_retry {
-                "fleet-batch-retry"
-            } else {
-                "fleet"
-            },
+            "fleet",
             &[
                 ("fleet_nodes", o.nodes as f64),
                 ("fleet_success_rate", success),

@@ -158,14 +158,30 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
         self.policy.run(|| self.inner.has(name)).await
     }
 
+    /// Retries the names whose fetch failed transiently together, as one batch, under the same
+    /// policy: after a throttled batch a node sends one batched call, not one call per name.
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let start = Instant::now();
         let mut results = self.inner.get_many(names).await;
-        for (slot, name) in results.iter_mut().zip(names) {
-            if slot.as_ref().is_err_and(|e| e.is_retryable()) {
-                *slot = self.policy.run(|| self.inner.get(name)).await;
+        let mut attempt = 1;
+        loop {
+            let pending: Vec<usize> = (0..names.len())
+                .filter(|&i| results[i].as_ref().is_err_and(|e| e.is_retryable()))
+                .collect();
+            if pending.is_empty() || attempt >= self.policy.max_attempts {
+                return results;
             }
+            let delay = self.policy.backoff(attempt - 1);
+            if start.elapsed() + delay > self.policy.max_elapsed {
+                return results;
+            }
+            tokio::time::sleep(delay).await;
+            let retry: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
+            for (i, result) in pending.into_iter().zip(self.inner.get_many(&retry).await) {
+                results[i] = result;
+            }
+            attempt += 1;
         }
-        results
     }
 }
 
@@ -311,6 +327,75 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(e.to_string().contains("outcome unknown"), "{e}");
         assert_eq!(r.inner.log.lock().unwrap().len(), 1);
+    }
+
+    /// Answers `get_many` from memory, except that its first call throttles every name but the
+    /// first; records each batch's size and counts single `get`s.
+    #[derive(Debug, Default)]
+    struct Batches {
+        inner: MemoryBackend,
+        sizes: Mutex<Vec<usize>>,
+        gets: AtomicU32,
+    }
+
+    #[async_trait]
+    impl SecretsManager for Batches {
+        fn backend(&self) -> &'static str {
+            "batches"
+        }
+        async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.inner.get(name).await
+        }
+        async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+            self.inner.put(name, value, mode).await
+        }
+        async fn delete(&self, name: &SecretName) -> Result<()> {
+            self.inner.delete(name).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+            self.inner.list(prefix).await
+        }
+        async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+            let first = {
+                let mut sizes = self.sizes.lock().unwrap();
+                sizes.push(names.len());
+                sizes.len() == 1
+            };
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                out.push(if first && i > 0 {
+                    Err(Error::new(ErrorKind::Throttled, "batches", "injected"))
+                } else {
+                    self.inner.get(name).await
+                });
+            }
+            out
+        }
+    }
+
+    #[tokio::test]
+    async fn get_many_retries_the_failed_names_as_one_batch() {
+        let backend = Batches::default();
+        for k in ["a", "b", "c"] {
+            backend
+                .inner
+                .create(&n(k), &SecretValue::from(k))
+                .await
+                .unwrap();
+        }
+        let r = Retry::new(backend, fast());
+        let got = r.get_many(&[n("a"), n("b"), n("missing"), n("c")]).await;
+        assert_eq!(got[0].as_ref().unwrap().expose_bytes(), b"a");
+        assert_eq!(got[1].as_ref().unwrap().expose_bytes(), b"b");
+        assert_eq!(got[2].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(got[3].as_ref().unwrap().expose_bytes(), b"c");
+        assert_eq!(
+            *r.inner.sizes.lock().unwrap(),
+            vec![4, 3],
+            "one retry batch of the 3 throttled names"
+        );
+        assert_eq!(r.inner.gets.load(Ordering::SeqCst), 0, "no per-name gets");
     }
 
     #[test]
