@@ -780,6 +780,8 @@ impl<B: SecretsManager> fmt::Debug for Cache<B> {
     }
 }
 
+// A forwarding wrapper: a new trait method must be forwarded (and cached or invalidated) here too.
+#[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
     fn backend(&self) -> &'static str {

@@ -132,6 +132,9 @@ pub trait SecretsManagerExt: SecretsManager {
 
 impl<T: SecretsManager + ?Sized> SecretsManagerExt for T {}
 
+// A forwarding impl: a new trait method must be forwarded too, or `Arc<dyn ...>` would
+// silently use the default instead of the backend's own.
+#[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     fn backend(&self) -> &'static str {

@@ -93,6 +93,8 @@ impl<B> Retry<B> {
     }
 }
 
+// A forwarding wrapper: a new trait method must be forwarded (and retried) here too.
+#[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl<B: SecretsManager> SecretsManager for Retry<B> {
     fn backend(&self) -> &'static str {
