@@ -50,6 +50,18 @@ pub enum KeyError {
          below the curve order)"
     )]
     InvalidScalar,
+    /// A BLS secret scalar of zero, which is no key.
+    #[error(
+        "the 32-byte BLS secret scalar is zero; a BLS12-381 secret key must be at least 1 and \
+         below the group order r"
+    )]
+    BlsScalarZero,
+    /// A BLS secret scalar that is not below the BLS12-381 group order r (not canonical).
+    #[error(
+        "the 32-byte BLS secret scalar is not below the BLS12-381 group order r \
+         (0x73eda753...00000001); a secret key must be a canonical big-endian scalar from 1 to r-1"
+    )]
+    BlsScalarOutOfRange,
     /// A libp2p private key of a type other than secp256k1 (Ed25519, RSA, ECDSA).
     #[error(
         "libp2p key type {} is not supported: network-key must be a secp256k1 key \

@@ -1,7 +1,9 @@
 //! lockbox-keys: the node secrets of a Polygon Edge compatible node.
 //!
 //! A node has a secp256k1 validator key (its public identity is an Ethereum-style
-//! [`Address`]) and a libp2p secp256k1 network key (its public identity is a libp2p node ID).
+//! [`Address`]), a BLS12-381 validator key for IBFT's BLS validators (its public identity is a
+//! [`BlsPublicKey`]) and a libp2p secp256k1 network key (its public identity is a libp2p node
+//! ID).
 //! This crate encodes and decodes them exactly as Polygon Edge stores them, derives their public
 //! identities, and creates them in any [`lockbox_core::SecretsManager`] without ever
 //! overwriting or half-writing a node's secrets ([`init_node`]).
@@ -10,6 +12,7 @@
 //! so neither can leak a private key into logs.
 
 mod address;
+mod bls;
 mod error;
 mod hexkey;
 mod network;
@@ -17,15 +20,19 @@ mod node;
 mod validator;
 
 pub use address::Address;
+pub use bls::{BlsKey, BlsPublicKey, genesis_validator};
 pub use error::KeyError;
 pub use network::NetworkKey;
-pub use node::{NodeIdentity, init_node, read_address, read_node_id};
+pub use node::{
+    NodeIdentity, NodeKeys, NodePublicKeys, add_bls_key, init_node, init_node_with, read_address,
+    read_bls_public_key, read_identity, read_node_id, read_public_keys,
+};
 pub use validator::ValidatorKey;
 
 /// Secret name of the validator (consensus) key, as Polygon Edge names it.
 pub const VALIDATOR_KEY: &str = "validator-key";
 
-/// Secret name of the BLS validator key, as Polygon Edge names it (not created by this crate).
+/// Secret name of the BLS validator key, as Polygon Edge names it.
 pub const VALIDATOR_BLS_KEY: &str = "validator-bls-key";
 
 /// Secret name of the libp2p network key, as Polygon Edge names it.

@@ -1,8 +1,13 @@
 //! Creating and reading a node's secrets in any backend.
 
-use lockbox_core::{Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager};
+use lockbox_core::{
+    Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt,
+};
 
-use crate::{Address, KeyError, NETWORK_KEY, NetworkKey, VALIDATOR_KEY, ValidatorKey};
+use crate::{
+    Address, BlsKey, BlsPublicKey, KeyError, NETWORK_KEY, NetworkKey, VALIDATOR_BLS_KEY,
+    VALIDATOR_KEY, ValidatorKey, genesis_validator,
+};
 
 /// The public identity of a node: what operators share with other nodes (genesis validator
 /// set, bootnode addresses). Holds no private key.
@@ -12,26 +17,140 @@ pub struct NodeIdentity {
     pub address: Address,
     /// The libp2p node ID (from `network-key`).
     pub node_id: String,
+    /// The BLS public key (from `validator-bls-key`), when the node has one.
+    pub bls_public_key: Option<BlsPublicKey>,
 }
 
-/// Creates `validator-key` and `network-key` in `backend` and returns the node's identity.
+impl NodeIdentity {
+    /// The string Polygon Edge's `genesis --ibft-validator` takes for this node as a BLS
+    /// validator (`<0xADDRESS>:<0xBLS_PUBKEY>`, see [`genesis_validator`]); `None` without a
+    /// BLS key (an ECDSA validator is given by its address alone).
+    pub fn genesis_validator(&self) -> Option<String> {
+        self.bls_public_key
+            .as_ref()
+            .map(|bls| genesis_validator(&self.address, bls))
+    }
+}
+
+/// Which node keys [`init_node_with`] creates, like the `--ecdsa`, `--bls` and `--network`
+/// flags of `polygon-edge secrets init`. The default is all three, as there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeKeys {
+    /// `validator-key`, the secp256k1 (ECDSA) validator key.
+    pub ecdsa: bool,
+    /// `validator-bls-key`, the BLS12-381 validator key.
+    pub bls: bool,
+    /// `network-key`, the libp2p network key.
+    pub network: bool,
+}
+
+impl NodeKeys {
+    /// All three keys: Polygon Edge's default.
+    pub const ALL: Self = Self {
+        ecdsa: true,
+        bls: true,
+        network: true,
+    };
+    /// The validator and network keys, no BLS key: what [`init_node`] creates.
+    pub const ECDSA_AND_NETWORK: Self = Self {
+        ecdsa: true,
+        bls: false,
+        network: true,
+    };
+    /// The BLS key alone: what [`add_bls_key`] creates.
+    pub const BLS_ONLY: Self = Self {
+        ecdsa: false,
+        bls: true,
+        network: false,
+    };
+}
+
+impl Default for NodeKeys {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+/// The public identities of some of a node's keys, each `None` when that key was not created
+/// ([`init_node_with`]) or is absent ([`read_public_keys`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodePublicKeys {
+    /// The validator address (from `validator-key`).
+    pub address: Option<Address>,
+    /// The BLS public key (from `validator-bls-key`).
+    pub bls_public_key: Option<BlsPublicKey>,
+    /// The libp2p node ID (from `network-key`).
+    pub node_id: Option<String>,
+}
+
+impl NodePublicKeys {
+    /// The `genesis --ibft-validator` string of a BLS validator, when both the address and the
+    /// BLS public key are known (see [`genesis_validator`]).
+    pub fn genesis_validator(&self) -> Option<String> {
+        match (&self.address, &self.bls_public_key) {
+            (Some(address), Some(bls)) => Some(genesis_validator(address, bls)),
+            _ => None,
+        }
+    }
+}
+
+/// Creates `validator-key` and `network-key` (no BLS key) in `backend` and returns the node's
+/// identity. Same as [`init_node_with`] and [`NodeKeys::ECDSA_AND_NETWORK`]; Polygon Edge's
+/// default also creates the BLS key: `init_node_with(backend, NodeKeys::ALL)`.
+pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Error> {
+    let created = init_node_with(backend, NodeKeys::ECDSA_AND_NETWORK).await?;
+    Ok(NodeIdentity {
+        address: created.address.expect("validator-key was created"),
+        node_id: created.node_id.expect("network-key was created"),
+        bls_public_key: None,
+    })
+}
+
+/// Creates the keys `keys` asks for in `backend` (in Polygon Edge's order: `validator-key`,
+/// `validator-bls-key`, `network-key`) and returns their public identities. Keys not asked for
+/// are neither written nor read, so this also adds a missing key to an existing node (see
+/// [`add_bls_key`]). Asking for no key is an `InvalidConfig` error.
 ///
 /// Never overwrites and never leaves half a node behind:
-/// - both names are checked first; if either exists nothing is written and the error
-///   (`AlreadyExists`) names every secret that exists. An error from the check is returned
-///   as it is: "cannot tell" is never taken as "absent".
-/// - keys are written with [`PutMode::Create`] (validator first), so the backend itself refuses
-///   to clobber a secret a concurrent writer created in between.
+/// - every requested name is checked first; if any exists nothing is written and the error
+///   (`AlreadyExists`) names every requested secret that exists. An error from the check is
+///   returned as it is: "cannot tell" is never taken as "absent".
+/// - keys are written with [`PutMode::Create`], so the backend itself refuses to clobber a
+///   secret a concurrent writer created in between.
 /// - if a write fails, every secret this run wrote is deleted again (never one it did not
 ///   write) and the error keeps the failing write's kind, names that secret and says what state
 ///   the node was left in, including any secret a failed clean-up left behind.
-pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Error> {
-    let names = [
-        SecretName::new(VALIDATOR_KEY)?,
-        SecretName::new(NETWORK_KEY)?,
-    ];
+pub async fn init_node_with(
+    backend: &dyn SecretsManager,
+    keys: NodeKeys,
+) -> Result<NodePublicKeys, Error> {
+    let mut created = NodePublicKeys::default();
+    let mut writes: Vec<(SecretName, SecretValue)> = Vec::with_capacity(3);
+    if keys.ecdsa {
+        let key = ValidatorKey::generate();
+        created.address = Some(key.address());
+        writes.push((SecretName::new(VALIDATOR_KEY)?, key.encode()));
+    }
+    if keys.bls {
+        let key = BlsKey::generate();
+        created.bls_public_key = Some(key.public_key());
+        writes.push((SecretName::new(VALIDATOR_BLS_KEY)?, key.encode()));
+    }
+    if keys.network {
+        let key = NetworkKey::generate();
+        created.node_id = Some(key.node_id());
+        writes.push((SecretName::new(NETWORK_KEY)?, key.encode()));
+    }
+    if writes.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            backend.backend(),
+            "nothing to initialise: the validator, BLS and network keys were all left out",
+        ));
+    }
+
     let mut existing = Vec::new();
-    for name in &names {
+    for (name, _) in &writes {
         if backend.has(name).await? {
             existing.push(name);
         }
@@ -40,16 +159,6 @@ pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Err
         return Err(refuse_existing(backend, &existing));
     }
 
-    let validator = ValidatorKey::generate();
-    let network = NetworkKey::generate();
-    let identity = NodeIdentity {
-        address: validator.address(),
-        node_id: network.node_id(),
-    };
-    let writes = [
-        (&names[0], validator.encode()),
-        (&names[1], network.encode()),
-    ];
     let mut written: Vec<&SecretName> = Vec::new();
     for (name, value) in &writes {
         if let Err(err) = backend.put(name, value, PutMode::Create).await {
@@ -57,7 +166,17 @@ pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Err
         }
         written.push(name);
     }
-    Ok(identity)
+    Ok(created)
+}
+
+/// Gives a node a BLS key without touching its other secrets: creates `validator-bls-key`
+/// alone (as `polygon-edge secrets init --ecdsa=false --network=false` does) and returns its
+/// public key. `AlreadyExists` if the node has one; nothing is overwritten.
+pub async fn add_bls_key(backend: &dyn SecretsManager) -> Result<BlsPublicKey, Error> {
+    let created = init_node_with(backend, NodeKeys::BLS_ONLY).await?;
+    Ok(created
+        .bls_public_key
+        .expect("validator-bls-key was created"))
 }
 
 /// Reads `validator-key` (and nothing else) and returns its address. A stored value that is
@@ -65,8 +184,7 @@ pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Err
 pub async fn read_address(backend: &dyn SecretsManager) -> Result<Address, Error> {
     let name = SecretName::new(VALIDATOR_KEY)?;
     let value = backend.get(&name).await?;
-    let key = ValidatorKey::decode(&value).map_err(|e| corrupt(backend, &name, &e))?;
-    Ok(key.address())
+    Ok(decode_validator(backend, &name, &value)?.address())
 }
 
 /// Reads `network-key` (and nothing else) and returns the node ID. A stored value that is not
@@ -74,8 +192,77 @@ pub async fn read_address(backend: &dyn SecretsManager) -> Result<Address, Error
 pub async fn read_node_id(backend: &dyn SecretsManager) -> Result<String, Error> {
     let name = SecretName::new(NETWORK_KEY)?;
     let value = backend.get(&name).await?;
-    let key = NetworkKey::decode(&value).map_err(|e| corrupt(backend, &name, &e))?;
-    Ok(key.node_id())
+    Ok(decode_network(backend, &name, &value)?.node_id())
+}
+
+/// Reads `validator-bls-key` (and nothing else) and returns its public key. `NotFound` when
+/// the node has none; a stored value that is not a valid key is a `Corrupt` error naming the
+/// secret (and its file or parameter); it never quotes the stored bytes.
+pub async fn read_bls_public_key(backend: &dyn SecretsManager) -> Result<BlsPublicKey, Error> {
+    let name = SecretName::new(VALIDATOR_BLS_KEY)?;
+    let value = backend.get(&name).await?;
+    Ok(decode_bls(backend, &name, &value)?.public_key())
+}
+
+/// Reads the node's identity: `validator-key` and `network-key`, which must exist, and
+/// `validator-bls-key` when it exists (`bls_public_key` is `None` when it does not).
+pub async fn read_identity(backend: &dyn SecretsManager) -> Result<NodeIdentity, Error> {
+    let address = read_address(backend).await?;
+    let name = SecretName::new(VALIDATOR_BLS_KEY)?;
+    let bls_public_key = match backend.get_optional(&name).await? {
+        Some(value) => Some(decode_bls(backend, &name, &value)?.public_key()),
+        None => None,
+    };
+    let node_id = read_node_id(backend).await?;
+    Ok(NodeIdentity {
+        address,
+        node_id,
+        bls_public_key,
+    })
+}
+
+/// Reads whichever of the three keys exist and returns their public identities, as Polygon
+/// Edge's `secrets init` reports a node after creating some of its keys. An absent key is
+/// `None`; any other failure, or a key that does not decode, is an error.
+pub async fn read_public_keys(backend: &dyn SecretsManager) -> Result<NodePublicKeys, Error> {
+    let validator = SecretName::new(VALIDATOR_KEY)?;
+    let bls = SecretName::new(VALIDATOR_BLS_KEY)?;
+    let network = SecretName::new(NETWORK_KEY)?;
+    let mut out = NodePublicKeys::default();
+    if let Some(value) = backend.get_optional(&validator).await? {
+        out.address = Some(decode_validator(backend, &validator, &value)?.address());
+    }
+    if let Some(value) = backend.get_optional(&bls).await? {
+        out.bls_public_key = Some(decode_bls(backend, &bls, &value)?.public_key());
+    }
+    if let Some(value) = backend.get_optional(&network).await? {
+        out.node_id = Some(decode_network(backend, &network, &value)?.node_id());
+    }
+    Ok(out)
+}
+
+fn decode_validator(
+    backend: &dyn SecretsManager,
+    name: &SecretName,
+    value: &SecretValue,
+) -> Result<ValidatorKey, Error> {
+    ValidatorKey::decode(value).map_err(|e| corrupt(backend, name, &e))
+}
+
+fn decode_bls(
+    backend: &dyn SecretsManager,
+    name: &SecretName,
+    value: &SecretValue,
+) -> Result<BlsKey, Error> {
+    BlsKey::decode(value).map_err(|e| corrupt(backend, name, &e))
+}
+
+fn decode_network(
+    backend: &dyn SecretsManager,
+    name: &SecretName,
+    value: &SecretValue,
+) -> Result<NetworkKey, Error> {
+    NetworkKey::decode(value).map_err(|e| corrupt(backend, name, &e))
 }
 
 /// `Corrupt` for a stored key that does not decode, with where it is stored when that says
