@@ -6,9 +6,9 @@ use aws_smithy_types::Blob;
 use lockbox_aws::Arn;
 use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version};
 use std::collections::HashMap;
-use std::fmt;
 
 use crate::BACKEND;
+use crate::SecretVersion;
 use crate::actions::{CREATE, DELETE, DESCRIBE, GET, GET_MANY, LIST, PUT};
 use crate::errors::{map_sdk_error, map_service_error, scheduled_for_deletion_on_create};
 use crate::names::MAX_VALUE_BYTES;
@@ -21,39 +21,6 @@ const MAX_STAGES: usize = 20;
 
 /// Longest staging label AWS accepts.
 const MAX_STAGE_CHARS: usize = 256;
-
-/// What AWS returned for one version of a secret.
-#[derive(Clone)]
-pub struct SecretVersion {
-    /// The secret's full ARN (with AWS's random 6-character suffix).
-    pub arn: String,
-    /// The secret's name.
-    pub name: String,
-    /// The version's id (a UUID).
-    pub version_id: String,
-    /// Staging labels attached to this version, such as `AWSCURRENT`.
-    pub version_stages: Vec<String>,
-    /// When the version was created, in seconds since the Unix epoch.
-    pub created_date: Option<i64>,
-    /// The value: SecretString's UTF-8 bytes, or SecretBinary's bytes.
-    pub value: SecretValue,
-    /// True when the value came from SecretBinary.
-    pub binary: bool,
-}
-
-impl fmt::Debug for SecretVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretVersion")
-            .field("arn", &self.arn)
-            .field("name", &self.name)
-            .field("version_id", &self.version_id)
-            .field("version_stages", &self.version_stages)
-            .field("created_date", &self.created_date)
-            .field("value", &format_args!("[REDACTED]"))
-            .field("binary", &self.binary)
-            .finish()
-    }
-}
 
 /// What DescribeSecret says about a secret that exists.
 #[derive(Clone, Debug)]
@@ -491,22 +458,6 @@ mod tests {
                 "secretsmanager:DeleteSecret"
             ]
         );
-    }
-
-    #[test]
-    fn debug_redacts_the_value() {
-        let v = SecretVersion {
-            arn: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf".into(),
-            name: "a".into(),
-            version_id: "v1".into(),
-            version_stages: vec!["AWSCURRENT".into()],
-            created_date: Some(1),
-            value: SecretValue::from("hunter2-very-secret"),
-            binary: false,
-        };
-        let d = format!("{v:?} {v:#?}");
-        assert!(!d.contains("hunter2"), "{d}");
-        assert!(d.contains("REDACTED") && d.contains("AWSCURRENT"), "{d}");
     }
 
     #[test]

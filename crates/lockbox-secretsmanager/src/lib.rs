@@ -19,6 +19,7 @@ mod client;
 #[cfg(feature = "client")]
 mod errors;
 mod names;
+mod version;
 
 /// The backend's name in errors and logs.
 pub const BACKEND: &str = "aws-secretsmanager";
@@ -27,5 +28,6 @@ pub use actions::{ACTIONS, Action};
 #[cfg(feature = "client")]
 pub use backend::{SmBackend, SmSettings};
 #[cfg(feature = "client")]
-pub use client::{SecretVersion, SmClient};
+pub use client::SmClient;
 pub use names::{MAX_NAME_CHARS, MAX_VALUE_BYTES, normalize_path, secret_prefix};
+pub use version::SecretVersion;
