@@ -25,6 +25,11 @@ pub struct SdkOptions {
     pub profile: Option<String>,
     /// Credentials to use instead of the default chain (static keys, an assumed role).
     pub credentials: Option<SharedCredentialsProvider>,
+    /// Leave retries to the SDK (aws-config's chain: standard mode, `AWS_MAX_ATTEMPTS`, the
+    /// profile) instead of turning them off. Only for clients that mimic another tool's
+    /// behaviour (Airflow's boto3 clients retry); backends wrapped in `lockbox_core::Retry`
+    /// keep this false.
+    pub sdk_retries: bool,
 }
 
 impl SdkOptions {
@@ -37,17 +42,18 @@ impl SdkOptions {
         }
     }
 
-    /// aws-config's loader with these options, the SDK's own retries off (wrap backends in
-    /// `lockbox_core::Retry` so attempts are counted once) and the [`CONNECT_TIMEOUT`] and
-    /// [`ATTEMPT_TIMEOUT`] timeouts.
+    /// aws-config's loader with these options, the SDK's own retries off unless
+    /// [`SdkOptions::sdk_retries`] (wrap backends in `lockbox_core::Retry` so attempts are
+    /// counted once) and the [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`] timeouts.
     pub fn loader(&self) -> ConfigLoader {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        if !self.sdk_retries {
+            loader = loader.retry_config(RetryConfig::disabled());
+        }
         if let Some(region) = &self.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -84,5 +90,12 @@ mod tests {
         let t = sdk.timeout_config().unwrap();
         assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
         assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        let sdk = SdkOptions {
+            sdk_retries: true,
+            ..SdkOptions::new("eu-west-1", None)
+        }
+        .load()
+        .await;
+        assert!(sdk.retry_config().is_some_and(|r| r.max_attempts() > 1));
     }
 }

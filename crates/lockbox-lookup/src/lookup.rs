@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
 use lockbox_aws::SdkOptions;
@@ -469,10 +468,10 @@ pub async fn sdk_config(aws: &AwsSettings, backend: BackendKind) -> SdkConfig {
                 "lockbox-lookup-backend-kwargs",
             ))
         }),
+        // Airflow's boto3 clients retry on their own; so do these.
+        sdk_retries: true,
     };
-    // Airflow's boto3 clients retry on their own, so these keep the SDK's standard retries.
-    let loader = options.loader().retry_config(RetryConfig::standard());
-    let base = loader.load().await;
+    let base = options.load().await;
     let Some(role_arn) = &aws.role_arn else {
         return base;
     };
