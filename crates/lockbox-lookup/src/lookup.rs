@@ -1,19 +1,17 @@
 //! The lookup itself: name, read, and Airflow's idea of "absent".
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
+use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
+use lockbox_aws::SdkOptions;
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
 };
 use lockbox_secretsmanager::SmClient;
+use std::fmt;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::connection::Connection;
@@ -457,27 +455,23 @@ fn text_of<'a>(backend: BackendKind, name: &str, value: &'a SecretValue) -> Resu
 /// `endpoint_url`) with the backend's session name. The SDK's identity cache refreshes the
 /// assumed credentials before they expire.
 pub async fn sdk_config(aws: &AwsSettings, backend: BackendKind) -> SdkConfig {
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
-    if let Some(region) = &aws.region_name {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(profile) = &aws.profile_name {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(keys) = &aws.static_credentials {
-        loader = loader.credentials_provider(Credentials::new(
-            keys.access_key_id.clone(),
-            keys.secret_access_key.clone(),
-            keys.session_token.clone(),
-            None,
-            "lockbox-lookup-backend-kwargs",
-        ));
-    }
-    let base = loader.load().await;
+    let options = SdkOptions {
+        region: aws.region_name.clone(),
+        endpoint_url: None, // set on the service client only: STS has its own
+        profile: aws.profile_name.clone(),
+        credentials: aws.static_credentials.as_ref().map(|keys| {
+            SharedCredentialsProvider::new(Credentials::new(
+                keys.access_key_id.clone(),
+                keys.secret_access_key.clone(),
+                keys.session_token.clone(),
+                None,
+                "lockbox-lookup-backend-kwargs",
+            ))
+        }),
+        // Airflow's boto3 clients retry on their own; so do these.
+        sdk_retries: true,
+    };
+    let base = options.load().await;
     let Some(role_arn) = &aws.role_arn else {
         return base;
     };

@@ -35,6 +35,7 @@
 mod key;
 mod manifest;
 pub mod sealed;
+#[cfg(feature = "sync")]
 mod sm;
 mod store;
 mod sync;
@@ -43,12 +44,15 @@ mod sync;
 pub(crate) const BACKEND: &str = "resources";
 
 pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
+pub use lockbox_secretsmanager::SecretVersion;
 pub use manifest::{
     AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, Manifest, check_label, check_secret_id,
 };
-pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret, SnapshotVersion};
-pub use store::{SecretInfo, Selector, Store, StoredSecret};
+pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret};
+pub use store::{SecretInfo, Selector, Store};
+#[cfg(feature = "sync")]
+pub use sync::sync;
 pub use sync::{
-    FETCH_TIMEOUT, FetchedVersion, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX,
-    VersionSource, fetch, sync, sync_with,
+    FETCH_TIMEOUT, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX, VersionSource, fetch,
+    sync_with,
 };

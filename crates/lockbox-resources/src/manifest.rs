@@ -28,6 +28,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use lockbox_aws::Arn;
 use lockbox_core::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
@@ -80,24 +81,22 @@ impl CloudSecret {
 
     /// True when the id is a full ARN (`arn:...`), false for a name.
     pub fn is_arn(&self) -> bool {
-        self.arn.starts_with("arn:")
+        Arn::looks_like(&self.arn)
     }
 
     /// The secret's name as far as the id tells it: the id itself for a name; for an ARN the
     /// part after `:secret:`, which still carries the 6-character suffix AWS adds.
     pub fn name_or_arn_name(&self) -> &str {
-        match self.arn.split_once(":secret:") {
-            Some((_, name)) if self.is_arn() => name,
-            _ => &self.arn,
-        }
+        Arn::parse(&self.arn)
+            .and_then(|arn| arn.secret_name())
+            .unwrap_or(&self.arn)
     }
 
     /// The region named by a full ARN (`arn:aws:secretsmanager:REGION:...`), if any.
     pub fn arn_region(&self) -> Option<&str> {
-        if !self.is_arn() {
-            return None;
-        }
-        self.arn.split(':').nth(3).filter(|r| !r.is_empty())
+        Arn::parse(&self.arn)
+            .map(|arn| arn.region)
+            .filter(|r| !r.is_empty())
     }
 }
 
@@ -331,25 +330,25 @@ pub fn check_secret_id(id: &str) -> Result<(), String> {
     if id.len() > MAX_ID_LEN {
         return Err(format!("is {} characters; at most {MAX_ID_LEN}", id.len()));
     }
-    let name = if let Some(rest) = id.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [partition, service, region, account, resource] = parts[..] else {
+    let name = if Arn::looks_like(id) {
+        let Some(arn) = Arn::parse(id) else {
             return Err(format!(
                 "{id:?} is not a Secrets Manager ARN \
                  (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)"
             ));
         };
-        if partition.is_empty() || region.is_empty() || account.is_empty() {
+        if arn.partition.is_empty() || arn.region.is_empty() || arn.account.is_empty() {
             return Err(format!(
                 "{id:?} is not a Secrets Manager ARN: partition, region and account must be set"
             ));
         }
-        if service != "secretsmanager" {
+        if arn.service != "secretsmanager" {
             return Err(format!(
-                "{id:?} is an ARN of service {service:?}, not secretsmanager"
+                "{id:?} is an ARN of service {:?}, not secretsmanager",
+                arn.service
             ));
         }
-        match resource.strip_prefix("secret:") {
+        match arn.secret_name() {
             Some(name) => name,
             None => {
                 return Err(format!(

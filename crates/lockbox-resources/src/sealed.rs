@@ -50,6 +50,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, AeadCore, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use lockbox_core::{Error, ErrorKind, Result, SecretValue};
+use lockbox_secretsmanager::SecretVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::BACKEND;
@@ -69,21 +70,6 @@ pub const CIPHER: &str = "XChaCha20-Poly1305";
 
 const NONCE_LEN: usize = 24;
 
-/// One secret's version as fetched, value in clear (in a zeroizing [`SecretValue`]).
-#[derive(Clone, Debug)]
-pub struct SnapshotVersion {
-    /// The version id.
-    pub version_id: String,
-    /// Every staging label the version carried when fetched, sorted.
-    pub version_stages: Vec<String>,
-    /// Creation time, seconds since the Unix epoch.
-    pub created_date: Option<i64>,
-    /// True for a SecretBinary value, false for a SecretString.
-    pub binary: bool,
-    /// The value.
-    pub value: SecretValue,
-}
-
 /// One secret as fetched: its identity and the versions its manifest labels point at.
 #[derive(Clone, Debug)]
 pub struct SnapshotSecret {
@@ -93,8 +79,9 @@ pub struct SnapshotSecret {
     pub name: String,
     /// The id the manifest used for it (ARN or name).
     pub manifest_id: String,
-    /// Distinct versions, each once with all its stages.
-    pub versions: Vec<SnapshotVersion>,
+    /// Distinct versions, each once with all its stages (sorted), value in clear (in a
+    /// zeroizing [`SecretValue`]).
+    pub versions: Vec<SecretVersion>,
 }
 
 /// Everything a sync fetched, before it is sealed.
@@ -531,13 +518,10 @@ pub(crate) mod tests {
         StoreKey::from_bytes([b; 32], format!("/keys/{b}"))
     }
 
-    pub(crate) fn version(
-        id: &str,
-        stages: &[&str],
-        value: &[u8],
-        binary: bool,
-    ) -> SnapshotVersion {
-        SnapshotVersion {
+    pub(crate) fn version(id: &str, stages: &[&str], value: &[u8], binary: bool) -> SecretVersion {
+        SecretVersion {
+            arn: String::new(),
+            name: String::new(),
             version_id: id.into(),
             version_stages: stages.iter().map(|s| s.to_string()).collect(),
             created_date: Some(1_700_000_000),
@@ -546,9 +530,18 @@ pub(crate) mod tests {
         }
     }
 
-    pub(crate) fn secret(name: &str, versions: Vec<SnapshotVersion>) -> SnapshotSecret {
+    pub(crate) fn secret(name: &str, versions: Vec<SecretVersion>) -> SnapshotSecret {
+        let arn = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf");
+        let versions = versions
+            .into_iter()
+            .map(|v| SecretVersion {
+                arn: arn.clone(),
+                name: name.into(),
+                ..v
+            })
+            .collect();
         SnapshotSecret {
-            arn: format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"),
+            arn,
             name: name.into(),
             manifest_id: name.into(),
             versions,
@@ -814,7 +807,7 @@ pub(crate) mod tests {
             binary in proptest::prelude::any::<bool>(),
         ) {
             let k = key(7);
-            let versions: Vec<SnapshotVersion> = values
+            let versions: Vec<SecretVersion> = values
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {

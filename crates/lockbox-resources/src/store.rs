@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version};
+use lockbox_core::{Error, ErrorKind, Result, Version};
+use lockbox_secretsmanager::SecretVersion;
 
 use crate::BACKEND;
 use crate::key::StoreKey;
@@ -59,26 +60,6 @@ impl std::fmt::Display for Selector {
             Self::VersionId(v) => write!(f, "version id {v}"),
         }
     }
-}
-
-/// One version of a secret read from the store. Debug redacts the value.
-#[derive(Clone, Debug)]
-pub struct StoredSecret {
-    /// The secret's full ARN.
-    pub arn: String,
-    /// The secret's name.
-    pub name: String,
-    /// The version id.
-    pub version_id: String,
-    /// The staging labels the version carried at the last sync, sorted.
-    pub version_stages: Vec<String>,
-    /// When the version was created, in seconds since the Unix epoch (as Secrets Manager
-    /// reported it).
-    pub created_date: Option<i64>,
-    /// The value: the SecretString's UTF-8 bytes, or the SecretBinary bytes.
-    pub value: SecretValue,
-    /// True when the value is a SecretBinary.
-    pub binary: bool,
 }
 
 /// What the store holds about one secret, without values.
@@ -172,7 +153,7 @@ impl Store {
     /// The version of `secret_id` (its name, full ARN, or the id the manifest used) that
     /// `selector` picks. A secret, stage or version that was not synced is a `NotFound` error
     /// naming it.
-    pub fn read(&self, secret_id: &str, selector: &Selector) -> Result<StoredSecret> {
+    pub fn read(&self, secret_id: &str, selector: &Selector) -> Result<SecretVersion> {
         let secret = self.find(secret_id)?;
         let version = find_version(secret, selector).ok_or_else(|| {
             let synced: Vec<String> = match selector {
@@ -210,7 +191,7 @@ impl Store {
         })?;
         let value =
             sealed::open_value(&self.key, secret, version, &self.path.display().to_string())?;
-        Ok(StoredSecret {
+        Ok(SecretVersion {
             arn: secret.arn.clone(),
             name: secret.name.clone(),
             version_id: version.version_id.clone(),

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy, SecretValue};
+use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy};
+use lockbox_secretsmanager::SecretVersion;
 
 use crate::BACKEND;
 use crate::key::StoreKey;
 use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
-use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret, SnapshotVersion};
+use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret};
 
 /// Prefix of the temporary files `write_file_atomic` leaves behind when killed mid-write.
 pub use lockbox_local::TMP_PREFIX as TEMP_PREFIX;
@@ -27,32 +28,13 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a secret is re-read when its labels moved while it was being read.
 const CONSISTENCY_ATTEMPTS: usize = 3;
 
-/// One secret version as a source returned it.
-#[derive(Clone, Debug)]
-pub struct FetchedVersion {
-    /// The secret's full ARN.
-    pub arn: String,
-    /// The secret's name.
-    pub name: String,
-    /// The version id.
-    pub version_id: String,
-    /// Every staging label on the version.
-    pub version_stages: Vec<String>,
-    /// Creation time, seconds since the Unix epoch.
-    pub created_date: Option<i64>,
-    /// The value.
-    pub value: SecretValue,
-    /// True for a SecretBinary.
-    pub binary: bool,
-}
-
 /// Where a sync reads secrets from: Secrets Manager ([`lockbox_secretsmanager::SmClient`]), or a
 /// fake in tests.
 #[async_trait]
 pub trait VersionSource: Send + Sync {
     /// The version of `secret_id` (name or ARN) that carries staging label `stage`. A secret
     /// or label that does not exist is `NotFound`.
-    async fn fetch(&self, secret_id: &str, stage: &str) -> Result<FetchedVersion>;
+    async fn fetch(&self, secret_id: &str, stage: &str) -> Result<SecretVersion>;
 }
 
 /// What a sync did.
@@ -91,6 +73,7 @@ pub struct SyncedSecret {
 /// Fetches what `manifest` names from Secrets Manager and replaces the store in `store` in one
 /// atomic step, sealed with the key in `key_file` (created, mode 0600, if missing). See
 /// [`sync_with`].
+#[cfg(feature = "sync")]
 pub async fn sync(
     manifest: &Manifest,
     store: &Path,
@@ -153,7 +136,7 @@ async fn fetch_secret(
     for _ in 0..CONSISTENCY_ATTEMPTS {
         let mut id = entry.arn.clone();
         let mut identity: Option<(String, String)> = None;
-        let mut versions: Vec<SnapshotVersion> = Vec::new();
+        let mut versions: Vec<SecretVersion> = Vec::new();
         let mut race = None;
         for label in &entry.labels {
             if versions
@@ -209,12 +192,9 @@ async fn fetch_secret(
                     break;
                 }
                 Some(_) => {}
-                None => versions.push(SnapshotVersion {
-                    version_id: got.version_id,
+                None => versions.push(SecretVersion {
                     version_stages: stages,
-                    created_date: got.created_date,
-                    binary: got.binary,
-                    value: got.value,
+                    ..got
                 }),
             }
         }
@@ -248,7 +228,7 @@ async fn fetch_secret(
     .with_secret(&entry.arn))
 }
 
-fn stage_on_two_versions(versions: &[SnapshotVersion]) -> Option<String> {
+fn stage_on_two_versions(versions: &[SecretVersion]) -> Option<String> {
     let mut seen = BTreeSet::new();
     for v in versions {
         for s in &v.version_stages {
@@ -439,6 +419,7 @@ fn remove_temp_files(dir: &Path) -> usize {
 mod tests {
     use super::*;
     use crate::store::{Selector, Store};
+    use lockbox_core::SecretValue;
     use std::collections::HashMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -487,7 +468,7 @@ mod tests {
 
     #[async_trait]
     impl VersionSource for Fake {
-        async fn fetch(&self, secret_id: &str, stage: &str) -> Result<FetchedVersion> {
+        async fn fetch(&self, secret_id: &str, stage: &str) -> Result<SecretVersion> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if let Some(kind) = *self.fail.lock().unwrap() {
                 return Err(Error::new(kind, "fake", "injected"));
@@ -506,7 +487,7 @@ mod tests {
                 .iter()
                 .find(|(_, st, _, _)| st.iter().any(|s| s == stage))
                 .ok_or_else(|| Error::not_found("fake", secret_id))?;
-            Ok(FetchedVersion {
+            Ok(SecretVersion {
                 arn: arn.clone(),
                 name: name.clone(),
                 version_id: id.clone(),

@@ -6,7 +6,8 @@ use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
 };
 
-use crate::client::{BACKEND, SmClient, check_value};
+use crate::BACKEND;
+use crate::client::{SmClient, check_value};
 use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
 
 /// What an `aws-secretsmanager` config says.

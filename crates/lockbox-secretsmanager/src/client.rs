@@ -1,69 +1,17 @@
 //! The raw client: any secret by name or ARN, every version, and the table of actions it calls.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::time::Duration;
-
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use aws_smithy_types::Blob;
+use lockbox_aws::Arn;
 use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version};
+use std::collections::HashMap;
 
+use crate::BACKEND;
+use crate::SecretVersion;
+use crate::actions::{CREATE, DELETE, DESCRIBE, GET, GET_MANY, LIST, PUT};
 use crate::errors::{map_sdk_error, map_service_error, scheduled_for_deletion_on_create};
 use crate::names::MAX_VALUE_BYTES;
-
-/// The backend's name in errors and logs.
-pub const BACKEND: &str = "aws-secretsmanager";
-
-/// A Secrets Manager API action this crate calls, and whether reading needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Action {
-    /// IAM action name, such as `secretsmanager:GetSecretValue`.
-    pub name: &'static str,
-    /// True when read-only use (`get`, `list`, `has`, sync) calls it.
-    pub read: bool,
-}
-
-pub(crate) const GET: Action = Action {
-    name: "secretsmanager:GetSecretValue",
-    read: true,
-};
-pub(crate) const GET_MANY: Action = Action {
-    name: "secretsmanager:BatchGetSecretValue",
-    read: true,
-};
-pub(crate) const DESCRIBE: Action = Action {
-    name: "secretsmanager:DescribeSecret",
-    read: true,
-};
-pub(crate) const LIST: Action = Action {
-    name: "secretsmanager:ListSecrets",
-    read: true,
-};
-pub(crate) const CREATE: Action = Action {
-    name: "secretsmanager:CreateSecret",
-    read: false,
-};
-pub(crate) const PUT: Action = Action {
-    name: "secretsmanager:PutSecretValue",
-    read: false,
-};
-pub(crate) const DELETE: Action = Action {
-    name: "secretsmanager:DeleteSecret",
-    read: false,
-};
-
-/// Every Secrets Manager action this crate calls: the single table IAM policies are derived
-/// from. Each call site below names its action from these constants.
-///
-/// Notes for policies: BatchGetSecretValue also needs GetSecretValue on each secret it
-/// returns; ListSecrets takes no resource (it needs `"Resource": "*"`); with a
-/// customer-managed KMS key, writes also need `kms:GenerateDataKey` and reads `kms:Decrypt`
-/// on that key.
-pub const ACTIONS: [Action; 7] = [GET, GET_MANY, DESCRIBE, LIST, CREATE, PUT, DELETE];
 
 /// BatchGetSecretValue takes at most this many secret ids a call.
 pub(crate) const BATCH: usize = 20;
@@ -73,39 +21,6 @@ const MAX_STAGES: usize = 20;
 
 /// Longest staging label AWS accepts.
 const MAX_STAGE_CHARS: usize = 256;
-
-/// What AWS returned for one version of a secret.
-#[derive(Clone)]
-pub struct SecretVersion {
-    /// The secret's full ARN (with AWS's random 6-character suffix).
-    pub arn: String,
-    /// The secret's name.
-    pub name: String,
-    /// The version's id (a UUID).
-    pub version_id: String,
-    /// Staging labels attached to this version, such as `AWSCURRENT`.
-    pub version_stages: Vec<String>,
-    /// When the version was created, in seconds since the Unix epoch.
-    pub created_date: Option<i64>,
-    /// The value: SecretString's UTF-8 bytes, or SecretBinary's bytes.
-    pub value: SecretValue,
-    /// True when the value came from SecretBinary.
-    pub binary: bool,
-}
-
-impl fmt::Debug for SecretVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretVersion")
-            .field("arn", &self.arn)
-            .field("name", &self.name)
-            .field("version_id", &self.version_id)
-            .field("version_stages", &self.version_stages)
-            .field("created_date", &self.created_date)
-            .field("value", &format_args!("[REDACTED]"))
-            .field("binary", &self.binary)
-            .finish()
-    }
-}
 
 /// What DescribeSecret says about a secret that exists.
 #[derive(Clone, Debug)]
@@ -123,26 +38,16 @@ pub struct SmClient {
 
 impl SmClient {
     /// Loads credentials with aws-config's default chain (environment, profile, SSO, web
-    /// identity, IMDS) for `region`. The SDK's own retries are off: wrap backends in
-    /// [`lockbox_core::Retry`] so attempts are counted once. Connection attempts time out after
-    /// 3 s and each call after 10 s, so an unreachable endpoint fails instead of hanging.
-    /// Without `endpoint_url`, aws-config also honours `AWS_ENDPOINT_URL`.
+    /// identity, IMDS) for `region`, with [`lockbox_aws::SdkOptions`]: the SDK's own retries off
+    /// (wrap backends in [`lockbox_core::Retry`]) and bounded timeouts. Without
+    /// `endpoint_url`, aws-config also honours `AWS_ENDPOINT_URL`.
     pub async fn connect(region: &str, endpoint_url: Option<&str>) -> Result<Self> {
         if region.is_empty() {
             return Err(Error::invalid_config("extra.region", "must not be empty"));
         }
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts);
-        if let Some(url) = endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
+        let sdk = lockbox_aws::SdkOptions::new(region, endpoint_url)
+            .load()
+            .await;
         Ok(Self::from_client(Client::new(&sdk)))
     }
 
@@ -467,10 +372,10 @@ impl SmClient {
 fn names_secret(id: &str, name: &str, arn: &str) -> bool {
     id == name
         || id == arn
-        || (id.starts_with("arn:")
-            && arn.len() == id.len() + 7
-            && arn.starts_with(id)
-            && arn.as_bytes()[id.len()] == b'-')
+        || (Arn::looks_like(id)
+            && arn
+                .strip_prefix(id)
+                .is_some_and(|suffix| suffix.len() == 7 && suffix.starts_with('-')))
 }
 
 /// The value of a GetSecretValue answer and whether it was binary; `None` when it has neither.
@@ -535,6 +440,7 @@ pub(crate) fn check_value(secret_id: &str, value: &SecretValue) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ACTIONS;
 
     #[test]
     fn every_action_is_a_secretsmanager_action_and_listed_once() {
@@ -552,22 +458,6 @@ mod tests {
                 "secretsmanager:DeleteSecret"
             ]
         );
-    }
-
-    #[test]
-    fn debug_redacts_the_value() {
-        let v = SecretVersion {
-            arn: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf".into(),
-            name: "a".into(),
-            version_id: "v1".into(),
-            version_stages: vec!["AWSCURRENT".into()],
-            created_date: Some(1),
-            value: SecretValue::from("hunter2-very-secret"),
-            binary: false,
-        };
-        let d = format!("{v:?} {v:#?}");
-        assert!(!d.contains("hunter2"), "{d}");
-        assert!(d.contains("REDACTED") && d.contains("AWSCURRENT"), "{d}");
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! The one place Secrets Manager's errors become lockbox errors.
-//!
-//! Only the HTTP status, the error code and AWS's message are used: an SDK error printed whole
-//! can carry the raw response body, which for a read may hold the secret.
+//! The one place Secrets Manager's errors become lockbox errors: Secrets Manager's own error
+//! codes and messages here, the transport and HTTP-status half in [`lockbox_aws::sdk_failure`].
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use lockbox_aws::{Failure, service_detail, service_kind};
 use lockbox_core::{Error, ErrorKind};
 
-use crate::client::{BACKEND, CREATE};
+use crate::BACKEND;
+use crate::actions::CREATE;
 
 /// Maps an SDK error from `action` (e.g. `secretsmanager:GetSecretValue`) on the secret
 /// `secret_id` to lockbox's error, naming the action and the secret.
@@ -19,74 +19,19 @@ pub(crate) fn map_sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let (kind, detail) = match err {
-        SdkError::TimeoutError(_) => (ErrorKind::Unavailable, "timed out".to_string()),
-        SdkError::DispatchFailure(f) => {
-            let what = if f.is_timeout() {
-                "timed out connecting"
-            } else if f.is_io() {
-                "connection failed"
-            } else {
-                "request could not be sent"
-            };
-            let context = connector_context(err);
-            if mentions_credentials(&context) {
-                (
-                    ErrorKind::Unauthenticated,
-                    format!("no usable AWS credentials: {context}"),
-                )
-            } else {
-                (ErrorKind::Unavailable, format!("{what}: {context}"))
-            }
-        }
-        SdkError::ConstructionFailure(_) => {
-            let context = connector_context(err);
-            if mentions_credentials(&context) {
-                (
-                    ErrorKind::Unauthenticated,
-                    format!("no usable AWS credentials: {context}"),
-                )
-            } else {
-                (
-                    ErrorKind::Backend,
-                    format!("request could not be built: {context}"),
-                )
-            }
-        }
-        // An answer the SDK could not parse: its body is never looked at, only its status.
-        SdkError::ResponseError(_) => {
-            let kind = match status {
-                Some(s) if s >= 500 => ErrorKind::Unavailable,
-                Some(403) => ErrorKind::PermissionDenied,
-                Some(401) => ErrorKind::Unauthenticated,
-                Some(429) => ErrorKind::Throttled,
-                _ => ErrorKind::Backend,
-            };
-            (
-                kind,
-                format!(
-                    "unreadable response (HTTP {})",
-                    status.map_or("?".into(), |s| s.to_string())
-                ),
-            )
-        }
-        _ => {
-            return map_service_error(
-                err.code().unwrap_or(""),
-                err.message().unwrap_or(""),
-                status,
-                action,
-                secret_id,
-            );
-        }
-    };
-    Error::new(
-        kind,
-        BACKEND,
-        format!("{action} on secret {secret_id}: {detail}"),
-    )
-    .with_secret(secret_id)
+    match lockbox_aws::sdk_failure(err) {
+        Failure::Transport { kind, detail } => Error::new(
+            kind,
+            BACKEND,
+            format!("{action} on secret {secret_id}: {detail}"),
+        )
+        .with_secret(secret_id),
+        Failure::Service {
+            code,
+            message,
+            status,
+        } => map_service_error(&code, &message, status, action, secret_id),
+    }
 }
 
 /// Maps an error code and message AWS returned for one secret: a whole call's service error,
@@ -106,7 +51,7 @@ pub(crate) fn map_service_error(
         };
         return err.with_code(code);
     }
-    let kind = classify(code, aws_message, status);
+    let kind = service_kind(code, aws_message, status, sm_kind);
     let detail = service_detail(code, aws_message, status);
     let message = match (kind, code) {
         (ErrorKind::NotFound | ErrorKind::AlreadyExists, _) => {
@@ -169,95 +114,28 @@ fn is_deletion_state(code: &str, message: &str) -> bool {
         || m.contains("was deleted")
 }
 
-/// The kind of a service error, by AWS error code, then by message, then by HTTP status.
-fn classify(code: &str, message: &str, status: Option<u16>) -> ErrorKind {
-    match code {
+/// Secrets Manager's own error codes; the ones every service shares are in
+/// [`lockbox_aws::common_kind`].
+fn sm_kind(code: &str) -> Option<ErrorKind> {
+    Some(match code {
         "ResourceNotFoundException" => ErrorKind::NotFound,
         "ResourceExistsException" => ErrorKind::AlreadyExists,
-        "AccessDeniedException" | "AccessDenied" | "AuthorizationError" => {
-            ErrorKind::PermissionDenied
-        }
         // The KMS key refused: a permission or key-state problem an administrator must fix;
         // retrying cannot help.
         "DecryptionFailure" | "EncryptionFailure" => ErrorKind::PermissionDenied,
-        "ThrottlingException"
-        | "Throttling"
-        | "TooManyRequestsException"
-        | "RequestLimitExceeded" => ErrorKind::Throttled,
-        "UnrecognizedClientException"
-        | "InvalidClientTokenId"
-        | "ExpiredTokenException"
-        | "ExpiredToken"
-        | "InvalidSignatureException"
-        | "IncompleteSignature"
-        | "MissingAuthenticationToken" => ErrorKind::Unauthenticated,
-        "InternalServiceError"
-        | "InternalFailure"
-        | "InternalServerError"
-        | "ServiceUnavailable" => ErrorKind::Unavailable,
-        _ if message.contains("not authorized") => ErrorKind::PermissionDenied,
-        _ => match status {
-            Some(403) => ErrorKind::PermissionDenied,
-            Some(401) => ErrorKind::Unauthenticated,
-            Some(429) => ErrorKind::Throttled,
-            Some(s) if s >= 500 => ErrorKind::Unavailable,
-            _ => ErrorKind::Backend,
-        },
-    }
-}
-
-fn service_detail(code: &str, message: &str, status: Option<u16>) -> String {
-    let prefix = status.map_or(String::new(), |s| format!("HTTP {s} "));
-    match (code, message) {
-        ("", "") => match status_hint(status) {
-            Some(hint) => format!("{prefix}{hint} (the answer had no error code)"),
-            None => format!("{prefix}error with no code"),
-        },
-        (code, "") => format!("{prefix}{code}"),
-        ("", message) => format!("{prefix}{message}"),
-        (code, message) => format!("{prefix}{code}: {message}"),
-    }
-}
-
-/// What a bare HTTP status says, for answers without an error code (moto's denials are
-/// HTTP 403 with an XML body a JSON client cannot read).
-fn status_hint(status: Option<u16>) -> Option<&'static str> {
-    match status? {
-        403 => Some("access denied"),
-        401 => Some("not authenticated"),
-        429 => Some("too many requests"),
-        _ => None,
-    }
-}
-
-fn mentions_credentials(context: &str) -> bool {
-    context.contains("credentials") || context.contains("Credentials")
-}
-
-/// The source chain of an error that carries no response body (dispatch or construction
-/// failures), joined with ": ".
-fn connector_context<E, R>(err: &SdkError<E, R>) -> String
-where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    if parts.is_empty() {
-        err.to_string()
-    } else {
-        parts.join(": ")
-    }
+        "InternalServiceError" => ErrorKind::Unavailable,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{DELETE, GET, PUT};
+    use crate::actions::{DELETE, GET, PUT};
+
+    fn classify(code: &str, message: &str, status: Option<u16>) -> ErrorKind {
+        service_kind(code, message, status, sm_kind)
+    }
 
     #[test]
     fn codes_map_to_kinds() {
@@ -288,6 +166,7 @@ mod tests {
             ("InternalServiceError", Some(500), ErrorKind::Unavailable),
             ("", Some(503), ErrorKind::Unavailable),
             ("", Some(403), ErrorKind::PermissionDenied),
+            ("", Some(401), ErrorKind::Unauthenticated),
             ("InvalidParameterException", Some(400), ErrorKind::Backend),
             ("LimitExceededException", Some(400), ErrorKind::Backend),
             ("InvalidRequestException", Some(400), ErrorKind::Backend),

@@ -11,11 +11,23 @@
 //! reads and writes any secret by name or ARN, every version, for Greengrass-style sync.
 //! Every Secrets Manager action either calls is listed in [`ACTIONS`].
 
+mod actions;
+#[cfg(feature = "client")]
 mod backend;
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
 mod errors;
 mod names;
+mod version;
 
+/// The backend's name in errors and logs.
+pub const BACKEND: &str = "aws-secretsmanager";
+
+pub use actions::{ACTIONS, Action};
+#[cfg(feature = "client")]
 pub use backend::{SmBackend, SmSettings};
-pub use client::{ACTIONS, Action, BACKEND, SecretVersion, SmClient};
+#[cfg(feature = "client")]
+pub use client::SmClient;
 pub use names::{MAX_NAME_CHARS, MAX_VALUE_BYTES, normalize_path, secret_prefix};
+pub use version::SecretVersion;

@@ -70,6 +70,7 @@ pub fn secret_prefix(path: &str, node: &str) -> Result<String, Error> {
 
 /// Checks a full secret name against AWS's rules: 1 to 512 characters of
 /// `a-z A-Z 0-9 / _ + = . @ -`. Returns the broken rule.
+#[cfg_attr(not(feature = "client"), allow(dead_code))]
 pub(crate) fn check_secret_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
         return Err("a secret name must not be empty".into());

@@ -1,55 +1,17 @@
 //! The SSM backend.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
 };
 
+use crate::actions::{DELETE, GET, GET_MANY, LIST, PUT};
 use crate::errors::map_sdk_error;
 use crate::names::{STANDARD_TIER_MAX_BYTES, check_name, parameter_prefix};
 
 pub(crate) const BACKEND: &str = "aws-ssm";
-
-/// An SSM API action this backend calls, and whether reading needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Action {
-    /// IAM action name, such as `ssm:GetParameter`.
-    pub name: &'static str,
-    /// True when `output`/`get` (read-only use) call it.
-    pub read: bool,
-}
-
-const GET: Action = Action {
-    name: "ssm:GetParameter",
-    read: true,
-};
-const GET_MANY: Action = Action {
-    name: "ssm:GetParameters",
-    read: true,
-};
-const LIST: Action = Action {
-    name: "ssm:GetParametersByPath",
-    read: true,
-};
-const PUT: Action = Action {
-    name: "ssm:PutParameter",
-    read: false,
-};
-const DELETE: Action = Action {
-    name: "ssm:DeleteParameter",
-    read: false,
-};
-
-/// Every SSM action the backend calls: the single table IAM policies are derived from. Each
-/// call site below names its action from these constants.
-pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
 
 /// GetParameters takes at most this many names a call.
 const BATCH: usize = 10;
@@ -80,23 +42,13 @@ pub struct SsmBackend {
 
 impl SsmBackend {
     /// Loads credentials with aws-config's default chain (environment, profile, SSO, web
-    /// identity, IMDS) and builds the backend. The SDK's own retries are off: wrap the backend
-    /// in [`lockbox_core::Retry`] so attempts are counted once. Connection attempts time out
-    /// after 3 s and each call after 10 s, so an unreachable endpoint fails instead of hanging.
+    /// identity, IMDS) and builds the backend, with [`lockbox_aws::SdkOptions`]: the SDK's own
+    /// retries off (wrap the backend in [`lockbox_core::Retry`]) and bounded timeouts.
     pub async fn connect(settings: SsmSettings) -> Result<Self> {
         let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(10))
-            .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts);
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
+        let sdk = lockbox_aws::SdkOptions::new(&settings.region, settings.endpoint_url.as_deref())
+            .load()
+            .await;
         Ok(Self::from_parts(Client::new(&sdk), prefix, settings))
     }
 

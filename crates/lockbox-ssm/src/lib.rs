@@ -4,9 +4,14 @@
 //! `/polygon-edge/nodes/node1/validator-key`, the name Polygon Edge's aws-ssm manager uses. Names
 //! are normalised and checked against AWS's naming rules before any call.
 
+mod actions;
+#[cfg(feature = "client")]
 mod backend;
+#[cfg(feature = "client")]
 mod errors;
 mod names;
 
-pub use backend::{ACTIONS, Action, SsmBackend, SsmSettings, read_parameter};
+pub use actions::{ACTIONS, Action};
+#[cfg(feature = "client")]
+pub use backend::{SsmBackend, SsmSettings, read_parameter};
 pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};

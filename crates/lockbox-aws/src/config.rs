@@ -1,0 +1,101 @@
+//! The one SDK config loader.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+/// How long a connection attempt may take, so an unreachable endpoint fails instead of hanging.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long one call attempt may take.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and as whom to reach AWS. Whatever is `None` comes from aws-config's default chains
+/// (environment, profile, SSO, web identity, IMDS; `AWS_ENDPOINT_URL` for the endpoint).
+#[derive(Clone, Debug, Default)]
+pub struct SdkOptions {
+    /// AWS region, such as `us-east-1`.
+    pub region: Option<String>,
+    /// Custom endpoint (an emulator).
+    pub endpoint_url: Option<String>,
+    /// Named profile of the shared config files.
+    pub profile: Option<String>,
+    /// Credentials to use instead of the default chain (static keys, an assumed role).
+    pub credentials: Option<SharedCredentialsProvider>,
+    /// Leave retries to the SDK (aws-config's chain: standard mode, `AWS_MAX_ATTEMPTS`, the
+    /// profile) instead of turning them off. Only for clients that mimic another tool's
+    /// behaviour (Airflow's boto3 clients retry); backends wrapped in `lockbox_core::Retry`
+    /// keep this false.
+    pub sdk_retries: bool,
+}
+
+impl SdkOptions {
+    /// Options for `region` and, when given, a custom endpoint.
+    pub fn new(region: impl Into<String>, endpoint_url: Option<&str>) -> Self {
+        Self {
+            region: Some(region.into()),
+            endpoint_url: endpoint_url.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// aws-config's loader with these options, the SDK's own retries off unless
+    /// [`SdkOptions::sdk_retries`] (wrap backends in `lockbox_core::Retry` so attempts are
+    /// counted once) and the [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`] timeouts.
+    pub fn loader(&self) -> ConfigLoader {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        if !self.sdk_retries {
+            loader = loader.retry_config(RetryConfig::disabled());
+        }
+        if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &self.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(profile) = &self.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(credentials) = &self.credentials {
+            loader = loader.credentials_provider(credentials.clone());
+        }
+        loader
+    }
+
+    /// Loads the SDK config [`SdkOptions::loader`] describes.
+    pub async fn load(&self) -> SdkConfig {
+        self.loader().load().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_loader_sets_region_endpoint_timeouts_and_no_retries() {
+        let sdk = SdkOptions::new("eu-west-1", Some("http://127.0.0.1:1"))
+            .load()
+            .await;
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:1"));
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(1));
+        let t = sdk.timeout_config().unwrap();
+        assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(t.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        let sdk = SdkOptions {
+            sdk_retries: true,
+            ..SdkOptions::new("eu-west-1", None)
+        }
+        .load()
+        .await;
+        assert!(sdk.retry_config().is_some_and(|r| r.max_attempts() > 1));
+    }
+}

@@ -1,0 +1,60 @@
+//! The one record of a secret version.
+
+use std::fmt;
+
+use lockbox_core::SecretValue;
+
+/// One version of a secret: what Secrets Manager returned for it, what a sync stored, what
+/// the sealed store gives back. Debug redacts the value.
+#[derive(Clone)]
+pub struct SecretVersion {
+    /// The secret's full ARN (with AWS's random 6-character suffix).
+    pub arn: String,
+    /// The secret's name.
+    pub name: String,
+    /// The version's id (a UUID).
+    pub version_id: String,
+    /// Staging labels attached to this version, such as `AWSCURRENT`.
+    pub version_stages: Vec<String>,
+    /// When the version was created, in seconds since the Unix epoch.
+    pub created_date: Option<i64>,
+    /// The value: SecretString's UTF-8 bytes, or SecretBinary's bytes.
+    pub value: SecretValue,
+    /// True when the value came from SecretBinary.
+    pub binary: bool,
+}
+
+impl fmt::Debug for SecretVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretVersion")
+            .field("arn", &self.arn)
+            .field("name", &self.name)
+            .field("version_id", &self.version_id)
+            .field("version_stages", &self.version_stages)
+            .field("created_date", &self.created_date)
+            .field("value", &format_args!("[REDACTED]"))
+            .field("binary", &self.binary)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_value() {
+        let v = SecretVersion {
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf".into(),
+            name: "a".into(),
+            version_id: "v1".into(),
+            version_stages: vec!["AWSCURRENT".into()],
+            created_date: Some(1),
+            value: SecretValue::from("hunter2-very-secret"),
+            binary: false,
+        };
+        let d = format!("{v:?} {v:#?}");
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("REDACTED") && d.contains("AWSCURRENT"), "{d}");
+    }
+}

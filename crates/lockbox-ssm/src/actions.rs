@@ -1,0 +1,28 @@
+//! The table of SSM actions the backend calls.
+
+pub use lockbox_aws::Action;
+
+pub(crate) const GET: Action = Action {
+    name: "ssm:GetParameter",
+    read: true,
+};
+pub(crate) const GET_MANY: Action = Action {
+    name: "ssm:GetParameters",
+    read: true,
+};
+pub(crate) const LIST: Action = Action {
+    name: "ssm:GetParametersByPath",
+    read: true,
+};
+pub(crate) const PUT: Action = Action {
+    name: "ssm:PutParameter",
+    read: false,
+};
+pub(crate) const DELETE: Action = Action {
+    name: "ssm:DeleteParameter",
+    read: false,
+};
+
+/// Every SSM action the backend calls: the single table IAM policies are derived from. Each
+/// call site names its action from these constants.
+pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
