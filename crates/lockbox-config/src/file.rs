@@ -352,7 +352,7 @@ impl SecretsManagerConfig {
         } else {
             PutMode::Create
         };
-        lockbox_local::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
+        lockbox_fs::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::new(
                     ErrorKind::AlreadyExists,
