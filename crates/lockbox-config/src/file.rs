@@ -7,12 +7,10 @@ use std::path::Path;
 
 use lockbox_core::{Error, ErrorKind, PutMode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value;
 use serde_json::error::Category;
-use serde_json::ser::PrettyFormatter;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 /// The file name `lockbox generate` writes by default, as Polygon Edge does.
 pub const DEFAULT_CONFIG_FILE: &str = "secretsManagerConfig.json";
@@ -182,31 +180,35 @@ impl SecretsManagerConfig {
     /// The JSON text, with Polygon Edge's keys in its order; unset fields are empty strings,
     /// as Polygon Edge writes them.
     pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct File<'a> {
-            token: &'a str,
-            server_url: &'a str,
-            #[serde(rename = "type")]
-            manager_type: &'a str,
-            name: &'a str,
-            namespace: &'a str,
-            extra: &'a BTreeMap<String, String>,
+        let mut extra = Map::new();
+        for (k, v) in &self.extra {
+            extra.insert(k.clone(), Value::String(v.clone()));
         }
-        let file = File {
-            token: self.token.as_ref().map(Token::expose).unwrap_or(""),
-            server_url: self.server_url.as_deref().unwrap_or(""),
-            manager_type: self.manager_type.as_str(),
-            name: &self.name,
-            namespace: self.namespace.as_deref().unwrap_or(""),
-            extra: &self.extra,
-        };
-        let mut out = Vec::new();
-        let mut writer =
-            serde_json::Serializer::with_formatter(&mut out, PrettyFormatter::with_indent(b"    "));
-        file.serialize(&mut writer)
-            .expect("strings always serialize");
-        let mut out = String::from_utf8(out).expect("serde_json writes UTF-8");
-        out.push('\n');
+        let fields: [(&str, Value); 6] = [
+            (
+                "token",
+                self.token.as_ref().map(|t| t.expose()).unwrap_or("").into(),
+            ),
+            (
+                "server_url",
+                self.server_url.clone().unwrap_or_default().into(),
+            ),
+            ("type", self.manager_type.as_str().into()),
+            ("name", self.name.clone().into()),
+            (
+                "namespace",
+                self.namespace.clone().unwrap_or_default().into(),
+            ),
+            ("extra", Value::Object(extra)),
+        ];
+        let mut out = String::from("{\n");
+        for (i, (key, value)) in fields.iter().enumerate() {
+            let value = serde_json::to_string_pretty(value).expect("JSON values serialize");
+            let value = value.replace('\n', "\n    ");
+            let comma = if i + 1 < fields.len() { "," } else { "" };
+            out.push_str(&format!("    {key:?}: {value}{comma}\n"));
+        }
+        out.push_str("}\n");
         out
     }
 
@@ -378,6 +380,15 @@ mod tests {
             SecretsManagerConfig::from_json(r#"{"type": "local", "Type": "local", "name": "n"}"#)
                 .unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn to_json_keeps_its_exact_layout() {
+        let c = SecretsManagerConfig::from_json(EDGE_SSM).unwrap();
+        let expected = "{\n    \"token\": \"\",\n    \"server_url\": \"\",\n    \"type\": \"aws-ssm\",\n    \
+            \"name\": \"node1\",\n    \"namespace\": \"\",\n    \"extra\": {\n      \
+            \"region\": \"us-east-1\",\n      \"ssm-parameter-path\": \"/polygon-edge/nodes\"\n    }\n}\n";
+        assert_eq!(c.to_json(), expected);
     }
 
     #[test]
