@@ -2,10 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::Path;
 
-use lockbox_core::{Error, ErrorKind, PutMode, SecretName};
+use lockbox_core::{Error, ErrorKind, PutMode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The file name `lockbox generate` writes by default, as Polygon Edge does.
@@ -59,25 +63,6 @@ impl ManagerType {
                     format!("unknown type {s:?} (expected one of: {})", known.join(", ")),
                 )
             })
-    }
-
-    /// `extra` keys this type reads: (key, required).
-    pub fn extra_keys(self) -> &'static [(&'static str, bool)] {
-        match self {
-            Self::Local => &[("path", true)],
-            Self::AwsSsm => &[
-                ("region", true),
-                ("ssm-parameter-path", true),
-                ("kms-key-id", false),
-            ],
-            Self::AwsSecretsManager => &[
-                ("region", true),
-                ("secrets-manager-path", true),
-                ("kms-key-id", false),
-            ],
-            Self::HashicorpVault => &[],
-            Self::GcpSsm => &[("project-id", true), ("gcp-ssm-cred", true)],
-        }
     }
 }
 
@@ -133,18 +118,16 @@ pub struct SecretsManagerConfig {
 const KEYS: [&str; 6] = ["token", "server_url", "type", "name", "namespace", "extra"];
 
 impl SecretsManagerConfig {
-    /// Parses and validates the JSON text of a config.
+    /// Parses and validates the JSON text of a config. A key given twice (in any case, or
+    /// twice in `extra`) is an error naming it.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_config("JSON", format!("{e}")))?;
-        let Value::Object(object) = value else {
-            return Err(Error::invalid_config(
-                "JSON",
-                "the top level must be an object",
-            ));
-        };
-        let mut fields: BTreeMap<&str, Value> = BTreeMap::new();
-        for (key, value) in object {
+        let object: Entries<&RawValue> =
+            serde_json::from_str(text).map_err(|e| match e.classify() {
+                Category::Data => Error::invalid_config("JSON", "the top level must be an object"),
+                _ => Error::invalid_config("JSON", format!("{e}")),
+            })?;
+        let mut fields: BTreeMap<&str, &RawValue> = BTreeMap::new();
+        for (key, raw) in object.0 {
             let lower = key.to_ascii_lowercase();
             let Some(known) = KEYS.iter().find(|k| **k == lower) else {
                 return Err(Error::invalid_config(
@@ -152,21 +135,25 @@ impl SecretsManagerConfig {
                     format!("unknown key (expected: {})", KEYS.join(", ")),
                 ));
             };
-            if fields.insert(known, value).is_some() {
+            if fields.contains_key(known) {
                 return Err(Error::invalid_config(
                     format!("key {key:?}"),
                     "given twice (keys are matched regardless of case)",
                 ));
             }
+            fields.insert(known, raw);
         }
         let text_field = |key: &str| -> Result<Option<String>, Error> {
-            match fields.get(key) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if s.is_empty() => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(Error::invalid_config(
+            let Some(raw) = fields.get(key) else {
+                return Ok(None);
+            };
+            match json(raw.get())? {
+                Value::Null => Ok(None),
+                Value::String(s) if s.is_empty() => Ok(None),
+                Value::String(s) => Ok(Some(s)),
+                other => Err(Error::invalid_config(
                     key,
-                    format!("must be a string, not {}", kind(other)),
+                    format!("must be a string, not {}", kind(&other)),
                 )),
             }
         };
@@ -174,29 +161,10 @@ impl SecretsManagerConfig {
             Some(t) => ManagerType::parse(&t)?,
             None => return Err(Error::invalid_config("type", "is required")),
         };
-        let mut extra = BTreeMap::new();
-        match fields.get("extra") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => {
-                for (k, v) in map {
-                    match v {
-                        Value::String(s) => extra.insert(k.clone(), s.clone()),
-                        other => {
-                            return Err(Error::invalid_config(
-                                format!("extra.{k}"),
-                                format!("must be a string, not {}", kind(other)),
-                            ));
-                        }
-                    };
-                }
-            }
-            Some(other) => {
-                return Err(Error::invalid_config(
-                    "extra",
-                    format!("must be an object, not {}", kind(other)),
-                ));
-            }
-        }
+        let extra = match fields.get("extra") {
+            Some(raw) => extra_map(raw)?,
+            None => BTreeMap::new(),
+        };
         let config = Self {
             token: text_field("token")?.map(Token::new),
             server_url: text_field("server_url")?,
@@ -244,82 +212,6 @@ impl SecretsManagerConfig {
         out
     }
 
-    /// Checks every field the type needs, naming the first field that is wrong.
-    pub fn validate(&self) -> Result<(), Error> {
-        if self.name.is_empty() {
-            return Err(Error::invalid_config("name", "is required"));
-        }
-        if self.name.contains('/') || SecretName::new(self.name.as_str()).is_err() {
-            return Err(Error::invalid_config(
-                "name",
-                format!(
-                    "{:?} must be one path segment of A-Z a-z 0-9 _ . - + = @",
-                    self.name
-                ),
-            ));
-        }
-        if let Some(url) = &self.server_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(Error::invalid_config(
-                "server_url",
-                format!("{url:?} must start with http:// or https://"),
-            ));
-        }
-        let keys = self.manager_type.extra_keys();
-        for (key, required) in keys {
-            let value = self.extra.get(*key).map(String::as_str).unwrap_or("");
-            if *required && value.is_empty() {
-                return Err(Error::invalid_config(
-                    format!("extra.{key}"),
-                    format!("is required for type {}", self.manager_type),
-                ));
-            }
-        }
-        if let Some(unknown) = self
-            .extra
-            .keys()
-            .find(|k| !keys.iter().any(|(known, _)| known == k))
-        {
-            let known: Vec<_> = keys.iter().map(|(k, _)| *k).collect();
-            return Err(Error::invalid_config(
-                format!("extra.{unknown}"),
-                format!(
-                    "is not a setting of type {} (it reads: {})",
-                    self.manager_type,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            ));
-        }
-        if let Some(region) = self.extra.get("region")
-            && !is_region_name(region)
-        {
-            return Err(Error::invalid_config(
-                "extra.region",
-                format!("{region:?} is not an AWS region name (like us-east-1)"),
-            ));
-        }
-        if self.manager_type == ManagerType::HashicorpVault {
-            if self.token.is_none() {
-                return Err(Error::invalid_config(
-                    "token",
-                    "is required for type hashicorp-vault",
-                ));
-            }
-            if self.server_url.is_none() {
-                return Err(Error::invalid_config(
-                    "server_url",
-                    "is required for type hashicorp-vault",
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// Reads and validates a config file; errors name the file.
     pub fn read(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -352,7 +244,7 @@ impl SecretsManagerConfig {
         } else {
             PutMode::Create
         };
-        lockbox_local::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
+        lockbox_fs::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::new(
                     ErrorKind::AlreadyExists,
@@ -371,6 +263,64 @@ impl SecretsManagerConfig {
             }
         })
     }
+}
+
+/// One JSON object's entries in file order. serde_json's map keeps only the last of repeated
+/// keys; this keeps them all, so the parser can refuse them.
+struct Entries<V>(Vec<(String, V)>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<V>, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+/// A JSON value from text serde_json has already checked.
+fn json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| Error::invalid_config("JSON", format!("{e}")))
+}
+
+/// `extra`: null, or an object of strings whose keys (matched exactly) are unique.
+fn extra_map(raw: &RawValue) -> Result<BTreeMap<String, String>, Error> {
+    match json(raw.get())? {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Object(_) => {}
+        other => {
+            return Err(Error::invalid_config(
+                "extra",
+                format!("must be an object, not {}", kind(&other)),
+            ));
+        }
+    }
+    let entries: Entries<Value> = json(raw.get())?;
+    let mut map = BTreeMap::new();
+    for (key, value) in entries.0 {
+        let field = crate::extra_field(&key);
+        let Value::String(value) = value else {
+            return Err(Error::invalid_config(
+                field,
+                format!("must be a string, not {}", kind(&value)),
+            ));
+        };
+        if map.insert(key, value).is_some() {
+            return Err(Error::invalid_config(field, "given twice"));
+        }
+    }
+    Ok(map)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -430,6 +380,38 @@ mod tests {
             SecretsManagerConfig::from_json(r#"{"type": "local", "Type": "local", "name": "n"}"#)
                 .unwrap_err();
         assert!(e.to_string().contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn to_json_keeps_its_exact_layout() {
+        let c = SecretsManagerConfig::from_json(EDGE_SSM).unwrap();
+        let expected = "{\n    \"token\": \"\",\n    \"server_url\": \"\",\n    \"type\": \"aws-ssm\",\n    \
+            \"name\": \"node1\",\n    \"namespace\": \"\",\n    \"extra\": {\n      \
+            \"region\": \"us-east-1\",\n      \"ssm-parameter-path\": \"/polygon-edge/nodes\"\n    }\n}\n";
+        assert_eq!(c.to_json(), expected);
+    }
+
+    #[test]
+    fn refuses_keys_given_twice_in_any_case() {
+        for (json, key) in [
+            (
+                r#"{"type": "local", "type": "aws-ssm", "name": "n"}"#,
+                "key \"type\"",
+            ),
+            (
+                r#"{"type": "local", "name": "n", "NAME": "m"}"#,
+                "key \"NAME\"",
+            ),
+            (
+                r#"{"type": "local", "name": "n", "extra": {"path": "a", "path": "b"}}"#,
+                "extra.path",
+            ),
+        ] {
+            let e = SecretsManagerConfig::from_json(json).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            let e = e.to_string();
+            assert!(e.contains(&format!("{key}: given twice")), "{json}: {e}");
+        }
     }
 
     #[test]

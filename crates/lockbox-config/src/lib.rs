@@ -5,7 +5,11 @@
 mod extra;
 mod file;
 mod open;
+mod settings;
 
 pub use extra::parse_extra;
 pub use file::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, is_region_name};
-pub use open::{open, open_data_dir};
+pub use open::open;
+#[cfg(feature = "local")]
+pub use open::open_data_dir;
+pub use settings::{Settings, extra_field, keys};

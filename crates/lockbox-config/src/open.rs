@@ -3,66 +3,76 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lockbox_core::{Error, ErrorKind, Retry, RetryPolicy, SecretsManager};
-use lockbox_local::LocalBackend;
-use lockbox_secretsmanager::{SmBackend, SmSettings};
-use lockbox_ssm::{SsmBackend, SsmSettings};
+use lockbox_core::{Error, ErrorKind, SecretsManager};
+#[cfg(any(feature = "aws-ssm", feature = "aws-secretsmanager"))]
+use lockbox_core::{Retry, RetryPolicy};
 
-use crate::{ManagerType, SecretsManagerConfig};
+use crate::{SecretsManagerConfig, Settings};
 
 /// The local backend on a data directory, as `--data-dir` selects it.
+#[cfg(feature = "local")]
 pub fn open_data_dir(dir: &Path) -> Arc<dyn SecretsManager> {
-    Arc::new(LocalBackend::new(dir))
+    Arc::new(lockbox_local::LocalBackend::new(dir))
 }
 
 /// Opens the backend `config` describes. Cloud backends are wrapped in [`Retry`] with the
-/// default policy (their SDK's own retries are off, so attempts do not multiply). `config_dir` is the directory of the config file:
-/// a relative `extra.path` of a local config is resolved against it, so the config works from
-/// any working directory.
+/// default policy (their SDK's own retries are off, so attempts do not multiply). `config_dir`
+/// is the directory of the config file: a relative `extra.path` of a local config is resolved
+/// against it, so the config works from any working directory.
+///
+/// Each backend needs its cargo feature (`local`, `aws-ssm`, `aws-secretsmanager`, all on by
+/// default); a type whose backend is not built is an [`ErrorKind::Unsupported`] error.
+///
+/// [`Retry`]: lockbox_core::Retry
+#[cfg_attr(not(feature = "local"), allow(unused_variables))]
 pub async fn open(
     config: &SecretsManagerConfig,
     config_dir: &Path,
 ) -> Result<Arc<dyn SecretsManager>, Error> {
-    config.validate()?;
-    match config.manager_type {
-        ManagerType::Local => {
-            let path = Path::new(&config.extra["path"]);
-            Ok(open_data_dir(&config_dir.join(path)))
-        }
-        ManagerType::AwsSsm => {
-            let backend = SsmBackend::connect(SsmSettings {
-                region: config.extra["region"].clone(),
-                parameter_path: config.extra["ssm-parameter-path"].clone(),
+    let settings: Settings = config.validate()?;
+    match settings {
+        #[cfg(feature = "local")]
+        Settings::Local { path } => Ok(open_data_dir(&config_dir.join(path))),
+        #[cfg(feature = "aws-ssm")]
+        Settings::AwsSsm {
+            region,
+            parameter_path,
+            kms_key_id,
+        } => {
+            let backend = lockbox_ssm::SsmBackend::connect(lockbox_ssm::SsmSettings {
+                region,
+                parameter_path,
                 node_name: config.name.clone(),
-                kms_key_id: config
-                    .extra
-                    .get("kms-key-id")
-                    .filter(|k| !k.is_empty())
-                    .cloned(),
+                kms_key_id,
                 endpoint_url: config.server_url.clone(),
             })
             .await?;
             Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
-        ManagerType::AwsSecretsManager => {
-            let backend = SmBackend::connect(SmSettings {
-                region: config.extra["region"].clone(),
-                secrets_manager_path: config.extra["secrets-manager-path"].clone(),
-                node_name: config.name.clone(),
-                kms_key_id: config
-                    .extra
-                    .get("kms-key-id")
-                    .filter(|k| !k.is_empty())
-                    .cloned(),
-                endpoint_url: config.server_url.clone(),
-            })
-            .await?;
+        #[cfg(feature = "aws-secretsmanager")]
+        Settings::AwsSecretsManager {
+            region,
+            secrets_manager_path,
+            kms_key_id,
+        } => {
+            let backend =
+                lockbox_secretsmanager::SmBackend::connect(lockbox_secretsmanager::SmSettings {
+                    region,
+                    secrets_manager_path,
+                    node_name: config.name.clone(),
+                    kms_key_id,
+                    endpoint_url: config.server_url.clone(),
+                })
+                .await?;
             Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
         other => Err(Error::new(
             ErrorKind::Unsupported,
             "lockbox",
-            format!("type {other} is recognised but this build of lockbox has no backend for it"),
+            format!(
+                "type {} is recognised but this build of lockbox has no backend for it",
+                other.manager_type()
+            ),
         )),
     }
 }
@@ -70,8 +80,8 @@ pub async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lockbox_core::{SecretName, SecretValue, SecretsManagerExt};
 
+    #[cfg(feature = "local")]
     #[tokio::test]
     async fn local_config_resolves_path_against_the_config_dir() {
         let dir = tempfile::tempdir().unwrap();
@@ -79,6 +89,7 @@ mod tests {
             r#"{"type": "local", "name": "n", "extra": {"path": "node"}}"#,
         )
         .unwrap();
+        use lockbox_core::{SecretName, SecretValue, SecretsManagerExt};
         let backend = open(&c, dir.path()).await.unwrap();
         backend
             .create(&SecretName::new("x").unwrap(), &SecretValue::from("v"))

@@ -14,23 +14,19 @@
 //!
 //! Files are stored unencrypted: anyone with the owner's rights can read them.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use lockbox_fs::{TMP_PREFIX, check_owner_only, sync_dir, write_file_atomic};
 
 const BACKEND: &str = "local";
 
 /// Directory, under the data dir, of secrets that are not node keys.
 pub const OTHER_SECRETS_DIR: &str = "secrets";
-
-/// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment
-/// starting with it are refused, and cleanup code may remove such files after a crash.
-pub const TMP_PREFIX: &str = ".lockbox-tmp-";
 
 /// Polygon Edge's fixed files for node secrets: (secret name, path under the data dir).
 pub const NODE_SECRET_FILES: [(&str, &str); 3] = [
@@ -96,16 +92,16 @@ impl LocalBackend {
         if meta.is_dir() {
             return Err(Error::not_found(BACKEND, name));
         }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if let Err(open) = check_owner_only(&path, &meta) {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 BACKEND,
                 format!(
-                    "{} has mode {mode:04o}, so group or others can read it; refusing to use a \
-                     secret others can read (fix: chmod 600 {})",
+                    "{} has mode {:04o}, so group or others can read it; refusing to use a \
+                     secret others can read (fix: {})",
                     path.display(),
-                    path.display()
+                    open.mode,
+                    open.fix()
                 ),
             )
             .with_secret(name));
@@ -208,57 +204,6 @@ fn walk(dir: &Path, rel: &str, f: &mut dyn FnMut(&str)) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
-/// part: a 0600 temporary file in the same directory is written and fsynced, then renamed into
-/// place and the directory fsynced. [`PutMode::Create`] never replaces an existing file (the
-/// rename itself refuses, so there is no check-then-write race) and fails with
-/// `io::ErrorKind::AlreadyExists`. Missing parent directories are created 0700. Errors name the
-/// path and the step that failed; on error no temporary file is left behind.
-pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result<()> {
-    let with_path = |step: &str, p: &Path, e: io::Error| {
-        io::Error::new(e.kind(), format!("{step} {}: {e}", p.display()))
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    create_private_dirs(dir).map_err(|e| with_path("create directory", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| with_path("create temporary file in", dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| with_path("write", tmp.path(), e))?;
-    // On failure the temporary file is removed when the returned handle drops.
-    match mode {
-        PutMode::Create => tmp.persist_noclobber(path).map(drop),
-        PutMode::Overwrite => tmp.persist(path).map(drop),
-    }
-    .map_err(|e| {
-        if e.error.kind() == io::ErrorKind::AlreadyExists {
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", path.display()),
-            )
-        } else {
-            with_path("rename into", path, e.error)
-        }
-    })?;
-    sync_dir(dir).map_err(|e| with_path("fsync", dir, e))
-}
-
-/// Creates `dir` and missing parents with mode 0700.
-fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-/// Makes a rename or unlink in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    OpenOptions::new().read(true).open(dir)?.sync_all()
-}
-
 /// Maps an I/O error on `path` to lockbox's error, naming the file and the operation.
 fn io_error(e: io::Error, name: &SecretName, path: &Path, op: &str) -> Error {
     if matches!(
@@ -340,6 +285,7 @@ mod tests {
     use super::*;
     use lockbox_core::SecretsManagerExt;
     use proptest::prelude::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn n(s: &str) -> SecretName {
         SecretName::new(s).unwrap()

@@ -1,6 +1,6 @@
 //! From a config (and a sync manifest) to a policy document.
 
-use lockbox_config::{ManagerType, SecretsManagerConfig, is_region_name};
+use lockbox_config::{SecretsManagerConfig, Settings, extra_field, is_region_name, keys};
 use lockbox_core::{Error, ErrorKind};
 
 use crate::arn::{ArnParts, Partition, check_account};
@@ -97,7 +97,10 @@ impl Target<'_> {
         self.region.ok_or_else(|| {
             Error::invalid_config(
                 "region",
-                format!("is needed for {needed_for}: give --region or a config with extra.region"),
+                format!(
+                    "is needed for {needed_for}: give --region or a config with {}",
+                    extra_field(keys::REGION)
+                ),
             )
         })
     }
@@ -142,17 +145,18 @@ pub fn generate(
             format!("{region:?} is not an AWS region name (like us-east-1)"),
         ));
     }
-    if let Some(config) = sources.config {
-        config.validate()?;
-    }
-    let (region, region_field) = match (&options.region, sources.config) {
-        (Some(r), _) => (Some(r.as_str()), "region"),
-        (None, Some(c)) => (c.extra.get("region").map(String::as_str), "extra.region"),
-        (None, None) => (None, "region"),
+    let config = match sources.config {
+        Some(c) => Some((c, c.validate()?)),
+        None => None,
+    };
+    let (region, region_field) = match (&options.region, &config) {
+        (Some(r), _) => (Some(r.as_str()), "region".to_string()),
+        (None, Some((_, settings))) => (settings.region(), extra_field(keys::REGION)),
+        (None, None) => (None, "region".to_string()),
     };
     let partition = match (options.partition, region) {
         (Some(p), Some(r)) => {
-            let of_region = Partition::of_region(r, region_field)?;
+            let of_region = Partition::of_region(r, &region_field)?;
             if of_region != p {
                 return Err(Error::invalid_config(
                     "partition",
@@ -162,7 +166,7 @@ pub fn generate(
             p
         }
         (Some(p), None) => p,
-        (None, Some(r)) => Partition::of_region(r, region_field)?,
+        (None, Some(r)) => Partition::of_region(r, &region_field)?,
         (None, None) => Partition::Aws,
     };
     let target = Target {
@@ -173,9 +177,10 @@ pub fn generate(
 
     let mut statements = Vec::new();
     let mut omitted = Vec::new();
-    if let Some(config) = sources.config {
+    if let Some((config, settings)) = &config {
         statements.extend(config_statements(
             config,
+            settings,
             &target,
             options.access,
             &mut omitted,
@@ -195,6 +200,7 @@ pub fn generate(
 
 fn config_statements(
     config: &SecretsManagerConfig,
+    settings: &Settings,
     target: &Target<'_>,
     access: Access,
     omitted: &mut Vec<OmittedAction>,
@@ -202,38 +208,44 @@ fn config_statements(
     if config.name.trim().is_empty() {
         return Err(Error::invalid_config("name", "is empty"));
     }
-    let (path_key, backend) = match config.manager_type {
-        ManagerType::AwsSsm => ("ssm-parameter-path", "aws-ssm"),
-        ManagerType::AwsSecretsManager => ("secrets-manager-path", "aws-secretsmanager"),
-        other => {
+    let backend = settings.manager_type();
+    let (path, path_key) = match settings {
+        Settings::AwsSsm { parameter_path, .. } => (parameter_path, keys::SSM_PARAMETER_PATH),
+        Settings::AwsSecretsManager {
+            secrets_manager_path,
+            ..
+        } => (secrets_manager_path, keys::SECRETS_MANAGER_PATH),
+        _ => {
             return Err(Error::invalid_config(
                 "type",
                 format!(
-                    "{other} keeps no secrets in AWS, so it needs no IAM policy (policies cover aws-ssm and aws-secretsmanager)"
+                    "{backend} keeps no secrets in AWS, so it needs no IAM policy (policies cover aws-ssm and aws-secretsmanager)"
                 ),
             ));
         }
     };
-    let path = config.extra.get(path_key).map(String::as_str).unwrap_or("");
     if path.trim().is_empty() {
         return Err(Error::invalid_config(
-            format!("extra.{path_key}"),
+            extra_field(path_key),
             format!("is empty (type {backend} needs a path)"),
         ));
     }
     let region = target.region(&format!("a {backend} config"))?;
-    let mut statements = match config.manager_type {
-        ManagerType::AwsSsm => ssm_statements(path, &config.name, target, region, access)?,
-        _ => secretsmanager_statements(path, &config.name, target, region, access, omitted)?,
+    let ssm = matches!(settings, Settings::AwsSsm { .. });
+    let mut statements = if ssm {
+        ssm_statements(path, &config.name, target, region, access)?
+    } else {
+        secretsmanager_statements(path, &config.name, target, region, access, omitted)?
     };
-    if let Some(key) = config.extra.get("kms-key-id").filter(|k| !k.is_empty())
+    if let Some(key) = settings.kms_key_id()
         && let Some(kms) = kms_target(key, target.partition, region, target.account)?
     {
         let mut actions = vec![KMS_DECRYPT];
         if access == Access::ReadWrite {
-            actions.push(match config.manager_type {
-                ManagerType::AwsSsm => SSM_KMS_WRITE,
-                _ => SECRETSMANAGER_KMS_WRITE,
+            actions.push(if ssm {
+                SSM_KMS_WRITE
+            } else {
+                SECRETSMANAGER_KMS_WRITE
             });
         }
         let mut statement = Statement::allow("KmsUseNodeKey", actions, kms.resources);

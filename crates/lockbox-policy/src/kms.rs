@@ -17,13 +17,16 @@
 
 use std::collections::BTreeMap;
 
-use lockbox_config::is_region_name;
+use lockbox_config::{extra_field, is_region_name, keys};
 use lockbox_core::Error;
 
 use crate::arn::{ArnParts, Partition, check_account};
 use crate::document::Condition;
 
-const FIELD: &str = "extra.kms-key-id";
+/// The field errors name: `extra.kms-key-id`.
+fn field() -> String {
+    extra_field(keys::KMS_KEY_ID)
+}
 
 /// What a statement on the key needs: its resources and, for an alias, the condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +42,7 @@ pub(crate) fn kms_target(
     region: &str,
     account: &str,
 ) -> Result<Option<KmsTarget>, Error> {
-    let invalid = |rule: String| Error::invalid_config(FIELD, format!("{key:?}: {rule}"));
+    let invalid = |rule: String| Error::invalid_config(field(), format!("{key:?}: {rule}"));
     if key.starts_with("arn:") {
         let Some(arn) = ArnParts::split(key) else {
             return Err(invalid(
@@ -61,7 +64,7 @@ pub(crate) fn kms_target(
                 arn.region
             )));
         }
-        check_account(arn.account, FIELD)?;
+        check_account(arn.account, &field())?;
         if let Some(id) = arn.resource.strip_prefix("key/") {
             check_key_id(id).map_err(invalid)?;
             return Ok(Some(KmsTarget {

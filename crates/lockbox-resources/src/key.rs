@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::XChaCha20Poly1305;
@@ -110,16 +109,16 @@ impl StoreKey {
                 format!("key file {} is not a regular file", path.display()),
             ));
         }
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if let Err(open) = lockbox_fs::check_owner_only(path, &meta) {
             return Err(Error::new(
                 ErrorKind::PermissionDenied,
                 BACKEND,
                 format!(
-                    "key file {} has mode {mode:04o}, so group or others can access it; refusing \
-                     to use a store key others can read (fix: chmod 600 {})",
+                    "key file {} has mode {:04o}, so group or others can access it; refusing \
+                     to use a store key others can read (fix: {})",
                     path.display(),
-                    path.display()
+                    open.mode,
+                    open.fix()
                 ),
             ));
         }
@@ -161,7 +160,7 @@ impl StoreKey {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         OsRng.fill_bytes(&mut bytes[..]);
         let text = Zeroizing::new(hex::encode(&bytes[..]));
-        match lockbox_local::write_file_atomic(path, text.as_bytes(), PutMode::Create) {
+        match lockbox_fs::write_file_atomic(path, text.as_bytes(), PutMode::Create) {
             Ok(()) => {
                 tracing::info!(path = %path.display(), "created store key file");
                 Ok(Self {
@@ -206,6 +205,7 @@ impl StoreKey {
 mod tests {
     use super::*;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn create_then_load_owner_only() {

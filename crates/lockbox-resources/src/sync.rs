@@ -20,7 +20,7 @@ use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
 use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret};
 
 /// Prefix of the temporary files `write_file_atomic` leaves behind when killed mid-write.
-pub use lockbox_local::TMP_PREFIX as TEMP_PREFIX;
+pub use lockbox_fs::TMP_PREFIX as TEMP_PREFIX;
 
 /// Longest a single fetch may take, retries excluded, even if the client has no timeout.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
@@ -345,7 +345,7 @@ impl SyncTarget {
         let bytes = sealed::seal(snapshot, &key, synced_at)?;
         let temp_files_removed = remove_temp_files(&self.store_dir);
         let store_file = self.store_dir.join(STORE_FILE);
-        lockbox_local::write_file_atomic(&store_file, &bytes, PutMode::Overwrite).map_err(|e| {
+        lockbox_fs::write_file_atomic(&store_file, &bytes, PutMode::Overwrite).map_err(|e| {
             Error::new(
                 match e.kind() {
                     std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
