@@ -94,34 +94,6 @@ pub fn check_account(account: &str, field: &str) -> Result<(), Error> {
     }
 }
 
-/// The six fields of an ARN, `arn:partition:service:region:account:resource`; the resource
-/// keeps any further `:`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ArnParts<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
-
-impl<'a> ArnParts<'a> {
-    /// Splits `arn`, or `None` when it does not have six fields starting with `arn`.
-    pub fn split(arn: &'a str) -> Option<Self> {
-        let mut it = arn.splitn(6, ':');
-        if it.next()? != "arn" {
-            return None;
-        }
-        Some(Self {
-            partition: it.next()?,
-            service: it.next()?,
-            region: it.next()?,
-            account: it.next()?,
-            resource: it.next()?,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,18 +145,5 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-    }
-
-    #[test]
-    fn arns_split_into_six_fields() {
-        let p = ArnParts::split("arn:aws:secretsmanager:us-east-1:123456789012:secret:a/b-AbCdEf")
-            .unwrap();
-        assert_eq!(p.partition, "aws");
-        assert_eq!(p.service, "secretsmanager");
-        assert_eq!(p.region, "us-east-1");
-        assert_eq!(p.account, "123456789012");
-        assert_eq!(p.resource, "secret:a/b-AbCdEf");
-        assert!(ArnParts::split("arn:aws:iam").is_none());
-        assert!(ArnParts::split("nar:aws:iam::1:role/x").is_none());
     }
 }

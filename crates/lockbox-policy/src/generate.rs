@@ -3,7 +3,9 @@
 use lockbox_config::{SecretsManagerConfig, Settings, extra_field, is_region_name, keys};
 use lockbox_core::{Error, ErrorKind};
 
-use crate::arn::{ArnParts, Partition, check_account};
+use lockbox_aws::Arn;
+
+use crate::arn::{Partition, check_account};
 use crate::document::{OmittedAction, PolicyDocument, Statement};
 use crate::kms::kms_target;
 
@@ -404,7 +406,7 @@ fn role_statement(role: &str, target: &Target<'_>) -> Result<Statement, Error> {
             ),
         ))
     };
-    let Some(arn) = ArnParts::split(role) else {
+    let Some(arn) = Arn::parse(role) else {
         return bad("not an ARN");
     };
     if arn.service != "iam" || !arn.region.is_empty() {
@@ -466,7 +468,7 @@ fn check_invariants(document: &PolicyDocument) -> Result<(), Error> {
             return broken(format!("action {a:?} in {}", s.sid));
         }
         if let Some(r) = s.resources.iter().find(|r| {
-            ArnParts::split(r).is_none_or(|arn| {
+            Arn::parse(r).is_none_or(|arn| {
                 [arn.partition, arn.service, arn.region, arn.account]
                     .iter()
                     .any(|f| f.contains(['*', '?']))

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 use lockbox_config::{extra_field, is_region_name, keys};
 use lockbox_core::Error;
 
-use crate::arn::{ArnParts, Partition, check_account};
+use lockbox_aws::Arn;
+
+use crate::arn::{Partition, check_account};
 use crate::document::Condition;
 
 /// The field errors name: `extra.kms-key-id`.
@@ -44,7 +46,7 @@ pub(crate) fn kms_target(
 ) -> Result<Option<KmsTarget>, Error> {
     let invalid = |rule: String| Error::invalid_config(field(), format!("{key:?}: {rule}"));
     if key.starts_with("arn:") {
-        let Some(arn) = ArnParts::split(key) else {
+        let Some(arn) = Arn::parse(key) else {
             return Err(invalid(
                 "not an ARN (arn:partition:kms:region:account:key/ID)".into(),
             ));
