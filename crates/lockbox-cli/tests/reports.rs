@@ -1,0 +1,96 @@
+//! The one output path: `--json` for every command, and what clap generates (completions, man
+//! page). Runs the built binary; needs no emulator.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const ACCOUNT: &str = "123456789012";
+
+fn lockbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("RUST_LOG")
+        .env_remove("AWS_ACCOUNT_ID")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lockbox")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+fn stdout(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const POLICY: [&str; 5] = [
+    "policy",
+    "--config",
+    "fixtures/policies/inputs/configs/aws-secretsmanager.json",
+    "--account",
+    ACCOUNT,
+];
+
+#[test]
+fn policy_json_is_the_policy_document_on_one_line() {
+    let text = lockbox(&POLICY);
+    let pretty = stdout(&text);
+    let json = lockbox(&[&["--json"][..], &POLICY].concat());
+    let line = stdout(&json);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let doc: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(doc, serde_json::from_str::<Value>(&pretty).unwrap());
+    assert_eq!(doc["Version"], "2012-10-17");
+    // Key order is kept: the compact form is the pretty one without its whitespace.
+    let squeezed: String = pretty.split_whitespace().collect();
+    assert_eq!(line.trim_end(), squeezed);
+}
+
+#[test]
+fn policy_notes_are_json_lines_on_stderr_with_json() {
+    let o = lockbox(&[&["--json"][..], &POLICY].concat());
+    stdout(&o);
+    let err = stderr(&o);
+    assert!(!err.is_empty());
+    for line in err.lines() {
+        let note: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            note["note"].as_str().unwrap().starts_with("left out "),
+            "{note}"
+        );
+    }
+}
+
+#[test]
+fn policy_errors_are_json_with_json() {
+    let o = lockbox(&[
+        "--json",
+        "policy",
+        "--manifest",
+        "/nonexistent",
+        "--account",
+        ACCOUNT,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    let err: Value = serde_json::from_str(stderr(&o).trim()).unwrap();
+    assert!(
+        err["error"].as_str().unwrap().contains("/nonexistent"),
+        "{err}"
+    );
+}
