@@ -94,3 +94,52 @@ fn policy_errors_are_json_with_json() {
         "{err}"
     );
 }
+
+/// `sync` takes its region from aws-config's chain, so a region in the AWS profile counts:
+/// with one there, sync gets past the region and fails only on the (unreachable) endpoint.
+#[test]
+fn sync_takes_the_region_from_the_aws_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(&manifest, r#"{"cloudSecrets": [{"arn": "name-only"}]}"#).unwrap();
+    let config = tmp.path().join("aws-config");
+    let credentials = tmp.path().join("aws-credentials");
+    std::fs::write(&credentials, "").unwrap();
+    let store = tmp.path().join("store");
+    let run = |profile_region: Option<&str>| {
+        std::fs::write(
+            &config,
+            profile_region.map_or(String::new(), |r| format!("[default]\nregion = {r}\n")),
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_lockbox"))
+            .args(["--json", "sync", "--manifest"])
+            .arg(&manifest)
+            .arg("--store")
+            .arg(&store)
+            .args(["--endpoint-url", "http://127.0.0.1:1"])
+            .env_remove("RUST_LOG")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let error = |o: &Output| -> String {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+        let v: Value = serde_json::from_str(stderr(o).trim()).unwrap();
+        v["error"].as_str().unwrap().to_owned()
+    };
+    let without = error(&run(None));
+    assert!(without.contains("no AWS region"), "{without}");
+    let with = error(&run(Some("eu-west-1")));
+    assert!(!with.contains("no AWS region"), "{with}");
+    assert!(!store.join("secrets.sealed").exists());
+}

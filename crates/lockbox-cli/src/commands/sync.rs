@@ -35,8 +35,9 @@ pub struct SyncArgs {
     /// finished first). A failed sync is reported on stderr and the previous store kept.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     interval: Option<u64>,
-    /// AWS region [default: AWS_REGION, then AWS_DEFAULT_REGION, then the region of the
-    /// manifest's ARNs when they all name one].
+    /// AWS region [default: aws-config's chain (AWS_REGION, AWS_DEFAULT_REGION, the AWS
+    /// profile, instance metadata), then the region of the manifest's ARNs when they all name
+    /// one].
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
     /// Custom Secrets Manager endpoint (an emulator); AWS_ENDPOINT_URL is honoured too.
@@ -58,7 +59,7 @@ pub enum Synced {
 pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
     let key_file = key_file(&args.store, args.key_file.as_deref())?;
     let manifest = Manifest::read(&args.manifest)?;
-    let region = region(args.region.as_deref(), &manifest)?;
+    let region = region(args.region.as_deref(), &manifest).await?;
     let client = SmClient::connect(&region, args.endpoint_url.as_deref()).await?;
     let Some(interval) = args.interval else {
         let start = Instant::now();
@@ -191,16 +192,23 @@ impl Report for Synced {
     }
 }
 
-/// `--region`, then AWS_REGION, then AWS_DEFAULT_REGION, then the one region the manifest's
+/// `--region`, then aws-config's region chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's
+/// `region` in the AWS config files, instance metadata), then the one region the manifest's
 /// ARNs all name.
-fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<String> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    given
+async fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<String> {
+    if let Some(region) = given {
+        return Ok(region.to_owned());
+    }
+    let chain = aws_config::default_provider::region::DefaultRegionChain::builder().build();
+    if let Some(region) = chain.region().await.filter(|r| !r.as_ref().is_empty()) {
+        return Ok(region.to_string());
+    }
+    manifest
+        .single_arn_region()
         .map(str::to_owned)
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| manifest.single_arn_region().map(str::to_owned))
         .ok_or_else(|| {
-            anyhow!("no AWS region: pass --region, or set AWS_REGION (or AWS_DEFAULT_REGION)")
+            anyhow!(
+                "no AWS region: pass --region, or set AWS_REGION (or a region in the AWS profile)"
+            )
         })
 }
