@@ -14,7 +14,9 @@ mod commands;
 mod report;
 
 use clap::{Parser, Subcommand};
-use commands::{delete, generate, get, init, list, lookup, output, policy, put, read, sync};
+use commands::{
+    completions, delete, generate, get, init, list, lookup, man, output, policy, put, read, sync,
+};
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
 #[derive(Parser, Debug)]
@@ -52,6 +54,10 @@ enum Command {
     Read(read::ReadArgs),
     /// Look up an Airflow connection, variable or config value (exit 3 when absent).
     Lookup(lookup::LookupArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the lockbox(1) man page, or a command's, as roff on stdout.
+    Man(man::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +92,8 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => emit(&sync::run(args, json).await?, json),
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
+        Command::Completions(args) => emit(&completions::run(args)?, json),
+        Command::Man(args) => emit(&man::run(args)?, json),
     }
 }
 

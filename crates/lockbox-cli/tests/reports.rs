@@ -143,3 +143,106 @@ fn sync_takes_the_region_from_the_aws_profile() {
     assert!(!with.contains("no AWS region"), "{with}");
     assert!(!store.join("secrets.sealed").exists());
 }
+
+const SUBCOMMANDS: [&str; 13] = [
+    "generate",
+    "init",
+    "output",
+    "get",
+    "put",
+    "delete",
+    "list",
+    "policy",
+    "sync",
+    "read",
+    "lookup",
+    "completions",
+    "man",
+];
+
+/// Runs `shell` (if installed) on `script` to check it parses; `None` when the shell is absent.
+fn shell_parses(shell: &str, flag: &str, script: &str) -> Option<bool> {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), script).unwrap();
+    let status = Command::new(shell)
+        .arg(flag)
+        .arg(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    Some(status.success())
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish_name_every_subcommand() {
+    for (shell, marker, check) in [
+        ("bash", "complete -F _lockbox", "-n"),
+        ("zsh", "#compdef lockbox", "-n"),
+        ("fish", "complete -c lockbox", "--no-execute"),
+    ] {
+        let script = stdout(&lockbox(&["completions", shell]));
+        assert!(script.contains(marker), "{shell}: {script}");
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+        assert!(script.contains("manifest"), "{shell}: sync's flags");
+        match shell_parses(shell, check, &script) {
+            Some(ok) => assert!(ok, "{shell} does not parse its completions"),
+            None => eprintln!("{shell} is not installed: completions not parsed"),
+        }
+        let json: Value =
+            serde_json::from_str(&stdout(&lockbox(&["--json", "completions", shell]))).unwrap();
+        assert_eq!(json["shell"], shell);
+        assert_eq!(json["script"], script.as_str());
+    }
+    let o = lockbox(&["completions", "powershell"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn man_page_renders_as_roff_with_every_subcommand() {
+    let page = stdout(&lockbox(&["man"]));
+    assert!(page.contains(".TH lockbox 1"), "{page}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS"] {
+        assert!(page.contains(section), "{section}: {page}");
+    }
+    for sub in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!("lockbox\\-{sub}(1)")),
+            "{sub}: {page}"
+        );
+    }
+    let sync = stdout(&lockbox(&["man", "sync"]));
+    assert!(sync.contains(".TH lockbox-sync 1"), "{sync}");
+    assert!(sync.contains("manifest"), "{sync}");
+    let json: Value = serde_json::from_str(&stdout(&lockbox(&["--json", "man", "sync"]))).unwrap();
+    assert_eq!(json["page"], "lockbox-sync.1");
+    assert_eq!(json["roff"], sync.as_str());
+    assert_eq!(lockbox(&["man", "nope"]).status.code(), Some(2));
+    // man(1) renders it, where installed.
+    let rendered = Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "80")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Ok(mut child) = rendered {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("SYNOPSIS") && text.contains("--json"),
+                "{text}"
+            );
+        }
+    }
+}
