@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 mod backend;
 mod commands;
+mod progress;
 mod report;
 
 use clap::{Parser, Subcommand};

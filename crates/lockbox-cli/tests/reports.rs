@@ -96,7 +96,8 @@ fn policy_errors_are_json_with_json() {
 }
 
 /// `sync` takes its region from aws-config's chain, so a region in the AWS profile counts:
-/// with one there, sync gets past the region and fails only on the (unreachable) endpoint.
+/// with one there, sync gets past the region and fails only on the (unreachable) endpoint,
+/// having drawn no progress line (stderr is not a terminal).
 #[test]
 fn sync_takes_the_region_from_the_aws_profile() {
     let tmp = tempfile::tempdir().unwrap();
@@ -134,6 +135,8 @@ fn sync_takes_the_region_from_the_aws_profile() {
     };
     let error = |o: &Output| -> String {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+        // stderr is a pipe here, so no progress line: only the error.
+        assert_eq!(stderr(o).lines().count(), 1, "{}", stderr(o));
         let v: Value = serde_json::from_str(stderr(o).trim()).unwrap();
         v["error"].as_str().unwrap().to_owned()
     };

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use lockbox_resources::{Manifest, SyncReport, SyncTarget};
+use lockbox_resources::{FetchedVersion, Manifest, SyncReport, SyncTarget, VersionSource};
 use lockbox_secretsmanager::SmClient;
 use serde_json::json;
 
 use crate::commands::read::key_file;
+use crate::progress::Progress;
 use crate::report::{Report, emit, print_error, to_json};
 
 /// Arguments of `lockbox sync`.
@@ -86,8 +87,32 @@ async fn round(
     client: &SmClient,
 ) -> lockbox_core::Result<SyncReport> {
     let target = SyncTarget::prepare(store, key_file)?;
-    let snapshot = lockbox_resources::fetch(manifest, client).await?;
+    let source = Counted {
+        ids: manifest.secret_ids().collect(),
+        progress: Progress::new("syncing secret", manifest.cloud_secrets.len()),
+        inner: client,
+    };
+    let snapshot = lockbox_resources::fetch(manifest, &source).await?;
+    drop(source);
     target.write(&snapshot)
+}
+
+/// A source that moves a [`Progress`] on as the manifest's secrets are fetched, in order.
+struct Counted<'a> {
+    ids: Vec<&'a str>,
+    progress: Progress,
+    inner: &'a SmClient,
+}
+
+#[async_trait::async_trait]
+impl VersionSource for Counted<'_> {
+    async fn fetch(&self, secret_id: &str, stage: &str) -> lockbox_core::Result<FetchedVersion> {
+        // A secret's first label is fetched by its manifest id; later ones by ARN.
+        if let Some(i) = self.ids.iter().position(|id| *id == secret_id) {
+            self.progress.at(i + 1);
+        }
+        self.inner.fetch(secret_id, stage).await
+    }
 }
 
 async fn run_periodically(
