@@ -5,12 +5,14 @@
 //! Exit codes: 0 found (the value on stdout), 3 absent (nothing on stdout, a note on stderr),
 //! 1 error, 2 usage error.
 
-use std::process::ExitCode;
+use std::io::{self, Write};
 
 use clap::{Args, ValueEnum};
-use lockbox_core::Error;
+use lockbox_core::{Error, ErrorKind, SecretValue};
 use lockbox_lookup::{Absence, BackendKind, Lookup, LookupKind, LookupSettings, Outcome};
 use serde_json::json;
+
+use crate::report::{Note, Report, to_json};
 
 /// The exit code for "looked up, not there".
 pub const EXIT_ABSENT: u8 = 3;
@@ -69,52 +71,109 @@ fn parse_backend(s: &str) -> Result<BackendKind, String> {
     BackendKind::parse(s).map_err(|e| e.message().to_string())
 }
 
-/// Runs `lockbox lookup`. A found value goes to stdout (a connection as stored, or with
-/// `--json` as its normalised JSON); an absent one gives exit code 3 with nothing on stdout.
-pub async fn run(args: LookupArgs, json: bool) -> Result<ExitCode, Error> {
+/// What a lookup found: the value as stored (raw) as text, or with `--json` a connection's
+/// normalised JSON or `{"kind", "id", "value"}`; when absent, nothing on stdout, a note on
+/// stderr (`{"absent": ...}` with `--json`) and exit code [`EXIT_ABSENT`].
+pub enum Looked {
+    /// A connection, parsed.
+    Connection {
+        /// The value as stored.
+        value: SecretValue,
+        /// Its normalised JSON form.
+        json: serde_json::Value,
+    },
+    /// A variable or config value.
+    Value {
+        /// Variable or config.
+        kind: LookupKind,
+        /// The key looked up.
+        id: String,
+        /// The value.
+        value: SecretValue,
+        /// The backend's name and the secret's, for the error when the value is not text.
+        source: (&'static str, String),
+    },
+    /// Nothing there, and why.
+    Absent(String),
+}
+
+/// Runs `lockbox lookup`.
+pub async fn run(args: LookupArgs) -> lockbox_core::Result<Looked> {
     let settings = LookupSettings::from_backend_kwargs(
         args.backend,
         args.backend_kwargs.as_deref().unwrap_or(""),
     )?;
     let lookup = Lookup::new(settings);
     let kind = LookupKind::from(args.kind);
-    let id = args.id.as_str();
-    let (name, value) = match lookup.lookup(kind, id).await? {
+    let id = args.id;
+    let (name, value) = match lookup.lookup(kind, &id).await? {
         Outcome::Found { name, value } => (name, value),
-        Outcome::Absent(why) => return Ok(absent(json, &note(&lookup, kind, id, &why))),
+        Outcome::Absent(why) => return Ok(Looked::Absent(note(&lookup, kind, &id, &why))),
     };
-    match kind {
-        LookupKind::Connection => {
-            let Some(conn) = lookup.parse_connection(&name, &value)? else {
-                return Ok(absent(
-                    json,
-                    &format!("connection {id:?} not found: {name} holds an empty value"),
-                ));
-            };
-            if json {
-                crate::print_line(&conn.to_json().to_string())?;
-            } else {
-                crate::write_stdout(value.expose_bytes())?;
+    Ok(match kind {
+        LookupKind::Connection => match lookup.parse_connection(&name, &value)? {
+            Some(conn) => Looked::Connection {
+                value,
+                json: conn.to_json(),
+            },
+            None => Looked::Absent(format!(
+                "connection {id:?} not found: {name} holds an empty value"
+            )),
+        },
+        LookupKind::Variable | LookupKind::Config => Looked::Value {
+            kind,
+            id,
+            value,
+            source: (lookup.settings().backend.name(), name),
+        },
+    })
+}
+
+impl Report for Looked {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Looked::Connection { value, .. } | Looked::Value { value, .. } => {
+                out.write_all(value.expose_bytes())
             }
+            Looked::Absent(_) => Ok(()),
         }
-        LookupKind::Variable | LookupKind::Config => {
-            if json {
+    }
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        match self {
+            Looked::Connection { json, .. } => to_json(json),
+            Looked::Value {
+                kind,
+                id,
+                value,
+                source: (backend, name),
+            } => {
                 let text = value.expose_str().ok_or_else(|| {
                     Error::new(
-                        lockbox_core::ErrorKind::Corrupt,
-                        lookup.settings().backend.name(),
+                        ErrorKind::Corrupt,
+                        backend,
                         format!("{name} does not hold UTF-8 text"),
                     )
                 })?;
-                crate::print_line(
-                    &json!({ "kind": kind.name(), "id": id, "value": text }).to_string(),
-                )?;
-            } else {
-                crate::write_stdout(value.expose_bytes())?;
+                to_json(&json!({ "kind": kind.name(), "id": id, "value": text }))
             }
+            Looked::Absent(_) => Ok(None),
         }
     }
-    Ok(ExitCode::SUCCESS)
+
+    fn notes(&self) -> Vec<Note> {
+        match self {
+            Looked::Absent(why) => vec![Note::Absent(why.clone())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Looked::Absent(_) => EXIT_ABSENT,
+            _ => 0,
+        }
+    }
 }
 
 /// Why nothing was found, for stderr.
@@ -139,16 +198,4 @@ fn note(lookup: &Lookup, kind: LookupKind, id: &str, why: &Absence) -> String {
         ),
         other => format!("{kind} {id:?} not found ({other:?})"),
     }
-}
-
-/// Reports an absent value on stderr (one line, or `{"absent": ...}` with `--json`) and returns
-/// [`EXIT_ABSENT`], nothing having been written to stdout.
-fn absent(json: bool, note: &str) -> ExitCode {
-    let line = if json {
-        json!({ "absent": note }).to_string()
-    } else {
-        format!("note: {note}")
-    };
-    eprintln!("{line}");
-    ExitCode::from(EXIT_ABSENT)
 }

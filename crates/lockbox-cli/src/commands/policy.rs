@@ -1,13 +1,18 @@
 //! `lockbox policy`: the least-privilege IAM policy a node needs, derived from its config and/or
-//! a sync manifest, printed as pretty JSON on stdout.
+//! a sync manifest, printed as pretty JSON on stdout (with `--json`: the same document, compact,
+//! on one line, like every other command's `--json` output).
 
+use std::io::{self, Write};
 use std::path::PathBuf;
+
+use anyhow::bail;
 
 use clap::{ArgGroup, Args};
 use lockbox_config::SecretsManagerConfig;
-use lockbox_core::Error;
-use lockbox_policy::{Access, Partition, PolicyOptions, PolicySources};
+use lockbox_policy::{Access, Partition, PolicyDocument, PolicyOptions, PolicySources};
 use lockbox_resources::Manifest;
+
+use crate::report::{Note, Report, to_json};
 
 /// Arguments of `lockbox policy`.
 #[derive(Args, Debug)]
@@ -43,9 +48,12 @@ pub struct PolicyArgs {
     role_arn: Option<String>,
 }
 
-/// Prints the policy for `args`. Actions AWS grants only on `"Resource": "*"` are left out and
-/// named on stderr.
-pub async fn run(args: PolicyArgs, _json: bool) -> Result<(), Error> {
+/// The policy: pretty JSON as text, the same document on one line with `--json`. Actions AWS
+/// grants only on `"Resource": "*"` are left out and named in notes on stderr.
+pub struct Policy(PolicyDocument);
+
+/// Derives the policy `args` describe.
+pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
     let config = args
         .config
         .as_deref()
@@ -57,10 +65,10 @@ pub async fn run(args: PolicyArgs, _json: bool) -> Result<(), Error> {
         .flat_map(|m| m.secret_ids().map(str::to_owned))
         .collect();
     if let (Some(path), true) = (&args.manifest, secret_ids.is_empty()) {
-        return Err(Error::invalid_config(
-            format!("manifest {}", path.display()),
-            "lists no secrets, so there is nothing to allow",
-        ));
+        bail!(
+            "manifest {}: lists no secrets, so there is nothing to allow",
+            path.display()
+        );
     }
     let options = PolicyOptions {
         account: args.account,
@@ -81,9 +89,23 @@ pub async fn run(args: PolicyArgs, _json: bool) -> Result<(), Error> {
         config: config.as_ref(),
         manifest_secrets: &secret_ids,
     };
-    let document = lockbox_policy::generate(sources, &options)?;
-    for omitted in &document.omitted {
-        eprintln!("note: left out {}: {}", omitted.action, omitted.reason);
+    Ok(Policy(lockbox_policy::generate(sources, &options)?))
+}
+
+impl Report for Policy {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.0.to_json())
     }
-    crate::print_line(&document.to_json())
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        to_json(&self.0)
+    }
+
+    fn notes(&self) -> Vec<Note> {
+        self.0
+            .omitted
+            .iter()
+            .map(|o| Note::Info(format!("left out {}: {}", o.action, o.reason)))
+            .collect()
+    }
 }

@@ -1,0 +1,72 @@
+//! `lockbox generate`: write a secretsManagerConfig.json.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use lockbox_config::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, parse_extra};
+use serde_json::json;
+
+use crate::report::{Report, to_json};
+
+/// Arguments of `lockbox generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Backend type.
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    manager_type: ManagerType,
+    /// The node's name (the path segment its secrets live under).
+    #[arg(long)]
+    name: String,
+    /// Where to write the config file.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_FILE)]
+    dir: PathBuf,
+    /// Type-specific settings, as key=value,key2=value2.
+    #[arg(long, value_name = "k=v,...", default_value = "")]
+    extra: String,
+    /// Custom endpoint URL (an emulator, a Vault server).
+    #[arg(long, value_name = "URL")]
+    server_url: Option<String>,
+    /// Access token (prefer the LOCKBOX_TOKEN environment variable: argv is visible to others).
+    #[arg(long, env = "LOCKBOX_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Namespace (Vault).
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Replace an existing config file.
+    #[arg(long)]
+    force: bool,
+}
+
+fn parse_type(s: &str) -> Result<ManagerType, String> {
+    ManagerType::parse(s).map_err(|e| e.message().to_string())
+}
+
+/// The config file written.
+pub struct Generated {
+    path: PathBuf,
+}
+
+/// Writes the config file `args` describe.
+pub fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
+    let config = SecretsManagerConfig {
+        token: args.token.filter(|t| !t.is_empty()).map(Token::new),
+        server_url: args.server_url.filter(|s| !s.is_empty()),
+        manager_type: args.manager_type,
+        name: args.name,
+        namespace: args.namespace.filter(|s| !s.is_empty()),
+        extra: parse_extra(&args.extra)?,
+    };
+    config.write(&args.dir, args.force)?;
+    Ok(Generated { path: args.dir })
+}
+
+impl Report for Generated {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "Configuration file written to {}", self.path.display())
+    }
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        to_json(&json!({ "config": self.path.display().to_string() }))
+    }
+}

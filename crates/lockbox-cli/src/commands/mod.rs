@@ -1,0 +1,16 @@
+//! One file per command. Each has its arguments, a `run` that does the work, and the report it
+//! returns (see [`crate::report::Report`]).
+
+pub mod completions;
+pub mod delete;
+pub mod generate;
+pub mod get;
+pub mod init;
+pub mod list;
+pub mod lookup;
+pub mod man;
+pub mod output;
+pub mod policy;
+pub mod put;
+pub mod read;
+pub mod sync;

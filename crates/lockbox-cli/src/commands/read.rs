@@ -1,0 +1,76 @@
+//! `lockbox read`: one version from the sealed store `lockbox sync` writes, offline.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use lockbox_resources::{Selector, Store, StoredSecret};
+use serde_json::json;
+
+use crate::report::{Report, base64, to_json};
+
+/// Arguments of `lockbox read`.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// Store directory (holding secrets.sealed).
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// The secret's name or full ARN.
+    #[arg(long, value_name = "ID")]
+    secret_id: String,
+    /// Read the version with this staging label [default: AWSCURRENT].
+    #[arg(long, value_name = "LABEL", conflicts_with = "version_id")]
+    version_stage: Option<String>,
+    /// Read the version with this id.
+    #[arg(long, value_name = "ID")]
+    version_id: Option<String>,
+    /// Store key file [default: DIR.key, next to the store directory].
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+}
+
+/// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
+/// date and `secret_string` (or `secret_binary`, base64).
+pub struct Read(StoredSecret);
+
+/// Reads one version (default stage AWSCURRENT) from the store.
+pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
+    let key_file = key_file(&args.store, args.key_file.as_deref())?;
+    let selector = match (args.version_stage, args.version_id) {
+        (_, Some(id)) => Selector::VersionId(id),
+        (Some(stage), None) => Selector::Stage(stage),
+        (None, None) => Selector::current(),
+    };
+    let store = Store::open(&args.store, &key_file)?;
+    Ok(Read(store.read(&args.secret_id, &selector)?))
+}
+
+/// `--key-file`, or the default next to the store directory.
+pub fn key_file(store: &Path, given: Option<&Path>) -> lockbox_core::Result<PathBuf> {
+    match given {
+        Some(k) => Ok(k.to_owned()),
+        None => lockbox_resources::default_key_file(store),
+    }
+}
+
+impl Report for Read {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.0.value.expose_bytes())
+    }
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        let secret = &self.0;
+        let mut body = json!({
+            "arn": secret.arn,
+            "name": secret.name,
+            "version_id": secret.version_id,
+            "version_stages": secret.version_stages,
+            "created_date": secret.created_date,
+        });
+        match secret.value.expose_str() {
+            Some(text) if !secret.binary => body["secret_string"] = json!(text),
+            _ => body["secret_binary"] = json!(base64(secret.value.expose_bytes())),
+        }
+        to_json(&body)
+    }
+}

@@ -1,0 +1,239 @@
+//! `lockbox sync`: Greengrass-style secret resources in a sealed local store.
+//!
+//! It fetches what a manifest names from AWS Secrets Manager into `<store>/secrets.sealed`
+//! (one atomic write; the key file defaults to `<store>.key`, created 0600 on first use).
+//! `lockbox read` reads it back offline.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use lockbox_resources::{FetchedVersion, Manifest, SyncReport, SyncTarget, VersionSource};
+use lockbox_secretsmanager::SmClient;
+use serde_json::json;
+
+use crate::commands::read::key_file;
+use crate::progress::Progress;
+use crate::report::{Report, emit, print_error, to_json};
+
+/// Arguments of `lockbox sync`.
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// Manifest: {"cloudSecrets": [{"arn": "<ARN or name>", "labels": [...]}]} (AWSCURRENT is
+    /// always synced).
+    #[arg(long, value_name = "FILE")]
+    manifest: PathBuf,
+    /// Store directory; the sealed store is DIR/secrets.sealed.
+    #[arg(long, value_name = "DIR")]
+    store: PathBuf,
+    /// Store key file [default: DIR.key, next to the store directory; created with mode 0600
+    /// on the first sync].
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Keep running and sync again every SECONDS, until SIGINT or SIGTERM (a write under way is
+    /// finished first). A failed sync is reported on stderr and the previous store kept.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    interval: Option<u64>,
+    /// AWS region [default: aws-config's chain (AWS_REGION, AWS_DEFAULT_REGION, the AWS
+    /// profile, instance metadata), then the region of the manifest's ARNs when they all name
+    /// one].
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Custom Secrets Manager endpoint (an emulator); AWS_ENDPOINT_URL is honoured too.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+}
+
+/// What a sync did: the store written, the secrets and versions it holds, what was removed,
+/// and how long it took; with `--interval`, nothing (each round was printed as it ended).
+pub enum Synced {
+    /// One sync.
+    Once(SyncReport, Duration),
+    /// `--interval` stopped by a signal.
+    Stopped,
+}
+
+/// `lockbox sync`: once, or every `--interval` seconds until SIGINT/SIGTERM, printing each
+/// round's report (or error) as it ends.
+pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
+    let key_file = key_file(&args.store, args.key_file.as_deref())?;
+    let manifest = Manifest::read(&args.manifest)?;
+    let region = region(args.region.as_deref(), &manifest).await?;
+    let client = SmClient::connect(&region, args.endpoint_url.as_deref()).await?;
+    let Some(interval) = args.interval else {
+        let start = Instant::now();
+        let report = round(&manifest, &args.store, &key_file, &client).await?;
+        return Ok(Synced::Once(report, start.elapsed()));
+    };
+    run_periodically(
+        &args,
+        &key_file,
+        &client,
+        Duration::from_secs(interval),
+        json,
+    )
+    .await?;
+    Ok(Synced::Stopped)
+}
+
+/// One sync: check key and store, fetch everything, write. The write has no await point, so
+/// a signal that cancels this future can only do so before the write starts.
+async fn round(
+    manifest: &Manifest,
+    store: &Path,
+    key_file: &Path,
+    client: &SmClient,
+) -> lockbox_core::Result<SyncReport> {
+    let target = SyncTarget::prepare(store, key_file)?;
+    let source = Counted {
+        ids: manifest.secret_ids().collect(),
+        progress: Progress::new("syncing secret", manifest.cloud_secrets.len()),
+        inner: client,
+    };
+    let snapshot = lockbox_resources::fetch(manifest, &source).await?;
+    drop(source);
+    target.write(&snapshot)
+}
+
+/// A source that moves a [`Progress`] on as the manifest's secrets are fetched, in order.
+struct Counted<'a> {
+    ids: Vec<&'a str>,
+    progress: Progress,
+    inner: &'a SmClient,
+}
+
+#[async_trait::async_trait]
+impl VersionSource for Counted<'_> {
+    async fn fetch(&self, secret_id: &str, stage: &str) -> lockbox_core::Result<FetchedVersion> {
+        // A secret's first label is fetched by its manifest id; later ones by ARN.
+        if let Some(i) = self.ids.iter().position(|id| *id == secret_id) {
+            self.progress.at(i + 1);
+        }
+        self.inner.fetch(secret_id, stage).await
+    }
+}
+
+async fn run_periodically(
+    args: &SyncArgs,
+    key_file: &Path,
+    client: &SmClient,
+    interval: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).with_context(|| format!("cannot listen for {name}"))
+    };
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    loop {
+        let start = Instant::now();
+        // The manifest is read again each round, so edits apply without a restart.
+        let attempt = async {
+            let manifest = Manifest::read(&args.manifest)?;
+            round(&manifest, &args.store, key_file, client).await
+        };
+        let outcome = tokio::select! {
+            biased;
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            outcome = attempt => outcome,
+        };
+        match outcome {
+            Ok(report) => {
+                emit(&Synced::Once(report, start.elapsed()), json)?;
+            }
+            Err(e) => print_error(
+                &format!("sync failed, the previous store is kept: {e}"),
+                json,
+            ),
+        }
+        tokio::select! {
+            biased;
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+    tracing::info!("signal received; sync stopped");
+    Ok(())
+}
+
+impl Report for Synced {
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let Synced::Once(report, took) = self else {
+            return Ok(());
+        };
+        if report.key_created {
+            writeln!(
+                out,
+                "created store key {} (mode 0600); keep it apart from the store",
+                report.key_file.display()
+            )?;
+        }
+        for arn in &report.removed {
+            writeln!(out, "removed {arn} (no longer in the manifest)")?;
+        }
+        let versions: usize = report.secrets.iter().map(|s| s.versions.len()).sum();
+        writeln!(
+            out,
+            "synced {} secrets ({versions} versions, {} requests) into {} in {:.2}s",
+            report.secrets.len(),
+            report.requests,
+            report.store_file.display(),
+            took.as_secs_f64()
+        )
+    }
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        let Synced::Once(report, took) = self else {
+            return Ok(None);
+        };
+        let secrets: Vec<_> = report
+            .secrets
+            .iter()
+            .map(|s| {
+                json!({
+                    "arn": s.arn,
+                    "name": s.name,
+                    "versions": s.versions.iter().map(|(id, stages)| json!({
+                        "version_id": id,
+                        "version_stages": stages,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        to_json(&json!({
+            "store": report.store_file.display().to_string(),
+            "key_file": report.key_file.display().to_string(),
+            "key_created": report.key_created,
+            "secrets": secrets,
+            "removed": report.removed,
+            "requests": report.requests,
+            "seconds": took.as_secs_f64(),
+        }))
+    }
+}
+
+/// `--region`, then aws-config's region chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's
+/// `region` in the AWS config files, instance metadata), then the one region the manifest's
+/// ARNs all name.
+async fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<String> {
+    if let Some(region) = given {
+        return Ok(region.to_owned());
+    }
+    let chain = aws_config::default_provider::region::DefaultRegionChain::builder().build();
+    if let Some(region) = chain.region().await.filter(|r| !r.as_ref().is_empty()) {
+        return Ok(region.to_string());
+    }
+    manifest
+        .single_arn_region()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            anyhow!(
+                "no AWS region: pass --region, or set AWS_REGION (or a region in the AWS profile)"
+            )
+        })
+}

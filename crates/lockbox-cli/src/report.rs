@@ -1,0 +1,94 @@
+//! The one output path: every command returns a [`Report`], and [`emit`] prints it as text or,
+//! with `--json`, as one line of JSON. Errors go through [`print_error`].
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::json;
+
+/// What a command produced, in both of its forms.
+pub trait Report {
+    /// Writes the text form to `out` (stdout). Secret values are written raw, with no newline
+    /// added.
+    fn write_text(&self, out: &mut dyn Write) -> io::Result<()>;
+    /// The JSON form, one line without its newline (`serde_json::to_string`, so a document
+    /// keeps its key order); `None` prints nothing on stdout.
+    fn json(&self) -> anyhow::Result<Option<String>>;
+    /// Lines for stderr, printed before the output.
+    fn notes(&self) -> Vec<Note> {
+        Vec::new()
+    }
+    /// The exit code; 0 unless the report says otherwise.
+    fn exit_code(&self) -> u8 {
+        0
+    }
+}
+
+/// One line for stderr: `note: ...` / `warning: ...` as text, `{"note"|"warning"|"absent":
+/// ...}` with `--json`.
+pub enum Note {
+    /// Something the user should know.
+    Info(String),
+    /// Something the user should act on.
+    Warning(String),
+    /// Why a lookup found nothing (printed as `note:`, JSON key `absent`).
+    Absent(String),
+}
+
+impl Note {
+    fn line(&self, json: bool) -> String {
+        let (label, key, text) = match self {
+            Note::Info(t) => ("note", "note", t),
+            Note::Warning(t) => ("warning", "warning", t),
+            Note::Absent(t) => ("note", "absent", t),
+        };
+        if json {
+            json!({ key: text }).to_string()
+        } else {
+            format!("{label}: {text}")
+        }
+    }
+}
+
+/// The JSON form of `value`, for [`Report::json`].
+pub fn to_json(value: &impl Serialize) -> anyhow::Result<Option<String>> {
+    Ok(Some(serde_json::to_string(value)?))
+}
+
+/// Prints `report` (its notes on stderr, its text or JSON form on stdout) and returns its exit
+/// code.
+pub fn emit(report: &dyn Report, json: bool) -> anyhow::Result<ExitCode> {
+    for note in report.notes() {
+        eprintln!("{}", note.line(json));
+    }
+    let mut out = io::stdout().lock();
+    let written = if json {
+        match report.json()? {
+            Some(value) => writeln!(out, "{value}"),
+            None => Ok(()),
+        }
+    } else {
+        report.write_text(&mut out)
+    };
+    written
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Prints an error as one line on stderr: `error: ...`, or `{"error": ...}` with `--json`.
+pub fn print_error(message: &str, json: bool) {
+    if json {
+        eprintln!("{}", json!({ "error": message }));
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Standard base64, for binary values in JSON.
+pub fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
