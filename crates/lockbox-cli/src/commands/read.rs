@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use lockbox_resources::{Selector, Store, StoredSecret};
+use lockbox_resources::{SecretVersion, Selector, Store};
 use serde_json::json;
 
 use crate::report::{Report, base64, to_json};
@@ -31,7 +31,7 @@ pub struct ReadArgs {
 
 /// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
 /// date and `secret_string` (or `secret_binary`, base64).
-pub struct Read(StoredSecret);
+pub struct Read(SecretVersion);
 
 /// Reads one version (default stage AWSCURRENT) from the store.
 pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {

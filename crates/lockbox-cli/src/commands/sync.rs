@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use lockbox_resources::{FetchedVersion, Manifest, SyncReport, SyncTarget, VersionSource};
+use lockbox_resources::{Manifest, SecretVersion, SyncReport, SyncTarget, VersionSource};
 use lockbox_secretsmanager::SmClient;
 use serde_json::json;
 
@@ -106,7 +106,7 @@ struct Counted<'a> {
 
 #[async_trait::async_trait]
 impl VersionSource for Counted<'_> {
-    async fn fetch(&self, secret_id: &str, stage: &str) -> lockbox_core::Result<FetchedVersion> {
+    async fn fetch(&self, secret_id: &str, stage: &str) -> lockbox_core::Result<SecretVersion> {
         // A secret's first label is fetched by its manifest id; later ones by ARN.
         if let Some(i) = self.ids.iter().position(|id| *id == secret_id) {
             self.progress.at(i + 1);
