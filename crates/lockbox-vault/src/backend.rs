@@ -289,7 +289,23 @@ impl SecretsManager for VaultBackend {
             )
             .with_secret(name));
         };
-        self.write(name, text, mode == PutMode::Create).await
+        let create = mode == PutMode::Create;
+        match self.write(name, text, create).await {
+            // Vault checks `update` rather than `create` when the path exists, so a token that
+            // may only create (the node policy) hears 403 for a secret that is already there.
+            Err(e) if create && e.kind() == ErrorKind::PermissionDenied => {
+                let path = self.metadata_path(name);
+                match self
+                    .call(Method::GET, &path, None, None, Op::Delete, name.as_str())
+                    .await
+                {
+                    Ok(_) => Err(Error::already_exists(BACKEND, name)
+                        .with_message(format!("Vault path {}", self.data_path(name)))),
+                    Err(_) => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Removes every version and the metadata (so a create of the name works again);

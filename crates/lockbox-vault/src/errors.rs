@@ -46,7 +46,7 @@ pub(crate) fn vault_messages(body: &[u8]) -> String {
         .map(|list| {
             list.iter()
                 .filter_map(|m| m.as_str())
-                .map(str::trim)
+                .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
                 .filter(|m| !m.is_empty())
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -194,6 +194,10 @@ mod tests {
             "permission denied"
         );
         assert_eq!(vault_messages(br#"{"errors":["a"," b "]}"#), "a; b");
+        assert_eq!(
+            vault_messages(br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#),
+            "1 error occurred: * permission denied"
+        );
         assert_eq!(vault_messages(b"<html>secret</html>"), "");
         assert_eq!(vault_messages(br#"{"data":{"k":"v"}}"#), "");
     }
