@@ -55,7 +55,7 @@ impl VaultBackend {
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lockbox/", env!("CARGO_PKG_VERSION")));
-        for cert in extra_roots()? {
+        for cert in extra_roots(std::env::var_os(ENV_CACERT).as_deref())? {
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| {
@@ -197,9 +197,9 @@ fn base_string(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
 }
 
-/// Certificates from the PEM file named by `VAULT_CACERT`, if set.
-fn extra_roots() -> Result<Vec<reqwest::Certificate>> {
-    let Some(path) = std::env::var_os(ENV_CACERT).filter(|p| !p.is_empty()) else {
+/// Certificates from the PEM file `path` (the value of `VAULT_CACERT`), if set.
+fn extra_roots(path: Option<&std::ffi::OsStr>) -> Result<Vec<reqwest::Certificate>> {
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
         return Ok(Vec::new());
     };
     let shown = std::path::Path::new(&path).display().to_string();
@@ -423,6 +423,26 @@ mod tests {
         let e =
             VaultBackend::connect(VaultSettings::new("http://v", "n").token("a\nb")).unwrap_err();
         assert!(!e.to_string().contains("a\nb"), "{e}");
+    }
+
+    #[test]
+    fn vault_cacert_must_name_a_pem_bundle() {
+        use std::ffi::OsStr;
+        assert!(extra_roots(None).unwrap().is_empty());
+        assert!(extra_roots(Some(OsStr::new(""))).unwrap().is_empty());
+        let pem = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/test-ca.pem");
+        assert_eq!(extra_roots(Some(OsStr::new(pem))).unwrap().len(), 1);
+        for bad in [
+            "/nonexistent/ca.pem",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ] {
+            let e = extra_roots(Some(OsStr::new(bad))).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+            assert!(
+                e.to_string().contains("VAULT_CACERT") && e.to_string().contains(bad),
+                "{e}"
+            );
+        }
     }
 
     #[tokio::test]

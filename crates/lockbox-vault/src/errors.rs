@@ -123,6 +123,19 @@ pub(crate) fn from_transport(err: &reqwest::Error, op: Op, secret: &str, path: &
     } else {
         format!(": {}", chain.join(": "))
     };
+    // A certificate the roots do not vouch for will not get better on retry.
+    if detail.contains("certificate") {
+        return Error::new(
+            ErrorKind::InvalidConfig,
+            BACKEND,
+            format!(
+                "{} Vault path {path}: TLS failed{detail} (a private CA goes in {})",
+                op.verb(),
+                crate::settings::ENV_CACERT
+            ),
+        )
+        .with_secret(secret);
+    }
     Error::new(
         ErrorKind::Unavailable,
         BACKEND,

@@ -40,8 +40,16 @@ struct Raw {
 
 impl Raw {
     fn new(addr: &str, token: &str) -> Self {
+        // Trust what the backend trusts: a TLS dev server's CA comes through VAULT_CACERT.
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = std::env::var_os("VAULT_CACERT").filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(path).expect("reading VAULT_CACERT");
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).unwrap() {
+                http = http.add_root_certificate(cert);
+            }
+        }
         Self {
-            http: reqwest::Client::new(),
+            http: http.build().unwrap(),
             addr: addr.trim_end_matches('/').into(),
             token: token.into(),
             namespace: None,
