@@ -202,8 +202,8 @@ fn extra_roots(path: Option<&std::ffi::OsStr>) -> Result<Vec<reqwest::Certificat
     let Some(path) = path.filter(|p| !p.is_empty()) else {
         return Ok(Vec::new());
     };
-    let shown = std::path::Path::new(&path).display().to_string();
-    let pem = std::fs::read(&path)
+    let shown = std::path::Path::new(path).display().to_string();
+    let pem = std::fs::read(path)
         .map_err(|e| Error::invalid_config(ENV_CACERT, format!("cannot read {shown}: {e}")))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
         Error::invalid_config(
