@@ -329,6 +329,7 @@ impl SecretsManager for VaultBackend {
         if !start.is_empty() && SecretName::new(&start[..start.len() - 1]).is_err() {
             return Ok(Vec::new());
         }
+        let what = format!("{prefix}*");
         let mut names = Vec::new();
         let mut dirs = vec![start.to_owned()];
         while let Some(dir) = dirs.pop() {
@@ -340,7 +341,7 @@ impl SecretsManager for VaultBackend {
                     Some(("list", "true")),
                     None,
                     Op::List,
-                    prefix,
+                    &what,
                 )
                 .await
             {
