@@ -24,7 +24,7 @@ pub enum ManagerType {
     AwsSsm,
     /// AWS Secrets Manager.
     AwsSecretsManager,
-    /// HashiCorp Vault (recognised for compatibility; lockbox has no backend for it).
+    /// HashiCorp Vault or OpenBao (KV version 2, Polygon Edge's paths).
     HashicorpVault,
     /// Google Cloud Secret Manager (recognised for compatibility; lockbox has no backend for it).
     GcpSsm,

@@ -4,7 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lockbox_core::{Error, ErrorKind, SecretsManager};
-#[cfg(any(feature = "aws-ssm", feature = "aws-secretsmanager"))]
+#[cfg(any(
+    feature = "aws-ssm",
+    feature = "aws-secretsmanager",
+    feature = "hashicorp-vault"
+))]
 use lockbox_core::{Retry, RetryPolicy};
 
 use crate::{SecretsManagerConfig, Settings};
@@ -20,8 +24,8 @@ pub fn open_data_dir(dir: &Path) -> Arc<dyn SecretsManager> {
 /// is the directory of the config file: a relative `extra.path` of a local config is resolved
 /// against it, so the config works from any working directory.
 ///
-/// Each backend needs its cargo feature (`local`, `aws-ssm`, `aws-secretsmanager`, all on by
-/// default); a type whose backend is not built is an [`ErrorKind::Unsupported`] error.
+/// Each backend needs its cargo feature (`local`, `aws-ssm`, `aws-secretsmanager`,
+/// `hashicorp-vault`, all on by default); a type whose backend is not built is an [`ErrorKind::Unsupported`] error.
 ///
 /// [`Retry`]: lockbox_core::Retry
 #[cfg_attr(not(feature = "local"), allow(unused_variables))]
@@ -64,6 +68,20 @@ pub async fn open(
                     endpoint_url: config.server_url.clone(),
                 })
                 .await?;
+            Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
+        }
+        #[cfg(feature = "hashicorp-vault")]
+        Settings::HashicorpVault {
+            server_url,
+            token,
+            namespace,
+        } => {
+            let mut settings = lockbox_vault::VaultSettings::new(server_url, config.name.clone())
+                .namespace(namespace);
+            if let Some(token) = token {
+                settings = settings.token(token.expose());
+            }
+            let backend = lockbox_vault::VaultBackend::from_env(settings)?;
             Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
         other => Err(Error::new(

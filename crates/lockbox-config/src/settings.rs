@@ -23,6 +23,9 @@ pub mod keys {
     pub const PROJECT_ID: &str = "project-id";
     /// `gcp-ssm`: the credentials file.
     pub const GCP_SSM_CRED: &str = "gcp-ssm-cred";
+    /// `hashicorp-vault`: environment variables that may carry the token instead of the
+    /// config file, first set wins (a token on disk or in argv is easier to leak).
+    pub const VAULT_TOKEN_ENV: [&str; 2] = ["LOCKBOX_TOKEN", "VAULT_TOKEN"];
 }
 
 /// The name errors give an `extra` key: `extra.KEY`.
@@ -58,12 +61,13 @@ pub enum Settings {
         /// `extra.kms-key-id`, when set and not empty.
         kms_key_id: Option<String>,
     },
-    /// HashiCorp Vault (lockbox has no backend for it).
+    /// HashiCorp Vault or OpenBao, KV version 2 under mount `secret`.
     HashicorpVault {
         /// `server_url`.
         server_url: String,
-        /// `token`; redacted in Debug.
-        token: Token,
+        /// `token`; redacted in Debug. `None` when the config has none and one of
+        /// [`keys::VAULT_TOKEN_ENV`] is set: the backend reads it from there.
+        token: Option<Token>,
         /// `namespace`, when set.
         namespace: Option<String>,
     },
@@ -208,7 +212,27 @@ impl SecretsManagerConfig {
                 kms_key_id: optional(keys::KMS_KEY_ID),
             },
             ManagerType::HashicorpVault => Settings::HashicorpVault {
-                token: self.token.clone().ok_or_else(|| missing("token"))?,
+                token: match &self.token {
+                    Some(token) => Some(token.clone()),
+                    None if keys::VAULT_TOKEN_ENV
+                        .iter()
+                        .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty())) =>
+                    {
+                        None
+                    }
+                    None => {
+                        return Err(Error::invalid_config(
+                            "token",
+                            format!(
+                                "is required for type {} (in the config, or in the environment \
+                                 variable {} or {})",
+                                self.manager_type,
+                                keys::VAULT_TOKEN_ENV[0],
+                                keys::VAULT_TOKEN_ENV[1]
+                            ),
+                        ));
+                    }
+                },
                 server_url: self
                     .server_url
                     .clone()
@@ -262,7 +286,7 @@ mod tests {
         );
         assert!(!format!("{s:?}").contains("SECRET"));
         assert!(
-            matches!(&s, Settings::HashicorpVault { token, .. } if token.expose() == "s.SECRET")
+            matches!(&s, Settings::HashicorpVault { token: Some(token), .. } if token.expose() == "s.SECRET")
         );
         let s = settings(
             r#"{"type": "gcp-ssm", "name": "n", "extra": {"project-id": "p", "gcp-ssm-cred": "/c.json"}}"#,

@@ -33,6 +33,18 @@ path "{mount}/metadata/{node_name}/*" {{
     )
 }
 
+impl crate::VaultSettings {
+    /// [`node_policy_hcl`] for these settings' mount and node, after checking both are plain
+    /// path segments (a `*` or `+` in a node name would widen the policy).
+    pub fn policy_hcl(&self, read_only: bool) -> lockbox_core::Result<String> {
+        Ok(node_policy_hcl(
+            &self.checked_mount()?,
+            &self.checked_node()?,
+            read_only,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +64,19 @@ path "secret/metadata/node1/*" {
 }
 "#
         );
+    }
+
+    #[test]
+    fn settings_policy_refuses_names_that_would_widen_it() {
+        let ok = crate::VaultSettings::new("http://127.0.0.1:8200", "node1");
+        assert_eq!(
+            ok.policy_hcl(true).unwrap(),
+            node_policy_hcl("secret", "node1", true)
+        );
+        let e = crate::VaultSettings::new("http://127.0.0.1:8200", "node*")
+            .policy_hcl(false)
+            .unwrap_err();
+        assert_eq!(e.kind(), lockbox_core::ErrorKind::InvalidConfig);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use clap::{ArgGroup, Args};
-use lockbox_config::SecretsManagerConfig;
+use lockbox_config::{SecretsManagerConfig, Settings};
 use lockbox_policy::{Access, Partition, PolicyDocument, PolicyOptions, PolicySources};
 use lockbox_resources::Manifest;
 
@@ -23,7 +23,8 @@ use crate::report::{Note, Report, to_json};
         .args(["config", "manifest"])
 ))]
 pub struct PolicyArgs {
-    /// A secretsManagerConfig.json of type aws-ssm or aws-secretsmanager: access to that node's
+    /// A secretsManagerConfig.json of type aws-ssm, aws-secretsmanager (IAM) or hashicorp-vault
+    /// (a Vault policy in HCL): access to that node's
     /// secrets.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -31,9 +32,10 @@ pub struct PolicyArgs {
     /// secrets it lists.
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
-    /// The 12-digit AWS account the secrets live in.
+    /// The 12-digit AWS account the secrets live in (required for IAM policies; a
+    /// hashicorp-vault config needs none).
     #[arg(long, value_name = "ID", env = "AWS_ACCOUNT_ID")]
-    account: String,
+    account: Option<String>,
     /// Region of the resources (default: the config's extra.region).
     #[arg(long, value_name = "REGION")]
     region: Option<String>,
@@ -48,9 +50,15 @@ pub struct PolicyArgs {
     role_arn: Option<String>,
 }
 
-/// The policy: pretty JSON as text, the same document on one line with `--json`. Actions AWS
-/// grants only on `"Resource": "*"` are left out and named in notes on stderr.
-pub struct Policy(PolicyDocument);
+/// The policy. IAM: pretty JSON as text, the same document on one line with `--json`; actions
+/// AWS grants only on `"Resource": "*"` are left out and named in notes on stderr. Vault: the
+/// HCL policy as text, `{"hcl": ...}` with `--json`.
+pub enum Policy {
+    /// An IAM policy document (AWS configs and manifests).
+    Iam(PolicyDocument),
+    /// A Vault policy in HCL (`hashicorp-vault` configs).
+    Vault(String),
+}
 
 /// Derives the policy `args` describe.
 pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
@@ -59,6 +67,21 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         .as_deref()
         .map(SecretsManagerConfig::read)
         .transpose()?;
+    if let Some(config) = &config
+        && let Settings::HashicorpVault { server_url, .. } = config.validate()?
+    {
+        if args.manifest.is_some() || args.role_arn.is_some() {
+            bail!(
+                "--config: a hashicorp-vault config gives a Vault policy, which cannot be \
+                 combined with --manifest or --role-arn (IAM)"
+            );
+        }
+        let settings = lockbox_vault::VaultSettings::new(server_url, config.name.clone());
+        return Ok(Policy::Vault(settings.policy_hcl(args.read_only)?));
+    }
+    let Some(account) = args.account else {
+        bail!("--account is required for an IAM policy (or set AWS_ACCOUNT_ID)");
+    };
     let manifest = args.manifest.as_deref().map(Manifest::read).transpose()?;
     let secret_ids: Vec<String> = manifest
         .iter()
@@ -71,7 +94,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         );
     }
     let options = PolicyOptions {
-        account: args.account,
+        account,
         region: args.region,
         partition: args
             .partition
@@ -89,23 +112,32 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         config: config.as_ref(),
         manifest_secrets: &secret_ids,
     };
-    Ok(Policy(lockbox_policy::generate(sources, &options)?))
+    Ok(Policy::Iam(lockbox_policy::generate(sources, &options)?))
 }
 
 impl Report for Policy {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "{}", self.0.to_json())
+        match self {
+            Policy::Iam(document) => writeln!(out, "{}", document.to_json()),
+            Policy::Vault(hcl) => write!(out, "{hcl}"),
+        }
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
-        to_json(&self.0)
+        match self {
+            Policy::Iam(document) => to_json(document),
+            Policy::Vault(hcl) => to_json(&serde_json::json!({ "hcl": hcl })),
+        }
     }
 
     fn notes(&self) -> Vec<Note> {
-        self.0
-            .omitted
-            .iter()
-            .map(|o| Note::Info(format!("left out {}: {}", o.action, o.reason)))
-            .collect()
+        match self {
+            Policy::Iam(document) => document
+                .omitted
+                .iter()
+                .map(|o| Note::Info(format!("left out {}: {}", o.action, o.reason)))
+                .collect(),
+            Policy::Vault(_) => Vec::new(),
+        }
     }
 }
