@@ -220,16 +220,14 @@ impl SecretsManagerConfig {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Backend,
             };
-            Error::new(
+            Error::input(
                 kind,
-                "lockbox",
                 format!("cannot read config file {}: {e}", path.display()),
             )
         })?;
         Self::from_json(&text).map_err(|e| {
-            Error::new(
+            Error::input(
                 e.kind(),
-                "lockbox",
                 format!("config file {}: {}", path.display(), e.message()),
             )
         })
@@ -246,20 +244,15 @@ impl SecretsManagerConfig {
         };
         lockbox_fs::write_file_atomic(path, self.to_json().as_bytes(), mode).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::new(
+                Error::input(
                     ErrorKind::AlreadyExists,
-                    "lockbox",
                     format!(
                         "config file {} already exists; use --force to replace it",
                         path.display()
                     ),
                 )
             } else {
-                Error::new(
-                    ErrorKind::Backend,
-                    "lockbox",
-                    format!("writing config file: {e}"),
-                )
+                Error::input(ErrorKind::Backend, format!("writing config file: {e}"))
             }
         })
     }

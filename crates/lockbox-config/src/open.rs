@@ -84,9 +84,8 @@ pub async fn open(
             let backend = lockbox_vault::VaultBackend::from_env(settings)?;
             Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
-        other => Err(Error::new(
+        other => Err(Error::input(
             ErrorKind::Unsupported,
-            "lockbox",
             format!(
                 "type {} is recognised but this build of lockbox has no backend for it",
                 other.manager_type()

@@ -117,18 +117,21 @@ impl Error {
         Self::new(ErrorKind::AlreadyExists, backend, "").with_secret(name)
     }
 
+    /// An error in lockbox's own checks of its input (a config, a name, a manifest, a stored
+    /// value's encoding) that no backend reported: its [`backend`](Self::backend) is empty and
+    /// its Display starts with the kind.
+    pub fn input(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::new(kind, "", message)
+    }
+
     /// `InvalidName`: `name` breaks `rule`.
     pub fn invalid_name(name: &str, rule: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidName, "lockbox", rule).with_secret(format!("{name:?}"))
+        Self::input(ErrorKind::InvalidName, rule).with_secret(format!("{name:?}"))
     }
 
     /// `InvalidConfig`: `field` breaks `rule`.
     pub fn invalid_config(field: impl fmt::Display, rule: impl fmt::Display) -> Self {
-        Self::new(
-            ErrorKind::InvalidConfig,
-            "lockbox",
-            format!("{field}: {rule}"),
-        )
+        Self::input(ErrorKind::InvalidConfig, format!("{field}: {rule}"))
     }
 
     /// What went wrong.
@@ -136,7 +139,8 @@ impl Error {
         self.kind
     }
 
-    /// The backend that reported the error (`local`, `memory`, `aws-ssm`, ...).
+    /// The backend that reported the error (`local`, `memory`, `aws-ssm`, ...); empty for an
+    /// [`input`](Self::input) error, which no backend reported.
     pub fn backend(&self) -> &'static str {
         self.backend
     }
@@ -170,14 +174,12 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.backend.is_empty() {
+            write!(f, "{}: ", self.backend)?;
+        }
         match &self.secret {
-            Some(name) => write!(
-                f,
-                "{}: secret {name}: {}",
-                self.backend,
-                self.kind.describe()
-            )?,
-            None => write!(f, "{}: {}", self.backend, self.kind.describe())?,
+            Some(name) => write!(f, "secret {name}: {}", self.kind.describe())?,
+            None => write!(f, "{}", self.kind.describe())?,
         }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -224,7 +226,12 @@ mod tests {
         let e = Error::invalid_config("extra.region", "is required for type aws-ssm");
         assert_eq!(
             e.to_string(),
-            "lockbox: invalid configuration: extra.region: is required for type aws-ssm"
+            "invalid configuration: extra.region: is required for type aws-ssm"
+        );
+        assert_eq!(
+            e.backend(),
+            "",
+            "no pseudo backend for lockbox's own checks"
         );
     }
 

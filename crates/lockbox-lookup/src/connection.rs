@@ -90,7 +90,7 @@ fn default_words(field: &str) -> &'static [&'static str] {
 }
 
 fn corrupt(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Corrupt, "lockbox", message)
+    Error::input(ErrorKind::Corrupt, message)
 }
 
 /// Airflow's `Connection._normalize_conn_type`.

@@ -440,9 +440,8 @@ impl LookupSettings {
             match assume_method.as_deref() {
                 None | Some("assume_role") => {}
                 Some(m @ ("assume_role_with_saml" | "assume_role_with_web_identity")) => {
-                    return Err(Error::new(
+                    return Err(Error::input(
                         ErrorKind::Unsupported,
-                        "lockbox",
                         format!(
                             "backend_kwargs.assume_role_method {m:?}: only \"assume_role\" is \
                              supported"
@@ -655,9 +654,8 @@ fn assume_role_options(kw: &Map<String, Value>) -> Result<AssumeRoleOptions> {
                 }
             }
             other => {
-                return Err(Error::new(
+                return Err(Error::input(
                     ErrorKind::Unsupported,
-                    "lockbox",
                     format!(
                         "backend_kwargs.assume_role_kwargs.{other}: not supported (use \
                          RoleSessionName, ExternalId, DurationSeconds, Policy, PolicyArns, Tags)"

@@ -442,9 +442,8 @@ fn role_statement(role: &str, target: &Target<'_>) -> Result<Statement, Error> {
 /// statement is empty, Sids are unique and alphanumeric.
 fn check_invariants(document: &PolicyDocument) -> Result<(), Error> {
     let broken = |what: String| {
-        Err(Error::new(
+        Err(Error::input(
             ErrorKind::Backend,
-            "lockbox",
             format!("generated policy is wrong: {what}"),
         ))
     };

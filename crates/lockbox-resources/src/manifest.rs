@@ -119,9 +119,8 @@ impl Manifest {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::InvalidConfig,
             };
-            Error::new(
+            Error::input(
                 kind,
-                "lockbox",
                 format!("manifest {}: cannot read: {e}", path.display()),
             )
         })?;
