@@ -14,9 +14,9 @@ use lockbox_testkit::faults::AwsService;
 use lockbox_testkit::wire::{self, aws_error, fast_retries, ok};
 use serde_json::json;
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request};
 
-const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+const ARN: &str = wire::SECRET_ARN_PREFIX;
 
 fn n(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
@@ -24,17 +24,6 @@ fn n(s: &str) -> SecretName {
 
 fn target(op: &str) -> wiremock::matchers::HeaderExactMatcher {
     wire::target(wire::SECRETS_MANAGER, op)
-}
-
-fn secret(name: &str, value: &str) -> ResponseTemplate {
-    ok(json!({
-        "ARN": format!("{ARN}{name}-AbCdEf"),
-        "Name": name,
-        "VersionId": "11111111-2222-3333-4444-555555555555",
-        "SecretString": value,
-        "VersionStages": ["AWSCURRENT"],
-        "CreatedDate": 1_700_000_000.5,
-    }))
 }
 
 /// Bodies of the requests for `op`, parsed.
@@ -67,7 +56,7 @@ const SECRETS_MANAGER: AwsService = AwsService {
     id_field: "SecretId",
     internal_error: "InternalServiceError",
     remote: |name| format!("p/node/{name}"),
-    value: secret,
+    value: wire::secret_string,
     truncated_value: r#"{"Name": "p/node/k", "SecretString": "LEAKED-SECRET-VALUE", "SecretValues": [{"SecretString": "LEAKED-SECRET-VALUE""#,
     forbidden_detail: Some("HTTP 403 access denied"),
     backend,

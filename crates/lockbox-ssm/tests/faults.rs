@@ -12,11 +12,7 @@ use lockbox_testkit::faults::AwsService;
 use lockbox_testkit::wire::{self, aws_error, fast_retries, ok, target};
 use serde_json::json;
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn parameter(name: &str, value: &str) -> ResponseTemplate {
-    ok(json!({"Parameter": {"Name": name, "Value": value, "Type": "SecureString", "Version": 1}}))
-}
+use wiremock::{Mock, MockServer};
 
 fn backend(endpoint: &str, attempt_timeout: Duration) -> Arc<dyn SecretsManager> {
     Arc::new(
@@ -36,7 +32,7 @@ const SSM: AwsService = AwsService {
     id_field: "Name",
     internal_error: "InternalServerError",
     remote: |name| format!("/p/node/{name}"),
-    value: parameter,
+    value: wire::ssm_parameter,
     truncated_value: r#"{"Parameter": {"Name": "/p/node/k", "Value": "LEAKED-SECRET-VALUE", "#,
     forbidden_detail: None,
     backend,

@@ -9,9 +9,11 @@
 //! - [`faults`] (feature `aws`): the transport-fault suite every AWS backend runs.
 //! - [`FaultyBackend`]: an in-memory backend that injects errors, logs and counts calls, and
 //!   can hold fetches at a gate.
+//! - [`cli`]: the built `lockbox` binary in a clean environment.
 //! - [`conformance`]: the behaviour every backend promises, one function per behaviour, and
 //!   [`conformance_tests!`] to run them all as separate tests.
 
+pub mod cli;
 pub mod conformance;
 mod faulty;
 pub mod wire;

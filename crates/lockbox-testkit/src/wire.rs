@@ -47,6 +47,28 @@ pub fn aws_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
         .set_body_string(serde_json::json!({"__type": code, "message": message}).to_string())
 }
 
+/// The ARN of Secrets Manager secrets in the mocks, up to the name.
+pub const SECRET_ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+
+/// An SSM `GetParameter` answer: `SecureString` parameter `name` holding `value`, version 1.
+pub fn ssm_parameter(name: &str, value: &str) -> ResponseTemplate {
+    ok(serde_json::json!({
+        "Parameter": {"Name": name, "Value": value, "Type": "SecureString", "Version": 1}
+    }))
+}
+
+/// A Secrets Manager `GetSecretValue` answer: secret `name`'s current string `value`.
+pub fn secret_string(name: &str, value: &str) -> ResponseTemplate {
+    ok(serde_json::json!({
+        "ARN": format!("{SECRET_ARN_PREFIX}{name}-AbCdEf"),
+        "Name": name,
+        "VersionId": "11111111-2222-3333-4444-555555555555",
+        "SecretString": value,
+        "VersionStages": ["AWSCURRENT"],
+        "CreatedDate": 1_700_000_000.5,
+    }))
+}
+
 /// AWS's throttling answer.
 pub fn throttled() -> ResponseTemplate {
     aws_error(400, "ThrottlingException", "Rate exceeded")
