@@ -66,15 +66,12 @@ lockbox_testkit::transport_fault_tests!(SECRETS_MANAGER);
 
 #[tokio::test]
 async fn expired_credentials_are_unauthenticated() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "ExpiredTokenException",
-            "The security token included in the request is expired",
-        ))
-        .mount(&server)
-        .await;
+    let server = wire::serve(aws_error(
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    ))
+    .await;
     let backend = sm_backend(&server.uri(), Duration::from_secs(10));
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
@@ -83,15 +80,12 @@ async fn expired_credentials_are_unauthenticated() {
 
 #[tokio::test]
 async fn kms_decryption_failure_is_permission_denied_naming_kms_decrypt() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "DecryptionFailure",
-            "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
-        ))
-        .mount(&server)
-        .await;
+    let server = wire::serve(aws_error(
+        400,
+        "DecryptionFailure",
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+    ))
+    .await;
     let backend = Retry::new(
         sm_backend(&server.uri(), Duration::from_secs(10)),
         fast_retries(),
@@ -392,17 +386,7 @@ async fn init_failing_on_the_second_write_removes_the_first() {
         .respond_with(ok(json!({"Name": "p/node/validator-key"})))
         .mount(&server)
         .await;
-    let backend: Arc<dyn SecretsManager> = Arc::new(Retry::new(
-        sm_backend(&server.uri(), Duration::from_secs(10)),
-        fast_retries(),
-    ));
-    let e = lockbox_keys::init_node(backend.as_ref()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("network-key") && msg.contains("left as it was"),
-        "{msg}"
-    );
+    lockbox_testkit::faults::init_failing_on_the_second_write(&SECRETS_MANAGER, &server).await;
     let deletes = bodies(&server, "DeleteSecret").await;
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(deletes[0]["SecretId"], "p/node/validator-key");

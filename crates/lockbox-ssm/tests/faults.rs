@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lockbox_core::{ErrorKind, Retry, SecretsManager};
+use lockbox_core::SecretsManager;
 use lockbox_ssm::SsmBackend;
 use lockbox_testkit::aws::{ssm_client, ssm_settings};
 use lockbox_testkit::faults::AwsService;
-use lockbox_testkit::wire::{self, aws_error, fast_retries, ok, target};
+use lockbox_testkit::wire::{self, aws_error, ok, target};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
@@ -66,17 +66,7 @@ async fn init_failing_on_the_second_write_removes_the_first() {
         .respond_with(ok(json!({})))
         .mount(&server)
         .await;
-    let backend: Arc<dyn SecretsManager> = Arc::new(Retry::new(
-        backend(&server.uri(), Duration::from_secs(10)),
-        fast_retries(),
-    ));
-    let e = lockbox_keys::init_node(backend.as_ref()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("network-key") && msg.contains("left as it was"),
-        "{msg}"
-    );
+    lockbox_testkit::faults::init_failing_on_the_second_write(&SSM, &server).await;
     let deletes: Vec<String> = server
         .received_requests()
         .await

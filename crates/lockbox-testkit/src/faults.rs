@@ -11,8 +11,8 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::wire::{
-    aws_error, fast_retries, moto_access_denied, requests, resetting_endpoint, target, throttled,
-    truncated, unreachable_endpoint,
+    aws_error, fast_retries, moto_access_denied, requests, resetting_endpoint, serve, target,
+    throttled, truncated, unreachable_endpoint,
 };
 
 /// What the suite needs to know of one AWS service. Its backends are node `node` under path
@@ -119,11 +119,7 @@ pub async fn throttled_twice_then_success(svc: &AwsService) {
 
 /// Throttling is retryable, and our retries (the SDK's are off) are capped.
 pub async fn throttling_is_retryable_and_attempts_are_capped(svc: &AwsService) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(throttled())
-        .mount(&server)
-        .await;
+    let server = serve(throttled()).await;
     let backend = svc.retrying(&server.uri());
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
@@ -137,11 +133,7 @@ pub async fn throttling_is_retryable_and_attempts_are_capped(svc: &AwsService) {
 /// A 500 on every attempt is Unavailable, naming the action and the secret; `has` cannot
 /// tell, so it fails too rather than answering false.
 pub async fn persistent_500_is_unavailable_after_the_retry_budget(svc: &AwsService) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(500, svc.internal_error, "boom"))
-        .mount(&server)
-        .await;
+    let server = serve(aws_error(500, svc.internal_error, "boom")).await;
     let backend = svc.retrying(&server.uri());
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
@@ -181,11 +173,8 @@ pub async fn unreachable_endpoint_fails_fast_and_clearly(svc: &AwsService) {
 
 /// An answer slower than the attempt timeout is Unavailable, saying it timed out.
 pub async fn slow_answer_past_the_timeout_is_unavailable(svc: &AwsService) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with((svc.value)(&(svc.remote)("k"), "late").set_delay(Duration::from_secs(5)))
-        .mount(&server)
-        .await;
+    let server =
+        serve((svc.value)(&(svc.remote)("k"), "late").set_delay(Duration::from_secs(5))).await;
     let backend = (svc.backend)(&server.uri(), Duration::from_millis(300));
     let start = Instant::now();
     let e = backend.get(&n("k")).await.unwrap_err();
@@ -197,11 +186,7 @@ pub async fn slow_answer_past_the_timeout_is_unavailable(svc: &AwsService) {
 /// A cut-off answer is a Backend error that is not retried and never echoes the body, for
 /// `get` and for every slot of `get_many`.
 pub async fn malformed_json_is_an_error_that_never_echoes_the_body(svc: &AwsService) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(truncated(svc.truncated_value))
-        .mount(&server)
-        .await;
+    let server = serve(truncated(svc.truncated_value)).await;
     let backend = svc.retrying(&server.uri());
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
@@ -231,18 +216,15 @@ pub async fn malformed_json_is_an_error_that_never_echoes_the_body(svc: &AwsServ
 /// AccessDenied is PermissionDenied naming the action and the secret, and is not retried;
 /// moto's HTTP 403 with an XML body is PermissionDenied for reads, writes and lists.
 pub async fn access_denied_is_permission_denied_naming_action_and_secret(svc: &AwsService) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "AccessDeniedException",
-            &format!(
-                "User: arn:aws:iam::123456789012:user/x is not authorized to perform: {}",
-                svc.action(svc.has_op)
-            ),
-        ))
-        .mount(&server)
-        .await;
+    let server = serve(aws_error(
+        400,
+        "AccessDeniedException",
+        &format!(
+            "User: arn:aws:iam::123456789012:user/x is not authorized to perform: {}",
+            svc.action(svc.has_op)
+        ),
+    ))
+    .await;
     let backend = svc.retrying(&server.uri());
     let e = backend.has(&n("validator-key")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
@@ -258,11 +240,7 @@ pub async fn access_denied_is_permission_denied_naming_action_and_secret(svc: &A
     );
 
     // moto answers a denied JSON call with HTTP 403 and an XML body.
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(moto_access_denied())
-        .mount(&server)
-        .await;
+    let server = serve(moto_access_denied()).await;
     let backend = svc.backend(&server.uri());
     for e in [
         backend.get(&n("k")).await.unwrap_err(),
@@ -277,4 +255,18 @@ pub async fn access_denied_is_permission_denied_naming_action_and_secret(svc: &A
             assert!(e.to_string().contains(detail), "{e}");
         }
     }
+}
+
+/// Runs `init_node` with our retries against `server`, which lets the first key's write
+/// through and fails the second's: init fails Unavailable, saying it left the node as it was.
+/// The caller checks the clean-up request the server received.
+pub async fn init_failing_on_the_second_write(svc: &AwsService, server: &MockServer) {
+    let backend = svc.retrying(&server.uri());
+    let e = lockbox_keys::init_node(&backend).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("network-key") && msg.contains("left as it was"),
+        "{msg}"
+    );
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use lockbox_core::RetryPolicy;
 use serde_json::Value;
-use wiremock::matchers::{HeaderExactMatcher, header};
-use wiremock::{MockServer, Request, ResponseTemplate};
+use wiremock::matchers::{HeaderExactMatcher, header, method};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// The content type of AWS JSON 1.1 requests and answers.
 pub const JSON: &str = "application/x-amz-json-1.1";
@@ -87,27 +87,35 @@ pub fn moto_access_denied() -> ResponseTemplate {
         .set_body_string("<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>")
 }
 
+/// The requests `server` received for `service`'s `op`.
+pub async fn received(server: &MockServer, service: &str, op: &str) -> Vec<Request> {
+    let mut all = server.received_requests().await.unwrap();
+    all.retain(|r| is_op(r, service, op));
+    all
+}
+
 /// Bodies of the requests `server` received for `service`'s `op`, parsed.
 pub async fn bodies(server: &MockServer, service: &str, op: &str) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
+    let requests = received(server, service, op).await;
+    requests
         .iter()
-        .filter(|r| is_op(r, service, op))
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect()
 }
 
 /// How many requests `server` received for `service`'s `op`.
 pub async fn requests(server: &MockServer, service: &str, op: &str) -> usize {
+    received(server, service, op).await.len()
+}
+
+/// A mock server that answers every POST with `answer`.
+pub async fn serve(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
     server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| is_op(r, service, op))
-        .count()
 }
 
 /// An endpoint that accepts connections and closes them at once (the client sees a reset or
