@@ -8,9 +8,9 @@ use lockbox_core::{
 };
 use lockbox_secretsmanager::{MAX_VALUE_BYTES, SmBackend};
 use lockbox_testkit::aws::{
-    secretsmanager_backend, secretsmanager_client, secretsmanager_settings,
+    emulator_subject, secretsmanager_backend, secretsmanager_client, secretsmanager_settings,
 };
-use lockbox_testkit::conformance::{Capabilities, Subject};
+use lockbox_testkit::conformance::Capabilities;
 use lockbox_testkit::{emulator, prefix, tag};
 
 fn n(s: &str) -> SecretName {
@@ -18,14 +18,7 @@ fn n(s: &str) -> SecretName {
 }
 
 lockbox_testkit::conformance_tests!(
-    |test| async move {
-        let endpoint = emulator(test)?;
-        Some(Subject::new(secretsmanager_backend(
-            &endpoint,
-            "/lockbox-it",
-            &prefix("conf"),
-        )))
-    },
+    |test| async move { emulator_subject(test, secretsmanager_backend) },
     Capabilities {
         binary_values: true,
         ..Default::default()

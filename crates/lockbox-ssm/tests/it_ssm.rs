@@ -5,8 +5,8 @@ use std::time::Duration;
 use lockbox_core::{
     ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt, Version,
 };
-use lockbox_testkit::aws::{ssm_backend, ssm_client, ssm_settings};
-use lockbox_testkit::conformance::{Capabilities, Subject};
+use lockbox_testkit::aws::{emulator_subject, ssm_backend, ssm_client, ssm_settings};
+use lockbox_testkit::conformance::Capabilities;
 use lockbox_testkit::{emulator, prefix};
 
 fn n(s: &str) -> SecretName {
@@ -14,14 +14,7 @@ fn n(s: &str) -> SecretName {
 }
 
 lockbox_testkit::conformance_tests!(
-    |test| async move {
-        let endpoint = emulator(test)?;
-        Some(Subject::new(ssm_backend(
-            &endpoint,
-            "/lockbox-it",
-            &prefix("conf"),
-        )))
-    },
+    |test| async move { emulator_subject(test, ssm_backend) },
     Capabilities {
         binary_values: false,
         ..Default::default()

@@ -7,8 +7,11 @@ use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+use lockbox_core::SecretsManager;
 use lockbox_secretsmanager::{SmBackend, SmSettings};
 use lockbox_ssm::{SsmBackend, SsmSettings};
+
+use crate::conformance::Subject;
 
 /// The region every test client and backend uses.
 pub const REGION: &str = "us-east-1";
@@ -91,4 +94,18 @@ pub fn secretsmanager_backend(endpoint: &str, path: &str, node: &str) -> SmBacke
         secretsmanager_settings(path, node),
     )
     .expect("test settings are valid")
+}
+
+/// For the conformance suite: `make`'s backend on the emulator, for a fresh node under
+/// `/lockbox-it`; `None` (after saying why `test` skips) without an emulator.
+pub fn emulator_subject<B: SecretsManager + 'static>(
+    test: &str,
+    make: fn(&str, &str, &str) -> B,
+) -> Option<Subject> {
+    let endpoint = crate::emulator(test)?;
+    Some(Subject::new(make(
+        &endpoint,
+        "/lockbox-it",
+        &crate::prefix("conf"),
+    )))
 }
