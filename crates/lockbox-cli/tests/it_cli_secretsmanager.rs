@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
+use lockbox_testkit::aws::setup_config;
 use lockbox_testkit::cli::{aws_command, ok_json as ok};
 use lockbox_testkit::emulator;
 
@@ -57,7 +57,7 @@ async fn it_init_then_output_on_secrets_manager() {
     );
 
     // Any other client reads the key at the documented name.
-    let raw = secretsmanager_client(&endpoint, ATTEMPT_TIMEOUT);
+    let raw = aws_sdk_secretsmanager::Client::new(&setup_config(&endpoint));
     let id = format!("lockbox-it/sm-{tag}/node1/validator-key");
     let value = raw.get_secret_value().secret_id(&id).send().await.unwrap();
     let key = lockbox_keys::ValidatorKey::decode(&value.secret_string().unwrap().into()).unwrap();

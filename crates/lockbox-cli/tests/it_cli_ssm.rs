@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, ssm_client};
+use lockbox_testkit::aws::setup_config;
 use lockbox_testkit::cli::{aws_command, ok_json as ok};
 use lockbox_testkit::{emulator, tag};
 
@@ -37,7 +37,7 @@ fn generate(dir: &Path, path: &str, server_url: Option<&str>) -> String {
 }
 
 async fn raw_parameter(endpoint: &str, name: &str) -> Option<String> {
-    let client = ssm_client(endpoint, ATTEMPT_TIMEOUT);
+    let client = aws_sdk_ssm::Client::new(&setup_config(endpoint));
     match client
         .get_parameter()
         .name(name)

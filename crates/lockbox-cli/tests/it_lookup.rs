@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client, ssm_client};
+use lockbox_testkit::aws::setup_config;
 use lockbox_testkit::cli::aws_command;
 use lockbox_testkit::{emulator, tag};
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ fn kwargs(endpoint: &str, extra: Value) -> String {
 }
 
 async fn put_parameter(endpoint: &str, name: &str, value: &str) {
-    ssm_client(endpoint, ATTEMPT_TIMEOUT)
+    aws_sdk_ssm::Client::new(&setup_config(endpoint))
         .put_parameter()
         .name(name)
         .value(value)
@@ -268,7 +268,7 @@ async fn secrets_manager_json_aliases_and_binary() {
     let stored = json!({"username": "u", "password": "p", "remote_host": "h", "port": "3306",
                         "schema": "db", "engine": "mysql", "extra": {"charset": "utf8"}})
     .to_string();
-    let client = secretsmanager_client(&ep, ATTEMPT_TIMEOUT);
+    let client = aws_sdk_secretsmanager::Client::new(&setup_config(&ep));
     client
         .create_secret()
         .name(format!("{t}/connections/my_db"))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_resources::{STORE_FILE, Selector, Store, TEMP_PREFIX};
-use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
+use lockbox_testkit::aws::setup_config;
 use lockbox_testkit::cli::aws_command;
 use lockbox_testkit::{emulator, tag};
 
@@ -51,7 +51,7 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 }
 
 fn sdk(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    secretsmanager_client(endpoint, ATTEMPT_TIMEOUT)
+    aws_sdk_secretsmanager::Client::new(&setup_config(endpoint))
 }
 
 struct Dirs {

@@ -43,6 +43,15 @@ pub fn sdk_config(endpoint: &str, attempt_timeout: Duration) -> SdkConfig {
         .build()
 }
 
+/// [`sdk_config`] with the SDK's standard retries, for clients that arrange or inspect data
+/// on the emulator rather than being tested: they ride out its occasional HTTP 500.
+pub fn setup_config(endpoint: &str) -> SdkConfig {
+    sdk_config(endpoint, ATTEMPT_TIMEOUT)
+        .into_builder()
+        .retry_config(RetryConfig::standard())
+        .build()
+}
+
 /// An SSM client for `endpoint` (see [`sdk_config`]).
 pub fn ssm_client(endpoint: &str, attempt_timeout: Duration) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk_config(endpoint, attempt_timeout))
