@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Probe, config, n, until, v};
+use common::{config, n, probe, until, v};
 use lockbox_cache::{Cache, CacheConfig, ManualClock};
 use lockbox_core::{
     ErrorKind, MemoryBackend, PutMode, Retry, RetryPolicy, SecretName, SecretsManager,
     SecretsManagerExt, Version,
 };
+use lockbox_testkit::conformance::{Capabilities, Subject};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -22,7 +23,7 @@ fn secs(s: u64) -> Duration {
 #[tokio::test]
 async fn hits_are_served_until_the_ttl_then_refetched() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "v1").await;
     let cache = Cache::new(
         Arc::clone(&probe),
@@ -46,7 +47,7 @@ async fn hits_are_served_until_the_ttl_then_refetched() {
 #[tokio::test]
 async fn eviction_drops_the_least_recently_used_not_the_oldest_write() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     for k in ["a", "b", "c", "d"] {
         probe.seed(k, k).await;
     }
@@ -79,7 +80,7 @@ async fn eviction_drops_the_least_recently_used_not_the_oldest_write() {
 #[tokio::test]
 async fn eviction_drops_unservable_entries_before_used_ones() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     for k in ["a", "b", "c"] {
         probe.seed(k, k).await;
     }
@@ -102,7 +103,7 @@ async fn eviction_drops_unservable_entries_before_used_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_one_name_make_one_call_and_share_the_value() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("hot", "value").await;
     probe.close_gate();
     let cache = Cache::new(Arc::clone(&probe), CacheConfig::default());
@@ -127,7 +128,7 @@ async fn concurrent_misses_on_one_name_make_one_call_and_share_the_value() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_share_the_error_too() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.fail_with("hot", Some(ErrorKind::Unavailable));
     probe.close_gate();
     let cache = Cache::new(Arc::clone(&probe), CacheConfig::default());
@@ -154,7 +155,7 @@ async fn concurrent_misses_share_the_error_too() {
 
 #[tokio::test(start_paused = true)]
 async fn misses_arriving_together_go_to_get_many_in_one_batch() {
-    let probe = Probe::new(10);
+    let probe = probe(10);
     let names: Vec<SecretName> = (0..25).map(|i| n(&format!("s{i}"))).collect();
     for name in &names {
         probe.seed(name.as_str(), name.as_str()).await;
@@ -177,7 +178,7 @@ async fn misses_arriving_together_go_to_get_many_in_one_batch() {
 
 #[tokio::test(start_paused = true)]
 async fn a_trickle_of_misses_keeps_the_batch_open_up_to_eight_windows() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     for i in 0..35 {
         probe.seed(&format!("t{i}"), "x").await;
     }
@@ -217,7 +218,7 @@ async fn requests_for(count: usize, chunk: usize) -> (usize, usize) {
     let names: Vec<SecretName> = (0..count).map(|i| n(&format!("p/{i}"))).collect();
     let mut out = [0; 2];
     for (round, slot) in out.iter_mut().enumerate() {
-        let probe = Probe::new(chunk);
+        let probe = probe(chunk);
         for name in &names {
             probe.seed(name.as_str(), "x").await;
         }
@@ -262,7 +263,7 @@ async fn batching_boundaries_follow_the_backend_batch_sizes() {
 #[tokio::test]
 async fn stale_if_error_serves_the_old_value_up_to_max_stale_then_fails() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "old").await;
     let cache = Cache::new(
         Arc::clone(&probe),
@@ -305,7 +306,7 @@ async fn stale_if_error_serves_the_old_value_up_to_max_stale_then_fails() {
 #[tokio::test]
 async fn stale_if_error_off_returns_the_error_at_expiry() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "old").await;
     let cache = Cache::new(
         Arc::clone(&probe),
@@ -333,7 +334,7 @@ async fn not_found_and_permission_denied_are_never_masked() {
         ErrorKind::Corrupt,
     ] {
         let clock = ManualClock::new();
-        let probe = Probe::new(0);
+        let probe = probe(0);
         probe.seed("k", "old").await;
         let cache = Cache::new(
             Arc::clone(&probe),
@@ -364,7 +365,7 @@ async fn not_found_and_permission_denied_are_never_masked() {
 #[tokio::test]
 async fn not_found_is_remembered_briefly_but_not_forever() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     let cache = Cache::new(
         Arc::clone(&probe),
         CacheConfig {
@@ -395,7 +396,7 @@ async fn not_found_is_remembered_briefly_but_not_forever() {
 #[tokio::test]
 async fn negative_ttl_zero_remembers_no_not_found() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     let cache = Cache::new(
         Arc::clone(&probe),
         CacheConfig {
@@ -413,7 +414,7 @@ async fn negative_ttl_zero_remembers_no_not_found() {
 #[tokio::test]
 async fn writes_through_the_cache_invalidate() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     let cache = Cache::new(Arc::clone(&probe), config(&clock));
     assert!(cache.get(&n("k")).await.is_err()); // NotFound remembered
     cache.create(&n("k"), &v("one")).await.unwrap();
@@ -437,7 +438,7 @@ async fn writes_through_the_cache_invalidate() {
 #[tokio::test]
 async fn explicit_invalidate_forgets_one_or_all() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("a", "1").await;
     probe.seed("b", "1").await;
     let cache = Cache::new(Arc::clone(&probe), config(&clock));
@@ -454,7 +455,7 @@ async fn explicit_invalidate_forgets_one_or_all() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_in_flight_during_invalidate_is_not_stored() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "before").await;
     probe.close_gate();
     let cache = Cache::new(Arc::clone(&probe), CacheConfig::default());
@@ -484,7 +485,7 @@ async fn an_answer_in_flight_during_invalidate_is_not_stored() {
 #[tokio::test]
 async fn refresh_ahead_answers_at_once_and_refreshes_in_the_background() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "v1").await;
     let cache = Cache::new(
         Arc::clone(&probe),
@@ -521,7 +522,7 @@ async fn refresh_ahead_answers_at_once_and_refreshes_in_the_background() {
 #[tokio::test]
 async fn refresh_ahead_is_off_by_default() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "v1").await;
     let cache = Cache::new(Arc::clone(&probe), config(&clock));
     assert!(cache.config().refresh_ahead.is_none());
@@ -536,7 +537,7 @@ async fn refresh_ahead_is_off_by_default() {
 #[tokio::test]
 async fn has_uses_the_cache_and_other_versions_pass_through() {
     let clock = ManualClock::new();
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "v").await;
     let cache = Cache::new(Arc::clone(&probe), config(&clock));
     assert!(cache.has(&n("k")).await.unwrap()); // backend's has(): default get()
@@ -564,7 +565,7 @@ async fn has_uses_the_cache_and_other_versions_pass_through() {
 
 #[tokio::test]
 async fn a_fetch_that_panics_fails_its_readers_instead_of_stranding_them() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.panic.store(true, Ordering::SeqCst);
     let cache = Cache::new(Arc::clone(&probe), CacheConfig::default());
     let e = cache.get(&n("k")).await.unwrap_err();
@@ -576,7 +577,7 @@ async fn a_fetch_that_panics_fails_its_readers_instead_of_stranding_them() {
 
 #[tokio::test]
 async fn stacks_with_retry_and_works_as_a_trait_object() {
-    let probe = Probe::new(0);
+    let probe = probe(0);
     probe.seed("k", "v").await;
     let retry = RetryPolicy {
         max_attempts: 3,
@@ -595,8 +596,12 @@ async fn stacks_with_retry_and_works_as_a_trait_object() {
     assert_eq!(secrets.list("").await.unwrap(), vec![n("k")]);
 }
 
-#[tokio::test]
-async fn a_cache_over_memory_passes_the_conformance_suite() {
-    let cache = Cache::new(MemoryBackend::new(), CacheConfig::default());
-    lockbox_core::conformance::run(Arc::new(cache), &Default::default()).await;
-}
+lockbox_testkit::conformance_tests!(
+    |_test| async {
+        Some(Subject::new(Cache::new(
+            MemoryBackend::new(),
+            CacheConfig::default(),
+        )))
+    },
+    Capabilities::default()
+);

@@ -1,11 +1,11 @@
 //! The cache over the real SSM backend, against wiremock answering SSM's JSON protocol: misses
 //! that arrive together become GetParameters calls of at most 10 names.
 
-use aws_sdk_ssm::config::retry::RetryConfig;
-use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::SecretName;
-use lockbox_ssm::{SsmBackend, SsmSettings};
+use lockbox_ssm::SsmBackend;
+use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, ssm_client, ssm_settings};
+use lockbox_testkit::wire::{self, ok};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -18,64 +18,33 @@ fn parameter(name: &str) -> Value {
 
 impl Respond for Echo {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let target = request
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let answer = match target {
-            "AmazonSSM.GetParameters" => {
-                let names = body["Names"].as_array().cloned().unwrap_or_default();
-                let params: Vec<Value> = names
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(parameter)
-                    .collect();
-                json!({"Parameters": params, "InvalidParameters": []})
-            }
-            "AmazonSSM.GetParameter" => {
-                json!({"Parameter": parameter(body["Name"].as_str().unwrap_or(""))})
-            }
-            _ => return ResponseTemplate::new(400),
-        };
-        ResponseTemplate::new(200)
-            .insert_header("content-type", "application/x-amz-json-1.1")
-            .set_body_string(answer.to_string())
+        if wire::is_op(request, wire::SSM, "GetParameters") {
+            let names = body["Names"].as_array().cloned().unwrap_or_default();
+            let params: Vec<Value> = names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(parameter)
+                .collect();
+            ok(json!({"Parameters": params, "InvalidParameters": []}))
+        } else if wire::is_op(request, wire::SSM, "GetParameter") {
+            ok(json!({"Parameter": parameter(body["Name"].as_str().unwrap_or(""))}))
+        } else {
+            ResponseTemplate::new(400)
+        }
     }
 }
 
 fn backend(endpoint: &str) -> SsmBackend {
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let settings = SsmSettings {
-        region: "us-east-1".into(),
-        parameter_path: "/p".into(),
-        node_name: "node".into(),
-        kms_key_id: None,
-        endpoint_url: None,
-    };
-    SsmBackend::with_client(aws_sdk_ssm::Client::from_conf(config), settings).unwrap()
+    SsmBackend::with_client(
+        ssm_client(endpoint, ATTEMPT_TIMEOUT),
+        ssm_settings("/p", "node"),
+    )
+    .unwrap()
 }
 
 async fn calls(server: &MockServer, op: &str) -> usize {
-    let want = format!("AmazonSSM.{op}");
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            r.headers
-                .get("x-amz-target")
-                .is_some_and(|v| v.to_str().unwrap() == want)
-        })
-        .count()
+    wire::requests(server, wire::SSM, op).await
 }
 
 fn names(count: usize, tag: &str) -> Vec<SecretName> {

@@ -1,42 +1,15 @@
 //! `lockbox` on AWS Secrets Manager, against the emulator `cargo xtask` starts.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
-
-fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it`, which starts the AWS emulator"
-            );
-            None
-        }
-    }
-}
+use lockbox_testkit::aws::setup_config;
+use lockbox_testkit::cli::{aws_command, ok_json as ok};
+use lockbox_testkit::emulator;
 
 fn lockbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lockbox"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+    aws_command(env!("CARGO_BIN_EXE_lockbox"), args)
         .output()
         .unwrap()
-}
-
-fn ok(o: &Output) -> serde_json::Value {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -84,13 +57,7 @@ async fn it_init_then_output_on_secrets_manager() {
     );
 
     // Any other client reads the key at the documented name.
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "it"))
-        .build();
-    let raw = aws_sdk_secretsmanager::Client::from_conf(config);
+    let raw = aws_sdk_secretsmanager::Client::new(&setup_config(&endpoint));
     let id = format!("lockbox-it/sm-{tag}/node1/validator-key");
     let value = raw.get_secret_value().secret_id(&id).send().await.unwrap();
     let key = lockbox_keys::ValidatorKey::decode(&value.secret_string().unwrap().into()).unwrap();

@@ -4,53 +4,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-
-fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it`, which starts the AWS emulator"
-            );
-            None
-        }
-    }
-}
-
-fn tag() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
+use lockbox_testkit::aws::setup_config;
+use lockbox_testkit::cli::{aws_command, ok_json as ok};
+use lockbox_testkit::{emulator, tag};
 
 fn lockbox(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let mut cmd = aws_command(env!("CARGO_BIN_EXE_lockbox"), args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn ok(o: &Output) -> serde_json::Value {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 fn generate(dir: &Path, path: &str, server_url: Option<&str>) -> String {
@@ -74,13 +37,7 @@ fn generate(dir: &Path, path: &str, server_url: Option<&str>) -> String {
 }
 
 async fn raw_parameter(endpoint: &str, name: &str) -> Option<String> {
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "it"))
-        .build();
-    let client = aws_sdk_ssm::Client::from_conf(config);
+    let client = aws_sdk_ssm::Client::new(&setup_config(endpoint));
     match client
         .get_parameter()
         .name(name)

@@ -1,54 +1,23 @@
 //! `lockbox lookup`: Airflow-compatible lookups, run as the built binary. The tests marked
 //! with the emulator read LOCKBOX_IT_ENDPOINT and skip (saying so) without it.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+use lockbox_testkit::aws::setup_config;
+use lockbox_testkit::cli::aws_command;
+use lockbox_testkit::{emulator, tag};
 use serde_json::{Value, json};
 
 const SSM_CLASS: &str =
     "airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend";
 const SM_CLASS: &str = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend";
 
-fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it`, which starts the AWS emulator"
-            );
-            None
-        }
-    }
-}
-
-fn tag() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "lkc{:x}{:x}{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// Runs `lockbox` with a clean Airflow/AWS environment plus `env`.
 fn lockbox(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION")
+    let mut cmd = aws_command(env!("CARGO_BIN_EXE_lockbox"), args);
+    cmd.env_remove("AWS_REGION")
         .env_remove("AIRFLOW__SECRETS__BACKEND")
-        .env_remove("AIRFLOW__SECRETS__BACKEND_KWARGS")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env_remove("AIRFLOW__SECRETS__BACKEND_KWARGS");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -89,13 +58,7 @@ fn kwargs(endpoint: &str, extra: Value) -> String {
 }
 
 async fn put_parameter(endpoint: &str, name: &str, value: &str) {
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "t"))
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
+    aws_sdk_ssm::Client::new(&setup_config(endpoint))
         .put_parameter()
         .name(name)
         .value(value)
@@ -103,16 +66,6 @@ async fn put_parameter(endpoint: &str, name: &str, value: &str) {
         .send()
         .await
         .unwrap();
-}
-
-fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "t"))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
 #[test]
@@ -315,7 +268,7 @@ async fn secrets_manager_json_aliases_and_binary() {
     let stored = json!({"username": "u", "password": "p", "remote_host": "h", "port": "3306",
                         "schema": "db", "engine": "mysql", "extra": {"charset": "utf8"}})
     .to_string();
-    let client = sm(&ep);
+    let client = aws_sdk_secretsmanager::Client::new(&setup_config(&ep));
     client
         .create_secret()
         .name(format!("{t}/connections/my_db"))

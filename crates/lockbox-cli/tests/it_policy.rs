@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use lockbox_testkit::tag;
 use serde_json::{Value, json};
 
 const ENV_MOTO_SERVER: &str = "LOCKBOX_IT_MOTO_SERVER";
@@ -271,16 +272,6 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
-}
-
-fn tag() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
 }
 
 /// Runs `lockbox`; `creds` are the access key to act as (none: the caller's environment minus

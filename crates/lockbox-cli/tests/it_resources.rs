@@ -6,51 +6,24 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_resources::{STORE_FILE, Selector, Store, TEMP_PREFIX};
+use lockbox_testkit::aws::setup_config;
+use lockbox_testkit::cli::aws_command;
+use lockbox_testkit::{emulator, tag};
 
-fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it`, which \
-                 starts the AWS emulator"
-            );
-            None
-        }
-    }
-}
-
+/// A prefix no other test (or run) uses.
 fn prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "it-cli-res/{test}/{nanos:x}{:x}{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("it-cli-res/{test}/{}", tag())
 }
 
 fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+    let mut cmd = aws_command(env!("CARGO_BIN_EXE_lockbox"), args);
+    cmd.env_remove("AWS_DEFAULT_REGION")
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null());
     cmd
 }
@@ -78,19 +51,7 @@ fn json(bytes: &[u8]) -> serde_json::Value {
 }
 
 fn sdk(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "lockbox-tests",
-        ))
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws_sdk_secretsmanager::Client::new(&setup_config(endpoint))
 }
 
 struct Dirs {

@@ -11,9 +11,6 @@ mod name;
 mod retry;
 mod value;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
-
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{PutMode, SecretsManager, SecretsManagerExt, Version};
 pub use memory::MemoryBackend;

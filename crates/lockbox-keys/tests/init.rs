@@ -1,16 +1,13 @@
 //! `init_node`, `read_address` and `read_node_id` against the in-memory backend and a wrapper
 //! that injects failures.
 
-use std::sync::Mutex;
-
-use async_trait::async_trait;
 use lockbox_core::{
-    Error, ErrorKind, MemoryBackend, PutMode, SecretName, SecretValue, SecretsManager,
-    SecretsManagerExt,
+    ErrorKind, MemoryBackend, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt,
 };
 use lockbox_keys::{
     NETWORK_KEY, NetworkKey, VALIDATOR_KEY, ValidatorKey, init_node, read_address, read_node_id,
 };
+use lockbox_testkit::{FaultyBackend as Faulty, Op};
 
 fn name(n: &str) -> SecretName {
     SecretName::new(n).unwrap()
@@ -24,91 +21,6 @@ async fn put(b: &dyn SecretsManager, n: &str, v: &str) {
     b.put(&name(n), &SecretValue::from(v), PutMode::Create)
         .await
         .unwrap();
-}
-
-/// A memory backend with injectable failures and a log of the calls made.
-#[derive(Debug, Default)]
-struct Faulty {
-    inner: MemoryBackend,
-    /// `has` fails with this kind for this name.
-    fail_has: Option<(&'static str, ErrorKind)>,
-    /// `has` answers false for every name (a concurrent writer gets in after the check).
-    has_says_absent: bool,
-    /// `put` of this name fails with this kind.
-    fail_put: Option<(&'static str, ErrorKind)>,
-    /// The failing `put` stores the value first (a timeout after the backend committed).
-    fail_after_storing: bool,
-    /// `get` of this name fails with this kind.
-    fail_get: Option<(&'static str, ErrorKind)>,
-    /// `delete` of this name fails with this kind.
-    fail_delete: Option<(&'static str, ErrorKind)>,
-    log: Mutex<Vec<String>>,
-}
-
-impl Faulty {
-    fn log(&self, call: &str, n: &SecretName) {
-        self.log.lock().unwrap().push(format!("{call} {n}"));
-    }
-    fn calls(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-    fn injected(kind: ErrorKind, n: &SecretName) -> Error {
-        Error::new(kind, "faulty", "injected failure").with_secret(n)
-    }
-}
-
-fn hit(rule: Option<(&'static str, ErrorKind)>, n: &SecretName) -> Option<ErrorKind> {
-    rule.filter(|(target, _)| *target == n.as_str())
-        .map(|(_, k)| k)
-}
-
-#[async_trait]
-impl SecretsManager for Faulty {
-    fn backend(&self) -> &'static str {
-        "faulty"
-    }
-    async fn get(&self, n: &SecretName) -> lockbox_core::Result<SecretValue> {
-        self.log("get", n);
-        if let Some(kind) = hit(self.fail_get, n) {
-            return Err(Self::injected(kind, n));
-        }
-        self.inner.get(n).await
-    }
-    async fn put(
-        &self,
-        n: &SecretName,
-        v: &SecretValue,
-        mode: PutMode,
-    ) -> lockbox_core::Result<()> {
-        self.log(&format!("put-{mode:?}"), n);
-        if let Some(kind) = hit(self.fail_put, n) {
-            if self.fail_after_storing {
-                self.inner.put(n, v, mode).await?;
-            }
-            return Err(Self::injected(kind, n));
-        }
-        self.inner.put(n, v, mode).await
-    }
-    async fn delete(&self, n: &SecretName) -> lockbox_core::Result<()> {
-        self.log("delete", n);
-        if let Some(kind) = hit(self.fail_delete, n) {
-            return Err(Self::injected(kind, n));
-        }
-        self.inner.delete(n).await
-    }
-    async fn list(&self, prefix: &str) -> lockbox_core::Result<Vec<SecretName>> {
-        self.inner.list(prefix).await
-    }
-    async fn has(&self, n: &SecretName) -> lockbox_core::Result<bool> {
-        self.log("has", n);
-        if let Some(kind) = hit(self.fail_has, n) {
-            return Err(Self::injected(kind, n));
-        }
-        if self.has_says_absent {
-            return Ok(false);
-        }
-        self.inner.has(n).await
-    }
 }
 
 #[tokio::test]
@@ -134,10 +46,10 @@ async fn creates_both_keys_and_reports_their_identity() {
 
 #[tokio::test]
 async fn uses_create_mode_validator_first() {
-    let b = Faulty::default();
+    let b = Faulty::new();
     init_node(&b).await.unwrap();
     assert_eq!(
-        b.calls(),
+        b.log(),
         [
             "has validator-key",
             "has network-key",
@@ -188,7 +100,7 @@ async fn refuses_when_network_key_exists_and_writes_nothing() {
 
 #[tokio::test]
 async fn refusal_names_every_existing_secret() {
-    let b = Faulty::default();
+    let b = Faulty::new();
     put(&b.inner, VALIDATOR_KEY, "v").await;
     put(&b.inner, NETWORK_KEY, "n").await;
     let err = init_node(&b).await.unwrap_err();
@@ -199,9 +111,9 @@ async fn refusal_names_every_existing_secret() {
         "{err}"
     );
     assert!(
-        b.calls().iter().all(|c| c.starts_with("has ")),
+        b.log().iter().all(|c| c.starts_with("has ")),
         "{:?}",
-        b.calls()
+        b.log()
     );
     assert_eq!(
         stored(&b, VALIDATOR_KEY).await.unwrap().expose_str(),
@@ -215,10 +127,7 @@ async fn refusal_names_every_existing_secret() {
 
 #[tokio::test]
 async fn failed_second_write_removes_the_first() {
-    let b = Faulty {
-        fail_put: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        ..Default::default()
-    };
+    let b = Faulty::new().failing(Op::Put, NETWORK_KEY, ErrorKind::Unavailable);
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(err.is_retryable());
@@ -234,16 +143,13 @@ async fn failed_second_write_removes_the_first() {
     assert!(msg.contains("the node was left as it was"), "{msg}");
     assert!(stored(&b, VALIDATOR_KEY).await.is_none());
     assert!(stored(&b, NETWORK_KEY).await.is_none());
-    assert!(b.calls().contains(&"delete validator-key".to_string()));
-    assert!(!b.calls().contains(&"delete network-key".to_string()));
+    assert!(b.log().contains(&"delete validator-key".to_string()));
+    assert!(!b.log().contains(&"delete network-key".to_string()));
 }
 
 #[tokio::test]
 async fn failed_first_write_writes_nothing_else() {
-    let b = Faulty {
-        fail_put: Some((VALIDATOR_KEY, ErrorKind::PermissionDenied)),
-        ..Default::default()
-    };
+    let b = Faulty::new().failing(Op::Put, VALIDATOR_KEY, ErrorKind::PermissionDenied);
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
     assert_eq!(err.secret(), Some(VALIDATOR_KEY));
@@ -256,7 +162,7 @@ async fn failed_first_write_writes_nothing_else() {
         "{err}"
     );
     assert!(
-        !b.calls()
+        !b.log()
             .iter()
             .any(|c| c.contains("network-key") && !c.starts_with("has"))
     );
@@ -266,10 +172,7 @@ async fn failed_first_write_writes_nothing_else() {
 #[tokio::test]
 async fn concurrent_writer_is_never_clobbered_nor_deleted() {
     // Another writer creates network-key between our check and our write.
-    let b = Faulty {
-        has_says_absent: true,
-        ..Default::default()
-    };
+    let b = Faulty::new().has_says_absent();
     put(&b.inner, NETWORK_KEY, "theirs").await;
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
@@ -280,18 +183,16 @@ async fn concurrent_writer_is_never_clobbered_nor_deleted() {
         Some("theirs")
     );
     assert!(stored(&b, VALIDATOR_KEY).await.is_none());
-    assert!(!b.calls().contains(&"delete network-key".to_string()));
+    assert!(!b.log().contains(&"delete network-key".to_string()));
 }
 
 #[tokio::test]
 async fn failed_write_over_someone_elses_secret_leaves_it_alone() {
     // The write fails with an error other than AlreadyExists, and the secret there now is not
     // the value this run wrote: it belongs to someone else and must survive the clean-up.
-    let b = Faulty {
-        has_says_absent: true,
-        fail_put: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        ..Default::default()
-    };
+    let b = Faulty::new()
+        .has_says_absent()
+        .failing(Op::Put, NETWORK_KEY, ErrorKind::Unavailable);
     put(&b.inner, NETWORK_KEY, "theirs").await;
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
@@ -301,16 +202,14 @@ async fn failed_write_over_someone_elses_secret_leaves_it_alone() {
         Some("theirs")
     );
     assert!(stored(&b, VALIDATOR_KEY).await.is_none());
-    assert!(!b.calls().contains(&"delete network-key".to_string()));
+    assert!(!b.log().contains(&"delete network-key".to_string()));
 }
 
 #[tokio::test]
 async fn write_that_landed_despite_an_error_is_removed_too() {
-    let b = Faulty {
-        fail_put: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        fail_after_storing: true,
-        ..Default::default()
-    };
+    let b = Faulty::new()
+        .failing(Op::Put, NETWORK_KEY, ErrorKind::Unavailable)
+        .fail_after_storing();
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     assert!(
@@ -324,11 +223,9 @@ async fn write_that_landed_despite_an_error_is_removed_too() {
 
 #[tokio::test]
 async fn failed_rollback_names_the_secret_left_behind() {
-    let b = Faulty {
-        fail_put: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        fail_delete: Some((VALIDATOR_KEY, ErrorKind::PermissionDenied)),
-        ..Default::default()
-    };
+    let b = Faulty::new()
+        .failing(Op::Put, NETWORK_KEY, ErrorKind::Unavailable)
+        .failing(Op::Delete, VALIDATOR_KEY, ErrorKind::PermissionDenied);
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(
         err.kind(),
@@ -349,11 +246,9 @@ async fn failed_rollback_names_the_secret_left_behind() {
 
 #[tokio::test]
 async fn unknown_outcome_of_a_failed_write_is_said_so() {
-    let b = Faulty {
-        fail_put: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        fail_get: Some((NETWORK_KEY, ErrorKind::Unavailable)),
-        ..Default::default()
-    };
+    let b = Faulty::new()
+        .failing(Op::Put, NETWORK_KEY, ErrorKind::Unavailable)
+        .failing(Op::Get, NETWORK_KEY, ErrorKind::Unavailable);
     let err = init_node(&b).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
     let msg = err.message();
@@ -368,17 +263,14 @@ async fn unknown_outcome_of_a_failed_write_is_said_so() {
 #[tokio::test]
 async fn has_failure_is_not_taken_as_absent() {
     for target in [VALIDATOR_KEY, NETWORK_KEY] {
-        let b = Faulty {
-            fail_has: Some((target, ErrorKind::PermissionDenied)),
-            ..Default::default()
-        };
+        let b = Faulty::new().failing(Op::Has, target, ErrorKind::PermissionDenied);
         let err = init_node(&b).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{target}");
         assert_eq!(err.secret(), Some(target));
         assert!(
-            !b.calls().iter().any(|c| c.starts_with("put")),
+            !b.log().iter().any(|c| c.starts_with("put")),
             "{:?}",
-            b.calls()
+            b.log()
         );
         assert!(b.inner.list("").await.unwrap().is_empty());
     }
@@ -386,13 +278,13 @@ async fn has_failure_is_not_taken_as_absent() {
 
 #[tokio::test]
 async fn reads_touch_only_their_own_secret() {
-    let b = Faulty::default();
+    let b = Faulty::new();
     let id = init_node(&b.inner).await.unwrap();
     assert_eq!(read_address(&b).await.unwrap(), id.address);
-    assert_eq!(b.calls(), ["get validator-key"]);
-    b.log.lock().unwrap().clear();
+    assert_eq!(b.log(), ["get validator-key"]);
+    b.clear_log();
     assert_eq!(read_node_id(&b).await.unwrap(), id.node_id);
-    assert_eq!(b.calls(), ["get network-key"]);
+    assert_eq!(b.log(), ["get network-key"]);
 }
 
 #[tokio::test]

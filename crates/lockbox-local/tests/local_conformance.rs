@@ -1,26 +1,26 @@
-//! The local backend keeps every promise of the trait.
+//! The local backend keeps every promise of the trait, and deleting leaves directories but no
+//! files behind.
 
-use std::sync::Arc;
-
-use lockbox_core::conformance;
 use lockbox_local::LocalBackend;
+use lockbox_testkit::conformance::{Capabilities, Subject};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn local_backend_passes_conformance() {
-    let dir = tempfile::tempdir().unwrap();
-    conformance::run(
-        Arc::new(LocalBackend::new(dir.path())),
-        &conformance::Options::default(),
-    )
-    .await;
-    // Deleting leaves directories but no files behind.
-    let mut files = 0;
-    for entry in walkdir(dir.path()) {
-        if entry.is_file() {
-            files += 1;
+/// Owns the backend's directory; when the behaviour has passed, no file may be left in it.
+struct NoFilesLeft(tempfile::TempDir);
+
+impl Drop for NoFilesLeft {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
         }
+        // Deleting leaves directories but no files behind.
+        let mut files = 0;
+        for entry in walkdir(self.0.path()) {
+            if entry.is_file() {
+                files += 1;
+            }
+        }
+        assert_eq!(files, 0);
     }
-    assert_eq!(files, 0);
 }
 
 fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -34,3 +34,12 @@ fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+lockbox_testkit::conformance_tests!(
+    |_test| async {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::new(dir.path());
+        Some(Subject::new(backend).with_guard(NoFilesLeft(dir)))
+    },
+    Capabilities::default()
+);

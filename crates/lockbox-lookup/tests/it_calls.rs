@@ -9,6 +9,7 @@ use lockbox_lookup::{
     Absence, BackendKind, Lookup, LookupKind, Outcome, SECRETS_MANAGER_ABSENT_CODES,
 };
 use lockbox_secretsmanager::SmClient;
+use lockbox_testkit::wire::{self, secret_string, ssm_parameter as parameter};
 use serde_json::json;
 use wiremock::matchers::{any, body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -20,29 +21,7 @@ const KINDS: [LookupKind; 3] = [
 ];
 
 fn aws_error(status: u16, code: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_string(json!({"__type": code, "message": format!("mock {code}")}).to_string())
-}
-
-fn parameter(name: &str, value: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_string(
-            json!({"Parameter": {"Name": name, "Type": "SecureString", "Value": value, "Version": 1}})
-                .to_string(),
-        )
-}
-
-fn secret_string(name: &str, value: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", "application/x-amz-json-1.1")
-        .set_body_string(
-            json!({"ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"),
-                   "Name": name, "VersionId": "v1", "SecretString": value,
-                   "VersionStages": ["AWSCURRENT"], "CreatedDate": 1700000000.0})
-            .to_string(),
-        )
+    wire::aws_error(status, code, &format!("mock {code}"))
 }
 
 async fn read(l: &Lookup, kind: LookupKind, id: &str) -> Option<String> {

@@ -3,66 +3,19 @@
 //! tests say they were skipped.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_secretsmanager::config::retry::RetryConfig;
-use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_core::{ErrorKind, SecretValue};
 use lockbox_resources::{CloudSecret, Manifest, STORE_FILE, Selector, Store, sync};
 use lockbox_secretsmanager::SmClient;
-
-fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it` (or `cargo \
-                 xtask ci`), which starts the AWS emulator and sets it"
-            );
-            None
-        }
-    }
-}
+use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
+use lockbox_testkit::wire::unreachable_endpoint;
+use lockbox_testkit::{emulator, tag};
 
 /// A prefix no other test (or run) uses.
 fn prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "it-res/{test}/{:x}{:x}{}",
-        nanos,
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-fn sdk(endpoint: &str, attempt_timeout: Duration) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "lockbox-tests",
-        ))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(attempt_timeout)
-                .build(),
-        )
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    format!("it-res/{test}/{}", tag())
 }
 
 struct Env {
@@ -79,7 +32,7 @@ fn setup(test: &str) -> Option<Env> {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let key = tmp.path().join("store.key");
-    let sdk = sdk(&endpoint, Duration::from_secs(10));
+    let sdk = secretsmanager_client(&endpoint, ATTEMPT_TIMEOUT);
     Some(Env {
         client: SmClient::from_client(sdk.clone()),
         sdk,
@@ -341,12 +294,8 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
     let before = env.store_bytes();
 
     // A closed port: connections are refused.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let offline = SmClient::from_client(sdk(
-        &format!("http://127.0.0.1:{port}"),
+    let offline = SmClient::from_client(secretsmanager_client(
+        &unreachable_endpoint(),
         Duration::from_secs(10),
     ));
     let start = Instant::now();
@@ -375,7 +324,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let silent = SmClient::from_client(sdk(
+    let silent = SmClient::from_client(secretsmanager_client(
         &format!("http://127.0.0.1:{hang_port}"),
         Duration::from_secs(1),
     ));

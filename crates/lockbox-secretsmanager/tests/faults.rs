@@ -1,310 +1,77 @@
-//! Faults and exact AWS answers an emulator cannot produce, served by wiremock: throttling,
-//! 5xx, resets, slow and malformed answers, denied access, KMS failures, AWS's own
-//! scheduled-for-deletion errors and per-secret batch errors. Each asserts the outcome and the
-//! error kind.
+//! Faults and exact AWS answers an emulator cannot produce, served by wiremock: the shared
+//! transport-fault suite (throttling, 5xx, resets, slow and malformed answers, denied access),
+//! then KMS failures, AWS's own scheduled-for-deletion errors and per-secret batch errors.
+//! Each asserts the outcome and the error kind.
 
-mod common;
-
-use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use lockbox_core::{
-    ErrorKind, PutMode, Retry, RetryPolicy, SecretName, SecretValue, SecretsManager,
-};
+use lockbox_core::{ErrorKind, PutMode, Retry, SecretName, SecretValue, SecretsManager};
+use lockbox_secretsmanager::SmBackend;
+use lockbox_testkit::aws::{secretsmanager_client, secretsmanager_settings};
+use lockbox_testkit::faults::AwsService;
+use lockbox_testkit::wire::{self, aws_error, fast_retries, ok};
 use serde_json::json;
-use wiremock::matchers::{header, method};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request};
 
-const JSON: &str = "application/x-amz-json-1.1";
-const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+const ARN: &str = wire::SECRET_ARN_PREFIX;
 
 fn n(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
 }
 
 fn target(op: &str) -> wiremock::matchers::HeaderExactMatcher {
-    header("x-amz-target", format!("secretsmanager.{op}").as_str())
-}
-
-fn ok(body: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(200)
-        .insert_header("content-type", JSON)
-        .set_body_string(body.to_string())
-}
-
-fn aws_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .insert_header("content-type", JSON)
-        .set_body_string(json!({"__type": code, "message": message}).to_string())
-}
-
-fn secret(name: &str, value: &str) -> ResponseTemplate {
-    ok(json!({
-        "ARN": format!("{ARN}{name}-AbCdEf"),
-        "Name": name,
-        "VersionId": "11111111-2222-3333-4444-555555555555",
-        "SecretString": value,
-        "VersionStages": ["AWSCURRENT"],
-        "CreatedDate": 1_700_000_000.5,
-    }))
-}
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-        max_elapsed: Duration::from_secs(5),
-    }
-}
-
-fn is_op(r: &Request, op: &str) -> bool {
-    let want = format!("secretsmanager.{op}");
-    r.headers
-        .get("x-amz-target")
-        .is_some_and(|v| v.to_str().unwrap() == want)
+    wire::target(wire::SECRETS_MANAGER, op)
 }
 
 /// Bodies of the requests for `op`, parsed.
 async fn bodies(server: &MockServer, op: &str) -> Vec<serde_json::Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| is_op(r, op))
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+    wire::bodies(server, wire::SECRETS_MANAGER, op).await
 }
 
 async fn requests(server: &MockServer, op: &str) -> usize {
-    bodies(server, op).await.len()
+    wire::requests(server, wire::SECRETS_MANAGER, op).await
 }
 
-#[tokio::test]
-async fn throttled_twice_then_success() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(target("GetSecretValue"))
-        .respond_with(aws_error(400, "ThrottlingException", "Rate exceeded"))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(target("GetSecretValue"))
-        .respond_with(secret("p/node/validator-key", "ok-value"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
-    let v = backend.get(&n("validator-key")).await.unwrap();
-    assert_eq!(v.expose_str(), Some("ok-value"));
-    assert_eq!(requests(&server, "GetSecretValue").await, 3);
-    assert_eq!(
-        bodies(&server, "GetSecretValue").await[0]["SecretId"],
-        "p/node/validator-key"
-    );
+/// A backend on `endpoint` for node `node` under `/p`.
+fn sm_backend(endpoint: &str, attempt_timeout: Duration) -> SmBackend {
+    SmBackend::with_client(
+        secretsmanager_client(endpoint, attempt_timeout),
+        secretsmanager_settings("/p", "node"),
+    )
+    .unwrap()
 }
 
-#[tokio::test]
-async fn throttling_is_retryable_and_attempts_are_capped() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(400, "ThrottlingException", "Rate exceeded"))
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
-    let e = backend.get(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Throttled, "{e}");
-    assert_eq!(
-        requests(&server, "GetSecretValue").await,
-        4,
-        "our retries only; the SDK's are off"
-    );
+fn backend(endpoint: &str, attempt_timeout: Duration) -> Arc<dyn SecretsManager> {
+    Arc::new(sm_backend(endpoint, attempt_timeout))
 }
 
-#[tokio::test]
-async fn persistent_500_is_unavailable_after_the_retry_budget() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(500, "InternalServiceError", "boom"))
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
-    let e = backend.get(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("secretsmanager:GetSecretValue") && msg.contains("p/node/k"),
-        "{msg}"
-    );
-    assert_eq!(e.secret(), Some("k"));
-    assert_eq!(requests(&server, "GetSecretValue").await, 4);
-    // has() cannot tell, so it is an error, never false.
-    let e = backend.has(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert!(
-        e.to_string().contains("secretsmanager:DescribeSecret"),
-        "{e}"
-    );
-}
+const SECRETS_MANAGER: AwsService = AwsService {
+    target: wire::SECRETS_MANAGER,
+    action: "secretsmanager",
+    get_op: "GetSecretValue",
+    has_op: "DescribeSecret",
+    id_field: "SecretId",
+    internal_error: "InternalServiceError",
+    remote: |name| format!("p/node/{name}"),
+    value: wire::secret_string,
+    truncated_value: r#"{"Name": "p/node/k", "SecretString": "LEAKED-SECRET-VALUE", "SecretValues": [{"SecretString": "LEAKED-SECRET-VALUE""#,
+    backend,
+};
 
-#[tokio::test]
-async fn connection_reset_is_unavailable() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(8) {
-            drop(stream); // accept and close at once: the client sees a reset / EOF
-        }
-    });
-    let backend = common::backend(&format!("http://{addr}"), "/p", "node");
-    let e = backend.get(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    assert!(e.is_retryable());
-}
-
-#[tokio::test]
-async fn unreachable_endpoint_fails_fast_and_clearly() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let backend = Retry::new(
-        common::backend(&format!("http://127.0.0.1:{port}"), "/p", "node"),
-        fast_retries(),
-    );
-    let start = Instant::now();
-    let e = backend.has(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn slow_answer_past_the_timeout_is_unavailable() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(secret("p/node/k", "late").set_delay(Duration::from_secs(5)))
-        .mount(&server)
-        .await;
-    let client = common::client(&server.uri(), Duration::from_millis(300));
-    let backend =
-        lockbox_secretsmanager::SmBackend::with_client(client, common::settings("/p", "node"))
-            .unwrap();
-    let start = Instant::now();
-    let e = backend.get(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    assert!(e.to_string().contains("timed out"), "{e}");
-    assert!(start.elapsed() < Duration::from_secs(3));
-}
-
-#[tokio::test]
-async fn malformed_json_is_an_error_that_never_echoes_the_body() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", JSON)
-                .set_body_string(
-                    r#"{"Name": "p/node/k", "SecretString": "LEAKED-SECRET-VALUE", "SecretValues": [{"SecretString": "LEAKED-SECRET-VALUE""#,
-                ),
-        )
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
-    let e = backend.get(&n("k")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-    assert!(!e.is_retryable());
-    assert!(
-        !format!("{e} {e:?}").contains("LEAKED-SECRET-VALUE"),
-        "{e:?}"
-    );
-    assert_eq!(
-        requests(&server, "GetSecretValue").await,
-        1,
-        "malformed answers are not retried"
-    );
-    // The batch read fails every slot the same way, and never with the body either.
-    let got = backend.get_many(&[n("k"), n("j")]).await;
-    for r in &got {
-        let e = r.as_ref().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
-        assert!(
-            !format!("{e} {e:?}").contains("LEAKED-SECRET-VALUE"),
-            "{e:?}"
-        );
-    }
-    assert_eq!(got[1].as_ref().unwrap_err().secret(), Some("j"));
-}
-
-#[tokio::test]
-async fn access_denied_is_permission_denied_naming_action_and_secret() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "AccessDeniedException",
-            "User: arn:aws:iam::123456789012:user/x is not authorized to perform: \
-             secretsmanager:DescribeSecret",
-        ))
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
-    let e = backend.has(&n("validator-key")).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("secretsmanager:DescribeSecret") && msg.contains("p/node/validator-key"),
-        "{msg}"
-    );
-    assert_eq!(
-        requests(&server, "DescribeSecret").await,
-        1,
-        "denials are not retried"
-    );
-
-    // moto answers a denied JSON call with HTTP 403 and an XML body.
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(403).set_body_string(
-            "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
-        ))
-        .mount(&server)
-        .await;
-    let backend = common::backend(&server.uri(), "/p", "node");
-    for e in [
-        backend.get(&n("k")).await.unwrap_err(),
-        backend
-            .put(&n("k"), &SecretValue::from("v"), PutMode::Create)
-            .await
-            .unwrap_err(),
-        backend.list("").await.unwrap_err(),
-    ] {
-        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
-        assert!(e.to_string().contains("HTTP 403 access denied"), "{e}");
-    }
-}
+lockbox_testkit::transport_fault_tests!(SECRETS_MANAGER);
 
 #[tokio::test]
 async fn expired_credentials_are_unauthenticated() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "ExpiredTokenException",
-            "The security token included in the request is expired",
-        ))
-        .mount(&server)
-        .await;
-    let backend = common::backend(&server.uri(), "/p", "node");
+    let server = wire::serve(aws_error(
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    ))
+    .await;
+    let backend = sm_backend(&server.uri(), Duration::from_secs(10));
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
     assert!(!e.is_retryable());
@@ -312,16 +79,16 @@ async fn expired_credentials_are_unauthenticated() {
 
 #[tokio::test]
 async fn kms_decryption_failure_is_permission_denied_naming_kms_decrypt() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(aws_error(
-            400,
-            "DecryptionFailure",
-            "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
-        ))
-        .mount(&server)
-        .await;
-    let backend = Retry::new(common::backend(&server.uri(), "/p", "node"), fast_retries());
+    let server = wire::serve(aws_error(
+        400,
+        "DecryptionFailure",
+        "Secrets Manager can't decrypt the protected secret text using the provided KMS key.",
+    ))
+    .await;
+    let backend = Retry::new(
+        sm_backend(&server.uri(), Duration::from_secs(10)),
+        fast_retries(),
+    );
     let e = backend.get(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(
@@ -362,7 +129,7 @@ async fn aws_scheduled_for_deletion_answers_are_named() {
         })))
         .mount(&server)
         .await;
-    let backend = common::backend(&server.uri(), "/p", "node");
+    let backend = sm_backend(&server.uri(), Duration::from_secs(10));
     let e = backend
         .put(&n("k"), &SecretValue::from("v"), PutMode::Create)
         .await
@@ -395,10 +162,10 @@ async fn create_sends_the_kms_key_and_a_binary_value() {
         ))
         .mount(&server)
         .await;
-    let mut settings = common::settings("/p", "node");
+    let mut settings = secretsmanager_settings("/p", "node");
     settings.kms_key_id = Some("alias/lockbox".into());
-    let backend = lockbox_secretsmanager::SmBackend::with_client(
-        common::client(&server.uri(), Duration::from_secs(5)),
+    let backend = SmBackend::with_client(
+        secretsmanager_client(&server.uri(), Duration::from_secs(5)),
         settings,
     )
     .unwrap();
@@ -426,7 +193,7 @@ async fn create_sends_the_kms_key_and_a_binary_value() {
     assert!(sent[1].get("SecretString").is_none());
 
     // Without a key, none is sent and AWS uses aws/secretsmanager.
-    let plain = common::backend(&server.uri(), "/p", "node");
+    let plain = sm_backend(&server.uri(), Duration::from_secs(10));
     plain
         .put(&n("c"), &SecretValue::from("x"), PutMode::Create)
         .await
@@ -467,7 +234,7 @@ async fn delete_is_forced_and_missing_secrets_are_not_found() {
         ))
         .mount(&server)
         .await;
-    let backend = common::backend(&server.uri(), "/p", "node");
+    let backend = sm_backend(&server.uri(), Duration::from_secs(10));
     let e = backend.delete(&n("k")).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(
@@ -533,7 +300,7 @@ async fn get_many_batches_by_20_and_reports_errors_per_secret() {
         })
         .mount(&server)
         .await;
-    let backend = common::backend(&server.uri(), "/p", "node");
+    let backend = sm_backend(&server.uri(), Duration::from_secs(10));
     let mut names: Vec<SecretName> = (0..24).map(|i| n(&format!("k{i:02}"))).collect();
     names.push(n("bin"));
     names.push(n("k00")); // asked twice, fetched once
@@ -618,17 +385,7 @@ async fn init_failing_on_the_second_write_removes_the_first() {
         .respond_with(ok(json!({"Name": "p/node/validator-key"})))
         .mount(&server)
         .await;
-    let backend: Arc<dyn SecretsManager> = Arc::new(Retry::new(
-        common::backend(&server.uri(), "/p", "node"),
-        fast_retries(),
-    ));
-    let e = lockbox_keys::init_node(backend.as_ref()).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("network-key") && msg.contains("left as it was"),
-        "{msg}"
-    );
+    lockbox_testkit::faults::init_failing_on_the_second_write(&SECRETS_MANAGER, &server).await;
     let deletes = bodies(&server, "DeleteSecret").await;
     assert_eq!(deletes.len(), 1, "{deletes:?}");
     assert_eq!(deletes[0]["SecretId"], "p/node/validator-key");

@@ -1,51 +1,43 @@
 //! The Secrets Manager backend against a real AWS emulator (moto or LocalStack) that
 //! `cargo xtask` starts. Every test works under its own random node name.
 
-mod common;
-
-use std::sync::Arc;
 use std::time::Duration;
 
 use lockbox_core::{
     ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt, Version,
-    conformance,
 };
 use lockbox_secretsmanager::{MAX_VALUE_BYTES, SmBackend};
+use lockbox_testkit::aws::{
+    emulator_subject, secretsmanager_backend, secretsmanager_client, secretsmanager_settings,
+};
+use lockbox_testkit::conformance::Capabilities;
+use lockbox_testkit::{emulator, prefix, tag};
 
 fn n(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
 }
 
-fn node(kind: &str) -> String {
-    format!("{kind}-{}", conformance::random_tag())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn it_sm_passes_conformance() {
-    let Some(endpoint) = common::emulator("it_sm_passes_conformance") else {
-        return;
-    };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("conf"));
-    let options = conformance::Options {
+lockbox_testkit::conformance_tests!(
+    |test| async move { emulator_subject(test, secretsmanager_backend) },
+    Capabilities {
         binary_values: true,
         ..Default::default()
-    };
-    conformance::run(Arc::new(backend), &options).await;
-}
+    }
+);
 
 #[tokio::test]
 async fn it_secrets_live_at_documented_names() {
-    let Some(endpoint) = common::emulator("it_secrets_live_at_documented_names") else {
+    let Some(endpoint) = emulator("it_secrets_live_at_documented_names") else {
         return;
     };
-    let node = node("node");
-    let backend = common::backend(&endpoint, "/lockbox-it//nodes/", &node);
+    let node = prefix("node");
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it//nodes/", &node);
     backend
         .create(&n("validator-key"), &SecretValue::from("abc123"))
         .await
         .unwrap();
 
-    let raw = common::client(&endpoint, Duration::from_secs(10));
+    let raw = secretsmanager_client(&endpoint, Duration::from_secs(10));
     let expected = format!("lockbox-it/nodes/{node}/validator-key");
     let out = raw
         .get_secret_value()
@@ -63,7 +55,7 @@ async fn it_secrets_live_at_documented_names() {
     assert_eq!(backend.secret_id(&n("validator-key")).unwrap(), expected);
 
     // The same path spelt without slashes reaches the same secret.
-    let other = common::backend(&endpoint, "lockbox-it/nodes", &node);
+    let other = secretsmanager_backend(&endpoint, "lockbox-it/nodes", &node);
     assert_eq!(
         other.get(&n("validator-key")).await.unwrap().expose_str(),
         Some("abc123")
@@ -73,10 +65,10 @@ async fn it_secrets_live_at_documented_names() {
 
 #[tokio::test]
 async fn it_versions_and_staging_labels() {
-    let Some(endpoint) = common::emulator("it_versions_and_staging_labels") else {
+    let Some(endpoint) = emulator("it_versions_and_staging_labels") else {
         return;
     };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("ver"));
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it", &prefix("ver"));
     let name = n("app/token");
     let id = backend.secret_id(&name).unwrap();
     let client = backend.client();
@@ -179,10 +171,10 @@ async fn it_versions_and_staging_labels() {
 
 #[tokio::test]
 async fn it_binary_values_round_trip_as_secret_binary() {
-    let Some(endpoint) = common::emulator("it_binary_values_round_trip") else {
+    let Some(endpoint) = emulator("it_binary_values_round_trip") else {
         return;
     };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("bin"));
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it", &prefix("bin"));
     let bytes: Vec<u8> = (0..=255u8).rev().chain(0..=255u8).collect();
     let name = n("blob");
     backend
@@ -197,7 +189,7 @@ async fn it_binary_values_round_trip_as_secret_binary() {
         .await
         .unwrap();
     assert!(v.binary);
-    let raw = common::client(&endpoint, Duration::from_secs(10))
+    let raw = secretsmanager_client(&endpoint, Duration::from_secs(10))
         .get_secret_value()
         .secret_id(&id)
         .send()
@@ -246,10 +238,10 @@ async fn it_binary_values_round_trip_as_secret_binary() {
 
 #[tokio::test]
 async fn it_fetch_many_reports_a_missing_secret_among_25() {
-    let Some(endpoint) = common::emulator("it_fetch_many_reports_a_missing_secret") else {
+    let Some(endpoint) = emulator("it_fetch_many_reports_a_missing_secret") else {
         return;
     };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("many"));
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it", &prefix("many"));
     let mut names = Vec::new();
     for i in 0..25 {
         let name = n(&format!("k{i:02}"));
@@ -309,10 +301,10 @@ async fn it_fetch_many_reports_a_missing_secret_among_25() {
 
 #[tokio::test]
 async fn it_scheduled_for_deletion_still_holds_the_name() {
-    let Some(endpoint) = common::emulator("it_scheduled_for_deletion") else {
+    let Some(endpoint) = emulator("it_scheduled_for_deletion") else {
         return;
     };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("sched"));
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it", &prefix("sched"));
     let name = n("validator-key");
     let id = backend.secret_id(&name).unwrap();
     backend
@@ -320,7 +312,7 @@ async fn it_scheduled_for_deletion_still_holds_the_name() {
         .await
         .unwrap();
     // Scheduled for deletion the way the console or the CLI does it by default.
-    let raw = common::client(&endpoint, Duration::from_secs(10));
+    let raw = secretsmanager_client(&endpoint, Duration::from_secs(10));
     raw.delete_secret()
         .secret_id(&id)
         .recovery_window_in_days(7)
@@ -372,10 +364,10 @@ async fn it_scheduled_for_deletion_still_holds_the_name() {
 
 #[tokio::test]
 async fn it_init_node_and_read_back() {
-    let Some(endpoint) = common::emulator("it_init_node_and_read_back") else {
+    let Some(endpoint) = emulator("it_init_node_and_read_back") else {
         return;
     };
-    let backend = common::backend(&endpoint, "/lockbox-it", &node("init"));
+    let backend = secretsmanager_backend(&endpoint, "/lockbox-it", &prefix("init"));
     let identity = lockbox_keys::init_node(&backend).await.unwrap();
     assert_eq!(
         lockbox_keys::read_address(&backend).await.unwrap(),
@@ -394,12 +386,12 @@ async fn it_init_node_and_read_back() {
 
 #[tokio::test]
 async fn it_list_is_exact_about_prefixes_and_nodes() {
-    let Some(endpoint) = common::emulator("it_list_is_exact") else {
+    let Some(endpoint) = emulator("it_list_is_exact") else {
         return;
     };
-    let tag = conformance::random_tag();
-    let one = common::backend(&endpoint, "/lockbox-it", &format!("n{tag}"));
-    let ten = common::backend(&endpoint, "/lockbox-it", &format!("n{tag}0"));
+    let tag = tag();
+    let one = secretsmanager_backend(&endpoint, "/lockbox-it", &format!("n{tag}"));
+    let ten = secretsmanager_backend(&endpoint, "/lockbox-it", &format!("n{tag}0"));
     for (b, name) in [
         (&one, "ab/y"),
         (&one, "Ab/x"),
@@ -425,12 +417,12 @@ async fn it_list_is_exact_about_prefixes_and_nodes() {
 
 #[tokio::test]
 async fn it_bad_settings_are_refused_before_any_call() {
-    let Some(endpoint) = common::emulator("it_bad_settings_are_refused") else {
+    let Some(endpoint) = emulator("it_bad_settings_are_refused") else {
         return;
     };
     let e = SmBackend::with_client(
-        common::client(&endpoint, Duration::from_secs(5)),
-        common::settings("/lockbox-it", "node/with/slashes"),
+        secretsmanager_client(&endpoint, Duration::from_secs(5)),
+        secretsmanager_settings("/lockbox-it", "node/with/slashes"),
     )
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidConfig);

@@ -1,46 +1,39 @@
 //! The SSM backend against a real AWS emulator (moto or LocalStack) that `cargo xtask` starts.
 
-mod common;
-
-use std::sync::Arc;
 use std::time::Duration;
 
 use lockbox_core::{
     ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt, Version,
-    conformance,
 };
+use lockbox_testkit::aws::{emulator_subject, ssm_backend, ssm_client, ssm_settings};
+use lockbox_testkit::conformance::Capabilities;
+use lockbox_testkit::{emulator, prefix};
 
 fn n(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn it_ssm_passes_conformance() {
-    let Some(endpoint) = common::emulator("it_ssm_passes_conformance") else {
-        return;
-    };
-    let node = format!("conf-{}", conformance::random_tag());
-    let backend = common::backend(&endpoint, "/lockbox-it", &node);
-    let options = conformance::Options {
+lockbox_testkit::conformance_tests!(
+    |test| async move { emulator_subject(test, ssm_backend) },
+    Capabilities {
         binary_values: false,
         ..Default::default()
-    };
-    conformance::run(Arc::new(backend), &options).await;
-}
+    }
+);
 
 #[tokio::test]
 async fn it_parameters_live_at_documented_names_as_secure_strings() {
-    let Some(endpoint) = common::emulator("it_parameters_live_at_documented_names") else {
+    let Some(endpoint) = emulator("it_parameters_live_at_documented_names") else {
         return;
     };
-    let node = format!("node-{}", conformance::random_tag());
-    let backend = common::backend(&endpoint, "lockbox-it//nodes/", &node);
+    let node = prefix("node");
+    let backend = ssm_backend(&endpoint, "lockbox-it//nodes/", &node);
     backend
         .create(&n("validator-key"), &SecretValue::from("abc123"))
         .await
         .unwrap();
 
-    let raw = common::client(&endpoint, Duration::from_secs(10));
+    let raw = ssm_client(&endpoint, Duration::from_secs(10));
     let expected = format!("/lockbox-it/nodes/{node}/validator-key");
     let out = raw
         .get_parameter()
@@ -60,11 +53,11 @@ async fn it_parameters_live_at_documented_names_as_secure_strings() {
 
 #[tokio::test]
 async fn it_reads_versions_and_labels() {
-    let Some(endpoint) = common::emulator("it_reads_versions_and_labels") else {
+    let Some(endpoint) = emulator("it_reads_versions_and_labels") else {
         return;
     };
-    let node = format!("ver-{}", conformance::random_tag());
-    let backend = common::backend(&endpoint, "/lockbox-it", &node);
+    let node = prefix("ver");
+    let backend = ssm_backend(&endpoint, "/lockbox-it", &node);
     let name = n("app/token");
     backend
         .create(&name, &SecretValue::from("one"))
@@ -74,7 +67,7 @@ async fn it_reads_versions_and_labels() {
         .put(&name, &SecretValue::from("two"), PutMode::Overwrite)
         .await
         .unwrap();
-    let raw = common::client(&endpoint, Duration::from_secs(10));
+    let raw = ssm_client(&endpoint, Duration::from_secs(10));
     raw.label_parameter_version()
         .name(backend.parameter_name(&name).unwrap())
         .parameter_version(1)
@@ -114,11 +107,11 @@ async fn it_reads_versions_and_labels() {
 
 #[tokio::test]
 async fn it_get_many_spans_batches_and_reports_missing_per_name() {
-    let Some(endpoint) = common::emulator("it_get_many_spans_batches") else {
+    let Some(endpoint) = emulator("it_get_many_spans_batches") else {
         return;
     };
-    let node = format!("many-{}", conformance::random_tag());
-    let backend = common::backend(&endpoint, "/lockbox-it", &node);
+    let node = prefix("many");
+    let backend = ssm_backend(&endpoint, "/lockbox-it", &node);
     let mut names = Vec::new();
     for i in 0..23 {
         let name = n(&format!("k{i:02}"));
@@ -149,11 +142,11 @@ async fn it_get_many_spans_batches_and_reports_missing_per_name() {
 
 #[tokio::test]
 async fn it_bad_input_is_refused_before_any_call() {
-    let Some(endpoint) = common::emulator("it_bad_input_is_refused") else {
+    let Some(endpoint) = emulator("it_bad_input_is_refused") else {
         return;
     };
-    let node = format!("bad-{}", conformance::random_tag());
-    let backend = common::backend(&endpoint, "/lockbox-it", &node);
+    let node = prefix("bad");
+    let backend = ssm_backend(&endpoint, "/lockbox-it", &node);
     let e = backend
         .create(&n("big"), &SecretValue::from("x".repeat(4097)))
         .await
@@ -177,8 +170,8 @@ async fn it_bad_input_is_refused_before_any_call() {
     assert!(!backend.has(&n("big")).await.unwrap());
 
     let e = lockbox_ssm::SsmBackend::with_client(
-        common::client(&endpoint, Duration::from_secs(5)),
-        common::settings("/aws/reserved", "n"),
+        ssm_client(&endpoint, Duration::from_secs(5)),
+        ssm_settings("/aws/reserved", "n"),
     )
     .unwrap_err();
     assert!(

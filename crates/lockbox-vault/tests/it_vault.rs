@@ -2,25 +2,11 @@
 //! `cargo xtask`): its address and root token come from `LOCKBOX_IT_VAULT_ADDR` and
 //! `LOCKBOX_IT_VAULT_TOKEN`. Without them every test says it was skipped.
 
-use std::sync::Arc;
-
-use lockbox_core::{ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, conformance};
+use lockbox_core::{ErrorKind, PutMode, SecretName, SecretValue, SecretsManager};
+use lockbox_testkit::conformance::{Capabilities, Subject};
+use lockbox_testkit::{tag, vault_server as server};
 use lockbox_vault::{VaultBackend, VaultSettings, node_policy_hcl};
 use serde_json::{Value, json};
-
-/// The server's address and root token, or `None` after saying why the test skips.
-fn server(test: &str) -> Option<(String, String)> {
-    let addr = std::env::var("LOCKBOX_IT_VAULT_ADDR").unwrap_or_default();
-    let token = std::env::var("LOCKBOX_IT_VAULT_TOKEN").unwrap_or_default();
-    if addr.is_empty() || token.is_empty() {
-        eprintln!(
-            "SKIPPED {test}: LOCKBOX_IT_VAULT_ADDR and LOCKBOX_IT_VAULT_TOKEN are not set; run \
-             `cargo xtask it`, which starts an OpenBao dev server and sets them"
-        );
-        return None;
-    }
-    Some((addr, token))
-}
 
 fn n(s: &str) -> SecretName {
     SecretName::new(s).unwrap()
@@ -96,25 +82,27 @@ impl Raw {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn it_vault_passes_conformance() {
-    let Some((addr, token)) = server("it_vault_passes_conformance") else {
-        return;
-    };
-    let node = format!("conf-{}", conformance::random_tag());
-    let options = conformance::Options {
+lockbox_testkit::conformance_tests!(
+    |test| async move {
+        let (addr, token) = server(test)?;
+        Some(Subject::new(backend(
+            &addr,
+            &token,
+            &format!("conf-{}", tag()),
+        )))
+    },
+    Capabilities {
         binary_values: false,
         ..Default::default()
-    };
-    conformance::run(Arc::new(backend(&addr, &token, &node)), &options).await;
-}
+    }
+);
 
 #[tokio::test]
 async fn it_secrets_live_at_polygon_edges_path_in_its_shape() {
     let Some((addr, token)) = server("it_secrets_live_at_polygon_edges_path_in_its_shape") else {
         return;
     };
-    let node = format!("pe-{}", conformance::random_tag());
+    let node = format!("pe-{}", tag());
     let b = backend(&addr, &token, &node);
     b.put(
         &n("validator-key"),
@@ -158,7 +146,7 @@ async fn it_a_refused_create_leaves_the_value_and_its_version() {
     let Some((addr, token)) = server("it_a_refused_create_leaves_the_value_and_its_version") else {
         return;
     };
-    let node = format!("cas-{}", conformance::random_tag());
+    let node = format!("cas-{}", tag());
     let b = backend(&addr, &token, &node);
     let name = n("validator-key");
     b.put(&name, &SecretValue::from("first"), PutMode::Create)
@@ -205,7 +193,7 @@ async fn it_a_token_without_rights_is_denied_naming_the_path() {
     let Some((addr, token)) = server("it_a_token_without_rights_is_denied_naming_the_path") else {
         return;
     };
-    let tag = conformance::random_tag();
+    let tag = tag();
     let node = format!("deny-{tag}");
     let root = backend(&addr, &token, &node);
     root.put(
@@ -274,7 +262,7 @@ async fn it_a_value_that_is_not_a_string_is_corrupt() {
     let Some((addr, token)) = server("it_a_value_that_is_not_a_string_is_corrupt") else {
         return;
     };
-    let node = format!("corrupt-{}", conformance::random_tag());
+    let node = format!("corrupt-{}", tag());
     let raw = Raw::new(&addr, &token);
     for (secret, data) in [
         ("number", json!({ "number": 5 })),
@@ -309,7 +297,7 @@ async fn it_the_namespace_header_selects_the_namespace() {
     let Some((addr, token)) = server("it_the_namespace_header_selects_the_namespace") else {
         return;
     };
-    let tag = conformance::random_tag();
+    let tag = tag();
     let ns = format!("lockbox-it-{tag}");
     let mut raw = Raw::new(&addr, &token);
     let (status, body) = raw
@@ -369,7 +357,7 @@ async fn it_the_node_policy_allows_its_own_paths_and_nothing_else() {
     else {
         return;
     };
-    let tag = conformance::random_tag();
+    let tag = tag();
     let node = format!("pol-{tag}");
     let other = format!("pol-other-{tag}");
     let raw = Raw::new(&addr, &token);

@@ -4,77 +4,21 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use lockbox_lookup::{BackendKind, Lookup, LookupSettings};
+use lockbox_testkit::aws;
 use serde_json::{Value, json};
 
-/// The emulator endpoint `cargo xtask` started, or `None` (after saying why the test skips).
-pub fn emulator(test: &str) -> Option<String> {
-    match std::env::var("LOCKBOX_IT_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LOCKBOX_IT_ENDPOINT is not set; run `cargo xtask it` (or `cargo xtask ci`), \
-                 which starts the AWS emulator and sets it"
-            );
-            None
-        }
-    }
-}
-
-/// A fresh name segment, so parallel tests never share parameters or secrets.
-pub fn tag() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "lk{:x}{:x}{}",
-        nanos,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn timeouts() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .build()
-}
-
-fn creds() -> Credentials {
-    Credentials::new("test", "test", None, None, "lockbox-lookup-tests")
-}
+#[allow(unused_imports)]
+pub use lockbox_testkit::{emulator, tag};
 
 /// An SSM client for `endpoint` with static test credentials and no SDK retries.
 pub fn ssm_client(endpoint: &str) -> aws_sdk_ssm::Client {
-    let config = aws_sdk_ssm::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts())
-        .build();
-    aws_sdk_ssm::Client::from_conf(config)
+    aws::ssm_client(endpoint, aws::ATTEMPT_TIMEOUT)
 }
 
 /// A Secrets Manager client for `endpoint` with static test credentials and no SDK retries.
 pub fn sm_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    let config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(creds())
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts())
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(config)
+    aws::secretsmanager_client(endpoint, aws::ATTEMPT_TIMEOUT)
 }
 
 /// Settings from `kwargs` (a JSON object) plus region, endpoint and static test keys, so the
