@@ -116,6 +116,9 @@ fn init_writes_the_bls_key_file_and_output_reads_it_back() {
 
     let text = ok(&["output", "--data-dir", d]);
     assert!(text.starts_with("\n[SECRETS OUTPUT]\n"), "{text}");
+    for printed in [&out, &text] {
+        assert!(!printed.contains(&stored[..16]), "BLS key material printed");
+    }
     assert!(
         text.contains(&format!("\nBLS Public key       = {bls}\n")),
         "{text}"
