@@ -34,9 +34,9 @@ pub struct Cli {
 enum Command {
     /// Write a secretsManagerConfig.json describing where a node's secrets live.
     Generate(generate::GenerateArgs),
-    /// Create the node's validator key and network key; refuses if either exists.
-    Init(backend::BackendArgs),
-    /// Print the node's address and node ID.
+    /// Create the node's validator, BLS and network keys (as chosen); refuses if any exists.
+    Init(init::InitArgs),
+    /// Print the node's address, BLS public key and node ID.
     Output(output::OutputArgs),
     /// Print a secret's value (raw bytes on stdout, no newline added). NAME:3 reads SSM version
     /// 3 and NAME:label the version with that label.

@@ -1,9 +1,11 @@
-//! `lockbox output`: print the node's address and node ID.
+//! `lockbox output`: print the node's public identity (address, BLS public key, node ID), as
+//! `polygon-edge secrets output` does, or one value of it bare.
 
 use std::io::{self, Write};
 
 use clap::Args;
-use serde_json::json;
+use lockbox_keys::NodeIdentity;
+use serde_json::{Map, Value, json};
 
 use crate::backend::BackendArgs;
 use crate::report::{Report, to_json};
@@ -14,70 +16,111 @@ pub struct OutputArgs {
     #[command(flatten)]
     backend: BackendArgs,
     /// Print only the validator address (reads only the validator key).
-    #[arg(long, conflicts_with = "node_id")]
+    #[arg(long, conflicts_with_all = ["node_id", "bls", "ibft_validator"])]
     validator: bool,
     /// Print only the node ID (reads only the network key).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["bls", "ibft_validator"])]
     node_id: bool,
+    /// Print only the BLS public key (reads only the BLS key).
+    #[arg(long, conflicts_with = "ibft_validator")]
+    bls: bool,
+    /// Print only the `0xADDRESS:0xBLS_PUBKEY` string `polygon-edge genesis --ibft-validator`
+    /// takes for this node (reads the validator and BLS keys).
+    #[arg(long)]
+    ibft_validator: bool,
 }
 
-/// A node's identity, whole or one half.
+/// A node's identity, whole or one value of it.
 pub enum Identity {
-    /// Address and node ID, under a `[heading]` in the text form.
-    Both {
-        /// The validator address.
-        address: String,
-        /// The libp2p node ID.
-        node_id: String,
-        /// `SECRETS INIT` or `SECRETS OUTPUT`.
-        heading: &'static str,
+    /// The whole node, under `[SECRETS OUTPUT]` in the text form.
+    Node(NodeIdentity),
+    /// One value, printed bare; `{key: value}` as JSON.
+    Bare {
+        /// The JSON key: `address`, `node_id`, `bls` or `ibft_validator`.
+        key: &'static str,
+        /// The value.
+        value: String,
     },
-    /// Only the address (printed bare).
-    Address(String),
-    /// Only the node ID (printed bare).
-    NodeId(String),
 }
 
 /// Reads what `args` ask for, and only the keys that needs.
 pub async fn run(args: OutputArgs) -> lockbox_core::Result<Identity> {
     let backend = args.backend.open().await?;
     let backend = backend.as_ref();
+    let bare = |key, value| Ok(Identity::Bare { key, value });
     if args.validator {
-        let address = lockbox_keys::read_address(backend).await?;
-        return Ok(Identity::Address(address.to_string()));
+        return bare(
+            "address",
+            lockbox_keys::read_address(backend).await?.to_string(),
+        );
     }
     if args.node_id {
-        return Ok(Identity::NodeId(lockbox_keys::read_node_id(backend).await?));
+        return bare("node_id", lockbox_keys::read_node_id(backend).await?);
     }
-    Ok(Identity::Both {
-        address: lockbox_keys::read_address(backend).await?.to_string(),
-        node_id: lockbox_keys::read_node_id(backend).await?,
-        heading: "SECRETS OUTPUT",
-    })
+    if args.bls {
+        let bls = lockbox_keys::read_bls_public_key(backend).await?;
+        return bare("bls", bls.to_string());
+    }
+    if args.ibft_validator {
+        let address = lockbox_keys::read_address(backend).await?;
+        let bls = lockbox_keys::read_bls_public_key(backend).await?;
+        return bare(
+            "ibft_validator",
+            lockbox_keys::genesis_validator(&address, &bls),
+        );
+    }
+    Ok(Identity::Node(lockbox_keys::read_identity(backend).await?))
+}
+
+/// Writes `\n[heading]\n`, one `label = value` line per entry with the labels padded to the
+/// longest (Polygon Edge's layout), then an empty line.
+pub fn write_block(out: &mut dyn Write, heading: &str, lines: &[(&str, String)]) -> io::Result<()> {
+    let width = lines
+        .iter()
+        .map(|(label, _)| label.len())
+        .max()
+        .unwrap_or(0);
+    writeln!(out, "\n[{heading}]")?;
+    for (label, value) in lines {
+        writeln!(out, "{label:<width$} = {value}")?;
+    }
+    writeln!(out)
 }
 
 impl Report for Identity {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         match self {
-            Identity::Both {
-                address,
-                node_id,
-                heading,
-            } => writeln!(
-                out,
-                "\n[{heading}]\nPublic key (address) = {address}\nNode ID              = {node_id}\n"
-            ),
-            Identity::Address(bare) | Identity::NodeId(bare) => writeln!(out, "{bare}"),
+            Identity::Node(id) => {
+                // Polygon Edge prints `<none>` for an absent BLS key.
+                let bls = id
+                    .bls_public_key
+                    .map_or_else(|| "<none>".to_owned(), |bls| bls.to_string());
+                let lines = [
+                    ("Public key (address)", id.address.to_string()),
+                    ("BLS Public key", bls),
+                    ("Node ID", id.node_id.clone()),
+                ];
+                write_block(out, "SECRETS OUTPUT", &lines)
+            }
+            Identity::Bare { value, .. } => writeln!(out, "{value}"),
         }
     }
 
+    /// `{"address", "bls", "ibft_validator", "node_id"}`; `bls` and `ibft_validator` only when
+    /// the node has a BLS key.
     fn json(&self) -> anyhow::Result<Option<String>> {
-        to_json(&match self {
-            Identity::Both {
-                address, node_id, ..
-            } => json!({ "address": address, "node_id": node_id }),
-            Identity::Address(address) => json!({ "address": address }),
-            Identity::NodeId(node_id) => json!({ "node_id": node_id }),
-        })
+        match self {
+            Identity::Node(id) => {
+                let mut map = Map::new();
+                map.insert("address".into(), id.address.to_string().into());
+                if let (Some(bls), Some(validator)) = (&id.bls_public_key, id.genesis_validator()) {
+                    map.insert("bls".into(), bls.to_string().into());
+                    map.insert("ibft_validator".into(), validator.into());
+                }
+                map.insert("node_id".into(), Value::from(id.node_id.clone()));
+                to_json(&map)
+            }
+            Identity::Bare { key, value } => to_json(&json!({ *key: value })),
+        }
     }
 }
