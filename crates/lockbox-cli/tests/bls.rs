@@ -213,7 +213,7 @@ fn output_matches_public_keys_computed_by_py_ecc() {
 
 #[test]
 fn bls_false_skips_the_bls_key() {
-    for flag in [&["--bls=false"][..], &["--bls", "false"], &[]] {
+    for flag in [&["--bls=false"][..], &["--bls", "false"]] {
         let tmp = tempfile::tempdir().unwrap();
         let d = s(tmp.path());
         let mut args = vec!["init", "--data-dir", d, "--json"];
@@ -260,6 +260,7 @@ fn bls_false_skips_the_bls_key() {
         s(&tmp.path().join("none")),
         "--ecdsa=false",
         "--network=false",
+        "--bls=false",
     ]);
     assert_eq!(code(&o), 1);
     assert!(!tmp.path().join("none").join(VALIDATOR_FILE).exists());

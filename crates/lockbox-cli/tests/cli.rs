@@ -58,7 +58,12 @@ fn init_json(dir: &Path) -> (String, String) {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&stdout(&o));
     let obj = v.as_object().unwrap();
-    assert_eq!(obj.len(), 2, "exactly address and node_id: {v}");
+    assert_eq!(
+        obj.len(),
+        3,
+        "exactly address, bls_pubkey and node_id (Polygon Edge's keys): {v}"
+    );
+    assert!(obj["bls_pubkey"].as_str().unwrap().starts_with("0x"), "{v}");
     (
         obj["address"].as_str().unwrap().to_owned(),
         obj["node_id"].as_str().unwrap().to_owned(),
@@ -108,9 +113,11 @@ fn output_reads_back_what_init_printed() {
 
     let o = lockbox(&["output", "--data-dir", d, "--json"]);
     assert_eq!(code(&o), 0);
+    let out = json(&stdout(&o));
+    let bls = out["bls"].as_str().unwrap().to_owned();
     assert_eq!(
-        json(&stdout(&o)),
-        serde_json::json!({"address": address, "node_id": node_id})
+        out,
+        serde_json::json!({"address": address, "bls": bls, "ibft_validator": format!("{address}:{bls}"), "node_id": node_id})
     );
 
     let o = lockbox(&["output", "--data-dir", d, "--validator"]);
@@ -359,7 +366,15 @@ fn init_and_output_through_a_local_config_file() {
         "path is relative to the config file"
     );
     let o = lockbox(&["output", "--config", c, "--json"]);
-    assert_eq!(json(&stdout(&o)), init);
+    let output = json(&stdout(&o));
+    // Polygon Edge names the BLS key `bls_pubkey` in init's JSON and `bls` in output's.
+    for (init_key, output_key) in [
+        ("address", "address"),
+        ("node_id", "node_id"),
+        ("bls_pubkey", "bls"),
+    ] {
+        assert_eq!(output[output_key], init[init_key], "{output_key}");
+    }
 }
 
 #[test]

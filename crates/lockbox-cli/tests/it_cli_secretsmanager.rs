@@ -3,7 +3,7 @@
 use std::process::Output;
 
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::{aws_command, ok_json as ok};
+use lockbox_testkit::cli::{aws_command, ok_json as ok, output_of_init};
 use lockbox_testkit::emulator;
 
 fn lockbox(args: &[&str]) -> Output {
@@ -49,7 +49,10 @@ async fn it_init_then_output_on_secrets_manager() {
     );
 
     let init = ok(&lockbox(&["init", "--config", c, "--json"]));
-    assert_eq!(ok(&lockbox(&["output", "--config", c, "--json"])), init);
+    assert_eq!(
+        ok(&lockbox(&["output", "--config", c, "--json"])),
+        output_of_init(&init)
+    );
     let o = lockbox(&["output", "--config", c, "--node-id"]);
     assert_eq!(
         String::from_utf8(o.stdout).unwrap().trim(),
@@ -71,9 +74,12 @@ async fn it_init_then_output_on_secrets_manager() {
         err.contains("already exist") && err.contains("validator-key"),
         "{err}"
     );
-    assert_eq!(ok(&lockbox(&["output", "--config", c, "--json"])), init);
+    assert_eq!(
+        ok(&lockbox(&["output", "--config", c, "--json"])),
+        output_of_init(&init)
+    );
 
-    // Delete one key: init still refuses (the other exists), and writes nothing.
+    // Delete one key: init still refuses (the others exist), and writes nothing.
     let o = lockbox(&["delete", "--config", c, "network-key"]);
     assert_eq!(
         o.status.code(),
@@ -84,5 +90,8 @@ async fn it_init_then_output_on_secrets_manager() {
     let o = lockbox(&["init", "--config", c, "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let listed = ok(&lockbox(&["list", "--config", c, "--json"]));
-    assert_eq!(listed, serde_json::json!(["validator-key"]));
+    assert_eq!(
+        listed,
+        serde_json::json!(["validator-bls-key", "validator-key"])
+    );
 }

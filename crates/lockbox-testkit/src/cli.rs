@@ -27,3 +27,23 @@ pub fn ok_json(o: &Output) -> serde_json::Value {
     );
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// What `lockbox output --json` prints for the node `lockbox init --json` printed `init` for:
+/// the same keys, with Polygon Edge's names (`bls_pubkey` in init's JSON is `bls` in output's)
+/// and, with a BLS key, the `ibft_validator` string `0xADDRESS:0xBLS`.
+pub fn output_of_init(init: &serde_json::Value) -> serde_json::Value {
+    let mut output = init
+        .as_object()
+        .expect("init --json prints an object")
+        .clone();
+    if let Some(bls) = output.remove("bls_pubkey") {
+        let validator = format!(
+            "{}:{}",
+            output["address"].as_str().expect("address"),
+            bls.as_str().expect("bls_pubkey")
+        );
+        output.insert("bls".into(), bls);
+        output.insert("ibft_validator".into(), validator.into());
+    }
+    output.into()
+}

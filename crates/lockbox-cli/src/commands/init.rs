@@ -16,10 +16,9 @@ use crate::backend::BackendArgs;
 use crate::commands::output::write_block;
 use crate::report::{Note, Report, to_json};
 
-/// Whether `lockbox init` creates the BLS key when `--bls` is not given. Polygon Edge's default
-/// is yes; lockbox keeps its two-key default (and its `{"address", "node_id"}` JSON) until the
-/// tests pinning that are updated: then this becomes `true`.
-const BLS_BY_DEFAULT: bool = false;
+/// Whether `lockbox init` creates the BLS key when `--bls` is not given: yes, as Polygon Edge
+/// does (IBFT's default validator type is BLS, and genesis needs each validator's BLS key).
+const BLS_BY_DEFAULT: bool = true;
 
 /// The most nodes one `--num` creates (Polygon Edge's limit).
 const MAX_NUM: u8 = 30;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use clap::{ArgGroup, Args};
+use clap::{ArgGroup, Args, CommandFactory};
 use lockbox_config::{SecretsManagerConfig, Settings};
 use lockbox_policy::{Access, Partition, PolicyDocument, PolicyOptions, PolicySources};
 use lockbox_resources::Manifest;
@@ -80,7 +80,13 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         return Ok(Policy::Vault(settings.policy_hcl(args.read_only)?));
     }
     let Some(account) = args.account else {
-        bail!("--account is required for an IAM policy (or set AWS_ACCOUNT_ID)");
+        // A usage error (exit 2), as when clap itself finds a required flag missing.
+        crate::Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--account <ID> is required for an IAM policy (or set AWS_ACCOUNT_ID)",
+            )
+            .exit();
     };
     let manifest = args.manifest.as_deref().map(Manifest::read).transpose()?;
     let secret_ids: Vec<String> = manifest
