@@ -7,6 +7,9 @@
 //!   `fixtures/policies/cases.txt` (`OUTPUT = ARGS` per line) and fails listing each file that
 //!   is stale or missing, and any `.json` under `fixtures/policies/` that no case produces.
 //! - `cargo xtask gen-policy --update`: rewrites the stale or missing examples.
+//!
+//! `cargo test --workspace` runs the same check as the test `policy_examples_are_up_to_date`
+//! (rust-analyzer style); with `UPDATE_FIXTURES=1` that test rewrites the examples instead.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -176,6 +179,21 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    /// Environment variable that makes [`policy_examples_are_up_to_date`] rewrite the examples.
+    const ENV_UPDATE: &str = "UPDATE_FIXTURES";
+
+    /// The generated examples under `fixtures/policies/` are what `lockbox policy` prints.
+    #[test]
+    fn policy_examples_are_up_to_date() {
+        let update = std::env::var_os(ENV_UPDATE).is_some_and(|v| v == "1");
+        if let Err(err) = examples(&paths::workspace_root(), update) {
+            panic!(
+                "{err:#}\nor rerun this test with {ENV_UPDATE}=1: \
+                 {ENV_UPDATE}=1 cargo test -p xtask policy_examples_are_up_to_date"
+            );
+        }
+    }
 
     #[derive(Parser)]
     struct GenPolicy {

@@ -2,12 +2,14 @@
 //!
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
 //!   fresh moto emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
+//!   Generated files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator.
 //! - `cargo xtask emulator start|stop|status [--emulator moto|localstack]`: a long-lived emulator
 //!   for running tests by hand; `start` prints the endpoint on stdout.
-//! - `cargo xtask gen-policy [lockbox policy args] [--check]`: IAM policies; `--check` fails when
-//!   an example under `fixtures/policies/` is stale.
+//! - `cargo xtask gen-policy [lockbox policy args] [--check|--update]`: IAM policies; `--check`
+//!   fails when an example under `fixtures/policies/` is stale (as the test
+//!   `policy_examples_are_up_to_date` does), `--update` rewrites it.
 //! - `cargo xtask bench [--quick] [--summary FILE]`: criterion throughput benchmarks.
 //! - `cargo xtask emulator exec [--emulator moto|localstack] -- COMMAND...`: COMMAND against a
 //!   fresh emulator that stops afterwards.
@@ -218,13 +220,6 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
             "warnings",
         ],
     )?;
-    let t = Instant::now();
-    gen_policy::run(&gen_policy::Args {
-        check: true,
-        update: false,
-        args: Vec::new(),
-    })?;
-    steps.record("gen-policy --check", t.elapsed());
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {
