@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
 //!   fresh moto emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
-//!   Generated files (the example policies) are checked by a test, so `cargo test` checks them.
+//!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
+//!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator.
 //! - `cargo xtask emulator start|stop|status [--emulator moto|localstack]`: a long-lived emulator
@@ -20,6 +21,7 @@
 mod bench;
 mod emulator;
 mod gen_policy;
+mod package;
 mod paths;
 mod probe;
 mod proc;
@@ -219,6 +221,13 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
             "-D",
             "warnings",
         ],
+    )?;
+
+    let crates = package::publishable_crates()?;
+    let args = package::package_args(&crates);
+    steps.cargo(
+        "package",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
