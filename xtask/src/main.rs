@@ -70,7 +70,8 @@ struct Cli {
 /// The subcommands.
 #[derive(Subcommand)]
 enum Command {
-    /// Everything CI checks: fmt, clippy, doc tests, all tests against a fresh moto emulator.
+    /// Everything CI checks: fmt, clippy, cargo package, doc tests, all tests against a fresh
+    /// moto emulator.
     Ci {
         /// Do not start an emulator: integration tests then skip themselves.
         #[arg(long)]
