@@ -6,46 +6,40 @@
 //! their own counts (backend calls, fleet outcome) under `target/lockbox-bench/*.json`; this
 //! module reads both. `--quick` sets `LOCKBOX_BENCH_QUICK=1`, which the benchmarks read to
 //! shorten warm-up and measurement (the fleet simulation always runs in full: it is one run).
-//!
-//! Self-contained: only `anyhow` and the standard library (a small JSON reader included).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--summary FILE]
-
-Runs the lockbox-benches criterion benchmarks (cache hits vs aws_secretsmanager_caching, cold
-fetch of 100 SSM parameters vs an SDK loop, a 1,000-reader stampede, a 500-node fleet start
-against a 40 req/s SSM limit), prints a table, and with --summary writes the headline numbers
-as JSON.
-
-  --quick           short warm-up and measurement (about 3-5 minutes on 2 cores)
-  --summary FILE    write cache_hit_ns, aws_caching_hit_ns, cache_hit_ratio_vs_aws_caching,
-                    cold_100_backend_calls, cold_100_ratio_vs_sdk_loop,
-                    stampede_1000_backend_calls, fleet_success_rate, fleet_time_vs_ideal";
+use crate::{paths, steps};
 
 /// The benchmark targets of `lockbox-benches`.
 const BENCHES: [&str; 3] = ["hits", "cold", "fleet"];
 
-/// Entry point: `args` are the words after `cargo xtask bench`.
-pub fn run(args: &[String]) -> Result<()> {
-    let options = Options::parse(args)?;
-    let Some(options) = options else {
-        println!("{USAGE}");
-        return Ok(());
-    };
-    let root = workspace_root()?;
-    let target = target_dir(&root);
+/// `cargo xtask bench`'s options.
+#[derive(clap::Args, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Short warm-up and measurement (about 3-5 minutes on 2 cores).
+    #[arg(long)]
+    pub quick: bool,
+    /// Write cache_hit_ns, aws_caching_hit_ns, cache_hit_ratio_vs_aws_caching,
+    /// cold_100_backend_calls, cold_100_ratio_vs_sdk_loop, stampede_1000_backend_calls,
+    /// fleet_success_rate, fleet_time_vs_ideal to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+/// Runs the benchmarks, prints the table and writes the summary.
+pub fn run(options: &Options) -> Result<()> {
+    let target = paths::target_dir();
     let started = SystemTime::now();
 
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = steps::cargo();
     command
-        .current_dir(&root)
+        .current_dir(paths::workspace_root())
         .args(["bench", "-p", "lockbox-benches"]);
     for bench in BENCHES {
         command.args(["--bench", bench]);
@@ -67,11 +61,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let results = Results::read(&target, started)?;
     print!("{}", results.table());
     if let Some(path) = &options.summary {
-        let path = if path.is_absolute() {
-            path.clone()
-        } else {
-            std::env::current_dir()?.join(path)
-        };
+        let path = std::env::current_dir()?.join(path);
         std::fs::write(&path, results.summary_json())
             .with_context(|| format!("could not write {}", path.display()))?;
         eprintln!("summary written to {}", path.display());
@@ -79,69 +69,10 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-struct Options {
-    quick: bool,
-    summary: Option<PathBuf>,
-}
-
-impl Options {
-    /// The options, or `None` when help was asked for.
-    fn parse(args: &[String]) -> Result<Option<Self>> {
-        let mut options = Self {
-            quick: false,
-            summary: None,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--summary" => {
-                    let file = args.next().context("--summary needs a file name")?;
-                    options.summary = Some(PathBuf::from(file));
-                }
-                "-h" | "--help" => return Ok(None),
-                other => match other.strip_prefix("--summary=") {
-                    Some(file) if !file.is_empty() => options.summary = Some(PathBuf::from(file)),
-                    _ => bail!("unknown argument {other:?}\n\n{USAGE}"),
-                },
-            }
-        }
-        Ok(Some(options))
-    }
-}
-
-/// The workspace root: xtask's parent when it holds the bench crate, else the nearest
-/// ancestor of the current directory that does.
-fn workspace_root() -> Result<PathBuf> {
-    let is_root =
-        |dir: &Path| dir.join("benches/Cargo.toml").is_file() && dir.join("Cargo.toml").is_file();
-    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf);
-    if let Some(dir) = compiled.filter(|d| is_root(d)) {
-        return Ok(dir);
-    }
-    let cwd = std::env::current_dir()?;
-    cwd.ancestors()
-        .find(|d| is_root(d))
-        .map(Path::to_path_buf)
-        .context("could not find the lockbox workspace (a directory with benches/Cargo.toml)")
-}
-
-/// `$CARGO_TARGET_DIR` (relative to the current directory, as cargo reads it) or
-/// `<root>/target`.
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                std::env::current_dir().map(|c| c.join(&dir)).unwrap_or(dir)
-            }
-        }
-        None => root.join("target"),
-    }
+/// Reads `path` as JSON.
+fn read_json(path: &Path, since: SystemTime) -> Result<Value> {
+    serde_json::from_str(&read_fresh(path, since)?)
+        .with_context(|| format!("{} is not JSON", path.display()))
 }
 
 /// Reads a file written after `since`, so a stale result from an earlier run is never shown.
@@ -182,8 +113,7 @@ impl Results {
         let mut times = BTreeMap::new();
         for id in TIMES {
             let path = target.join("criterion").join(id).join("new/estimates.json");
-            let json = Json::parse(&read_fresh(&path, since)?)
-                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let json = read_json(&path, since)?;
             // Criterion's headline figure: the slope of the linear fit when it sampled linearly,
             // else the mean.
             let estimate = ["slope", "mean"]
@@ -195,9 +125,7 @@ impl Results {
         let mut counts = BTreeMap::new();
         for file in ["cold", "fleet"] {
             let path = target.join("lockbox-bench").join(format!("{file}.json"));
-            let json = Json::parse(&read_fresh(&path, since)?)
-                .with_context(|| format!("{} is not JSON", path.display()))?;
-            let Json::Object(fields) = json else {
+            let Value::Object(fields) = read_json(&path, since)? else {
                 bail!("{} is not a JSON object", path.display());
             };
             for (k, v) in fields {
@@ -246,7 +174,7 @@ impl Results {
         let body: Vec<String> = self
             .headline()
             .iter()
-            .map(|(k, v)| format!("  \"{k}\": {}", json_number(*v)))
+            .map(|(k, v)| format!("  {}: {}", Value::from(*k), json_number(*v)))
             .collect();
         format!("{{\n{}\n}}\n", body.join(",\n"))
     }
@@ -367,233 +295,21 @@ impl Results {
     }
 }
 
-/// A JSON number, or `null` for a value that could not be measured.
-fn json_number(v: f64) -> String {
+/// A JSON number (integral values without a fraction), or `null` for a value that could not
+/// be measured.
+fn json_number(v: f64) -> Value {
     if !v.is_finite() {
-        "null".into()
+        Value::Null
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        Value::from(v as i64)
     } else {
-        format!("{v}")
-    }
-}
-
-/// Just enough JSON to read criterion's estimates and the benchmarks' counts.
-#[derive(Debug, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl Json {
-    fn parse(text: &str) -> Result<Self> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            bail!("trailing characters at byte {}", p.i);
-        }
-        Ok(v)
-    }
-
-    fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn as_f64(&self) -> Option<f64> {
-        match self {
-            Json::Number(n) => Some(*n),
-            _ => None,
-        }
-    }
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.s.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Result<()> {
-        self.ws();
-        if self.s.get(self.i) == Some(&c) {
-            self.i += 1;
-            Ok(())
-        } else {
-            bail!("expected {:?} at byte {}", c as char, self.i)
-        }
-    }
-
-    fn value(&mut self) -> Result<Json> {
-        self.ws();
-        match self.s.get(self.i) {
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Object(fields));
-                }
-                loop {
-                    self.ws();
-                    let key = self.string()?;
-                    self.eat(b':')?;
-                    fields.push((key, self.value()?));
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Object(fields));
-                        }
-                        _ => bail!("expected , or }} at byte {}", self.i),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.s.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Array(items));
-                }
-                loop {
-                    items.push(self.value()?);
-                    self.ws();
-                    match self.s.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Array(items));
-                        }
-                        _ => bail!("expected , or ] at byte {}", self.i),
-                    }
-                }
-            }
-            Some(b'"') => Ok(Json::String(self.string()?)),
-            Some(b't') => self.word("true", Json::Bool(true)),
-            Some(b'f') => self.word("false", Json::Bool(false)),
-            Some(b'n') => self.word("null", Json::Null),
-            Some(_) => {
-                let start = self.i;
-                while self
-                    .s
-                    .get(self.i)
-                    .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
-                {
-                    self.i += 1;
-                }
-                let text = std::str::from_utf8(&self.s[start..self.i])?;
-                Ok(Json::Number(text.parse().with_context(|| {
-                    format!("bad number {text:?} at byte {start}")
-                })?))
-            }
-            None => bail!("unexpected end of JSON"),
-        }
-    }
-
-    fn word(&mut self, word: &str, value: Json) -> Result<Json> {
-        if self.s[self.i..].starts_with(word.as_bytes()) {
-            self.i += word.len();
-            Ok(value)
-        } else {
-            bail!("unexpected token at byte {}", self.i)
-        }
-    }
-
-    fn string(&mut self) -> Result<String> {
-        if self.s.get(self.i) != Some(&b'"') {
-            bail!("expected a string at byte {}", self.i);
-        }
-        self.i += 1;
-        let mut out = String::new();
-        loop {
-            let start = self.i;
-            while self
-                .s
-                .get(self.i)
-                .is_some_and(|c| *c != b'"' && *c != b'\\')
-            {
-                self.i += 1;
-            }
-            out.push_str(std::str::from_utf8(&self.s[start..self.i])?);
-            match self.s.get(self.i) {
-                Some(b'"') => {
-                    self.i += 1;
-                    return Ok(out);
-                }
-                Some(b'\\') => {
-                    let escaped = *self.s.get(self.i + 1).context("unfinished escape")?;
-                    self.i += 2;
-                    match escaped {
-                        b'n' => out.push('\n'),
-                        b't' => out.push('\t'),
-                        b'r' => out.push('\r'),
-                        b'b' => out.push('\u{8}'),
-                        b'f' => out.push('\u{c}'),
-                        b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).context("short \\u escape")?;
-                            let code = u32::from_str_radix(std::str::from_utf8(hex)?, 16)?;
-                            out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                            self.i += 4;
-                        }
-                        other => out.push(other as char),
-                    }
-                }
-                _ => bail!("unterminated string"),
-            }
-        }
+        Value::from(v)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_criterion_estimates() {
-        let text = r#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.5,
-            "upper_bound":2.5},"point_estimate":2.0,"standard_error":0.1},"slope":null,
-            "median":{"point_estimate":1.9e0},"tags":["a\"b",true,false]}"#;
-        let json = Json::parse(text).unwrap();
-        assert_eq!(
-            json.get("mean")
-                .unwrap()
-                .get("point_estimate")
-                .unwrap()
-                .as_f64(),
-            Some(2.0)
-        );
-        assert_eq!(json.get("slope"), Some(&Json::Null));
-        assert_eq!(
-            json.get("median")
-                .unwrap()
-                .get("point_estimate")
-                .unwrap()
-                .as_f64(),
-            Some(1.9)
-        );
-        assert!(Json::parse("{").is_err());
-        assert!(Json::parse("{} x").is_err());
-    }
 
     #[test]
     fn summary_has_exactly_the_eight_keys() {
@@ -611,9 +327,11 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let results = Results { times, counts };
-        let json = Json::parse(&results.summary_json()).unwrap();
-        let Json::Object(fields) = json else { panic!() };
-        let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        let summary = results.summary_json();
+        let fields: BTreeMap<String, Value> = serde_json::from_str(&summary).unwrap();
+        // Keys in the summary's order, as written.
+        let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+        keys.sort_by_key(|k| summary.find(&format!("\"{k}\"")));
         assert_eq!(
             keys,
             [
@@ -627,26 +345,35 @@ mod tests {
                 "fleet_time_vs_ideal"
             ]
         );
-        assert_eq!(fields[2].1.as_f64(), Some(2.0));
-        assert_eq!(fields[3].1.as_f64(), Some(10.0));
+        assert_eq!(fields["cache_hit_ratio_vs_aws_caching"].as_f64(), Some(2.0));
+        assert!(summary.contains("\"cold_100_backend_calls\": 10,"));
         assert!(results.table().contains("met"));
     }
 
     #[test]
     fn parses_options() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let o = Options::parse(&args(&["--quick", "--summary", "f.json"]))
-            .unwrap()
-            .unwrap();
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Bench {
+            #[command(flatten)]
+            options: Options,
+        }
+        let parse = |a: &[&str]| {
+            Bench::try_parse_from(std::iter::once("bench").chain(a.iter().copied()))
+                .map(|b| b.options)
+        };
+        let o = parse(&["--quick", "--summary", "f.json"]).unwrap();
         assert!(o.quick);
         assert_eq!(o.summary, Some(PathBuf::from("f.json")));
-        let o = Options::parse(&args(&["--summary=g.json"]))
-            .unwrap()
-            .unwrap();
+        let o = parse(&["--summary=g.json"]).unwrap();
         assert!(!o.quick);
         assert_eq!(o.summary, Some(PathBuf::from("g.json")));
-        assert!(Options::parse(&args(&["--bogus"])).is_err());
-        assert!(Options::parse(&args(&["--summary"])).is_err());
-        assert!(Options::parse(&args(&["--help"])).unwrap().is_none());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--summary"]).is_err());
+        assert!(parse(&["--summary="]).is_err());
+        assert_eq!(
+            parse(&["--help"]).err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::DisplayHelp)
+        );
     }
 }

@@ -7,54 +7,62 @@
 //!   `fixtures/policies/cases.txt` (`OUTPUT = ARGS` per line) and fails listing each file that
 //!   is stale or missing, and any `.json` under `fixtures/policies/` that no case produces.
 //! - `cargo xtask gen-policy --update`: rewrites the stale or missing examples.
+//!
+//! `cargo test --workspace` runs the same check as the test `policy_examples_are_up_to_date`
+//! (rust-analyzer style); with `UPDATE_FIXTURES=1` that test rewrites the examples instead.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
+
+use crate::{paths, steps};
 
 /// The list of example policies and the arguments that produce each.
 const CASES: &str = "fixtures/policies/cases.txt";
 /// Where the example policies live.
 const POLICY_DIR: &str = "fixtures/policies";
 
-/// Entry point: `args` are what follows `gen-policy` on the command line.
-pub fn run(args: &[String]) -> Result<()> {
-    let root = workspace_root();
-    let mode = args
-        .iter()
-        .find(|a| *a == "--check" || *a == "--update")
-        .cloned();
-    match mode {
-        Some(flag) if args.len() > 1 => {
-            bail!("gen-policy {flag} takes no other arguments (it runs every case in {CASES})")
-        }
-        Some(flag) => examples(&root, flag == "--update"),
-        None => {
-            let status = lockbox_policy(&root, args)
-                .status()
-                .context("could not run `cargo run -p lockbox-cli`")?;
-            if !status.success() {
-                bail!("`lockbox policy` failed ({status})");
-            }
-            Ok(())
-        }
-    }
+/// `cargo xtask gen-policy`'s arguments.
+#[derive(clap::Args, Debug, PartialEq, Eq)]
+pub struct Args {
+    /// Regenerate every example under fixtures/policies/ and fail if one is stale or missing.
+    #[arg(long, conflicts_with_all = ["update", "args"])]
+    pub check: bool,
+    /// Rewrite the stale or missing examples under fixtures/policies/.
+    #[arg(long, conflicts_with = "args")]
+    pub update: bool,
+    /// Arguments of `lockbox policy`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
-/// The workspace root: the parent of this crate's directory.
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
+/// Runs `cargo xtask gen-policy`.
+pub fn run(args: &Args) -> Result<()> {
+    let root = paths::workspace_root();
+    if args.check || args.update {
+        return examples(&root, args.update);
+    }
+    if let Some(flag) = args
+        .args
+        .iter()
+        .find(|a| *a == "--check" || *a == "--update")
+    {
+        bail!("gen-policy {flag} takes no other arguments (it runs every case in {CASES})");
+    }
+    let status = lockbox_policy(&root, &args.args)
+        .status()
+        .context("could not run `cargo run -p lockbox-cli`")?;
+    if !status.success() {
+        bail!("`lockbox policy` failed ({status})");
+    }
+    Ok(())
 }
 
 /// `cargo run -q -p lockbox-cli -- policy ARGS`, from the workspace root.
 fn lockbox_policy(root: &Path, args: &[String]) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = steps::cargo();
     cmd.current_dir(root)
         .args(["run", "-q", "-p", "lockbox-cli", "--", "policy"])
         .args(args);
@@ -164,4 +172,58 @@ fn examples(root: &Path, update: bool) -> Result<()> {
         cases.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// Environment variable that makes [`policy_examples_are_up_to_date`] rewrite the examples.
+    const ENV_UPDATE: &str = "UPDATE_FIXTURES";
+
+    /// The generated examples under `fixtures/policies/` are what `lockbox policy` prints.
+    #[test]
+    fn policy_examples_are_up_to_date() {
+        let update = std::env::var_os(ENV_UPDATE).is_some_and(|v| v == "1");
+        if let Err(err) = examples(&paths::workspace_root(), update) {
+            panic!(
+                "{err:#}\nor rerun this test with {ENV_UPDATE}=1: \
+                 {ENV_UPDATE}=1 cargo test -p xtask policy_examples_are_up_to_date"
+            );
+        }
+    }
+
+    #[derive(Parser)]
+    struct GenPolicy {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(a: &[&str]) -> Result<Args, clap::Error> {
+        GenPolicy::try_parse_from(std::iter::once("gen-policy").chain(a.iter().copied()))
+            .map(|g| g.args)
+    }
+
+    #[test]
+    fn parses_modes_and_policy_arguments() {
+        let a = parse(&["--check"]).unwrap();
+        assert!(a.check && !a.update && a.args.is_empty());
+        let a = parse(&["--update"]).unwrap();
+        assert!(!a.check && a.update && a.args.is_empty());
+        let a = parse(&["--config", "c.json", "--account", "1", "--read-only"]).unwrap();
+        assert!(!a.check && !a.update);
+        assert_eq!(
+            a.args,
+            ["--config", "c.json", "--account", "1", "--read-only"]
+        );
+        assert!(parse(&["--check", "--update"]).is_err());
+        assert!(parse(&["--check", "--config", "c.json"]).is_err());
+        let a = parse(&["--config", "c.json", "--check"]).unwrap();
+        assert!(
+            run(&a).is_err(),
+            "--check after policy arguments is refused"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //!   off, 3 s connect and 10 s attempt timeouts), and [`sdk_failure`], the transport and
 //!   HTTP-status half of error mapping. Each service crate keeps only its own table of error
 //!   codes.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod action;
 mod arn;

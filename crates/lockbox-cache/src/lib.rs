@@ -20,6 +20,7 @@
 //! - stale-if-error within a configurable limit (transient errors only), optional
 //!   refresh-ahead, explicit [`Cache::invalidate`], and invalidation on writes through it;
 //! - counters ([`Cache::stats`]) and a controllable clock ([`ManualClock`]) for tests.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod cache;
 mod clock;

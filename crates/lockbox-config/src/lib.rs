@@ -1,6 +1,7 @@
 //! lockbox-config: the `secretsManagerConfig.json` file Polygon Edge and lockbox share, the
 //! `--extra k=v,...` syntax, per-type validation, and [`open`], which turns a config into a
 //! backend.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod extra;
 mod file;

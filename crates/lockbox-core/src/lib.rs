@@ -3,6 +3,7 @@
 //!
 //! Callers hold an `Arc<dyn SecretsManager>` chosen at run time from a config and never care
 //! whether a secret lives on local disk, in memory or in a cloud service.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod error;
 mod manager;

@@ -16,6 +16,7 @@
 //! let meta = std::fs::metadata(&path).unwrap();
 //! assert!(lockbox_fs::check_owner_only(&path, &meta).is_ok());
 //! ```
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 use std::fs::{self, DirBuilder, Metadata, OpenOptions};
 use std::io::{self, Write};

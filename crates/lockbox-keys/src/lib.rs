@@ -10,6 +10,7 @@
 //!
 //! Key types redact themselves in `Debug`, and [`KeyError`] never quotes the bytes it rejects,
 //! so neither can leak a private key into logs.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod address;
 mod bls;

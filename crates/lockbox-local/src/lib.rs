@@ -13,6 +13,7 @@
 //! 0700 and files 0600. Files that group or others can read are refused.
 //!
 //! Files are stored unencrypted: anyone with the owner's rights can read them.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 use std::fs::{self, File};
 use std::io::{self, Read};

@@ -28,6 +28,7 @@
 //!
 //! Like Airflow, nothing is cached by default; [`Lookup::with_cache`] puts lockbox-cache in
 //! front of the reads.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod connection;
 mod lookup;

@@ -34,6 +34,7 @@
 //!     "arn:aws:ssm:us-east-1:123456789012:parameter/polygon-edge/nodes/node1/*"
 //! ));
 //! ```
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod arn;
 mod document;

@@ -31,6 +31,7 @@
 //! Not covered: rolling the whole store back to an older file sealed under the same key cannot
 //! be detected from the files alone; two syncs on the same store at once are not serialised
 //! (each write is still atomic; the later rename wins).
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod key;
 mod manifest;

@@ -10,6 +10,7 @@
 //! [`SmBackend`] implements [`lockbox_core::SecretsManager`] for node secrets; [`SmClient`]
 //! reads and writes any secret by name or ARN, every version, for Greengrass-style sync.
 //! Every Secrets Manager action either calls is listed in [`ACTIONS`].
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod actions;
 #[cfg(feature = "client")]

@@ -3,6 +3,7 @@
 //! A secret `validator-key` of node `node1` under path `/polygon-edge/nodes` is the parameter
 //! `/polygon-edge/nodes/node1/validator-key`, the name Polygon Edge's aws-ssm manager uses. Names
 //! are normalised and checked against AWS's naming rules before any call.
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod actions;
 #[cfg(feature = "client")]

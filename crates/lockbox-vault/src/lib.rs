@@ -5,6 +5,7 @@
 //! (mount `secret`), holding `{"validator-key": "<value>"}`. Unlike Polygon Edge, a create never
 //! overwrites: it writes with check-and-set `cas = 0`. Values are strings in Vault, so a value
 //! that is not UTF-8 is refused on `put` (encode it as hex or base64 first).
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod backend;
 mod errors;
