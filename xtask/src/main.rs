@@ -1,11 +1,12 @@
 //! `cargo xtask`: the project's automation, in Rust so that it needs nothing but cargo.
 //!
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
-//!   fresh moto emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
+//!   fresh moto emulator and a fresh OpenBao dev server (Vault API); closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
 //!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
-//!   test binaries (`tests/it_*.rs` in any crate) against an emulator.
+//!   test binaries (`tests/it_*.rs` in any crate) against an emulator and an OpenBao server.
+//! - `cargo xtask emulator start --vault`: a long-lived OpenBao dev server (Vault API).
 //! - `cargo xtask emulator start|stop|status [--emulator moto|localstack]`: a long-lived emulator
 //!   for running tests by hand; `start` prints the endpoint on stdout.
 //! - `cargo xtask gen-policy [lockbox policy args] [--check|--update]`: IAM policies; `--check`
@@ -26,6 +27,7 @@ mod paths;
 mod probe;
 mod proc;
 mod steps;
+mod vault;
 
 #[cfg(feature = "docker")]
 mod docker;
@@ -126,8 +128,13 @@ enum EmulatorAction {
         /// Which emulator to start.
         #[arg(long, value_enum, default_value_t = Kind::Moto)]
         emulator: Kind,
+        /// Start the Vault-compatible server (OpenBao, dev mode) instead, and print its address
+        /// (its root token is in `<target>/xtask/vault.token`).
+        #[arg(long)]
+        vault: bool,
     },
-    /// Stop the emulator started by `start` (SIGTERM, then SIGKILL after 5 s). Idempotent.
+    /// Stop the emulator and the OpenBao server started by `start` (SIGTERM, then SIGKILL
+    /// after 5 s). Idempotent.
     Stop,
     /// Say whether the emulator runs and answers; exit 0 if it does, 1 if not.
     Status,
@@ -197,10 +204,16 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
-            EmulatorAction::Start { emulator } => {
+            EmulatorAction::Start {
+                vault: true,
+                emulator: _,
+            } => vault::start_detached().map(|()| ExitCode::SUCCESS),
+            EmulatorAction::Start { emulator, .. } => {
                 emulator::start_detached(emulator).map(|()| ExitCode::SUCCESS)
             }
-            EmulatorAction::Stop => emulator::stop_detached().map(|()| ExitCode::SUCCESS),
+            EmulatorAction::Stop => emulator::stop_detached()
+                .and_then(|()| vault::stop_detached())
+                .map(|()| ExitCode::SUCCESS),
             EmulatorAction::Status => emulator::status(),
             EmulatorAction::Exec { emulator, command } => exec(emulator, &command),
         },
@@ -235,16 +248,27 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
     let result = steps.doc_tests(None).and_then(|()| {
         if no_emulator {
             eprintln!("xtask: --no-emulator: integration tests will skip themselves");
-            return steps.tests(runner, None, steps::TestSet::All, &[]);
+            return steps.tests(runner, None, None, steps::TestSet::All, &[]);
         }
         let t = Instant::now();
         let session = emulator::Session::start_scoped(Kind::Moto)?;
         steps.record("emulator start", t.elapsed());
-        let result = steps.tests(runner, Some(&session), steps::TestSet::All, &[]);
+        let t = Instant::now();
+        let vault = vault::VaultServer::start()?;
+        steps.record("openbao start", t.elapsed());
+        let result = steps.tests(
+            runner,
+            Some(&session),
+            Some(&vault),
+            steps::TestSet::All,
+            &[],
+        );
         if result.is_err() {
             session.print_log_tail(LOG_TAIL_LINES);
+            vault.print_log_tail(LOG_TAIL_LINES);
         }
         session.stop();
+        vault.stop();
         result
     });
     if result.is_ok() {
@@ -270,12 +294,21 @@ fn it(kind: Option<Kind>, docker: bool, runner: Runner, args: &[String]) -> Resu
     } else {
         emulator::Session::start_or_reuse(kind.unwrap_or(Kind::Moto))?
     };
+    let vault = vault::start_or_reuse()?;
     let mut steps = Steps::default();
-    let result = steps.tests(runner, Some(&session), steps::TestSet::Integration, args);
+    let result = steps.tests(
+        runner,
+        Some(&session),
+        Some(&vault),
+        steps::TestSet::Integration,
+        args,
+    );
     if result.is_err() {
         session.print_log_tail(LOG_TAIL_LINES);
+        vault.print_log_tail(LOG_TAIL_LINES);
     }
     session.stop();
+    vault.stop();
     if result.is_ok() {
         steps.summary("it", started.elapsed());
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::emulator::Session;
+use crate::vault::VaultServer;
 use crate::{ENV_EMULATOR, ENV_ENDPOINT, ENV_MOTO_SERVER, ENV_REGION, REGION, paths};
 
 /// The test runner.
@@ -175,11 +176,13 @@ impl Steps {
         Ok(())
     }
 
-    /// Runs tests with `runner`, pointed at `session`'s endpoint (or with the endpoint unset).
+    /// Runs tests with `runner`, pointed at `session`'s endpoint and `vault`'s address (or
+    /// with them unset, so those tests skip themselves).
     pub fn tests(
         &mut self,
         runner: Runner,
         session: Option<&Session>,
+        vault: Option<&VaultServer>,
         set: TestSet,
         extra: &[String],
     ) -> Result<()> {
@@ -187,7 +190,17 @@ impl Steps {
         command.current_dir(paths::workspace_root());
         match runner {
             Runner::Nextest => {
-                command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+                // moto 5.2.5's Secrets Manager sometimes answers 500 ("dictionary changed size
+                // during iteration") when tests write and batch-read at once; a test that fails
+                // that way is retried, and nextest reports it as FLAKY, not as passed.
+                command.args([
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--no-fail-fast",
+                    "--retries",
+                    "2",
+                ]);
             }
             Runner::Cargo => {
                 command.args(["test", "--workspace", "--no-fail-fast"]);
@@ -199,6 +212,10 @@ impl Steps {
         }
         command.args(extra);
         set_emulator_env(&mut command, session);
+        match vault {
+            Some(vault) => vault.set_env(&mut command),
+            None => crate::vault::clear_env(&mut command),
+        }
         let name = match set {
             TestSet::All => "tests",
             TestSet::Integration => "integration tests",

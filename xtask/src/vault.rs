@@ -84,11 +84,6 @@ impl VaultServer {
         Err(last.expect("at least one attempt"))
     }
 
-    /// The root token.
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
     /// Points `command` (a test run) at this server.
     pub fn set_env(&self, command: &mut Command) {
         eprintln!(
