@@ -59,15 +59,16 @@ pub async fn open(
             secrets_manager_path,
             kms_key_id,
         } => {
-            let backend =
-                lockbox_secretsmanager::SmBackend::connect(lockbox_secretsmanager::SmSettings {
+            let backend = lockbox_secretsmanager::SecretsManagerBackend::connect(
+                lockbox_secretsmanager::SecretsManagerSettings {
                     region,
                     secrets_manager_path,
                     node_name: config.name.clone(),
                     kms_key_id,
                     endpoint_url: config.server_url.clone(),
-                })
-                .await?;
+                },
+            )
+            .await?;
             Ok(Arc::new(Retry::new(backend, RetryPolicy::default())))
         }
         #[cfg(feature = "hashicorp-vault")]

@@ -9,7 +9,7 @@ use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
 };
-use lockbox_secretsmanager::SmClient;
+use lockbox_secretsmanager::SecretsManagerClient;
 use std::fmt;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -67,7 +67,7 @@ pub const SECRETS_MANAGER_ABSENT_CODES: [&str; 5] = [
 
 enum Reader {
     Ssm(aws_sdk_ssm::Client),
-    SecretsManager(SmClient),
+    SecretsManager(SecretsManagerClient),
 }
 
 /// What one read found.
@@ -101,7 +101,7 @@ impl Inner {
                         if let Some(url) = endpoint {
                             b = b.endpoint_url(url);
                         }
-                        Reader::SecretsManager(SmClient::from_client(
+                        Reader::SecretsManager(SecretsManagerClient::from_client(
                             aws_sdk_secretsmanager::Client::from_conf(b.build()),
                         ))
                     }
@@ -200,7 +200,10 @@ impl Lookup {
 
     /// A lookup on a Secrets Manager client the caller configured (`settings.aws` is then not
     /// used).
-    pub fn with_secrets_manager_client(settings: LookupSettings, client: SmClient) -> Result<Self> {
+    pub fn with_secrets_manager_client(
+        settings: LookupSettings,
+        client: SecretsManagerClient,
+    ) -> Result<Self> {
         Self::with_reader(
             settings,
             BackendKind::SecretsManager,

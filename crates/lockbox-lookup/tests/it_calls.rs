@@ -8,7 +8,7 @@ use lockbox_core::ErrorKind;
 use lockbox_lookup::{
     Absence, BackendKind, Lookup, LookupKind, Outcome, SECRETS_MANAGER_ABSENT_CODES,
 };
-use lockbox_secretsmanager::SmClient;
+use lockbox_secretsmanager::SecretsManagerClient;
 use lockbox_testkit::wire::{self, secret_string, ssm_parameter as parameter};
 use serde_json::json;
 use wiremock::matchers::{any, body_partial_json, header, method};
@@ -263,7 +263,7 @@ async fn secrets_manager_absent_codes() {
             .await;
         let l = Lookup::with_secrets_manager_client(
             settings(BackendKind::SecretsManager, &server.uri(), json!({})),
-            SmClient::from_client(sm_client(&server.uri())),
+            SecretsManagerClient::from_client(sm_client(&server.uri())),
         )
         .unwrap();
         match (l.lookup(LookupKind::Variable, "v").await, expected) {

@@ -30,7 +30,7 @@ pub const ACTIONS_WITHOUT_RESOURCES: [&str; 2] = [
 ];
 
 /// What a sync of a manifest calls on each listed secret: `lockbox_resources` fetches every
-/// (secret, label) with `SmClient::fetch_version`, which is GetSecretValue. Picked from
+/// (secret, label) with `SecretsManagerClient::fetch_version`, which is GetSecretValue. Picked from
 /// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
 pub const SYNC_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
 

@@ -9,7 +9,7 @@ use lockbox_policy::{
     ACTIONS_WITHOUT_RESOURCES, Access, PolicyDocument, PolicyOptions, PolicySources, SYNC_ACTIONS,
     generate,
 };
-use lockbox_secretsmanager::{SmBackend, SmSettings};
+use lockbox_secretsmanager::{SecretsManagerBackend, SecretsManagerSettings};
 use lockbox_ssm::{SsmBackend, SsmSettings};
 use proptest::prelude::*;
 use serde_json::json;
@@ -109,16 +109,16 @@ fn ssm_backend(path: &str, name: &str) -> SsmBackend {
     .unwrap()
 }
 
-fn sm_backend(path: &str, name: &str) -> SmBackend {
+fn sm_backend(path: &str, name: &str) -> SecretsManagerBackend {
     let client = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
             .region(aws_sdk_secretsmanager::config::Region::new(REGION))
             .build(),
     );
-    SmBackend::with_client(
+    SecretsManagerBackend::with_client(
         client,
-        SmSettings {
+        SecretsManagerSettings {
             region: REGION.into(),
             secrets_manager_path: path.into(),
             node_name: name.into(),

@@ -2,13 +2,13 @@
 
 use async_trait::async_trait;
 use lockbox_core::{Result, Version};
-use lockbox_secretsmanager::{SecretVersion, SmClient};
+use lockbox_secretsmanager::{SecretVersion, SecretsManagerClient};
 
 use crate::manifest::AWSCURRENT;
 use crate::sync::VersionSource;
 
 #[async_trait]
-impl VersionSource for SmClient {
+impl VersionSource for SecretsManagerClient {
     async fn fetch(&self, secret_id: &str, stage: &str) -> Result<SecretVersion> {
         let version = if stage == AWSCURRENT {
             Version::Current

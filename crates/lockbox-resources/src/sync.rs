@@ -28,7 +28,7 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a secret is re-read when its labels moved while it was being read.
 const CONSISTENCY_ATTEMPTS: usize = 3;
 
-/// Where a sync reads secrets from: Secrets Manager ([`lockbox_secretsmanager::SmClient`]), or a
+/// Where a sync reads secrets from: Secrets Manager ([`lockbox_secretsmanager::SecretsManagerClient`]), or a
 /// fake in tests.
 #[async_trait]
 pub trait VersionSource: Send + Sync {
@@ -78,7 +78,7 @@ pub async fn sync(
     manifest: &Manifest,
     store: &Path,
     key_file: &Path,
-    client: &lockbox_secretsmanager::SmClient,
+    client: &lockbox_secretsmanager::SecretsManagerClient,
 ) -> Result<SyncReport> {
     sync_with(manifest, store, key_file, client).await
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_core::{ErrorKind, SecretValue};
 use lockbox_resources::{CloudSecret, Manifest, STORE_FILE, Selector, Store, sync};
-use lockbox_secretsmanager::SmClient;
+use lockbox_secretsmanager::SecretsManagerClient;
 use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
 use lockbox_testkit::wire::unreachable_endpoint;
 use lockbox_testkit::{emulator, tag};
@@ -20,7 +20,7 @@ fn prefix(test: &str) -> String {
 
 struct Env {
     sdk: aws_sdk_secretsmanager::Client,
-    client: SmClient,
+    client: SecretsManagerClient,
     prefix: String,
     _tmp: tempfile::TempDir,
     store: PathBuf,
@@ -34,7 +34,7 @@ fn setup(test: &str) -> Option<Env> {
     let key = tmp.path().join("store.key");
     let sdk = secretsmanager_client(&endpoint, ATTEMPT_TIMEOUT);
     Some(Env {
-        client: SmClient::from_client(sdk.clone()),
+        client: SecretsManagerClient::from_client(sdk.clone()),
         sdk,
         prefix: prefix(test),
         _tmp: tmp,
@@ -294,7 +294,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
     let before = env.store_bytes();
 
     // A closed port: connections are refused.
-    let offline = SmClient::from_client(secretsmanager_client(
+    let offline = SecretsManagerClient::from_client(secretsmanager_client(
         &unreachable_endpoint(),
         Duration::from_secs(10),
     ));
@@ -324,7 +324,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let silent = SmClient::from_client(secretsmanager_client(
+    let silent = SecretsManagerClient::from_client(secretsmanager_client(
         &format!("http://127.0.0.1:{hang_port}"),
         Duration::from_secs(1),
     ));

@@ -7,12 +7,12 @@ use lockbox_core::{
 };
 
 use crate::BACKEND;
-use crate::client::{SmClient, check_value};
+use crate::client::{SecretsManagerClient, check_value};
 use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
 
 /// What an `aws-secretsmanager` config says.
 #[derive(Clone, Debug)]
-pub struct SmSettings {
+pub struct SecretsManagerSettings {
     /// AWS region, such as `us-east-1`.
     pub region: String,
     /// `extra.secrets-manager-path`, normalised before use (see [`crate::normalize_path`]).
@@ -46,34 +46,40 @@ pub struct SmSettings {
 ///   created or deleted moments ago may be missing from, or still in, its answer.
 /// - `get_many` is BatchGetSecretValue, 20 names a call, with per-name errors.
 #[derive(Clone, Debug)]
-pub struct SmBackend {
-    client: SmClient,
+pub struct SecretsManagerBackend {
+    client: SecretsManagerClient,
     prefix: String,
     kms_key_id: Option<String>,
 }
 
-impl SmBackend {
+impl SecretsManagerBackend {
     /// Loads credentials with aws-config's default chain and builds the backend, with the
-    /// SDK's retries off and the timeouts of [`SmClient::connect`]. Wrap the backend in
+    /// SDK's retries off and the timeouts of [`SecretsManagerClient::connect`]. Wrap the backend in
     /// [`lockbox_core::Retry`] for retries.
-    pub async fn connect(settings: SmSettings) -> Result<Self> {
+    pub async fn connect(settings: SecretsManagerSettings) -> Result<Self> {
         let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
-        let client = SmClient::connect(&settings.region, settings.endpoint_url.as_deref()).await?;
+        let client =
+            SecretsManagerClient::connect(&settings.region, settings.endpoint_url.as_deref())
+                .await?;
         Ok(Self::from_parts(client, prefix, settings))
     }
 
     /// Builds the backend on a client the caller configured (tests, custom credentials).
     /// `region` and `endpoint_url` of `settings` are not used: the client has its own.
-    pub fn with_client(client: Client, settings: SmSettings) -> Result<Self> {
+    pub fn with_client(client: Client, settings: SecretsManagerSettings) -> Result<Self> {
         let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
         Ok(Self::from_parts(
-            SmClient::from_client(client),
+            SecretsManagerClient::from_client(client),
             prefix,
             settings,
         ))
     }
 
-    fn from_parts(client: SmClient, prefix: String, settings: SmSettings) -> Self {
+    fn from_parts(
+        client: SecretsManagerClient,
+        prefix: String,
+        settings: SecretsManagerSettings,
+    ) -> Self {
         Self {
             client,
             prefix,
@@ -98,7 +104,7 @@ impl SmBackend {
     }
 
     /// The raw client this backend calls, for any secret by name or ARN.
-    pub fn client(&self) -> &SmClient {
+    pub fn client(&self) -> &SecretsManagerClient {
         &self.client
     }
 
@@ -123,7 +129,7 @@ impl SmBackend {
 }
 
 #[async_trait]
-impl SecretsManager for SmBackend {
+impl SecretsManager for SecretsManagerBackend {
     fn backend(&self) -> &'static str {
         BACKEND
     }
@@ -234,14 +240,14 @@ impl SecretsManager for SmBackend {
 mod tests {
     use super::*;
 
-    fn backend(path: &str, node: &str) -> Result<SmBackend> {
+    fn backend(path: &str, node: &str) -> Result<SecretsManagerBackend> {
         let config = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
             .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
             .build();
-        SmBackend::with_client(
+        SecretsManagerBackend::with_client(
             Client::from_conf(config),
-            SmSettings {
+            SecretsManagerSettings {
                 region: "us-east-1".into(),
                 secrets_manager_path: path.into(),
                 node_name: node.into(),

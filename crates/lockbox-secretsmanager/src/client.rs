@@ -30,13 +30,13 @@ pub(crate) struct Described {
 }
 
 /// Raw client for any secret by name or ARN (no node prefix): used by Greengrass-style sync
-/// and by [`crate::SmBackend`], which adds the node prefix.
+/// and by [`crate::SecretsManagerBackend`], which adds the node prefix.
 #[derive(Clone, Debug)]
-pub struct SmClient {
+pub struct SecretsManagerClient {
     client: Client,
 }
 
-impl SmClient {
+impl SecretsManagerClient {
     /// Loads credentials with aws-config's default chain (environment, profile, SSO, web
     /// identity, IMDS) for `region`, with [`lockbox_aws::SdkOptions`]: the SDK's own retries off
     /// (wrap backends in [`lockbox_core::Retry`]) and bounded timeouts. Without

@@ -7,7 +7,7 @@
 //! `/polygon-edge/nodes/` (as an aws-ssm config would write it) names the same secrets.
 //! Names are checked against AWS's rules before any call.
 //!
-//! [`SmBackend`] implements [`lockbox_core::SecretsManager`] for node secrets; [`SmClient`]
+//! [`SecretsManagerBackend`] implements [`lockbox_core::SecretsManager`] for node secrets; [`SecretsManagerClient`]
 //! reads and writes any secret by name or ARN, every version, for Greengrass-style sync.
 //! Every Secrets Manager action either calls is listed in [`ACTIONS`].
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
@@ -27,8 +27,8 @@ pub const BACKEND: &str = "aws-secretsmanager";
 
 pub use actions::{ACTIONS, Action};
 #[cfg(feature = "client")]
-pub use backend::{SmBackend, SmSettings};
+pub use backend::{SecretsManagerBackend, SecretsManagerSettings};
 #[cfg(feature = "client")]
-pub use client::SmClient;
+pub use client::SecretsManagerClient;
 pub use names::{MAX_NAME_CHARS, MAX_VALUE_BYTES, normalize_path, secret_prefix};
 pub use version::SecretVersion;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use lockbox_core::{ErrorKind, PutMode, Retry, SecretName, SecretValue, SecretsManager};
-use lockbox_secretsmanager::SmBackend;
+use lockbox_secretsmanager::SecretsManagerBackend;
 use lockbox_testkit::aws::{secretsmanager_client, secretsmanager_settings};
 use lockbox_testkit::faults::AwsService;
 use lockbox_testkit::wire::{self, aws_error, fast_retries, ok};
@@ -36,8 +36,8 @@ async fn requests(server: &MockServer, op: &str) -> usize {
 }
 
 /// A backend on `endpoint` for node `node` under `/p`.
-fn sm_backend(endpoint: &str, attempt_timeout: Duration) -> SmBackend {
-    SmBackend::with_client(
+fn sm_backend(endpoint: &str, attempt_timeout: Duration) -> SecretsManagerBackend {
+    SecretsManagerBackend::with_client(
         secretsmanager_client(endpoint, attempt_timeout),
         secretsmanager_settings("/p", "node"),
     )
@@ -164,7 +164,7 @@ async fn create_sends_the_kms_key_and_a_binary_value() {
         .await;
     let mut settings = secretsmanager_settings("/p", "node");
     settings.kms_key_id = Some("alias/lockbox".into());
-    let backend = SmBackend::with_client(
+    let backend = SecretsManagerBackend::with_client(
         secretsmanager_client(&server.uri(), Duration::from_secs(5)),
         settings,
     )

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lockbox_core::{
     ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt, Version,
 };
-use lockbox_secretsmanager::{MAX_VALUE_BYTES, SmBackend};
+use lockbox_secretsmanager::{MAX_VALUE_BYTES, SecretsManagerBackend};
 use lockbox_testkit::aws::{
     emulator_subject, secretsmanager_backend, secretsmanager_client, secretsmanager_settings,
 };
@@ -420,7 +420,7 @@ async fn it_bad_settings_are_refused_before_any_call() {
     let Some(endpoint) = emulator("it_bad_settings_are_refused") else {
         return;
     };
-    let e = SmBackend::with_client(
+    let e = SecretsManagerBackend::with_client(
         secretsmanager_client(&endpoint, Duration::from_secs(5)),
         secretsmanager_settings("/lockbox-it", "node/with/slashes"),
     )

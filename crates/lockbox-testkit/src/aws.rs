@@ -8,7 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use lockbox_core::SecretsManager;
-use lockbox_secretsmanager::{SmBackend, SmSettings};
+use lockbox_secretsmanager::{SecretsManagerBackend, SecretsManagerSettings};
 use lockbox_ssm::{SsmBackend, SsmSettings};
 
 use crate::conformance::Subject;
@@ -77,8 +77,8 @@ pub fn ssm_settings(path: &str, node: &str) -> SsmSettings {
 }
 
 /// Secrets Manager settings for node `node` under `path`.
-pub fn secretsmanager_settings(path: &str, node: &str) -> SmSettings {
-    SmSettings {
+pub fn secretsmanager_settings(path: &str, node: &str) -> SecretsManagerSettings {
+    SecretsManagerSettings {
         region: REGION.into(),
         secrets_manager_path: path.into(),
         node_name: node.into(),
@@ -97,8 +97,8 @@ pub fn ssm_backend(endpoint: &str, path: &str, node: &str) -> SsmBackend {
 }
 
 /// A Secrets Manager backend on `endpoint` for node `node` under `path`.
-pub fn secretsmanager_backend(endpoint: &str, path: &str, node: &str) -> SmBackend {
-    SmBackend::with_client(
+pub fn secretsmanager_backend(endpoint: &str, path: &str, node: &str) -> SecretsManagerBackend {
+    SecretsManagerBackend::with_client(
         secretsmanager_client(endpoint, ATTEMPT_TIMEOUT),
         secretsmanager_settings(path, node),
     )

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use clap::Args;
 use lockbox_resources::{Manifest, SecretVersion, SyncReport, SyncTarget, VersionSource};
-use lockbox_secretsmanager::SmClient;
+use lockbox_secretsmanager::SecretsManagerClient;
 use serde_json::json;
 
 use crate::commands::read::key_file;
@@ -61,7 +61,7 @@ pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
     let key_file = key_file(&args.store, args.key_file.as_deref())?;
     let manifest = Manifest::read(&args.manifest)?;
     let region = region(args.region.as_deref(), &manifest).await?;
-    let client = SmClient::connect(&region, args.endpoint_url.as_deref()).await?;
+    let client = SecretsManagerClient::connect(&region, args.endpoint_url.as_deref()).await?;
     let Some(interval) = args.interval else {
         let start = Instant::now();
         let report = round(&manifest, &args.store, &key_file, &client).await?;
@@ -84,7 +84,7 @@ async fn round(
     manifest: &Manifest,
     store: &Path,
     key_file: &Path,
-    client: &SmClient,
+    client: &SecretsManagerClient,
 ) -> lockbox_core::Result<SyncReport> {
     let target = SyncTarget::prepare(store, key_file)?;
     let source = Counted {
@@ -101,7 +101,7 @@ async fn round(
 struct Counted<'a> {
     ids: Vec<&'a str>,
     progress: Progress,
-    inner: &'a SmClient,
+    inner: &'a SecretsManagerClient,
 }
 
 #[async_trait::async_trait]
@@ -118,7 +118,7 @@ impl VersionSource for Counted<'_> {
 async fn run_periodically(
     args: &SyncArgs,
     key_file: &Path,
-    client: &SmClient,
+    client: &SecretsManagerClient,
     interval: Duration,
     json: bool,
 ) -> anyhow::Result<()> {
