@@ -7,6 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use lockbox_testkit::cli::{code, json, mode, stderr, stdout};
+
 use serde_json::Value;
 
 fn lockbox(args: &[&str]) -> Output {
@@ -18,31 +20,11 @@ fn lockbox(args: &[&str]) -> Output {
         .expect("run lockbox")
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
 /// Runs lockbox, requires success, and returns stdout.
 fn ok(args: &[&str]) -> String {
     let o = lockbox(args);
     assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
     stdout(&o)
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON: {text:?}: {e}"))
-}
-
-fn mode(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
 fn s(p: &Path) -> &str {

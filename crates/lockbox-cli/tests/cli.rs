@@ -6,6 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use lockbox_testkit::cli::{code, json, mode, stderr, stdout};
+
 fn lockbox(args: &[&str]) -> Output {
     lockbox_with(args, None, &[])
 }
@@ -30,27 +32,6 @@ fn lockbox_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Ou
         child.stdin.take().unwrap().write_all(input).unwrap();
     }
     child.wait_with_output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
-}
-
-fn mode(p: &Path) -> u32 {
-    fs::metadata(p).unwrap().permissions().mode() & 0o777
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("not one JSON value: {text:?}: {e}"))
 }
 
 fn init_json(dir: &Path) -> (String, String) {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use lockbox_testkit::cli::{aws_command, ok_json as ok, output_of_init};
+use lockbox_testkit::cli::{aws_command, ok_json as ok, output_of_init, stderr};
 use lockbox_testkit::{tag, vault_server};
 use serde_json::{Value, json};
 
@@ -20,10 +20,6 @@ fn lockbox(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `lockbox generate --type hashicorp-vault` for node `name` into `dir`; the token (if any)

@@ -47,3 +47,30 @@ pub fn output_of_init(init: &serde_json::Value) -> serde_json::Value {
     }
     output.into()
 }
+
+/// The run's stdout, as UTF-8 text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The run's stderr, as text (lossy, so a failing test can always show it).
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The run's exit code (a test fails if a signal ended it).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().expect("exit code")
+}
+
+/// `text` parsed as one JSON value, or a panic showing it.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not one JSON value: {text:?}: {e}"))
+}
+
+/// The permission bits of `path`.
+pub fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
