@@ -15,7 +15,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and as whom to reach AWS. Whatever is `None` comes from aws-config's default chains
 /// (environment, profile, SSO, web identity, IMDS; `AWS_ENDPOINT_URL` for the endpoint).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SdkOptions {
     /// AWS region, such as `us-east-1`.
     pub region: Option<String>,
@@ -30,6 +30,22 @@ pub struct SdkOptions {
     /// behaviour (Airflow's boto3 clients retry); backends wrapped in `lockbox_core::Retry`
     /// keep this false.
     pub sdk_retries: bool,
+}
+
+/// Names whether explicit credentials are set, never what they are.
+impl std::fmt::Debug for SdkOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SdkOptions")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("profile", &self.profile)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("sdk_retries", &self.sdk_retries)
+            .finish()
+    }
 }
 
 impl SdkOptions {

@@ -13,6 +13,7 @@ mod backend;
 mod commands;
 mod progress;
 mod report;
+mod sensitive;
 
 use clap::{Parser, Subcommand};
 use commands::{

@@ -9,6 +9,8 @@ use serde_json::json;
 
 use crate::report::{Report, to_json};
 
+use crate::sensitive::Sensitive;
+
 /// Arguments of `lockbox generate`.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -29,7 +31,7 @@ pub struct GenerateArgs {
     server_url: Option<String>,
     /// Access token (prefer the LOCKBOX_TOKEN environment variable: argv is visible to others).
     #[arg(long, env = "LOCKBOX_TOKEN", hide_env_values = true)]
-    token: Option<String>,
+    token: Option<Sensitive>,
     /// Namespace (Vault).
     #[arg(long, value_name = "NS")]
     namespace: Option<String>,
@@ -50,7 +52,11 @@ pub struct Generated {
 /// Writes the config file `args` describe.
 pub fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
     let config = SecretsManagerConfig {
-        token: args.token.filter(|t| !t.is_empty()).map(Token::new),
+        token: args
+            .token
+            .map(Sensitive::into_inner)
+            .filter(|t| !t.is_empty())
+            .map(Token::new),
         server_url: args.server_url.filter(|s| !s.is_empty()),
         manager_type: args.manager_type,
         name: args.name,

@@ -14,6 +14,8 @@ use serde_json::json;
 
 use crate::report::{Note, Report, to_json};
 
+use crate::sensitive::Sensitive;
+
 /// The exit code for "looked up, not there".
 pub const EXIT_ABSENT: u8 = 3;
 
@@ -64,7 +66,7 @@ pub struct LookupArgs {
         hide_env_values = true,
         value_name = "JSON"
     )]
-    backend_kwargs: Option<String>,
+    backend_kwargs: Option<Sensitive>,
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
@@ -101,7 +103,7 @@ pub enum Looked {
 pub async fn run(args: LookupArgs) -> lockbox_core::Result<Looked> {
     let settings = LookupSettings::from_backend_kwargs(
         args.backend,
-        args.backend_kwargs.as_deref().unwrap_or(""),
+        args.backend_kwargs.as_ref().map_or("", Sensitive::expose),
     )?;
     let lookup = Lookup::new(settings);
     let kind = LookupKind::from(args.kind);
