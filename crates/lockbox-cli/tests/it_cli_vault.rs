@@ -70,6 +70,15 @@ async fn raw(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The KV v2 `data` of node `node`'s secret `secret`, read with the root token (`Null` when
+/// the read fails).
+async fn stored(addr: &str, root: &str, node: &str, secret: &str) -> Value {
+    let path = format!("secret/data/{node}/{secret}");
+    let (status, body) = raw(addr, root, "GET", &path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body["data"]["data"].clone()
+}
+
 #[tokio::test]
 async fn it_init_then_output_on_vault_at_polygon_edge_paths() {
     let Some((addr, root)) = vault_server("it_init_then_output_on_vault_at_polygon_edge_paths")
@@ -88,28 +97,13 @@ async fn it_init_then_output_on_vault_at_polygon_edge_paths() {
 
     // Every key is where Polygon Edge keeps it, in its shape.
     for secret in ["validator-key", "validator-bls-key", "network-key"] {
-        let (status, body) = raw(
-            &addr,
-            &root,
-            "GET",
-            &format!("secret/data/{node}/{secret}"),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{secret}: {body}");
-        let data = body["data"]["data"].as_object().unwrap();
+        let data = stored(&addr, &root, &node, secret).await;
+        let data = data.as_object().unwrap();
         assert_eq!(data.len(), 1, "{secret}: {{\"{secret}\": value}} only");
         assert!(data[secret].is_string(), "{secret}");
     }
-    let (_, body) = raw(
-        &addr,
-        &root,
-        "GET",
-        &format!("secret/data/{node}/validator-key"),
-        None,
-    )
-    .await;
-    let hex = body["data"]["data"]["validator-key"].as_str().unwrap();
+    let before = stored(&addr, &root, &node, "validator-key").await;
+    let hex = before["validator-key"].as_str().unwrap();
     let key = lockbox_keys::ValidatorKey::decode(&hex.into()).unwrap();
     assert_eq!(key.address().to_string(), init["address"].as_str().unwrap());
 
@@ -121,15 +115,7 @@ async fn it_init_then_output_on_vault_at_polygon_edge_paths() {
         ok(&lockbox(&["output", "--config", &c, "--json"], &[])),
         output
     );
-    let (_, after) = raw(
-        &addr,
-        &root,
-        "GET",
-        &format!("secret/data/{node}/validator-key"),
-        None,
-    )
-    .await;
-    assert_eq!(after["data"]["data"], body["data"]["data"]);
+    assert_eq!(stored(&addr, &root, &node, "validator-key").await, before);
     assert!(!stderr(&o).contains(&root), "the token never appears");
 }
 

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use lockbox_testkit::cli::{stderr, workspace_root};
+
 use lockbox_testkit::cli::output_of_init;
 use lockbox_testkit::tag;
 use serde_json::{Value, json};
@@ -305,18 +307,6 @@ fn lockbox_with(args: &[&str], creds: Option<&(String, String)>, env: &[(&str, &
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn ok(o: &Output) -> Value {

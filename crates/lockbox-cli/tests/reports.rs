@@ -1,8 +1,9 @@
 //! The one output path: `--json` for every command, and what clap generates (completions, man
 //! page). Runs the built binary; needs no emulator.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use lockbox_testkit::cli::{stderr, workspace_root};
 
 use serde_json::Value;
 
@@ -21,21 +22,9 @@ fn lockbox(args: &[&str]) -> Output {
         .expect("run lockbox")
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
 fn stdout(o: &Output) -> String {
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(o));
     String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const POLICY: [&str; 5] = [

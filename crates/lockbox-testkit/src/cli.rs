@@ -74,3 +74,12 @@ pub fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// The workspace's root directory, for tests that run the binary on the repository's fixtures.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/lockbox-testkit sits two levels below the root")
+        .to_path_buf()
+}
