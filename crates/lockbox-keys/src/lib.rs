@@ -30,7 +30,7 @@ pub use network::NetworkKey;
 pub use node::{
     NodeIdentity, NodeInit, NodeKeys, NodePublicKeys, add_bls_key, init_node, init_node_with,
     init_node_with_repair, read_address, read_bls_public_key, read_identity, read_node_id,
-    read_public_keys,
+    read_public_keys, repair_interrupted_init,
 };
 pub use validator::ValidatorKey;
 

@@ -227,6 +227,16 @@ pub async fn init_node_with_repair(
     })
 }
 
+/// Rolls back the half node an earlier, interrupted init left in `backend`, as
+/// [`init_node_with_repair`] does first: `None` when there is no [`INIT_INTENT`] record.
+/// Callers that check for existing keys themselves before initialising (several nodes at
+/// once) call this first.
+pub async fn repair_interrupted_init(
+    backend: &dyn SecretsManager,
+) -> Result<Option<InitRepair>, Error> {
+    intent::repair(backend).await
+}
+
 /// Gives a node a BLS key without touching its other secrets: creates `validator-bls-key`
 /// alone (as `polygon-edge secrets init --ecdsa=false --network=false` does) and returns its
 /// public key. `AlreadyExists` if the node has one; nothing is overwritten.
