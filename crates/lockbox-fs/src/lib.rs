@@ -47,8 +47,8 @@ use lockbox_core::PutMode;
 pub use dirs::{DirChange, check_key_dirs, create_private_dirs, ensure_key_dirs, sync_dir};
 pub use error::{FileKind, FsError};
 pub use read::{
-    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, open_regular, open_trusted, read_regular,
-    read_trusted,
+    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, open_regular,
+    open_trusted, read_regular, read_trusted,
 };
 
 /// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment

@@ -18,6 +18,11 @@ pub const MAX_KEY_FILE_LEN: u64 = 64 * 1024;
 /// The most bytes of a config file or manifest lockbox reads: 4 MiB.
 pub const MAX_INPUT_FILE_LEN: u64 = 4 * 1024 * 1024;
 
+/// The most bytes of a sealed store lockbox reads: 1 GiB, room for 8,192 secrets of Secrets
+/// Manager's largest value (64 KiB) with two versions each. A larger store is refused before
+/// reading (a junk file of gigabytes is not read into memory first).
+pub const MAX_STORE_FILE_LEN: u64 = 1 << 30;
+
 /// A file opened by [`open_trusted`] or [`open_regular`]: its descriptor has been checked
 /// (`fstat`, not the path), and it is at most the cap given.
 #[derive(Debug)]
