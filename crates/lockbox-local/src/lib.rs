@@ -260,7 +260,8 @@ impl LocalBackend {
     fn exists(&self, name: &SecretName) -> Result<bool> {
         let (path, rel_dir) = self.locate(name);
         match check_key_dirs(&self.root, &rel_dir) {
-            Ok(()) => {}
+            // Existence only: a write tightens such a directory of ours, a read refuses it.
+            Ok(()) | Err(FsError::WritableByOthers { .. }) => {}
             Err(e) => {
                 return match Self::fs_error(name, e) {
                     e if e.is_not_found() => Ok(false),
