@@ -118,8 +118,16 @@ impl LocalBackend {
 
     /// Maps a refusal or I/O error of lockbox-fs on `name`'s file or directories. Under
     /// `secrets/`, a missing directory or a secret's file where a directory of a longer name
-    /// would be means the secret is absent; for node keys, what is there is reported.
+    /// would be means the secret is absent. For node keys, something of the wrong kind where
+    /// the key file or its directory should be is reported as what it is, with its path: as
+    /// `NotFound` when reading or deleting (there is no key), `Corrupt` when writing. A
+    /// symbolic link, another user's file or directory, or one open to others is refused
+    /// (`PermissionDenied`); a file over its cap is `Corrupt`.
     fn fs_error(name: &SecretName, e: FsError) -> Error {
+        Self::fs_error_in(name, e, false)
+    }
+
+    fn fs_error_in(name: &SecretName, e: FsError, writing: bool) -> Error {
         let absent = e.is_not_found()
             || (!Self::is_node_key(name)
                 && matches!(
@@ -136,7 +144,11 @@ impl LocalBackend {
             FsError::NotAFile { found, .. } | FsError::NotADirectory { found, .. }
                 if *found != FileKind::Symlink =>
             {
-                ErrorKind::Corrupt
+                if writing {
+                    ErrorKind::Corrupt
+                } else {
+                    ErrorKind::NotFound
+                }
             }
             FsError::TooLarge { .. } => ErrorKind::Corrupt,
             _ => e.kind(),
@@ -206,7 +218,9 @@ impl LocalBackend {
             ));
         }
         let (path, rel_dir) = self.locate(name);
-        for change in ensure_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error(name, e))? {
+        let dirs =
+            ensure_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error_in(name, e, true))?;
+        for change in dirs {
             if let DirChange::Tightened { path, from } = change {
                 tracing::warn!(
                     dir = %path.display(),
@@ -218,7 +232,11 @@ impl LocalBackend {
         if let Ok(meta) = fs::symlink_metadata(&path) {
             let found = FileKind::of(&meta);
             if found != FileKind::File {
-                return Err(Self::fs_error(name, FsError::NotAFile { path, found }));
+                return Err(Self::fs_error_in(
+                    name,
+                    FsError::NotAFile { path, found },
+                    true,
+                ));
             }
         }
         write_file_atomic(&path, value.expose_bytes(), mode).map_err(|e| match e.kind() {
@@ -257,28 +275,30 @@ impl LocalBackend {
         Ok(())
     }
 
+    /// Whether a secret's file is there. Something of another kind where the file or one of
+    /// its directories should be is no secret (`false`; reads and writes report what it is),
+    /// but a symbolic link or another user's directory is an error: what it hides is unknown.
     fn exists(&self, name: &SecretName) -> Result<bool> {
         let (path, rel_dir) = self.locate(name);
         match check_key_dirs(&self.root, &rel_dir) {
             // Existence only: a write tightens such a directory of ours, a read refuses it.
             Ok(()) | Err(FsError::WritableByOthers { .. }) => {}
-            Err(e) => {
-                return match Self::fs_error(name, e) {
-                    e if e.is_not_found() => Ok(false),
-                    e => Err(e),
-                };
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(FsError::NotADirectory { found, .. }) if found != FileKind::Symlink => {
+                return Ok(false);
             }
+            Err(e) => return Err(Self::fs_error(name, e)),
         }
         match fs::symlink_metadata(&path) {
             Ok(m) if m.is_file() => Ok(true),
-            Ok(m) if m.is_dir() && !Self::is_node_key(name) => Ok(false),
-            Ok(m) => Err(Self::fs_error(
+            Ok(m) if m.file_type().is_symlink() => Err(Self::fs_error(
                 name,
                 FsError::NotAFile {
                     path,
-                    found: FileKind::of(&m),
+                    found: FileKind::Symlink,
                 },
             )),
+            Ok(_) => Ok(false),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error(e, name, &path, "stat")),
         }
