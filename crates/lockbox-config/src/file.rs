@@ -214,15 +214,29 @@ impl SecretsManagerConfig {
 
     /// Reads and validates a config file; errors name the file.
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::NotFound => ErrorKind::InvalidConfig,
-                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Backend,
-            };
+        // Non-blocking (a FIFO is refused at once), a regular file, at most 4 MiB.
+        let bytes =
+            lockbox_fs::read_regular(path, lockbox_fs::MAX_INPUT_FILE_LEN).map_err(|e| {
+                let (kind, message) = match &e {
+                    lockbox_fs::FsError::Io { source, .. } => (
+                        match source.kind() {
+                            std::io::ErrorKind::NotFound => ErrorKind::InvalidConfig,
+                            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                            _ => ErrorKind::Backend,
+                        },
+                        format!("cannot read config file {}: {source}", path.display()),
+                    ),
+                    other => (other.kind(), format!("cannot read config file: {other}")),
+                };
+                Error::input(kind, message)
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
             Error::input(
-                kind,
-                format!("cannot read config file {}: {e}", path.display()),
+                ErrorKind::InvalidConfig,
+                format!(
+                    "cannot read config file {}: stream did not contain valid UTF-8",
+                    path.display()
+                ),
             )
         })?;
         Self::from_json(&text).map_err(|e| {

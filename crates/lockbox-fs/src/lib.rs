@@ -1,9 +1,21 @@
-//! lockbox-fs: the file helpers every crate that keeps secrets on disk shares.
+//! lockbox-fs: the file helpers every crate that keeps secrets on disk shares, and the one
+//! place lockbox opens files it must not be tricked by.
 //!
 //! - [`write_file_atomic`]: a crash leaves either the old file or the whole new one, never a
-//!   part; new files are 0600 and new directories 0700.
+//!   part; new files are 0600 and new directories 0700 (each new directory's parent is
+//!   fsynced); temporary files a killed earlier write left in that directory are removed.
+//! - [`read_trusted`] / [`open_trusted`]: a file that holds a secret is read only if it is
+//!   ours: no symbolic link, a regular file owned by the effective user, no group or other
+//!   bits, under a size cap, opened without blocking (a FIFO is refused at once).
+//! - [`read_regular`] / [`open_regular`]: a config file or manifest: any owner, but a regular
+//!   file under a size cap, opened without blocking.
+//! - [`check_key_dirs`] / [`ensure_key_dirs`]: the directories keys are kept in are ours and
+//!   not writable by others (ours are tightened, others refused with the fix).
 //! - [`check_owner_only`]: refuses a file that group or others can access, and names the fix
 //!   (`chmod 600 <path>`).
+//!
+//! Every refusal is an [`FsError`] that names the path, says what is there, and where one
+//! command fixes it, names that command.
 //!
 //! Blocking `std::fs` calls only; async callers run them on a blocking thread.
 //!
@@ -13,45 +25,65 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("keys/node.key");
 //! lockbox_fs::write_file_atomic(&path, b"secret", PutMode::Create).unwrap();
-//! let meta = std::fs::metadata(&path).unwrap();
-//! assert!(lockbox_fs::check_owner_only(&path, &meta).is_ok());
+//! let bytes = lockbox_fs::read_trusted(&path, lockbox_fs::MAX_KEY_FILE_LEN).unwrap();
+//! assert_eq!(bytes, b"secret");
 //! ```
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
-use std::fs::{self, DirBuilder, Metadata, OpenOptions};
+mod dirs;
+mod error;
+mod read;
+
+use std::fs::{self, Metadata};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 
 use lockbox_core::PutMode;
+
+pub use dirs::{DirChange, check_key_dirs, create_private_dirs, ensure_key_dirs, sync_dir};
+pub use error::{FileKind, FsError};
+pub use read::{
+    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, open_regular,
+    open_trusted, read_regular, read_trusted,
+};
 
 /// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment
 /// starting with it are refused, and cleanup code may remove such files after a crash.
 pub const TMP_PREFIX: &str = ".lockbox-tmp-";
 
+/// Random characters `tempfile` appends to [`TMP_PREFIX`].
+const TMP_RANDOM_LEN: usize = 6;
+
 /// Writes `bytes` to `path` so that readers see the old file or the whole new one, never a
 /// part: a 0600 temporary file in the same directory is written and fsynced, then renamed into
 /// place and the directory fsynced. [`PutMode::Create`] never replaces an existing file (the
 /// rename itself refuses, so there is no check-then-write race) and fails with
-/// `io::ErrorKind::AlreadyExists`. Missing parent directories are created 0700. Errors name the
-/// path and the step that failed; on error no temporary file is left behind.
+/// `io::ErrorKind::AlreadyExists`. Missing parent directories are created 0700, each new
+/// directory's parent fsynced. Before writing, temporary files an earlier, killed write left in
+/// the directory are removed ([`remove_stale_temp_files`]). Errors name the path and the step
+/// that failed; on error no temporary file is left behind.
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result<()> {
+    run_started();
     let with_path = |step: &str, p: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{step} {}: {e}", p.display()))
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    create_private_dirs(dir).map_err(|e| with_path("create directory", dir, e))?;
+    let dir = dirs::parent_of(path);
+    create_private_dirs(dir)?;
+    remove_stale_temp_files(dir);
     let mut tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
+        .rand_bytes(TMP_RANDOM_LEN)
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| with_path("create temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| with_path("write", tmp.path(), e))?;
+    crash_point("wrote a temporary file");
     // On failure the temporary file is removed when the returned handle drops.
     match mode {
         PutMode::Create => tmp.persist_noclobber(path).map(drop),
@@ -59,25 +91,110 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result
     }
     .map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
-            io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("{} already exists", path.display()),
-            )
+            match fs::symlink_metadata(path).map(|m| FileKind::of(&m)) {
+                Ok(found) if found != FileKind::File => io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} is {found} where a file should be", path.display()),
+                ),
+                _ => io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", path.display()),
+                ),
+            }
         } else {
             with_path("rename into", path, e.error)
         }
     })?;
+    crash_point("renamed a file into place");
     sync_dir(dir).map_err(|e| with_path("fsync", dir, e))
 }
 
-/// Creates `dir` and missing parents with mode 0700.
-pub fn create_private_dirs(dir: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)
+/// Removes temporary files of [`write_file_atomic`] in `dir` that a killed earlier write left
+/// behind: only names of its pattern ([`TMP_PREFIX`] and six random letters or digits), only
+/// regular files owned by the effective user, and only those last modified before this
+/// process first used lockbox-fs ([`run_started`]), so a write in progress in another process
+/// is left alone. Returns how many were removed; errors are logged, never fatal.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let started = run_started();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let stale = meta.file_type().is_file()
+            && meta.uid() == euid
+            && meta.modified().is_ok_and(|m| m < started);
+        if !stale {
+            continue;
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), "removed a temporary file a killed write left behind");
+                removed += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale temporary file");
+            }
+        }
+    }
+    if removed > 0
+        && let Err(e) = sync_dir(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot fsync after removing temporary files");
+    }
+    removed
 }
 
-/// Makes a rename or unlink in `dir` durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    OpenOptions::new().read(true).open(dir)?.sync_all()
+/// Whether `name` is one of [`write_file_atomic`]'s temporary file names.
+pub fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix(TMP_PREFIX).is_some_and(|rest| {
+        rest.len() == TMP_RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// When this process first used lockbox-fs (the first call of this function, which every
+/// write makes). Temporary files older than that cannot belong to a write of this run.
+pub fn run_started() -> SystemTime {
+    static STARTED: OnceLock<SystemTime> = OnceLock::new();
+    *STARTED.get_or_init(SystemTime::now)
+}
+
+/// Environment variable of the crash-test hook; see [`crash_point`].
+#[doc(hidden)]
+pub const CRASH_AT_ENV: &str = "LOCKBOX_TEST_CRASH_AT";
+
+/// A testing hook, not for users: when the environment variable `LOCKBOX_TEST_CRASH_AT` is
+/// `k`, the `k`-th call of this function in the process kills the process with `SIGKILL`
+/// (as `kill -9` would: no destructor runs, no file is cleaned up), after printing `label`
+/// to stderr. Crash tests run a command with `k = 1, 2, ...` until it finishes without being
+/// killed, so every point is tried. Without the variable it does nothing.
+#[doc(hidden)]
+pub fn crash_point(label: &str) {
+    static TARGET: OnceLock<Option<usize>> = OnceLock::new();
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Some(target) = *TARGET.get_or_init(|| {
+        std::env::var(CRASH_AT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    }) else {
+        return;
+    };
+    if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == target {
+        eprintln!("{CRASH_AT_ENV}={target}: killing the process after: {label}");
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        std::process::abort();
+    }
 }
 
 /// A file that group or others can access, found by [`check_owner_only`]. Callers word the

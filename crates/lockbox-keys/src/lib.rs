@@ -6,7 +6,8 @@
 //! ID).
 //! This crate encodes and decodes them exactly as Polygon Edge stores them, derives their public
 //! identities, and creates them in any [`lockbox_core::SecretsManager`] without ever
-//! overwriting or half-writing a node's secrets ([`init_node`]).
+//! overwriting or half-writing a node's secrets ([`init_node`]), even when killed part way:
+//! the next init rolls back what it can prove the killed one wrote ([`init_node_with_repair`]).
 //!
 //! Key types redact themselves in `Debug`, and [`KeyError`] never quotes the bytes it rejects,
 //! so neither can leak a private key into logs.
@@ -16,6 +17,7 @@ mod address;
 mod bls;
 mod error;
 mod hexkey;
+mod intent;
 mod network;
 mod node;
 mod validator;
@@ -23,10 +25,12 @@ mod validator;
 pub use address::Address;
 pub use bls::{BlsKey, BlsPublicKey, genesis_validator};
 pub use error::KeyError;
+pub use intent::{INIT_INTENT, InitRepair};
 pub use network::NetworkKey;
 pub use node::{
-    NodeIdentity, NodeKeys, NodePublicKeys, add_bls_key, init_node, init_node_with, read_address,
-    read_bls_public_key, read_identity, read_node_id, read_public_keys,
+    NodeIdentity, NodeInit, NodeKeys, NodePublicKeys, add_bls_key, init_node, init_node_with,
+    init_node_with_repair, read_address, read_bls_public_key, read_identity, read_node_id,
+    read_public_keys, repair_interrupted_init,
 };
 pub use validator::ValidatorKey;
 

@@ -4,6 +4,7 @@ use lockbox_core::{
     Error, ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt,
 };
 
+use crate::intent::{self, INIT_INTENT, InitRepair, Intent};
 use crate::{
     Address, BlsKey, BlsPublicKey, KeyError, NETWORK_KEY, NetworkKey, VALIDATOR_BLS_KEY,
     VALIDATOR_KEY, ValidatorKey, genesis_validator,
@@ -106,24 +107,51 @@ pub async fn init_node(backend: &dyn SecretsManager) -> Result<NodeIdentity, Err
     })
 }
 
+/// What [`init_node_with_repair`] did: the keys it created, and what it repaired first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeInit {
+    /// The public identities of the keys created (as [`init_node_with`] returns them).
+    pub keys: NodePublicKeys,
+    /// The half node an earlier, interrupted init left behind and this run rolled back first,
+    /// if there was one.
+    pub repaired: Option<InitRepair>,
+}
+
 /// Creates the keys `keys` asks for in `backend` (in Polygon Edge's order: `validator-key`,
 /// `validator-bls-key`, `network-key`) and returns their public identities. Keys not asked for
 /// are neither written nor read, so this also adds a missing key to an existing node (see
-/// [`add_bls_key`]). Asking for no key is an `InvalidConfig` error.
-///
-/// Never overwrites and never leaves half a node behind:
-/// - every requested name is checked first; if any exists nothing is written and the error
-///   (`AlreadyExists`) names every requested secret that exists. An error from the check is
-///   returned as it is: "cannot tell" is never taken as "absent".
-/// - keys are written with [`PutMode::Create`], so the backend itself refuses to clobber a
-///   secret a concurrent writer created in between.
-/// - if a write fails, every secret this run wrote is deleted again (never one it did not
-///   write) and the error keeps the failing write's kind, names that secret and says what state
-///   the node was left in, including any secret a failed clean-up left behind.
+/// [`add_bls_key`]). Asking for no key is an `InvalidConfig` error. Same as
+/// [`init_node_with_repair`], without saying what was repaired.
 pub async fn init_node_with(
     backend: &dyn SecretsManager,
     keys: NodeKeys,
 ) -> Result<NodePublicKeys, Error> {
+    Ok(init_node_with_repair(backend, keys).await?.keys)
+}
+
+/// [`init_node_with`], also returning what it repaired.
+///
+/// Never overwrites and never leaves half a node behind, even when killed at any point:
+/// - an [`INIT_INTENT`] record left by an earlier init that was killed (or whose clean-up
+///   failed) is handled first: every key that init proves it wrote (by a digest of its value
+///   in the record) is removed, every other key is left as it is, then the record is removed;
+///   [`NodeInit::repaired`] says what was done. While the process that wrote the record still
+///   runs on this machine, this refuses (`AlreadyExists`) instead.
+/// - every requested name is checked next; if any exists nothing is written and the error
+///   (`AlreadyExists`) names every requested secret that exists. An error from the check is
+///   returned as it is: "cannot tell" is never taken as "absent".
+/// - this run's own record is written (with [`PutMode::Create`]) before its first key and
+///   removed after its last, so a kill in between is repaired by the next init.
+/// - keys are written with [`PutMode::Create`], so the backend itself refuses to clobber a
+///   secret a concurrent writer created in between.
+/// - if a write fails, every secret this run wrote is deleted again (never one it did not
+///   write) and the error keeps the failing write's kind, names that secret and says what state
+///   the node was left in, including any secret a failed clean-up left behind (the record is
+///   then kept, so the next init removes it).
+pub async fn init_node_with_repair(
+    backend: &dyn SecretsManager,
+    keys: NodeKeys,
+) -> Result<NodeInit, Error> {
     let mut created = NodePublicKeys::default();
     let mut writes: Vec<(SecretName, SecretValue)> = Vec::with_capacity(3);
     if keys.ecdsa {
@@ -149,6 +177,8 @@ pub async fn init_node_with(
         ));
     }
 
+    let repaired = intent::repair(backend).await?;
+
     let mut existing = Vec::new();
     for (name, _) in &writes {
         if backend.has(name).await? {
@@ -159,14 +189,52 @@ pub async fn init_node_with(
         return Err(refuse_existing(backend, &existing));
     }
 
+    let record = Intent::new(&writes);
+    intent::record(backend, &record).await?;
+    lockbox_fs::crash_point("recorded the init intent");
+
     let mut written: Vec<&SecretName> = Vec::new();
     for (name, value) in &writes {
         if let Err(err) = backend.put(name, value, PutMode::Create).await {
-            return Err(roll_back(backend, name, value, err, written).await);
+            let (err, clean) = roll_back(backend, name, value, err, written).await;
+            if clean {
+                // Nothing of this run is left; a record that outlives a failed removal only
+                // makes the next init find nothing to repair.
+                let _ = intent::clear(backend).await;
+            }
+            return Err(err);
         }
+        lockbox_fs::crash_point("wrote a key");
         written.push(name);
     }
-    Ok(created)
+    if let Err(e) = intent::clear(backend).await {
+        return Err(Error::new(
+            e.kind(),
+            backend.backend(),
+            format!(
+                "the keys were written, but removing the init intent record {INIT_INTENT} \
+                 failed: {}; run `lockbox init` again: it removes this run's keys and starts \
+                 over",
+                describe(&e)
+            ),
+        )
+        .with_source(e));
+    }
+    lockbox_fs::crash_point("removed the init intent");
+    Ok(NodeInit {
+        keys: created,
+        repaired,
+    })
+}
+
+/// Rolls back the half node an earlier, interrupted init left in `backend`, as
+/// [`init_node_with_repair`] does first: `None` when there is no [`INIT_INTENT`] record.
+/// Callers that check for existing keys themselves before initialising (several nodes at
+/// once) call this first.
+pub async fn repair_interrupted_init(
+    backend: &dyn SecretsManager,
+) -> Result<Option<InitRepair>, Error> {
+    intent::repair(backend).await
 }
 
 /// Gives a node a BLS key without touching its other secrets: creates `validator-bls-key`
@@ -295,14 +363,15 @@ fn refuse_existing(backend: &dyn SecretsManager, existing: &[&SecretName]) -> Er
     }
 }
 
-/// Undoes this run's writes after writing `failed` went wrong, and builds the error to return.
+/// Undoes this run's writes after writing `failed` went wrong, and builds the error to return;
+/// `true` when nothing this run wrote is left (or may be left).
 async fn roll_back(
     backend: &dyn SecretsManager,
     failed: &SecretName,
     value: &SecretValue,
     err: Error,
     written: Vec<&SecretName>,
-) -> Error {
+) -> (Error, bool) {
     let mut ours = written;
     let mut unknown = None;
     // A create that reported an error may still have stored the value (a timeout after the
@@ -350,12 +419,19 @@ async fn roll_back(
             describe(e)
         ));
     }
-    if left_behind.is_empty() && unknown.is_none() {
+    let clean = left_behind.is_empty() && unknown.is_none();
+    if clean {
         message.push_str("; the node was left as it was");
+    } else {
+        message.push_str(&format!(
+            "; the init intent record {INIT_INTENT} was kept, so the next `lockbox init` \
+             removes what this run left"
+        ));
     }
-    Error::new(err.kind(), backend.backend(), message)
+    let err = Error::new(err.kind(), backend.backend(), message)
         .with_secret(failed)
-        .with_source(err)
+        .with_source(err);
+    (err, clean)
 }
 
 /// An error's own message, or its full text when it has none.

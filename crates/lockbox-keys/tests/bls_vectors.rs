@@ -306,12 +306,17 @@ async fn default_init_creates_all_three_keys_in_polygon_edge_order() {
     assert_eq!(
         b.calls(),
         [
+            // The init intent record (issue 13): checked, written before the first key,
+            // removed after the last.
+            "has lockbox-init-intent",
             "has validator-key",
             "has validator-bls-key",
             "has network-key",
+            "put lockbox-init-intent",
             "put validator-key",
             "put validator-bls-key",
-            "put network-key"
+            "put network-key",
+            "delete lockbox-init-intent"
         ]
     );
     let v = stored(&b, VALIDATOR_KEY).await.unwrap();
@@ -365,7 +370,13 @@ async fn init_node_still_creates_no_bls_key_and_one_can_be_added_later() {
     let bls = add_bls_key(&b).await.unwrap();
     assert_eq!(
         b.calls(),
-        ["has validator-bls-key", "put validator-bls-key"]
+        [
+            "has lockbox-init-intent",
+            "has validator-bls-key",
+            "put lockbox-init-intent",
+            "put validator-bls-key",
+            "delete lockbox-init-intent"
+        ]
     );
     assert_eq!(
         stored(&b, VALIDATOR_KEY).await.unwrap().expose_bytes(),

@@ -51,10 +51,15 @@ async fn uses_create_mode_validator_first() {
     assert_eq!(
         b.log(),
         [
+            // The init intent record (issue 13): checked, written before the first key,
+            // removed after the last.
+            "has lockbox-init-intent",
             "has validator-key",
             "has network-key",
+            "put-Create lockbox-init-intent",
             "put-Create validator-key",
-            "put-Create network-key"
+            "put-Create network-key",
+            "delete lockbox-init-intent"
         ]
     );
 }

@@ -10,21 +10,39 @@
 //! Writes are atomic: a temporary file in the same directory is written, fsynced, renamed into
 //! place (without replacing an existing file for creates) and the directory is fsynced, so a
 //! crash leaves either the old file or the new one, never a partial key. Directories are created
-//! 0700 and files 0600. Files that group or others can read are refused.
+//! 0700 (each new directory's parent fsynced) and files 0600; temporary files of a killed
+//! earlier write are removed by the next write in that directory.
+//!
+//! Files are trusted only if they are ours: a key file must be a regular file (not a symbolic
+//! link, FIFO or directory) owned by this user with no group or other bits, and at most
+//! 64 KiB ([`MAX_KEY_FILE_LEN`]; other secrets [`MAX_SECRET_FILE_LEN`]). The directories keys
+//! are kept in (`consensus/`, `libp2p/`, `secrets/...`) must be real directories owned by this
+//! user and not writable by group or others: writes tighten ours and refuse others, reads
+//! refuse both, each naming the `chmod`/`chown` that fixes it. The data directory itself may
+//! be a symbolic link, but must be owned by this user (or root) and not writable by others.
+//! Something of the wrong kind where a node key or its directory should be is reported as
+//! what it is, with its path.
 //!
 //! Files are stored unencrypted: anyone with the owner's rights can read them.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
-use lockbox_fs::{TMP_PREFIX, check_owner_only, sync_dir, write_file_atomic};
+use lockbox_fs::{
+    DirChange, FileKind, FsError, MAX_KEY_FILE_LEN, TMP_PREFIX, check_key_dirs, ensure_key_dirs,
+    read_trusted, sync_dir, write_file_atomic,
+};
 
 const BACKEND: &str = "local";
+
+/// The largest file of a secret that is not a node key the backend reads: 16 MiB. (Node key
+/// files are capped at [`MAX_KEY_FILE_LEN`], 64 KiB.) Larger files are refused before reading.
+pub const MAX_SECRET_FILE_LEN: u64 = 16 * 1024 * 1024;
 
 /// Directory, under the data dir, of secrets that are not node keys.
 pub const OTHER_SECRETS_DIR: &str = "secrets";
@@ -81,37 +99,115 @@ impl LocalBackend {
             })?
     }
 
-    fn read(&self, name: &SecretName) -> Result<SecretValue> {
+    /// Whether `name` is one of Polygon Edge's node keys (kept in `consensus/`, `libp2p/`).
+    fn is_node_key(name: &SecretName) -> bool {
+        NODE_SECRET_FILES.iter().any(|(n, _)| *n == name.as_str())
+    }
+
+    /// The file of `name` and its directory relative to the data dir.
+    fn locate(&self, name: &SecretName) -> (PathBuf, PathBuf) {
         let path = self.path_of(name);
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) => return Err(io_error(e, name, &path, "open")),
+        let rel_dir = path
+            .strip_prefix(self.root.as_path())
+            .ok()
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        (path, rel_dir)
+    }
+
+    /// Maps a refusal or I/O error of lockbox-fs on `name`'s file or directories. Under
+    /// `secrets/`, a missing directory or a secret's file where a directory of a longer name
+    /// would be means the secret is absent. For node keys, something of the wrong kind where
+    /// the key file or its directory should be is reported as what it is, with its path: as
+    /// `NotFound` when reading or deleting (there is no key), `Corrupt` when writing. A
+    /// symbolic link, another user's file or directory, or one open to others is refused
+    /// (`PermissionDenied`); a file over its cap is `Corrupt`.
+    fn fs_error(name: &SecretName, e: FsError) -> Error {
+        Self::fs_error_in(name, e, false)
+    }
+
+    fn fs_error_in(name: &SecretName, e: FsError, writing: bool) -> Error {
+        let absent = e.is_not_found()
+            || (!Self::is_node_key(name)
+                && matches!(
+                    e,
+                    FsError::NotADirectory {
+                        found: FileKind::File,
+                        ..
+                    }
+                ));
+        if absent {
+            return Error::not_found(BACKEND, name);
+        }
+        let kind = match &e {
+            FsError::NotAFile { found, .. } | FsError::NotADirectory { found, .. }
+                if *found != FileKind::Symlink =>
+            {
+                if writing {
+                    ErrorKind::Corrupt
+                } else {
+                    ErrorKind::NotFound
+                }
+            }
+            FsError::TooLarge { .. } => ErrorKind::Corrupt,
+            _ => e.kind(),
         };
-        let meta = file
-            .metadata()
-            .map_err(|e| io_error(e, name, &path, "stat"))?;
-        if meta.is_dir() {
-            return Err(Error::not_found(BACKEND, name));
+        let message = match &e {
+            FsError::OpenToOthers { path, mode } => format!(
+                "{} has mode {mode:04o}, so group or others can read it; refusing to use a \
+                 secret others can read (fix: chmod 600 {})",
+                path.display(),
+                path.display()
+            ),
+            FsError::NotAFile {
+                path,
+                found:
+                    found @ (FileKind::Directory
+                    | FileKind::Fifo
+                    | FileKind::Socket
+                    | FileKind::CharDevice
+                    | FileKind::BlockDevice
+                    | FileKind::Other),
+            } => format!(
+                "{} is {found} where the file of {name} should be",
+                path.display()
+            ),
+            FsError::NotADirectory {
+                path,
+                found:
+                    found @ (FileKind::File
+                    | FileKind::Fifo
+                    | FileKind::Socket
+                    | FileKind::CharDevice
+                    | FileKind::BlockDevice
+                    | FileKind::Other),
+            } => format!(
+                "{} is {found} where the directory holding {name} should be",
+                path.display()
+            ),
+            _ => e.to_string(),
+        };
+        Error::new(kind, BACKEND, message).with_secret(name)
+    }
+
+    fn read(&self, name: &SecretName) -> Result<SecretValue> {
+        let (path, rel_dir) = self.locate(name);
+        check_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error(name, e))?;
+        let cap = if Self::is_node_key(name) {
+            MAX_KEY_FILE_LEN
+        } else {
+            MAX_SECRET_FILE_LEN
+        };
+        match read_trusted(&path, cap) {
+            Ok(bytes) => Ok(SecretValue::new(bytes)),
+            // Under `secrets/`, a directory is a prefix of longer names, not a secret.
+            Err(FsError::NotAFile {
+                found: FileKind::Directory,
+                ..
+            }) if !Self::is_node_key(name) => Err(Error::not_found(BACKEND, name)),
+            Err(e) => Err(Self::fs_error(name, e)),
         }
-        if let Err(open) = check_owner_only(&path, &meta) {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                BACKEND,
-                format!(
-                    "{} has mode {:04o}, so group or others can read it; refusing to use a \
-                     secret others can read (fix: {})",
-                    path.display(),
-                    open.mode,
-                    open.fix()
-                ),
-            )
-            .with_secret(name));
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        let read = file.read_to_end(&mut bytes);
-        let value = SecretValue::new(bytes);
-        read.map_err(|e| io_error(e, name, &path, "read"))?;
-        Ok(value)
     }
 
     fn write(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
@@ -121,7 +217,28 @@ impl LocalBackend {
                 format!("the local backend reserves names starting with {TMP_PREFIX}"),
             ));
         }
-        let path = self.path_of(name);
+        let (path, rel_dir) = self.locate(name);
+        let dirs =
+            ensure_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error_in(name, e, true))?;
+        for change in dirs {
+            if let DirChange::Tightened { path, from } = change {
+                tracing::warn!(
+                    dir = %path.display(),
+                    "{} had mode {from:04o}, writable by group or others; cleared their bits",
+                    path.display()
+                );
+            }
+        }
+        if let Ok(meta) = fs::symlink_metadata(&path) {
+            let found = FileKind::of(&meta);
+            if found != FileKind::File {
+                return Err(Self::fs_error_in(
+                    name,
+                    FsError::NotAFile { path, found },
+                    true,
+                ));
+            }
+        }
         write_file_atomic(&path, value.expose_bytes(), mode).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => Error::already_exists(BACKEND, name).with_message(
                 format!("{} already exists; it was left as it was", path.display()),
@@ -133,9 +250,22 @@ impl LocalBackend {
     }
 
     fn remove(&self, name: &SecretName) -> Result<()> {
-        let path = self.path_of(name);
-        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-            return Err(Error::not_found(BACKEND, name));
+        let (path, rel_dir) = self.locate(name);
+        check_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error(name, e))?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() && !Self::is_node_key(name) => {
+                return Err(Error::not_found(BACKEND, name));
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(Self::fs_error(
+                    name,
+                    FsError::NotAFile {
+                        path,
+                        found: FileKind::Directory,
+                    },
+                ));
+            }
+            _ => {}
         }
         fs::remove_file(&path).map_err(|e| io_error(e, name, &path, "remove"))?;
         if let Some(dir) = path.parent() {
@@ -145,10 +275,40 @@ impl LocalBackend {
         Ok(())
     }
 
+    /// Whether a secret's file is there. Something of another kind where the file or one of
+    /// its directories should be is no secret (`false`; reads and writes report what it is),
+    /// but a symbolic link or another user's directory is an error: what it hides is unknown.
+    fn exists(&self, name: &SecretName) -> Result<bool> {
+        let (path, rel_dir) = self.locate(name);
+        match check_key_dirs(&self.root, &rel_dir) {
+            // Existence only: a write tightens such a directory of ours, a read refuses it.
+            Ok(()) | Err(FsError::WritableByOthers { .. }) => {}
+            Err(e) if e.is_not_found() => return Ok(false),
+            Err(FsError::NotADirectory { found, .. }) if found != FileKind::Symlink => {
+                return Ok(false);
+            }
+            Err(e) => return Err(Self::fs_error(name, e)),
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => Ok(true),
+            Ok(m) if m.file_type().is_symlink() => Err(Self::fs_error(
+                name,
+                FsError::NotAFile {
+                    path,
+                    found: FileKind::Symlink,
+                },
+            )),
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_error(e, name, &path, "stat")),
+        }
+    }
+
     fn names(&self, prefix: &str) -> Result<Vec<SecretName>> {
         let mut out = Vec::new();
         for (name, rel) in NODE_SECRET_FILES {
-            if name.starts_with(prefix) && self.root.join(rel).is_file() {
+            let is_file = fs::symlink_metadata(self.root.join(rel)).is_ok_and(|m| m.is_file());
+            if name.starts_with(prefix) && is_file {
                 out.push(SecretName::new(name)?);
             }
         }
@@ -262,22 +422,7 @@ impl SecretsManager for LocalBackend {
 
     async fn has(&self, name: &SecretName) -> Result<bool> {
         let name = name.clone();
-        self.blocking(move |b| {
-            let path = b.path_of(&name);
-            match fs::metadata(&path) {
-                Ok(m) => Ok(m.is_file()),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                    ) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(io_error(e, &name, &path, "stat")),
-            }
-        })
-        .await
+        self.blocking(move |b| b.exists(&name)).await
     }
 }
 

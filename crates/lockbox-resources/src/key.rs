@@ -5,8 +5,6 @@
 //! use with mode 0600 from the operating system's random source. A key file that group or others
 //! can access is refused, for reading and for syncing.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::XChaCha20Poly1305;
@@ -83,57 +81,25 @@ impl StoreKey {
     /// Loads the key at `path`, refusing a file that group or others can access and content
     /// that is not 64 hex characters.
     pub fn load(path: &Path) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                _ => ErrorKind::Backend,
-            };
-            Error::new(
-                kind,
-                BACKEND,
-                format!("key file {}: cannot open: {e}", path.display()),
-            )
-        })?;
-        let meta = file.metadata().map_err(|e| {
-            Error::new(
-                ErrorKind::Backend,
-                BACKEND,
-                format!("key file {}: cannot stat: {e}", path.display()),
-            )
-        })?;
-        if !meta.is_file() {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                BACKEND,
-                format!("key file {} is not a regular file", path.display()),
-            ));
-        }
-        if let Err(open) = lockbox_fs::check_owner_only(path, &meta) {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                BACKEND,
-                format!(
-                    "key file {} has mode {:04o}, so group or others can access it; refusing \
-                     to use a store key others can read (fix: {})",
-                    path.display(),
-                    open.mode,
-                    open.fix()
-                ),
-            ));
-        }
-        let mut text = Zeroizing::new(Vec::with_capacity(2 * KEY_LEN + 1));
-        // Read at most one byte more than a valid file holds.
-        (&mut file)
-            .take(2 * KEY_LEN as u64 + 2)
-            .read_to_end(&mut text)
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Backend,
-                    BACKEND,
-                    format!("key file {}: cannot read: {e}", path.display()),
-                )
-            })?;
+        // Trusted only if ours: no symlink, a regular file owned by this user with no group
+        // or other bits, under the cap, opened without blocking (lockbox-fs).
+        let text = Zeroizing::new(
+            lockbox_fs::read_trusted(path, lockbox_fs::MAX_KEY_FILE_LEN).map_err(|e| {
+                let message = match &e {
+                    lockbox_fs::FsError::Io { source, action, .. } => {
+                        format!("key file {}: cannot {action}: {source}", path.display())
+                    }
+                    lockbox_fs::FsError::OpenToOthers { mode, .. } => format!(
+                        "key file {} has mode {mode:04o}, so group or others can access it; \
+                         refusing to use a store key others can read (fix: chmod 600 {})",
+                        path.display(),
+                        path.display()
+                    ),
+                    other => format!("key file: {other}"),
+                };
+                Error::new(e.kind(), BACKEND, message)
+            })?,
+        );
         let body: &[u8] = text.strip_suffix(b"\n").unwrap_or(&text);
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         if body.len() != 2 * KEY_LEN || hex::decode_to_slice(body, &mut bytes[..]).is_err() {

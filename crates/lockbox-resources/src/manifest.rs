@@ -113,15 +113,29 @@ impl Manifest {
     /// Reads and validates the manifest at `path`. Errors name the file, the entry index and
     /// the field (`manifest.json: cloudSecrets[2].labels[0]: must be a string`).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
-                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                _ => ErrorKind::InvalidConfig,
-            };
+        // Non-blocking (a FIFO is refused at once), a regular file, at most 4 MiB.
+        let bytes =
+            lockbox_fs::read_regular(path, lockbox_fs::MAX_INPUT_FILE_LEN).map_err(|e| {
+                let kind = match e.kind() {
+                    ErrorKind::NotFound => ErrorKind::NotFound,
+                    ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::InvalidConfig,
+                };
+                let message = match &e {
+                    lockbox_fs::FsError::Io { source, .. } => {
+                        format!("manifest {}: cannot read: {source}", path.display())
+                    }
+                    other => format!("manifest: {other}"),
+                };
+                Error::input(kind, message)
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
             Error::input(
-                kind,
-                format!("manifest {}: cannot read: {e}", path.display()),
+                ErrorKind::InvalidConfig,
+                format!(
+                    "manifest {}: cannot read: stream did not contain valid UTF-8",
+                    path.display()
+                ),
             )
         })?;
         Self::parse(&text, &path.display().to_string())

@@ -88,9 +88,9 @@ impl Store {
     /// record: a wrong key, an altered record or an altered file is an error that says which.
     pub fn open(store_dir: &Path, key_file: &Path) -> Result<Self> {
         let path = store_dir.join(STORE_FILE);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match lockbox_fs::read_trusted(&path, lockbox_fs::MAX_STORE_FILE_LEN) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.is_not_found() => {
                 return Err(Error::new(
                     ErrorKind::NotFound,
                     BACKEND,
@@ -102,13 +102,9 @@ impl Store {
             }
             Err(e) => {
                 return Err(Error::new(
-                    if e.kind() == std::io::ErrorKind::PermissionDenied {
-                        ErrorKind::PermissionDenied
-                    } else {
-                        ErrorKind::Backend
-                    },
+                    e.kind(),
                     BACKEND,
-                    format!("cannot read sealed store {}: {e}", path.display()),
+                    format!("cannot read sealed store: {e}"),
                 ));
             }
         };

@@ -298,13 +298,8 @@ impl SyncTarget {
         let mut previous = Vec::new();
         let mut replaced_unreadable_store = false;
         if let (Some(key), true) = (&key, store_exists) {
-            let bytes = std::fs::read(&store_file).map_err(|e| {
-                Error::new(
-                    ErrorKind::Backend,
-                    BACKEND,
-                    format!("cannot read store {}: {e}", store_file.display()),
-                )
-            })?;
+            let bytes = lockbox_fs::read_trusted(&store_file, lockbox_fs::MAX_STORE_FILE_LEN)
+                .map_err(|e| Error::new(e.kind(), BACKEND, format!("cannot read store: {e}")))?;
             match sealed::open(&bytes, key, &store_file.display().to_string()) {
                 Ok(old) => previous = old.secrets.into_iter().map(|s| s.arn).collect(),
                 Err(e) if e.kind() == ErrorKind::InvalidConfig => {

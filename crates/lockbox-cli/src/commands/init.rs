@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use clap::{ArgAction, Args};
 use lockbox_core::{Error, ErrorKind, SecretName, SecretsManager};
-use lockbox_keys::{NETWORK_KEY, NodeKeys, NodePublicKeys, VALIDATOR_BLS_KEY, VALIDATOR_KEY};
+use lockbox_keys::{
+    InitRepair, NETWORK_KEY, NodeKeys, NodePublicKeys, VALIDATOR_BLS_KEY, VALIDATOR_KEY,
+};
 use serde_json::{Map, Value};
 
 use crate::backend::BackendArgs;
@@ -60,10 +62,12 @@ fn go_bool(s: &str) -> Result<bool, String> {
     }
 }
 
-/// One initialised node: its data directory (with `--num` above 1) and its public keys.
+/// One initialised node: its data directory (with `--num` above 1), its public keys, and the
+/// half node of an interrupted earlier init this run rolled back first.
 struct Node {
     data_dir: Option<PathBuf>,
     keys: NodePublicKeys,
+    repaired: Option<InitRepair>,
 }
 
 /// The keys created, node by node, and the warnings for stderr.
@@ -82,7 +86,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Initialised> {
     let mut warnings = Vec::new();
     let nodes = if args.num == 1 {
         let backend = args.backend.open().await?;
-        let keys = init_one(backend.as_ref(), keys, &mut warnings).await?;
+        let (keys, repaired) = init_one(backend.as_ref(), keys, &mut warnings).await?;
         if backend.backend() == "local" {
             warnings.push(unencrypted(
                 args.backend.data_dir.as_ref().map(|d| d.display()),
@@ -91,6 +95,7 @@ pub async fn run(args: InitArgs) -> anyhow::Result<Initialised> {
         vec![Node {
             data_dir: None,
             keys,
+            repaired,
         }]
     } else {
         let prefix = args
@@ -124,26 +129,31 @@ fn numbered_dirs(prefix: PathBuf, num: u8) -> Vec<PathBuf> {
 /// Initialises one node and returns its public keys: the ones created, and when this run left
 /// out the validator or network key (adding a key to an existing node), the node's other keys
 /// too, as Polygon Edge reports them. Failing to read those is a warning: the keys were made.
+/// Also returns what it repaired of an interrupted earlier init.
 async fn init_one(
     backend: &dyn SecretsManager,
     keys: NodeKeys,
     warnings: &mut Vec<String>,
-) -> lockbox_core::Result<NodePublicKeys> {
-    let created = lockbox_keys::init_node_with(backend, keys).await?;
+) -> lockbox_core::Result<(NodePublicKeys, Option<InitRepair>)> {
+    let init = lockbox_keys::init_node_with_repair(backend, keys).await?;
+    let (created, repaired) = (init.keys, init.repaired);
     if keys.ecdsa && keys.network {
-        return Ok(created);
+        return Ok((created, repaired));
     }
     match lockbox_keys::read_public_keys(backend).await {
-        Ok(all) => Ok(NodePublicKeys {
-            address: created.address.or(all.address),
-            bls_public_key: created.bls_public_key.or(all.bls_public_key),
-            node_id: created.node_id.or(all.node_id),
-        }),
+        Ok(all) => Ok((
+            NodePublicKeys {
+                address: created.address.or(all.address),
+                bls_public_key: created.bls_public_key.or(all.bls_public_key),
+                node_id: created.node_id.or(all.node_id),
+            },
+            repaired,
+        )),
         Err(e) => {
             warnings.push(format!(
                 "the keys were created, but reading the node's other keys failed: {e}"
             ));
-            Ok(created)
+            Ok((created, repaired))
         }
     }
 }
@@ -161,6 +171,12 @@ async fn init_many(
         .iter()
         .map(|d| lockbox_config::open_data_dir(d))
         .collect();
+
+    // Half nodes of an interrupted earlier init are rolled back before the check.
+    let mut repairs = Vec::with_capacity(dirs.len());
+    for backend in &backends {
+        repairs.push(lockbox_keys::repair_interrupted_init(backend.as_ref()).await?);
+    }
 
     let mut existing = Vec::new();
     for (dir, backend) in dirs.iter().zip(&backends) {
@@ -184,11 +200,12 @@ async fn init_many(
     }
 
     let mut nodes = Vec::with_capacity(dirs.len());
-    for (i, (dir, backend)) in dirs.iter().zip(&backends).enumerate() {
+    for (i, ((dir, backend), repaired)) in dirs.iter().zip(&backends).zip(repairs).enumerate() {
         match init_one(backend.as_ref(), keys, warnings).await {
-            Ok(public) => nodes.push(Node {
+            Ok((public, again)) => nodes.push(Node {
                 data_dir: Some(dir.clone()),
                 keys: public,
+                repaired: repaired.or(again),
             }),
             Err(err) => {
                 let undone = roll_back(&dirs[..i], &backends[..i], &names).await;
@@ -253,8 +270,28 @@ fn unencrypted(where_: Option<impl std::fmt::Display>) -> String {
 }
 
 /// The JSON object of one node: `address`, `bls_pubkey`, `node_id` (Polygon Edge's names), each
-/// only when known.
-fn node_json(keys: &NodePublicKeys) -> Map<String, Value> {
+/// only when known, and `repaired` only when an interrupted earlier init was rolled back.
+fn node_json(node: &Node) -> Map<String, Value> {
+    let mut map = keys_json(&node.keys);
+    if let Some(repair) = &node.repaired {
+        map.insert("repaired".into(), repair_json(repair).into());
+    }
+    map
+}
+
+/// `{"removed": [...], "kept": [...], "message": "..."}`: the keys of the interrupted init that
+/// were removed, those left because it had not written them, and the sentence saying so.
+fn repair_json(repair: &InitRepair) -> Map<String, Value> {
+    let names = |v: &[SecretName]| -> Value { v.iter().map(|n| n.to_string()).collect() };
+    let mut map = Map::new();
+    map.insert("removed".into(), names(&repair.removed));
+    map.insert("kept".into(), names(&repair.kept));
+    map.insert("message".into(), repair.to_string().into());
+    map
+}
+
+/// `address`, `bls_pubkey`, `node_id`, each only when known.
+fn keys_json(keys: &NodePublicKeys) -> Map<String, Value> {
     let mut map = Map::new();
     if let Some(address) = &keys.address {
         map.insert("address".into(), address.to_string().into());
@@ -292,7 +329,7 @@ impl Report for Initialised {
     /// array of them, each also with its `data_dir`.
     fn json(&self) -> anyhow::Result<Option<String>> {
         match &self.nodes[..] {
-            [one] if one.data_dir.is_none() => to_json(&node_json(&one.keys)),
+            [one] if one.data_dir.is_none() => to_json(&node_json(one)),
             nodes => to_json(
                 &nodes
                     .iter()
@@ -301,7 +338,7 @@ impl Report for Initialised {
                         if let Some(dir) = &node.data_dir {
                             map.insert("data_dir".into(), dir.display().to_string().into());
                         }
-                        map.extend(node_json(&node.keys));
+                        map.extend(node_json(node));
                         map
                     })
                     .collect::<Vec<_>>(),
@@ -309,7 +346,18 @@ impl Report for Initialised {
         }
     }
 
+    /// A note per repaired node (`repaired: an interrupted init was rolled back: ...`), then
+    /// the warnings.
     fn notes(&self) -> Vec<Note> {
-        self.warnings.iter().cloned().map(Note::Warning).collect()
+        let repairs = self.nodes.iter().filter_map(|node| {
+            let repair = node.repaired.as_ref()?;
+            Some(Note::Info(match &node.data_dir {
+                Some(dir) => format!("repaired {}: {repair}", dir.display()),
+                None => format!("repaired: {repair}"),
+            }))
+        });
+        repairs
+            .chain(self.warnings.iter().cloned().map(Note::Warning))
+            .collect()
     }
 }

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use clap::Args;
+use lockbox_core::{SecretName, SecretsManager};
 use lockbox_keys::NodeIdentity;
 use serde_json::{Map, Value, json};
 
@@ -43,10 +44,30 @@ pub enum Identity {
     },
 }
 
-/// Reads what `args` ask for, and only the keys that needs.
+/// Reads what `args` ask for, and only the keys that needs. A key missing from a node an
+/// interrupted init left half-written says so, and that `lockbox init` repairs it.
 pub async fn run(args: OutputArgs) -> lockbox_core::Result<Identity> {
     let backend = args.backend.open().await?;
     let backend = backend.as_ref();
+    match read(&args, backend).await {
+        Err(e) if e.is_not_found() => {
+            let intent = SecretName::new(lockbox_keys::INIT_INTENT)?;
+            if backend.has(&intent).await.unwrap_or(false) {
+                let hint = "an interrupted `lockbox init` left this node half-written: run \
+                            `lockbox init` again to roll it back and initialise it";
+                let message = match e.message() {
+                    "" => hint.to_owned(),
+                    m => format!("{m}; {hint}"),
+                };
+                return Err(e.with_message(message));
+            }
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+async fn read(args: &OutputArgs, backend: &dyn SecretsManager) -> lockbox_core::Result<Identity> {
     let bare = |key, value| Ok(Identity::Bare { key, value });
     if args.validator {
         return bare(
