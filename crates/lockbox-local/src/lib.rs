@@ -119,15 +119,11 @@ impl LocalBackend {
     /// Maps a refusal or I/O error of lockbox-fs on `name`'s file or directories. Under
     /// `secrets/`, a missing directory or a secret's file where a directory of a longer name
     /// would be means the secret is absent. For node keys, something of the wrong kind where
-    /// the key file or its directory should be is reported as what it is, with its path: as
-    /// `NotFound` when reading or deleting (there is no key), `Corrupt` when writing. A
+    /// the key file or its directory should be is reported as what it is, with its path, as
+    /// `Corrupt`: it is not an absent key (a read must not say "not found"). A
     /// symbolic link, another user's file or directory, or one open to others is refused
     /// (`PermissionDenied`); a file over its cap is `Corrupt`.
     fn fs_error(name: &SecretName, e: FsError) -> Error {
-        Self::fs_error_in(name, e, false)
-    }
-
-    fn fs_error_in(name: &SecretName, e: FsError, writing: bool) -> Error {
         let absent = e.is_not_found()
             || (!Self::is_node_key(name)
                 && matches!(
@@ -144,11 +140,7 @@ impl LocalBackend {
             FsError::NotAFile { found, .. } | FsError::NotADirectory { found, .. }
                 if *found != FileKind::Symlink =>
             {
-                if writing {
-                    ErrorKind::Corrupt
-                } else {
-                    ErrorKind::NotFound
-                }
+                ErrorKind::Corrupt
             }
             FsError::TooLarge { .. } => ErrorKind::Corrupt,
             _ => e.kind(),
@@ -218,8 +210,7 @@ impl LocalBackend {
             ));
         }
         let (path, rel_dir) = self.locate(name);
-        let dirs =
-            ensure_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error_in(name, e, true))?;
+        let dirs = ensure_key_dirs(&self.root, &rel_dir).map_err(|e| Self::fs_error(name, e))?;
         for change in dirs {
             if let DirChange::Tightened { path, from } = change {
                 tracing::warn!(
@@ -232,11 +223,7 @@ impl LocalBackend {
         if let Ok(meta) = fs::symlink_metadata(&path) {
             let found = FileKind::of(&meta);
             if found != FileKind::File {
-                return Err(Self::fs_error_in(
-                    name,
-                    FsError::NotAFile { path, found },
-                    true,
-                ));
+                return Err(Self::fs_error(name, FsError::NotAFile { path, found }));
             }
         }
         write_file_atomic(&path, value.expose_bytes(), mode).map_err(|e| match e.kind() {

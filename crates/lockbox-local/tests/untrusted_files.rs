@@ -191,6 +191,8 @@ async fn a_directory_where_a_key_file_should_be_is_reported_as_a_directory() {
         b.delete(&n("validator-key")).await.unwrap_err(),
     ] {
         assert!(e.to_string().contains(&want), "{e}");
+        // Something is there: not an absent key.
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     }
 }
 
@@ -213,6 +215,7 @@ async fn a_file_where_a_key_directory_should_be_is_reported_as_a_file() {
     ] {
         assert!(e.to_string().contains(&want), "{e}");
         assert!(!e.to_string().contains("already exists"), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     }
 }
 
