@@ -452,8 +452,9 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
 
 /// Invariants the writer keeps; a sealed file that breaks them was written by something else.
 fn check_structure(file: &StoreFile, store: &str) -> Result<()> {
-    for (i, s) in file.secrets.iter().enumerate() {
-        if file.secrets[..i].iter().any(|o| o.arn == s.arn) {
+    let mut arns = std::collections::HashSet::with_capacity(file.secrets.len());
+    for s in &file.secrets {
+        if !arns.insert(s.arn.as_str()) {
             return Err(corrupt(
                 store,
                 format_args!("secret {} is listed twice", s.arn),

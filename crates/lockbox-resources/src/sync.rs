@@ -6,7 +6,7 @@
 //! The store is rebuilt from the manifest each time: a secret dropped from the manifest is gone
 //! after the next successful sync.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -101,9 +101,11 @@ pub async fn sync_with(
 /// move while it is read is read again (up to 3 times), so the stored stages are consistent.
 pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Snapshot> {
     let mut snapshot = Snapshot::default();
+    // Full ARN -> index of the entry that fetched it.
+    let mut fetched: HashMap<String, usize> = HashMap::new();
     for (index, entry) in manifest.cloud_secrets.iter().enumerate() {
         let secret = fetch_secret(index, entry, source, &mut snapshot.requests).await?;
-        if let Some(j) = snapshot.secrets.iter().position(|s| s.arn == secret.arn) {
+        if let Some(&j) = fetched.get(&secret.arn) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
                 BACKEND,
@@ -115,6 +117,7 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
             )
             .with_secret(&entry.arn));
         }
+        fetched.insert(secret.arn.clone(), index);
         snapshot.secrets.push(secret);
     }
     Ok(snapshot)
