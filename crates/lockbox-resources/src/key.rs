@@ -29,6 +29,11 @@ pub const KEY_FILE_SUFFIX: &str = ".key";
 /// with [`KEY_FILE_SUFFIX`] (`DIR.key`). A store path without a final name (`.`, `/`) is
 /// resolved first; if that fails the caller must name a key file.
 pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
+    store_sibling(store_dir, KEY_FILE_SUFFIX, "key file (--key-file)")
+}
+
+/// `<store dir><suffix>`, a sibling of the store directory; `what` names the file in errors.
+pub(crate) fn store_sibling(store_dir: &Path, suffix: &str, what: &str) -> Result<PathBuf> {
     let resolved;
     let dir = if store_dir.file_name().is_some() {
         store_dir
@@ -38,8 +43,8 @@ pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
                 ErrorKind::InvalidConfig,
                 BACKEND,
                 format!(
-                    "cannot derive the default key file from store directory {}: {e}; \
-                     name the key file (--key-file)",
+                    "cannot derive the default {what} from store directory {}: {e}; name \
+                     the store directory by its path",
                     store_dir.display()
                 ),
             )
@@ -49,15 +54,14 @@ pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
     match dir.file_name() {
         Some(name) => {
             let mut file = name.to_os_string();
-            file.push(KEY_FILE_SUFFIX);
+            file.push(suffix);
             Ok(dir.with_file_name(file))
         }
         None => Err(Error::new(
             ErrorKind::InvalidConfig,
             BACKEND,
             format!(
-                "store directory {} has no name to derive the key file from; name the key \
-                 file (--key-file)",
+                "store directory {} has no name to derive the {what} from",
                 store_dir.display()
             ),
         )),

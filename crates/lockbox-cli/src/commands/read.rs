@@ -27,6 +27,10 @@ pub struct ReadArgs {
     /// Store key file [default: DIR.key, next to the store directory].
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Read a store older than the newest one seen (remembered in KEY_FILE.generation), which
+    /// is otherwise refused as a rollback.
+    #[arg(long)]
+    allow_rollback: bool,
 }
 
 /// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
@@ -41,7 +45,7 @@ pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
         (Some(stage), None) => Selector::Stage(stage),
         (None, None) => Selector::current(),
     };
-    let store = Store::open(&args.store, &key_file)?;
+    let store = Store::open_with(&args.store, &key_file, args.allow_rollback)?;
     Ok(Read(store.read(&args.secret_id, &selector)?))
 }
 
