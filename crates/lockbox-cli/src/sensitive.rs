@@ -124,33 +124,26 @@ pub fn refuse_credentials_on_argv(matches: &ArgMatches) -> Result<(), String> {
         m.get_one::<Sensitive>(id).map(Sensitive::expose)
     }
     match matches.subcommand() {
-        Some(("generate", m)) => {
-            if from_argv(m, "token").is_some_and(|t| !t.is_empty()) {
-                return Err(
-                    "--token on the command line is visible to every user of this \
-                            machine (ps, /proc); set the LOCKBOX_TOKEN environment variable \
-                            instead"
-                        .into(),
-                );
-            }
+        Some(("generate", m)) if from_argv(m, "token").is_some_and(|t| !t.is_empty()) => Err(
+            "--token on the command line is visible to every user of this machine (ps, \
+             /proc); set the LOCKBOX_TOKEN environment variable instead"
+                .into(),
+        ),
+        Some(("lookup", m))
+            if from_argv(m, "backend_kwargs")
+                .is_some_and(|k| !k.starts_with('@') && holds_credential_kwargs(k)) =>
+        {
+            Err(format!(
+                "--backend-kwargs holds AWS credentials ({}), and the command line is visible \
+                 to every user of this machine (ps, /proc); put the kwargs in the \
+                 AIRFLOW__SECRETS__BACKEND_KWARGS environment variable or in an owner-only file \
+                 passed as --backend-kwargs @FILE, or leave the keys out and use the AWS \
+                 credential chain (AWS_PROFILE, instance roles)",
+                CREDENTIAL_KWARGS.join(", ")
+            ))
         }
-        Some(("lookup", m)) => {
-            if let Some(kwargs) = from_argv(m, "backend_kwargs") {
-                if !kwargs.starts_with('@') && holds_credential_kwargs(kwargs) {
-                    return Err(format!(
-                        "--backend-kwargs holds AWS credentials ({}), and the command line is \
-                         visible to every user of this machine (ps, /proc); put the kwargs in \
-                         the AIRFLOW__SECRETS__BACKEND_KWARGS environment variable or in an \
-                         owner-only file passed as --backend-kwargs @FILE, or leave the keys \
-                         out and use the AWS credential chain (AWS_PROFILE, instance roles)",
-                        CREDENTIAL_KWARGS.join(", ")
-                    ));
-                }
-            }
-        }
-        _ => {}
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 impl FromStr for Sensitive {

@@ -126,16 +126,17 @@ impl StoreLock {
 }
 
 fn open_lock_file(path: &Path) -> Result<File> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.exists() {
-            lockbox_fs::create_private_dirs(parent).map_err(|e| {
-                Error::new(
-                    ErrorKind::Backend,
-                    BACKEND,
-                    format!("cannot create directory {}: {e}", parent.display()),
-                )
-            })?;
-        }
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        lockbox_fs::create_private_dirs(parent).map_err(|e| {
+            Error::new(
+                ErrorKind::Backend,
+                BACKEND,
+                format!("cannot create directory {}: {e}", parent.display()),
+            )
+        })?;
     }
     OpenOptions::new()
         .read(true)

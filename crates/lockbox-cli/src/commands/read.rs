@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use lockbox_resources::{SecretVersion, Selector, Store};
-use serde_json::json;
+use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::report::{Report, base64, to_json};
 
@@ -63,18 +64,35 @@ impl Report for Read {
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
-        let secret = &self.0;
-        let mut body = json!({
-            "arn": secret.arn,
-            "name": secret.name,
-            "version_id": secret.version_id,
-            "version_stages": secret.version_stages,
-            "created_date": secret.created_date,
-        });
-        match secret.value.expose_str() {
-            Some(text) if !secret.binary => body["secret_string"] = json!(text),
-            _ => body["secret_binary"] = json!(base64(secret.value.expose_bytes())),
+        // Rendered from borrowed fields (no intermediate JSON value holding a copy of the
+        // secret); the rendered line is freed, and zeroed, once printed.
+        // Keys in the order they always had (sorted).
+        #[derive(Serialize)]
+        struct Body<'a> {
+            arn: &'a str,
+            created_date: Option<i64>,
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_binary: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_string: Option<&'a str>,
+            version_id: &'a str,
+            version_stages: &'a [String],
         }
-        to_json(&body)
+        let secret = &self.0;
+        let text = secret.value.expose_str().filter(|_| !secret.binary);
+        let encoded = match text {
+            Some(_) => None,
+            None => Some(Zeroizing::new(base64(secret.value.expose_bytes()))),
+        };
+        to_json(&Body {
+            arn: &secret.arn,
+            name: &secret.name,
+            version_id: &secret.version_id,
+            version_stages: &secret.version_stages,
+            created_date: secret.created_date,
+            secret_string: text,
+            secret_binary: encoded.as_ref().map(|e| e.as_str()),
+        })
     }
 }
