@@ -574,11 +574,63 @@ mod tests {
         }
     }
 
+    /// Config-like JSON: the known keys (in any case) with values of any shape, or noise.
+    fn config_like() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("local".to_string()),
+                Just("aws-ssm".to_string()),
+                Just("hashicorp-vault".to_string()),
+                Just("us-east-1".to_string()),
+                Just("/p".to_string()),
+                "\\PC{0,12}"
+            ]
+            .prop_map(Value::String),
+        ];
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("TYPE".to_string()),
+            Just("name".to_string()),
+            Just("extra".to_string()),
+            Just("token".to_string()),
+            Just("server_url".to_string()),
+            Just("region".to_string()),
+            Just("path".to_string()),
+            Just("ssm-parameter-path".to_string()),
+            "[a-zA-Z_-]{0,8}"
+        ];
+        let value = leaf.prop_recursive(2, 16, 6, move |inner| {
+            proptest::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        });
+        prop_oneof![value.prop_map(|v| v.to_string()), "\\PC{0,120}"]
+    }
+
     fn segment() -> impl Strategy<Value = String> {
         "[A-Za-z0-9_-]{1,16}"
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Fuzzing: anything parses to a valid config or an InvalidConfig error; no panic.
+        #[test]
+        fn arbitrary_configs_never_panic(text in config_like()) {
+            if let Err(e) = SecretsManagerConfig::from_json(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = SecretsManagerConfig::from_json(&String::from_utf8_lossy(&bytes)) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
         #[test]
         fn configs_round_trip(
             name in segment(),

@@ -275,6 +275,30 @@ mod tests {
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Fuzzing: a key file with arbitrary content loads only when it is 64 hex characters
+        /// (and a newline); anything else is Corrupt, never a panic.
+        #[test]
+        fn arbitrary_key_files_never_panic(bytes in proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..140),
+            proptest::strategy::Strategy::prop_map("[0-9a-fA-F]{62,66}\n{0,2}", String::into_bytes),
+        ]) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("k");
+            fs::write(&path, &bytes).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            match StoreKey::load(&path) {
+                Ok(_) => {
+                    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+                    proptest::prop_assert!(body.len() == 64 && body.iter().all(u8::is_ascii_hexdigit));
+                }
+                Err(e) => proptest::prop_assert_eq!(e.kind(), ErrorKind::Corrupt),
+            }
+        }
+    }
+
     #[test]
     fn default_key_file_is_a_sibling_of_the_store() {
         assert_eq!(

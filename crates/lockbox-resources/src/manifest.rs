@@ -714,7 +714,24 @@ mod tests {
 
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {
-            let _ = parse(&text);
+            if let Err(e) = parse(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = parse(&String::from_utf8_lossy(&bytes)) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_documents_never_panic(v in arb_json(), wrap in any::<bool>()) {
+            let text = if wrap { serde_json::json!({ "cloudSecrets": v, "periodicRefreshIntervalMin": 1 }).to_string() } else { v.to_string() };
+            if let Err(e) = parse(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
         }
 
         #[test]
@@ -722,6 +739,7 @@ mod tests {
             let text = serde_json::json!({ "cloudSecrets": [v] }).to_string();
             if let Err(e) = parse(&text) {
                 prop_assert!(e.to_string().contains("cloudSecrets[0]"), "{}", e);
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig);
             }
         }
     }

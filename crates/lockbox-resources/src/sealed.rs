@@ -872,7 +872,55 @@ pub(crate) mod tests {
         assert!(e.to_string().contains("lockbox sync"), "{e}");
     }
 
+    /// What opening a store may fail with: never a panic, never a backend or I/O kind.
+    fn store_error(kind: ErrorKind) -> bool {
+        matches!(
+            kind,
+            ErrorKind::Corrupt | ErrorKind::Unsupported | ErrorKind::InvalidConfig
+        )
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Fuzzing: arbitrary bytes are refused as a store, with a store error.
+        #[test]
+        fn arbitrary_bytes_never_open(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let e = open(&bytes, &key(1), "S").unwrap_err();
+            proptest::prop_assert!(store_error(e.kind()), "{:?}: {}", e.kind(), e);
+        }
+
+        /// Fuzzing: a valid store with bytes changed, cut or inserted never panics, and opens
+        /// only when the change left its meaning intact.
+        #[test]
+        fn mutated_stores_never_panic(
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), 0u8..3), 1..6),
+        ) {
+            let k = key(1);
+            let mut bytes = seal(&sample(), &k, 1, 3).unwrap();
+            for (at, byte, op) in edits {
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] = byte,
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, byte),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            match open(&bytes, &k, "S") {
+                Ok(f) => {
+                    for s in &f.secrets {
+                        for v in &s.versions {
+                            open_value(&k, s, v, "S").unwrap();
+                        }
+                    }
+                }
+                Err(e) => proptest::prop_assert!(store_error(e.kind()), "{:?}: {}", e.kind(), e),
+            }
+        }
+
         #[test]
         fn arbitrary_values_round_trip(
             values in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048), 1..5),
