@@ -9,13 +9,21 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// Every heap block is zeroed when freed (realloc moves blocks, so the old one is zeroed
+/// too): the buffers a secret passes through on its way in and out (HTTP bodies, SDK output,
+/// JSON rendering, stdin reads) leave no plaintext behind once dropped. Measured by
+/// tests/it_memory_scan.rs.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 mod backend;
 mod commands;
 mod progress;
 mod report;
 mod sensitive;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
     completions, delete, generate, get, init, list, lookup, man, output, policy, put, read, sync,
 };
@@ -63,9 +71,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let json = cli.json;
+    if let Err(message) = sensitive::refuse_credentials_on_argv(&matches) {
+        report::print_error(&message, json);
+        return ExitCode::from(2);
+    }
+    drop(matches);
+    init_tracing();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -105,15 +122,53 @@ fn fail(json: bool, message: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Setting this environment variable to `1` lifts the [`CREDENTIAL_LOGGING_TARGETS`] caps, for
+/// a deliberate debugging session: RUST_LOG=trace then shows signed requests, session token
+/// included. lockbox says so on stderr when it is set.
+const ENV_LOG_CREDENTIALS: &str = "LOCKBOX_LOG_CREDENTIALS";
+
+/// Third-party tracing targets that log credentials, and the most they may log unless
+/// [`ENV_LOG_CREDENTIALS`] is `1`, whatever RUST_LOG says: at trace, aws-sigv4 logs the
+/// canonical request (with the `x-amz-security-token` header, the session token) and
+/// aws-smithy-runtime's orchestrator logs each request as sent (all headers, the session token
+/// and the signature included); the interceptor context is capped too, as it can print a
+/// request. hyper, hyper-util, h2 and reqwest (the Vault client) do not log header values.
+pub const CREDENTIAL_LOGGING_TARGETS: [&str; 3] = [
+    "aws_sigv4",
+    "aws_smithy_runtime::client::orchestrator",
+    "aws_smithy_runtime_api::client::interceptors::context",
+];
+
 /// Tracing on stderr, filtered by RUST_LOG (default: warnings, but aws-config's credential-probe
-/// warnings only as errors). No secret value is ever logged.
+/// warnings only as errors), with [`CREDENTIAL_LOGGING_TARGETS`] capped at debug. No secret
+/// value or credential is ever logged.
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
+    use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, fmt};
+    let env = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,aws_config=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lifted = std::env::var(ENV_LOG_CREDENTIALS).is_ok_and(|v| v == "1");
+    let cap = if lifted {
+        Targets::new().with_default(LevelFilter::TRACE)
+    } else {
+        Targets::new()
+            .with_default(LevelFilter::TRACE)
+            .with_targets(
+                CREDENTIAL_LOGGING_TARGETS
+                    .iter()
+                    .map(|t| (*t, LevelFilter::DEBUG)),
+            )
+    };
+    let layer = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(env.and(cap));
+    tracing_subscriber::registry().with(layer).init();
+    if lifted {
+        tracing::warn!(
+            "{ENV_LOG_CREDENTIALS}=1: tracing may log credentials (session tokens, signatures)"
+        );
+    }
 }

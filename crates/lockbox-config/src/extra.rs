@@ -73,8 +73,10 @@ mod tests {
         }
 
         #[test]
-        fn never_panics(s in "\\PC{0,40}") {
-            let _ = parse_extra(&s);
+        fn never_panics(s in prop_oneof!["\\PC{0,40}", "([a-z=,]{0,6}){0,8}"]) {
+            if let Err(e) = parse_extra(&s) {
+                prop_assert_eq!(e.kind(), lockbox_core::ErrorKind::InvalidConfig);
+            }
         }
     }
 }

@@ -2,15 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::marker::PhantomData;
 use std::path::Path;
 
 use lockbox_core::{Error, ErrorKind, PutMode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::error::Category;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use crate::strict::StrictJsonError;
 
 /// The file name `lockbox generate` writes by default, as Polygon Edge does.
 pub const DEFAULT_CONFIG_FILE: &str = "secretsManagerConfig.json";
@@ -121,13 +119,33 @@ impl SecretsManagerConfig {
     /// Parses and validates the JSON text of a config. A key given twice (in any case, or
     /// twice in `extra`) is an error naming it.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let object: Entries<&RawValue> =
-            serde_json::from_str(text).map_err(|e| match e.classify() {
-                Category::Data => Error::invalid_config("JSON", "the top level must be an object"),
-                _ => Error::invalid_config("JSON", format!("{e}")),
-            })?;
-        let mut fields: BTreeMap<&str, &RawValue> = BTreeMap::new();
-        for (key, raw) in object.0 {
+        let object = match crate::strict::parse(text) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => {
+                return Err(Error::invalid_config(
+                    "JSON",
+                    "the top level must be an object",
+                ));
+            }
+            Err(StrictJsonError::Syntax { message, .. }) => {
+                return Err(Error::invalid_config("JSON", message));
+            }
+            Err(StrictJsonError::DuplicateKey { path, key, .. }) => {
+                let field = if path.is_empty() {
+                    format!("key {key:?}")
+                } else if path.eq_ignore_ascii_case("extra") {
+                    crate::extra_field(&key)
+                } else {
+                    format!("{path}.{key}")
+                };
+                return Err(Error::invalid_config(
+                    field,
+                    "given twice (keys are matched regardless of case)",
+                ));
+            }
+        };
+        let mut fields: BTreeMap<&str, &Value> = BTreeMap::new();
+        for (key, value) in &object {
             let lower = key.to_ascii_lowercase();
             let Some(known) = KEYS.iter().find(|k| **k == lower) else {
                 return Err(Error::invalid_config(
@@ -135,25 +153,19 @@ impl SecretsManagerConfig {
                     format!("unknown key (expected: {})", KEYS.join(", ")),
                 ));
             };
-            if fields.contains_key(known) {
-                return Err(Error::invalid_config(
-                    format!("key {key:?}"),
-                    "given twice (keys are matched regardless of case)",
-                ));
-            }
-            fields.insert(known, raw);
+            fields.insert(known, value);
         }
         let text_field = |key: &str| -> Result<Option<String>, Error> {
             let Some(raw) = fields.get(key) else {
                 return Ok(None);
             };
-            match json(raw.get())? {
+            match raw {
                 Value::Null => Ok(None),
                 Value::String(s) if s.is_empty() => Ok(None),
-                Value::String(s) => Ok(Some(s)),
+                Value::String(s) => Ok(Some(s.clone())),
                 other => Err(Error::invalid_config(
                     key,
-                    format!("must be a string, not {}", kind(&other)),
+                    format!("must be a string, not {}", kind(other)),
                 )),
             }
         };
@@ -239,12 +251,23 @@ impl SecretsManagerConfig {
                 ),
             )
         })?;
-        Self::from_json(&text).map_err(|e| {
+        let text = zeroize::Zeroizing::new(text);
+        let config = Self::from_json(&text).map_err(|e| {
             Error::input(
                 e.kind(),
                 format!("config file {}: {}", path.display(), e.message()),
             )
-        })
+        })?;
+        if config.token.is_some() {
+            let meta = std::fs::metadata(path).map_err(|e| {
+                Error::input(
+                    ErrorKind::Backend,
+                    format!("cannot stat config file {}: {e}", path.display()),
+                )
+            })?;
+            refuse_shared_token_file(path, &meta)?;
+        }
+        Ok(config)
     }
 
     /// Writes the config atomically with owner-only permissions (it may hold a token). Refuses
@@ -272,60 +295,45 @@ impl SecretsManagerConfig {
     }
 }
 
-/// One JSON object's entries in file order. serde_json's map keeps only the last of repeated
-/// keys; this keeps them all, so the parser can refuse them.
-struct Entries<V>(Vec<(String, V)>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
-            type Value = Entries<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<V>, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(Entries(entries))
-            }
-        }
-        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+/// A config file that holds a token must be owner-only, like key files: refused with the
+/// `chmod` that fixes it when group or others can access it.
+pub fn refuse_shared_token_file(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    match lockbox_fs::check_owner_only(path, meta) {
+        Ok(()) => Ok(()),
+        Err(open) => Err(Error::input(
+            ErrorKind::PermissionDenied,
+            format!(
+                "config file {} holds a token and has mode {:04o}, so group or others can \
+                 access it; refusing to use a token others can read (fix: {})",
+                path.display(),
+                open.mode,
+                open.fix()
+            ),
+        )),
     }
 }
 
-/// A JSON value from text serde_json has already checked.
-fn json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|e| Error::invalid_config("JSON", format!("{e}")))
-}
-
-/// `extra`: null, or an object of strings whose keys (matched exactly) are unique.
-fn extra_map(raw: &RawValue) -> Result<BTreeMap<String, String>, Error> {
-    match json(raw.get())? {
+/// `extra`: null, or an object of strings (keys already unique regardless of case).
+fn extra_map(raw: &Value) -> Result<BTreeMap<String, String>, Error> {
+    let entries = match raw {
         Value::Null => return Ok(BTreeMap::new()),
-        Value::Object(_) => {}
+        Value::Object(entries) => entries,
         other => {
             return Err(Error::invalid_config(
                 "extra",
-                format!("must be an object, not {}", kind(&other)),
+                format!("must be an object, not {}", kind(other)),
             ));
         }
-    }
-    let entries: Entries<Value> = json(raw.get())?;
+    };
     let mut map = BTreeMap::new();
-    for (key, value) in entries.0 {
-        let field = crate::extra_field(&key);
+    for (key, value) in entries {
         let Value::String(value) = value else {
             return Err(Error::invalid_config(
-                field,
-                format!("must be a string, not {}", kind(&value)),
+                crate::extra_field(key),
+                format!("must be a string, not {}", kind(value)),
             ));
         };
-        if map.insert(key, value).is_some() {
-            return Err(Error::invalid_config(field, "given twice"));
-        }
+        map.insert(key.clone(), value.clone());
     }
     Ok(map)
 }
@@ -419,6 +427,48 @@ mod tests {
             let e = e.to_string();
             assert!(e.contains(&format!("{key}: given twice")), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn refuses_extra_keys_given_twice_in_any_case_and_nested_duplicates() {
+        let e = SecretsManagerConfig::from_json(
+            r#"{"type": "local", "name": "n", "extra": {"path": "a", "PATH": "b"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("extra.PATH: given twice"), "{e}");
+        let e = SecretsManagerConfig::from_json(
+            r#"{"type": "local", "name": "n", "TYPE": "aws-ssm", "extra": {"path": "a"}}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("key \"TYPE\": given twice"), "{e}");
+    }
+
+    #[test]
+    fn a_config_holding_a_token_must_be_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DEFAULT_CONFIG_FILE);
+        let with_token = r#"{"type": "hashicorp-vault", "name": "n", "server_url": "http://v", "token": "s.SUPERSECRET"}"#;
+        std::fs::write(&path, with_token).unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = SecretsManagerConfig::read(&path).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+            let msg = e.to_string();
+            assert!(msg.contains("holds a token"), "{msg}");
+            assert!(
+                msg.contains(&format!("chmod 600 {}", path.display())),
+                "{msg}"
+            );
+            assert!(!msg.contains("SUPERSECRET"), "{msg}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        SecretsManagerConfig::read(&path).unwrap();
+        // Without a token the mode is not checked (a config names no secret).
+        std::fs::write(&path, EDGE_SSM).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SecretsManagerConfig::read(&path).unwrap();
     }
 
     #[test]
@@ -538,11 +588,63 @@ mod tests {
         }
     }
 
+    /// Config-like JSON: the known keys (in any case) with values of any shape, or noise.
+    fn config_like() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![
+                Just("local".to_string()),
+                Just("aws-ssm".to_string()),
+                Just("hashicorp-vault".to_string()),
+                Just("us-east-1".to_string()),
+                Just("/p".to_string()),
+                "\\PC{0,12}"
+            ]
+            .prop_map(Value::String),
+        ];
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("TYPE".to_string()),
+            Just("name".to_string()),
+            Just("extra".to_string()),
+            Just("token".to_string()),
+            Just("server_url".to_string()),
+            Just("region".to_string()),
+            Just("path".to_string()),
+            Just("ssm-parameter-path".to_string()),
+            "[a-zA-Z_-]{0,8}"
+        ];
+        let value = leaf.prop_recursive(2, 16, 6, move |inner| {
+            proptest::collection::btree_map(key.clone(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        });
+        prop_oneof![value.prop_map(|v| v.to_string()), "\\PC{0,120}"]
+    }
+
     fn segment() -> impl Strategy<Value = String> {
         "[A-Za-z0-9_-]{1,16}"
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Fuzzing: anything parses to a valid config or an InvalidConfig error; no panic.
+        #[test]
+        fn arbitrary_configs_never_panic(text in config_like()) {
+            if let Err(e) = SecretsManagerConfig::from_json(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = SecretsManagerConfig::from_json(&String::from_utf8_lossy(&bytes)) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
         #[test]
         fn configs_round_trip(
             name in segment(),

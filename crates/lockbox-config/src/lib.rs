@@ -7,9 +7,13 @@ mod extra;
 mod file;
 mod open;
 mod settings;
+pub mod strict;
 
 pub use extra::parse_extra;
-pub use file::{DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, is_region_name};
+pub use file::{
+    DEFAULT_CONFIG_FILE, ManagerType, SecretsManagerConfig, Token, is_region_name,
+    refuse_shared_token_file,
+};
 pub use open::open;
 #[cfg(feature = "local")]
 pub use open::open_data_dir;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretSlice};
+use zeroize::Zeroize;
 
 /// A secret's bytes. Debug and Display print a redaction marker, there is no Serialize, and the
 /// bytes are zeroed when the last clone is dropped. Cloning is cheap (a shared handle), so caches
@@ -12,12 +13,26 @@ use secrecy::{ExposeSecret, SecretSlice};
 pub struct SecretValue(Arc<SecretSlice<u8>>);
 
 impl SecretValue {
-    /// Takes ownership of `bytes`; they are zeroed when the value is dropped.
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Arc::new(SecretSlice::from(bytes)))
+    /// Takes ownership of `bytes`; they are zeroed when the value is dropped. A vector with
+    /// spare capacity is not shrunk in place (a reallocation would leave the old buffer behind,
+    /// unzeroed): its bytes are copied into an exact-size buffer and the vector is zeroed,
+    /// spare capacity included, before it is freed.
+    pub fn new(mut bytes: Vec<u8>) -> Self {
+        if bytes.len() == bytes.capacity() {
+            // `into_boxed_slice` keeps the allocation as it is.
+            return Self(Arc::new(SecretSlice::from(bytes)));
+        }
+        let exact: Box<[u8]> = Box::from(bytes.as_slice());
+        bytes.zeroize();
+        Self(Arc::new(SecretSlice::from(exact)))
     }
 
-    /// Takes ownership of a UTF-8 string.
+    /// Copies `bytes` into a new value; the caller keeps (and should zero) its own copy.
+    pub fn copy_from(bytes: &[u8]) -> Self {
+        Self(Arc::new(SecretSlice::from(Box::<[u8]>::from(bytes))))
+    }
+
+    /// Takes ownership of a UTF-8 string (see [`SecretValue::new`]).
     pub fn from_string(s: String) -> Self {
         Self::new(s.into_bytes())
     }
@@ -58,7 +73,7 @@ impl From<String> for SecretValue {
 
 impl From<&str> for SecretValue {
     fn from(s: &str) -> Self {
-        Self::new(s.as_bytes().to_vec())
+        Self::copy_from(s.as_bytes())
     }
 }
 
@@ -96,6 +111,16 @@ mod tests {
         assert_eq!(w.expose_bytes(), b"abc");
         assert_eq!(v.expose_str(), Some("abc"));
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn vectors_with_spare_capacity_keep_their_bytes() {
+        let mut v = Vec::with_capacity(64);
+        v.extend_from_slice(b"spare-capacity-secret");
+        let s = SecretValue::new(v);
+        assert_eq!(s.expose_bytes(), b"spare-capacity-secret");
+        assert_eq!(SecretValue::copy_from(b"abc").expose_bytes(), b"abc");
+        assert!(SecretValue::new(Vec::new()).is_empty());
     }
 
     #[test]

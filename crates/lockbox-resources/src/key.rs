@@ -27,6 +27,11 @@ pub const KEY_FILE_SUFFIX: &str = ".key";
 /// with [`KEY_FILE_SUFFIX`] (`DIR.key`). A store path without a final name (`.`, `/`) is
 /// resolved first; if that fails the caller must name a key file.
 pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
+    store_sibling(store_dir, KEY_FILE_SUFFIX, "key file (--key-file)")
+}
+
+/// `<store dir><suffix>`, a sibling of the store directory; `what` names the file in errors.
+pub(crate) fn store_sibling(store_dir: &Path, suffix: &str, what: &str) -> Result<PathBuf> {
     let resolved;
     let dir = if store_dir.file_name().is_some() {
         store_dir
@@ -36,8 +41,8 @@ pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
                 ErrorKind::InvalidConfig,
                 BACKEND,
                 format!(
-                    "cannot derive the default key file from store directory {}: {e}; \
-                     name the key file (--key-file)",
+                    "cannot derive the default {what} from store directory {}: {e}; name \
+                     the store directory by its path",
                     store_dir.display()
                 ),
             )
@@ -47,15 +52,14 @@ pub fn default_key_file(store_dir: &Path) -> Result<PathBuf> {
     match dir.file_name() {
         Some(name) => {
             let mut file = name.to_os_string();
-            file.push(KEY_FILE_SUFFIX);
+            file.push(suffix);
             Ok(dir.with_file_name(file))
         }
         None => Err(Error::new(
             ErrorKind::InvalidConfig,
             BACKEND,
             format!(
-                "store directory {} has no name to derive the key file from; name the key \
-                 file (--key-file)",
+                "store directory {} has no name to derive the {what} from",
                 store_dir.display()
             ),
         )),
@@ -235,6 +239,30 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::NotFound);
         let e = StoreKey::load(tmp.path()).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Fuzzing: a key file with arbitrary content loads only when it is 64 hex characters
+        /// (and a newline); anything else is Corrupt, never a panic.
+        #[test]
+        fn arbitrary_key_files_never_panic(bytes in proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..140),
+            proptest::strategy::Strategy::prop_map("[0-9a-fA-F]{62,66}\n{0,2}", String::into_bytes),
+        ]) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("k");
+            fs::write(&path, &bytes).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            match StoreKey::load(&path) {
+                Ok(_) => {
+                    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+                    proptest::prop_assert!(body.len() == 64 && body.iter().all(u8::is_ascii_hexdigit));
+                }
+                Err(e) => proptest::prop_assert_eq!(e.kind(), ErrorKind::Corrupt),
+            }
+        }
     }
 
     #[test]

@@ -28,11 +28,15 @@
 //! - A sync killed at any moment leaves the old store or the new one, never a mix; temporary
 //!   files it leaves are removed by the next sync.
 //!
-//! Not covered: rolling the whole store back to an older file sealed under the same key cannot
-//! be detected from the files alone; two syncs on the same store at once are not serialised
-//! (each write is still atomic; the later rename wins).
+//! - One writer per store: a sync holds an advisory lock on `<store dir>.lock` from reading the
+//!   old store to writing the new one; a second sync waits (bounded) or fails with "another
+//!   sync is running". Readers never take it.
+//! - Rollback: each store carries a generation, and the highest seen is remembered in
+//!   `<key file>.generation` (owner-only); an older store copied back is refused by reads and
+//!   syncs unless explicitly accepted ([`SyncOptions::allow_rollback`]). See [`guard`].
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
+pub mod guard;
 mod key;
 mod manifest;
 pub mod sealed;
@@ -44,6 +48,10 @@ mod sync;
 /// Backend name used in this crate's errors.
 pub(crate) const BACKEND: &str = "resources";
 
+pub use guard::{
+    DEFAULT_LOCK_WAIT, GENERATION_FILE_SUFFIX, LOCK_FILE_SUFFIX, StoreLock, SyncOptions,
+    generation_file, lock_file,
+};
 pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
 pub use lockbox_secretsmanager::SecretVersion;
 pub use manifest::{
@@ -55,5 +63,5 @@ pub use store::{SecretInfo, Selector, Store};
 pub use sync::sync;
 pub use sync::{
     FETCH_TIMEOUT, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX, VersionSource, fetch,
-    sync_with,
+    sync_with, sync_with_options,
 };

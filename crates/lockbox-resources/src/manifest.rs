@@ -25,10 +25,12 @@
 //! Anything else is refused with an error that names the file, the entry index and the field,
 //! so a typo (`label`, `cloudSecret`) does not silently drop a secret.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use lockbox_aws::Arn;
+use lockbox_config::strict::StrictJsonError;
 use lockbox_core::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 
@@ -143,8 +145,20 @@ impl Manifest {
 
     /// Parses and validates manifest text; `source` names it in errors (usually the path).
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let root: Value = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_config(source, format_args!("not valid JSON: {e}")))?;
+        let root: Value = lockbox_config::strict::parse(text).map_err(|e| match e {
+            StrictJsonError::Syntax { message, .. } => {
+                Error::invalid_config(source, format_args!("not valid JSON: {message}"))
+            }
+            StrictJsonError::DuplicateKey {
+                ref first, line, ..
+            } => Error::invalid_config(
+                format_args!("{source}: {}", e.key_path().unwrap_or_default()),
+                format_args!(
+                    "duplicates {first:?} (line {line}; keys are matched ignoring case, and \
+                     each may be given once)"
+                ),
+            ),
+        })?;
         let Value::Object(root) = root else {
             return Err(Error::invalid_config(
                 source,
@@ -184,10 +198,14 @@ impl Manifest {
             ));
         };
         let mut cloud_secrets: Vec<CloudSecret> = Vec::with_capacity(entries.len());
+        // Secret id -> its entry's index: one hash lookup per entry.
+        let mut listed: HashMap<String, usize> = HashMap::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let at = format!("{source}: {CLOUD_SECRETS}[{i}]");
             let secret = parse_entry(entry, &at)?;
-            if let Some(j) = cloud_secrets.iter().position(|s| s.arn == secret.arn) {
+            #[cfg(test)]
+            tests::LOOKUPS.with(|n| n.set(n.get() + 1));
+            if let Some(&j) = listed.get(&secret.arn) {
                 return Err(Error::invalid_config(
                     format_args!("{at}.arn"),
                     format_args!(
@@ -197,6 +215,7 @@ impl Manifest {
                     ),
                 ));
             }
+            listed.insert(secret.arn.clone(), i);
             cloud_secrets.push(secret);
         }
         Ok(Self {
@@ -253,8 +272,8 @@ fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
             ),
         ));
     };
-    let arn = field(fields, "arn", at)?;
-    let labels = field(fields, "labels", at)?;
+    let arn = field(fields, "arn");
+    let labels = field(fields, "labels");
     for key in fields.keys() {
         if !key.eq_ignore_ascii_case("arn") && !key.eq_ignore_ascii_case("labels") {
             return Err(Error::invalid_config(
@@ -283,6 +302,9 @@ fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
     match labels {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
+            // Distinct labels so far, AWSCURRENT included: more than MAX_LABELS stops here,
+            // so a huge list costs no more than MAX_LABELS comparisons per label.
+            let mut distinct: Vec<&str> = vec![AWSCURRENT];
             for (j, item) in items.iter().enumerate() {
                 let Value::String(label) = item else {
                     return Err(Error::invalid_config(
@@ -293,6 +315,12 @@ fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
                 check_label(label).map_err(|rule| {
                     Error::invalid_config(format_args!("{at}.labels[{j}]"), rule)
                 })?;
+                if !distinct.contains(&label.as_str()) {
+                    distinct.push(label);
+                    if distinct.len() > MAX_LABELS {
+                        return Err(too_many_labels(at, distinct.len()));
+                    }
+                }
                 extra.push(label.clone());
             }
         }
@@ -303,35 +331,25 @@ fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
             ));
         }
     }
-    let secret = CloudSecret::new(arn, extra);
-    if secret.labels.len() > MAX_LABELS {
-        return Err(Error::invalid_config(
-            format_args!("{at}.labels"),
-            format_args!(
-                "{} distinct labels with AWSCURRENT; a secret carries at most {MAX_LABELS}",
-                secret.labels.len()
-            ),
-        ));
-    }
-    Ok(secret)
+    Ok(CloudSecret::new(arn, extra))
 }
 
-/// The value of `name` in `fields`, matched case-insensitively (as Greengrass does); two
-/// spellings of the same key are an error.
-fn field<'a>(fields: &'a Map<String, Value>, name: &str, at: &str) -> Result<Option<&'a Value>> {
-    let mut found: Option<(&str, &Value)> = None;
-    for (k, v) in fields {
-        if k.eq_ignore_ascii_case(name) {
-            if let Some((first, _)) = found {
-                return Err(Error::invalid_config(
-                    format_args!("{at}.{k}"),
-                    format_args!("duplicates {first:?} (keys are matched ignoring case)"),
-                ));
-            }
-            found = Some((k, v));
-        }
-    }
-    Ok(found.map(|(_, v)| v))
+fn too_many_labels(at: &str, count: usize) -> Error {
+    Error::invalid_config(
+        format_args!("{at}.labels"),
+        format_args!(
+            "{count} distinct labels with AWSCURRENT; a secret carries at most {MAX_LABELS}"
+        ),
+    )
+}
+
+/// The value of `name` in `fields`, matched case-insensitively (as Greengrass does); the
+/// strict parser has already refused two spellings of one key.
+fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
 }
 
 /// Checks a secret id: a name (1-512 of `A-Za-z0-9/_+=.@-`) or a Secrets Manager ARN
@@ -470,6 +488,69 @@ mod tests {
             Some(Duration::from_secs(300))
         );
         assert!(err(r#"{"cloudSecrets": [{"arn": "a", "ARN": "b"}]}"#).contains("duplicates"));
+    }
+
+    thread_local! {
+        /// Duplicate-id lookups made by `Manifest::parse` on this thread.
+        pub(super) static LOOKUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[test]
+    fn keys_given_twice_in_any_case_are_refused_naming_them() {
+        for (text, want) in [
+            (
+                r#"{"cloudSecrets": [{"arn": "a"}], "cloudSecrets": []}"#,
+                "m.json: cloudSecrets: duplicates \"cloudSecrets\"",
+            ),
+            (
+                r#"{"cloudSecrets": [], "CLOUDSECRETS": [{"arn": "a"}]}"#,
+                "m.json: CLOUDSECRETS: duplicates \"cloudSecrets\"",
+            ),
+            (
+                r#"{"cloudSecrets": [{"arn": "a", "labels": [], "Labels": ["x"]}]}"#,
+                "m.json: cloudSecrets[0].Labels: duplicates \"labels\"",
+            ),
+            (
+                r#"{"periodicRefreshIntervalMin": 1, "periodicrefreshintervalmin": 2, "cloudSecrets": []}"#,
+                "m.json: periodicrefreshintervalmin: duplicates",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_found_in_linear_time() {
+        let n = 50_000;
+        let items: Vec<String> = (0..n)
+            .map(|i| format!(r#"{{"arn": "secret-{i}", "labels": ["blue"]}}"#))
+            .collect();
+        let text = format!(r#"{{"cloudSecrets": [{}]}}"#, items.join(","));
+        LOOKUPS.with(|c| c.set(0));
+        let m = parse(&text).unwrap();
+        assert_eq!(m.cloud_secrets.len(), n);
+        // One hash lookup per entry (a pairwise check made n * (n - 1) / 2 comparisons).
+        assert_eq!(LOOKUPS.with(std::cell::Cell::get), n);
+        let dup = format!(
+            r#"{{"cloudSecrets": [{}, {{"arn": "secret-7"}}]}}"#,
+            items.join(",")
+        );
+        let e = parse(&dup).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "cloudSecrets[{n}].arn: \"secret-7\" is already listed as cloudSecrets[7]"
+            )),
+            "{e}"
+        );
+        // A huge label list stops at the first label over the limit.
+        let labels: Vec<String> = (0..100_000).map(|i| format!("\"l{i}\"")).collect();
+        let text = format!(
+            r#"{{"cloudSecrets": [{{"arn": "a", "labels": [{}]}}]}}"#,
+            labels.join(",")
+        );
+        assert!(err(&text).contains("21 distinct labels"), "{}", err(&text));
     }
 
     #[test]
@@ -647,7 +728,24 @@ mod tests {
 
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {
-            let _ = parse(&text);
+            if let Err(e) = parse(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = parse(&String::from_utf8_lossy(&bytes)) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
+        }
+
+        #[test]
+        fn arbitrary_documents_never_panic(v in arb_json(), wrap in any::<bool>()) {
+            let text = if wrap { serde_json::json!({ "cloudSecrets": v, "periodicRefreshIntervalMin": 1 }).to_string() } else { v.to_string() };
+            if let Err(e) = parse(&text) {
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{}", e);
+            }
         }
 
         #[test]
@@ -655,6 +753,7 @@ mod tests {
             let text = serde_json::json!({ "cloudSecrets": [v] }).to_string();
             if let Err(e) = parse(&text) {
                 prop_assert!(e.to_string().contains("cloudSecrets[0]"), "{}", e);
+                prop_assert_eq!(e.kind(), ErrorKind::InvalidConfig);
             }
         }
     }

@@ -5,9 +5,10 @@
 //! ```json
 //! {
 //!   "format": "lockbox-sealed-store",
-//!   "format_version": 1,
+//!   "format_version": 2,
 //!   "cipher": "XChaCha20-Poly1305",
 //!   "synced_at": 1732700000,
+//!   "generation": 7,
 //!   "key_check": {"nonce": "<base64>", "ciphertext": "<base64>"},
 //!   "secrets": [
 //!     {
@@ -39,9 +40,13 @@
 //! - `seal` is an empty message whose associated data is everything else in the file (every
 //!   field and every ciphertext), so removing, adding or reordering records, or editing
 //!   `synced_at`, is detected too.
+//! - `generation` (format version 2) is one more than the highest generation seen for the store
+//!   when it was written; it is covered by the seal. The highest generation seen is remembered
+//!   next to the key (see [`guard`](crate::guard)), so a whole older store sealed under the
+//!   same key (a rollback) is refused. Version 1 files (no `generation`, read as 0) are still
+//!   read; every sync writes version 2.
 //! - Metadata (ARNs, names, version ids, stages, dates, sizes) is plaintext; secret values never
-//!   are. A whole older store sealed under the same key (a rollback) cannot be told apart from
-//!   the current one by the file alone.
+//!   are.
 
 use std::fmt::Write as _;
 
@@ -62,8 +67,11 @@ pub const STORE_FILE: &str = "secrets.sealed";
 /// The `format` field of a store file.
 pub const FORMAT: &str = "lockbox-sealed-store";
 
-/// The `format_version` this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The `format_version` this code writes (it reads 1 too).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest `format_version` this code reads (without a generation).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The `cipher` field of a store file.
 pub const CIPHER: &str = "XChaCha20-Poly1305";
@@ -127,6 +135,8 @@ pub(crate) struct StoreFile {
     pub(crate) format_version: u32,
     pub(crate) cipher: String,
     pub(crate) synced_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) generation: Option<u64>,
     pub(crate) key_check: Sealed,
     pub(crate) secrets: Vec<SecretRecord>,
     pub(crate) seal: Sealed,
@@ -219,8 +229,11 @@ fn seal_aad(f: &StoreFile) -> Vec<u8> {
     a.str(&f.format)
         .u64(u64::from(f.format_version))
         .str(&f.cipher)
-        .i64(f.synced_at)
-        .str(&f.key_check.nonce)
+        .i64(f.synced_at);
+    if f.format_version >= 2 {
+        a.u64(f.generation.unwrap_or(0));
+    }
+    a.str(&f.key_check.nonce)
         .str(&f.key_check.ciphertext)
         .u64(f.secrets.len() as u64);
     for s in &f.secrets {
@@ -283,7 +296,23 @@ fn decrypt(
 }
 
 /// Seals `snapshot` under `key` into the bytes of a store file.
-pub(crate) fn seal(snapshot: &Snapshot, key: &StoreKey, synced_at: i64) -> Result<Vec<u8>> {
+pub(crate) fn seal(
+    snapshot: &Snapshot,
+    key: &StoreKey,
+    synced_at: i64,
+    generation: u64,
+) -> Result<Vec<u8>> {
+    seal_as(snapshot, key, synced_at, FORMAT_VERSION, Some(generation))
+}
+
+/// [`seal`] in a given format version (tests write version 1 files with it).
+pub(crate) fn seal_as(
+    snapshot: &Snapshot,
+    key: &StoreKey,
+    synced_at: i64,
+    format_version: u32,
+    generation: Option<u64>,
+) -> Result<Vec<u8>> {
     let cipher = key.cipher();
     let key_check = encrypt(&cipher, b"", &Aad::new(KEY_CHECK_DOMAIN).0)?;
     let mut secrets = Vec::with_capacity(snapshot.secrets.len());
@@ -318,9 +347,10 @@ pub(crate) fn seal(snapshot: &Snapshot, key: &StoreKey, synced_at: i64) -> Resul
     }
     let mut file = StoreFile {
         format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
+        format_version,
         cipher: CIPHER.into(),
         synced_at,
+        generation,
         key_check,
         secrets,
         seal: Sealed {
@@ -364,14 +394,28 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
             format_args!("format is {:?}, expected {FORMAT:?}", file.format),
         ));
     }
-    if file.format_version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&file.format_version) {
         return Err(Error::new(
             ErrorKind::Unsupported,
             BACKEND,
             format!(
                 "sealed store {store}: format version {} is not supported (this lockbox reads \
-                 version {FORMAT_VERSION})",
+                 versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})",
                 file.format_version
+            ),
+        ));
+    }
+    if (file.format_version >= 2) != file.generation.is_some() {
+        return Err(corrupt(
+            store,
+            format_args!(
+                "format version {} {} a generation",
+                file.format_version,
+                if file.generation.is_some() {
+                    "must not have"
+                } else {
+                    "must have"
+                }
             ),
         ));
     }
@@ -452,8 +496,9 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
 
 /// Invariants the writer keeps; a sealed file that breaks them was written by something else.
 fn check_structure(file: &StoreFile, store: &str) -> Result<()> {
-    for (i, s) in file.secrets.iter().enumerate() {
-        if file.secrets[..i].iter().any(|o| o.arn == s.arn) {
+    let mut arns = std::collections::HashSet::with_capacity(file.secrets.len());
+    for s in &file.secrets {
+        if !arns.insert(s.arn.as_str()) {
             return Err(corrupt(
                 store,
                 format_args!("secret {} is listed twice", s.arn),
@@ -590,7 +635,7 @@ pub(crate) mod tests {
     #[test]
     fn round_trip_and_no_plaintext_in_file() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 42).unwrap();
+        let bytes = seal(&sample(), &k, 42, 1).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(!text.contains("db-password"), "plaintext in store");
         let file = open(&bytes, &k, "S").unwrap();
@@ -607,14 +652,14 @@ pub(crate) mod tests {
     #[test]
     fn same_content_seals_differently_each_time() {
         let k = key(1);
-        let a = seal(&sample(), &k, 1).unwrap();
-        let b = seal(&sample(), &k, 1).unwrap();
+        let a = seal(&sample(), &k, 1, 1).unwrap();
+        let b = seal(&sample(), &k, 1, 1).unwrap();
         assert_ne!(a, b, "fresh nonces every sync");
     }
 
     #[test]
     fn wrong_key_is_named_as_such() {
-        let bytes = seal(&sample(), &key(1), 1).unwrap();
+        let bytes = seal(&sample(), &key(1), 1, 1).unwrap();
         let e = open_err(&bytes, &key(2));
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(
@@ -627,7 +672,7 @@ pub(crate) mod tests {
     #[test]
     fn flipped_ciphertext_byte_names_the_secret() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 1).unwrap();
+        let bytes = seal(&sample(), &k, 1, 1).unwrap();
         let tampered = edit(&bytes, |v| {
             let ct = v["secrets"][1]["versions"][0]["ciphertext"]
                 .as_str()
@@ -654,7 +699,7 @@ pub(crate) mod tests {
     #[test]
     fn swapped_records_between_secrets_fail() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 1).unwrap();
+        let bytes = seal(&sample(), &k, 1, 1).unwrap();
         let tampered = edit(&bytes, |v| {
             for f in ["nonce", "ciphertext"] {
                 let a = v["secrets"][0]["versions"][0][f].clone();
@@ -681,7 +726,7 @@ pub(crate) mod tests {
     #[test]
     fn swapped_versions_within_a_secret_fail() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 1).unwrap();
+        let bytes = seal(&sample(), &k, 1, 1).unwrap();
         let tampered = edit(&bytes, |v| {
             let vs = &mut v["secrets"][0]["versions"];
             let a = vs[0]["ciphertext"].clone();
@@ -698,7 +743,7 @@ pub(crate) mod tests {
     #[test]
     fn edited_metadata_fails() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 1).unwrap();
+        let bytes = seal(&sample(), &k, 1, 1).unwrap();
         type Edit = Box<dyn Fn(&mut serde_json::Value)>;
         let edits: Vec<(&str, Edit)> = vec![
             (
@@ -775,7 +820,7 @@ pub(crate) mod tests {
             )],
             requests: 1,
         };
-        let bytes = seal(&snapshot, &k, 1).unwrap();
+        let bytes = seal(&snapshot, &k, 1, 1).unwrap();
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x20;
@@ -792,15 +837,90 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn version_1_files_still_open_and_the_generation_is_sealed() {
+        let k = key(1);
+        let v1 = seal_as(&sample(), &k, 1, 1, None).unwrap();
+        let f = open(&v1, &k, "S").unwrap();
+        assert_eq!((f.format_version, f.generation), (1, None));
+        let v2 = seal(&sample(), &k, 1, 7).unwrap();
+        let f = open(&v2, &k, "S").unwrap();
+        assert_eq!((f.format_version, f.generation), (2, Some(7)));
+        let e = open_err(&edit(&v2, |v| v["generation"] = 8.into()), &k);
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(e.to_string().contains("failed authentication"), "{e}");
+        let stripped = edit(&v2, |v| {
+            v.as_object_mut().unwrap().remove("generation");
+        });
+        assert!(
+            open_err(&stripped, &k)
+                .to_string()
+                .contains("must have a generation")
+        );
+        let downgraded = edit(&v2, |v| {
+            v["format_version"] = 1.into();
+            v.as_object_mut().unwrap().remove("generation");
+        });
+        assert_eq!(open_err(&downgraded, &k).kind(), ErrorKind::Corrupt);
+    }
+
+    #[test]
     fn truncated_file_is_corrupt() {
         let k = key(1);
-        let bytes = seal(&sample(), &k, 1).unwrap();
+        let bytes = seal(&sample(), &k, 1, 1).unwrap();
         let e = open_err(&bytes[..bytes.len() / 2], &k);
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(e.to_string().contains("lockbox sync"), "{e}");
     }
 
+    /// What opening a store may fail with: never a panic, never a backend or I/O kind.
+    fn store_error(kind: ErrorKind) -> bool {
+        matches!(
+            kind,
+            ErrorKind::Corrupt | ErrorKind::Unsupported | ErrorKind::InvalidConfig
+        )
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Fuzzing: arbitrary bytes are refused as a store, with a store error.
+        #[test]
+        fn arbitrary_bytes_never_open(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let e = open(&bytes, &key(1), "S").unwrap_err();
+            proptest::prop_assert!(store_error(e.kind()), "{:?}: {}", e.kind(), e);
+        }
+
+        /// Fuzzing: a valid store with bytes changed, cut or inserted never panics, and opens
+        /// only when the change left its meaning intact.
+        #[test]
+        fn mutated_stores_never_panic(
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>(), 0u8..3), 1..6),
+        ) {
+            let k = key(1);
+            let mut bytes = seal(&sample(), &k, 1, 3).unwrap();
+            for (at, byte, op) in edits {
+                let i = at.index(bytes.len());
+                match op {
+                    0 => bytes[i] = byte,
+                    1 => bytes.truncate(i),
+                    _ => bytes.insert(i, byte),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            match open(&bytes, &k, "S") {
+                Ok(f) => {
+                    for s in &f.secrets {
+                        for v in &s.versions {
+                            open_value(&k, s, v, "S").unwrap();
+                        }
+                    }
+                }
+                Err(e) => proptest::prop_assert!(store_error(e.kind()), "{:?}: {}", e.kind(), e),
+            }
+        }
+
         #[test]
         fn arbitrary_values_round_trip(
             values in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048), 1..5),
@@ -816,7 +936,7 @@ pub(crate) mod tests {
                 })
                 .collect();
             let snapshot = Snapshot { secrets: vec![secret("p", versions)], requests: 0 };
-            let bytes = seal(&snapshot, &k, 9).unwrap();
+            let bytes = seal(&snapshot, &k, 9, 1).unwrap();
             let f = open(&bytes, &k, "S").unwrap();
             for (i, v) in values.iter().enumerate() {
                 let got = open_value(&k, &f.secrets[0], &f.secrets[0].versions[i], "S").unwrap();

@@ -6,6 +6,7 @@ use lockbox_core::{Error, ErrorKind, Result, Version};
 use lockbox_secretsmanager::SecretVersion;
 
 use crate::BACKEND;
+use crate::guard::{Generations, rollback_error};
 use crate::key::StoreKey;
 use crate::manifest::AWSCURRENT;
 use crate::sealed::{self, STORE_FILE, SecretRecord, StoreFile, VersionRecord};
@@ -86,7 +87,15 @@ pub struct Store {
 impl Store {
     /// Opens the store in `store_dir` with the key in `key_file`, verifying the key and every
     /// record: a wrong key, an altered record or an altered file is an error that says which.
+    /// A store older than the newest one seen for this directory (remembered next to the key,
+    /// see [`guard`](crate::guard)) is refused as a rollback.
     pub fn open(store_dir: &Path, key_file: &Path) -> Result<Self> {
+        Self::open_with(store_dir, key_file, false)
+    }
+
+    /// [`Store::open`]; with `allow_rollback`, a store older than the newest one seen is
+    /// accepted (a warning is logged).
+    pub fn open_with(store_dir: &Path, key_file: &Path, allow_rollback: bool) -> Result<Self> {
         let path = store_dir.join(STORE_FILE);
         let bytes = match lockbox_fs::read_trusted(&path, lockbox_fs::MAX_STORE_FILE_LEN) {
             Ok(b) => b,
@@ -109,13 +118,38 @@ impl Store {
             }
         };
         let key = StoreKey::load(key_file)?;
-        Self::from_bytes(&bytes, key, path)
+        let store = Self::from_bytes(&bytes, key, path)?;
+        let seen = Generations::load(key_file)?;
+        let highest = seen.get(store_dir);
+        if store.generation() < highest {
+            if !allow_rollback {
+                return Err(rollback_error(
+                    &store.path,
+                    store.generation(),
+                    highest,
+                    seen.path(),
+                ));
+            }
+            tracing::warn!(
+                store = %store.path.display(),
+                generation = store.generation(),
+                seen = highest,
+                "reading an older store than the newest seen (--allow-rollback)"
+            );
+        }
+        Ok(store)
     }
 
     /// Opens store bytes already read, with a loaded key; `path` is used in messages.
     pub fn from_bytes(bytes: &[u8], key: StoreKey, path: PathBuf) -> Result<Self> {
         let file = sealed::open(bytes, &key, &path.display().to_string())?;
         Ok(Self { path, key, file })
+    }
+
+    /// The store's generation: one more than the highest seen when it was written (0 for a
+    /// format version 1 store, which has none).
+    pub fn generation(&self) -> u64 {
+        self.file.generation.unwrap_or(0)
     }
 
     /// The store file.
@@ -252,7 +286,7 @@ mod tests {
     use crate::sealed::{Snapshot, seal};
 
     fn store(snapshot: &Snapshot) -> Store {
-        let bytes = seal(snapshot, &key(3), 5).unwrap();
+        let bytes = seal(snapshot, &key(3), 5, 1).unwrap();
         Store::from_bytes(&bytes, key(3), PathBuf::from("/s/secrets.sealed")).unwrap()
     }
 

@@ -6,7 +6,7 @@
 //! The store is rebuilt from the manifest each time: a secret dropped from the manifest is gone
 //! after the next successful sync.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +15,7 @@ use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy};
 use lockbox_secretsmanager::SecretVersion;
 
 use crate::BACKEND;
+use crate::guard::{Generations, StoreLock, SyncOptions, generation_file, rollback_error};
 use crate::key::StoreKey;
 use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
 use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret};
@@ -57,6 +58,11 @@ pub struct SyncReport {
     /// True when the previous store could not be verified (altered or damaged) and was
     /// replaced.
     pub replaced_unreadable_store: bool,
+    /// The generation of the store written.
+    pub generation: u64,
+    /// True when the previous store was older than the newest seen and accepted
+    /// ([`SyncOptions::allow_rollback`]).
+    pub accepted_rollback: bool,
 }
 
 /// One synced secret, without values.
@@ -83,15 +89,27 @@ pub async fn sync(
     sync_with(manifest, store, key_file, client).await
 }
 
-/// [`sync`] from any [`VersionSource`]: prepare (check the key and the existing store), fetch
-/// everything, then write. Nothing is written when any step fails.
+/// [`sync`] from any [`VersionSource`]: lock the store, prepare (check the key and the
+/// existing store), fetch everything, then write. Nothing is written when any step fails.
 pub async fn sync_with(
     manifest: &Manifest,
     store: &Path,
     key_file: &Path,
     source: &dyn VersionSource,
 ) -> Result<SyncReport> {
-    let target = SyncTarget::prepare(store, key_file)?;
+    sync_with_options(manifest, store, key_file, source, &SyncOptions::default()).await
+}
+
+/// [`sync_with`] with [`SyncOptions`] (how long to wait for another sync, whether to accept a
+/// rolled-back store).
+pub async fn sync_with_options(
+    manifest: &Manifest,
+    store: &Path,
+    key_file: &Path,
+    source: &dyn VersionSource,
+    options: &SyncOptions,
+) -> Result<SyncReport> {
+    let target = SyncTarget::prepare(store, key_file, options).await?;
     let snapshot = fetch(manifest, source).await?;
     target.write(&snapshot)
 }
@@ -101,9 +119,11 @@ pub async fn sync_with(
 /// move while it is read is read again (up to 3 times), so the stored stages are consistent.
 pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Snapshot> {
     let mut snapshot = Snapshot::default();
+    // Full ARN -> index of the entry that fetched it.
+    let mut fetched: HashMap<String, usize> = HashMap::new();
     for (index, entry) in manifest.cloud_secrets.iter().enumerate() {
         let secret = fetch_secret(index, entry, source, &mut snapshot.requests).await?;
-        if let Some(j) = snapshot.secrets.iter().position(|s| s.arn == secret.arn) {
+        if let Some(&j) = fetched.get(&secret.arn) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
                 BACKEND,
@@ -115,6 +135,7 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
             )
             .with_secret(&entry.arn));
         }
+        fetched.insert(secret.arn.clone(), index);
         snapshot.secrets.push(secret);
     }
     Ok(snapshot)
@@ -258,22 +279,29 @@ fn fetch_error(e: Error, index: usize, entry: &CloudSecret, label: &str) -> Erro
     .with_secret(&entry.arn)
 }
 
-/// A store about to be replaced: its key (loaded now, or created at write time) and what the
-/// previous store held. Preparing first means a bad key file fails before any network call.
+/// A store about to be replaced: its lock (held until the target is written or dropped), its
+/// key (loaded now, or created at write time), what the previous store held and the highest
+/// generation seen. Preparing first means a bad key file fails before any network call.
 #[derive(Debug)]
 pub struct SyncTarget {
+    _lock: StoreLock,
     store_dir: PathBuf,
     key_file: PathBuf,
     key: Option<StoreKey>,
     previous: Vec<String>,
     replaced_unreadable_store: bool,
+    highest_generation: u64,
+    accepted_rollback: bool,
 }
 
 impl SyncTarget {
-    /// Checks the key file and the existing store. Refuses when a store exists but its key
+    /// Takes the store's lock (waiting up to `options.lock_wait` for another sync), then
+    /// checks the key file and the existing store. Refuses when a store exists but its key
     /// file does not, or when the key file does not open the existing store (replacing it
-    /// would make every other reader's key useless): remove the store to start over.
-    pub fn prepare(store_dir: &Path, key_file: &Path) -> Result<Self> {
+    /// would make every other reader's key useless): remove the store to start over. Refuses
+    /// a store older than the newest seen (a rollback) unless `options.allow_rollback`.
+    pub async fn prepare(store_dir: &Path, key_file: &Path, options: &SyncOptions) -> Result<Self> {
+        let lock = StoreLock::acquire(store_dir, options.lock_wait).await?;
         let store_file = store_dir.join(STORE_FILE);
         let store_exists = store_file.exists();
         let key = match StoreKey::load(key_file) {
@@ -297,11 +325,38 @@ impl SyncTarget {
         };
         let mut previous = Vec::new();
         let mut replaced_unreadable_store = false;
+        let mut highest_generation = 0;
+        let mut accepted_rollback = false;
+        if key.is_some() {
+            let seen = Generations::load(key_file)?;
+            highest_generation = seen.get(store_dir);
+        }
         if let (Some(key), true) = (&key, store_exists) {
             let bytes = lockbox_fs::read_trusted(&store_file, lockbox_fs::MAX_STORE_FILE_LEN)
                 .map_err(|e| Error::new(e.kind(), BACKEND, format!("cannot read store: {e}")))?;
             match sealed::open(&bytes, key, &store_file.display().to_string()) {
-                Ok(old) => previous = old.secrets.into_iter().map(|s| s.arn).collect(),
+                Ok(old) => {
+                    let generation = old.generation.unwrap_or(0);
+                    if generation < highest_generation {
+                        if !options.allow_rollback {
+                            return Err(rollback_error(
+                                &store_file,
+                                generation,
+                                highest_generation,
+                                &generation_file(key_file),
+                            ));
+                        }
+                        tracing::warn!(
+                            store = %store_file.display(),
+                            generation,
+                            seen = highest_generation,
+                            "replacing an older store than the newest seen (--allow-rollback)"
+                        );
+                        accepted_rollback = true;
+                    }
+                    highest_generation = highest_generation.max(generation);
+                    previous = old.secrets.into_iter().map(|s| s.arn).collect();
+                }
                 Err(e) if e.kind() == ErrorKind::InvalidConfig => {
                     let message = format!(
                         "{}; refusing to replace a store sealed with another key: pass the key \
@@ -318,11 +373,14 @@ impl SyncTarget {
             }
         }
         Ok(Self {
+            _lock: lock,
             store_dir: store_dir.to_owned(),
             key_file: key_file.to_owned(),
             key,
             previous,
             replaced_unreadable_store,
+            highest_generation,
+            accepted_rollback,
         })
     }
 
@@ -337,7 +395,8 @@ impl SyncTarget {
         let synced_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let bytes = sealed::seal(snapshot, &key, synced_at)?;
+        let generation = self.highest_generation.saturating_add(1);
+        let bytes = sealed::seal(snapshot, &key, synced_at, generation)?;
         let temp_files_removed = remove_temp_files(&self.store_dir);
         let store_file = self.store_dir.join(STORE_FILE);
         lockbox_fs::write_file_atomic(&store_file, &bytes, PutMode::Overwrite).map_err(|e| {
@@ -350,6 +409,11 @@ impl SyncTarget {
                 format!("writing the store: {e}; the previous store was left as it was"),
             )
         })?;
+        // Remembered after the store is in place: a crash in between leaves a store newer
+        // than the one remembered, never an older one.
+        if let Err(e) = Generations::record(&self.key_file, &self.store_dir, generation) {
+            tracing::warn!(error = %e, "cannot remember the store's generation; rollback detection is weaker until the next sync");
+        }
         let secrets: Vec<SyncedSecret> = snapshot
             .secrets
             .iter()
@@ -382,6 +446,8 @@ impl SyncTarget {
             requests: snapshot.requests,
             temp_files_removed,
             replaced_unreadable_store: self.replaced_unreadable_store,
+            generation,
+            accepted_rollback: self.accepted_rollback,
         })
     }
 }
@@ -532,6 +598,74 @@ mod tests {
             store,
             key,
         }
+    }
+
+    #[tokio::test]
+    async fn an_older_store_copied_back_is_refused_unless_accepted() {
+        let f = fake();
+        let d = dirs();
+        let m = manifest(&[("db", &[])]);
+        let first = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        assert_eq!(first.generation, 1);
+        let old = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        let second = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        assert_eq!(second.generation, 2);
+        std::fs::write(d.store.join(STORE_FILE), &old).unwrap();
+        // Reads refuse it ...
+        let e = Store::open(&d.store, &d.key).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        let msg = e.to_string();
+        assert!(msg.contains("is generation 1, but generation 2"), "{msg}");
+        assert!(msg.contains("--allow-rollback"), "{msg}");
+        // ... and so does a sync, leaving the file as it is.
+        let e = sync_with(&m, &d.store, &d.key, &f).await.unwrap_err();
+        assert!(e.to_string().contains("rollback"), "{e}");
+        assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), old);
+        // Accepted knowingly: the read works, and the next sync moves past every generation.
+        let s = Store::open_with(&d.store, &d.key, true).unwrap();
+        assert_eq!(s.generation(), 1);
+        let options = SyncOptions {
+            allow_rollback: true,
+            ..SyncOptions::default()
+        };
+        let r = sync_with_options(&m, &d.store, &d.key, &f, &options)
+            .await
+            .unwrap();
+        assert!(r.accepted_rollback);
+        assert_eq!(r.generation, 3);
+        assert_eq!(Store::open(&d.store, &d.key).unwrap().generation(), 3);
+        // A removed store starts again above the remembered generation.
+        std::fs::remove_dir_all(&d.store).unwrap();
+        let r = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        assert_eq!(r.generation, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_syncs_of_one_store_take_turns() {
+        let f = std::sync::Arc::new(fake());
+        let d = std::sync::Arc::new(dirs());
+        let m = std::sync::Arc::new(manifest(&[("db", &["green"]), ("bin", &[])]));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (f, d, m) = (f.clone(), d.clone(), m.clone());
+                tokio::spawn(async move { sync_with(&m, &d.store, &d.key, &*f).await })
+            })
+            .collect();
+        let mut generations = Vec::new();
+        for t in tasks {
+            generations.push(t.await.unwrap().unwrap().generation);
+        }
+        generations.sort_unstable();
+        assert_eq!(generations, (1..=64).collect::<Vec<u64>>());
+        let s = Store::open(&d.store, &d.key).unwrap();
+        assert_eq!(s.generation(), 64);
+        assert_eq!(s.secrets().len(), 2);
+        let leftovers = std::fs::read_dir(&d.store)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name() != STORE_FILE)
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[tokio::test]

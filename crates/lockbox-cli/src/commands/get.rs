@@ -4,7 +4,9 @@ use std::io::{self, Write};
 
 use clap::Args;
 use lockbox_core::{SecretName, SecretValue, Version};
+use serde::Serialize;
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use crate::backend::BackendArgs;
 use crate::report::{Report, base64, to_json};
@@ -43,10 +45,20 @@ impl Report for Got {
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
+        // Rendered from borrowed fields (no intermediate JSON value holding a copy); the
+        // rendered line is freed, and zeroed, once printed.
+        #[derive(Serialize)]
+        struct Text<'a> {
+            name: &'a str,
+            value: &'a str,
+        }
         let name = self.name.as_str();
-        to_json(&match self.value.expose_str() {
-            Some(text) => json!({ "name": name, "value": text }),
-            None => json!({ "name": name, "value_base64": base64(self.value.expose_bytes()) }),
-        })
+        match self.value.expose_str() {
+            Some(value) => to_json(&Text { name, value }),
+            None => {
+                let encoded = Zeroizing::new(base64(self.value.expose_bytes()));
+                to_json(&json!({ "name": name, "value_base64": encoded.as_str() }))
+            }
+        }
     }
 }

@@ -59,7 +59,9 @@ pub struct LookupArgs {
     backend: BackendKind,
     /// Airflow's backend kwargs: a JSON object with connections_prefix, variables_prefix,
     /// config_prefix (null disables), *_lookup_pattern, sep, role_arn, region_name,
-    /// profile_name, endpoint_url.
+    /// profile_name, endpoint_url; or @FILE to read it from FILE. AWS keys
+    /// (aws_secret_access_key, aws_session_token) are refused on the command line: use the
+    /// environment variable or @FILE.
     #[arg(
         long,
         env = "AIRFLOW__SECRETS__BACKEND_KWARGS",
@@ -101,9 +103,13 @@ pub enum Looked {
 
 /// Runs `lockbox lookup`.
 pub async fn run(args: LookupArgs) -> lockbox_core::Result<Looked> {
+    let kwargs = args
+        .backend_kwargs
+        .map(Sensitive::resolve_file)
+        .transpose()?;
     let settings = LookupSettings::from_backend_kwargs(
         args.backend,
-        args.backend_kwargs.as_ref().map_or("", Sensitive::expose),
+        kwargs.as_ref().map_or("", Sensitive::expose),
     )?;
     let lookup = Lookup::new(settings);
     let kind = LookupKind::from(args.kind);

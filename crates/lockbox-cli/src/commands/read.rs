@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use lockbox_resources::{SecretVersion, Selector, Store};
-use serde_json::json;
+use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::report::{Report, base64, to_json};
 
@@ -27,6 +28,10 @@ pub struct ReadArgs {
     /// Store key file [default: DIR.key, next to the store directory].
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Read a store older than the newest one seen (remembered in KEY_FILE.generation), which
+    /// is otherwise refused as a rollback.
+    #[arg(long)]
+    allow_rollback: bool,
 }
 
 /// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
@@ -41,7 +46,7 @@ pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
         (Some(stage), None) => Selector::Stage(stage),
         (None, None) => Selector::current(),
     };
-    let store = Store::open(&args.store, &key_file)?;
+    let store = Store::open_with(&args.store, &key_file, args.allow_rollback)?;
     Ok(Read(store.read(&args.secret_id, &selector)?))
 }
 
@@ -59,18 +64,35 @@ impl Report for Read {
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
-        let secret = &self.0;
-        let mut body = json!({
-            "arn": secret.arn,
-            "name": secret.name,
-            "version_id": secret.version_id,
-            "version_stages": secret.version_stages,
-            "created_date": secret.created_date,
-        });
-        match secret.value.expose_str() {
-            Some(text) if !secret.binary => body["secret_string"] = json!(text),
-            _ => body["secret_binary"] = json!(base64(secret.value.expose_bytes())),
+        // Rendered from borrowed fields (no intermediate JSON value holding a copy of the
+        // secret); the rendered line is freed, and zeroed, once printed.
+        // Keys in the order they always had (sorted).
+        #[derive(Serialize)]
+        struct Body<'a> {
+            arn: &'a str,
+            created_date: Option<i64>,
+            name: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_binary: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_string: Option<&'a str>,
+            version_id: &'a str,
+            version_stages: &'a [String],
         }
-        to_json(&body)
+        let secret = &self.0;
+        let text = secret.value.expose_str().filter(|_| !secret.binary);
+        let encoded = match text {
+            Some(_) => None,
+            None => Some(Zeroizing::new(base64(secret.value.expose_bytes()))),
+        };
+        to_json(&Body {
+            arn: &secret.arn,
+            name: &secret.name,
+            version_id: &secret.version_id,
+            version_stages: &secret.version_stages,
+            created_date: secret.created_date,
+            secret_string: text,
+            secret_binary: encoded.as_ref().map(|e| e.as_str()),
+        })
     }
 }

@@ -4,13 +4,16 @@
 //! (one atomic write; the key file defaults to `<store>.key`, created 0600 on first use).
 //! `lockbox read` reads it back offline.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use lockbox_resources::{Manifest, SecretVersion, SyncReport, SyncTarget, VersionSource};
+use lockbox_resources::{
+    Manifest, SecretVersion, SyncOptions, SyncReport, SyncTarget, VersionSource,
+};
 use lockbox_secretsmanager::SecretsManagerClient;
 use serde_json::json;
 
@@ -44,6 +47,14 @@ pub struct SyncArgs {
     /// Custom Secrets Manager endpoint (an emulator); AWS_ENDPOINT_URL is honoured too.
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
+    /// How long to wait for another sync of the same store (it holds DIR.lock) before failing
+    /// with "another sync is running".
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    lock_wait: u64,
+    /// Accept a store older than the newest one seen (remembered in KEY_FILE.generation), which
+    /// is otherwise refused as a rollback; the store written next is newer than any seen.
+    #[arg(long)]
+    allow_rollback: bool,
 }
 
 /// What a sync did: the store written, the secrets and versions it holds, what was removed,
@@ -64,7 +75,7 @@ pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
     let client = SecretsManagerClient::connect(&region, args.endpoint_url.as_deref()).await?;
     let Some(interval) = args.interval else {
         let start = Instant::now();
-        let report = round(&manifest, &args.store, &key_file, &client).await?;
+        let report = round(&manifest, &args, &key_file, &client).await?;
         return Ok(Synced::Once(report, start.elapsed()));
     };
     run_periodically(
@@ -82,13 +93,21 @@ pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
 /// a signal that cancels this future can only do so before the write starts.
 async fn round(
     manifest: &Manifest,
-    store: &Path,
+    args: &SyncArgs,
     key_file: &Path,
     client: &SecretsManagerClient,
 ) -> lockbox_core::Result<SyncReport> {
-    let target = SyncTarget::prepare(store, key_file)?;
+    let options = SyncOptions {
+        lock_wait: Duration::from_secs(args.lock_wait),
+        allow_rollback: args.allow_rollback,
+    };
+    let target = SyncTarget::prepare(&args.store, key_file, &options).await?;
     let source = Counted {
-        ids: manifest.secret_ids().collect(),
+        ids: manifest
+            .secret_ids()
+            .enumerate()
+            .map(|(i, id)| (id, i))
+            .collect(),
         progress: Progress::new("syncing secret", manifest.cloud_secrets.len()),
         inner: client,
     };
@@ -99,7 +118,8 @@ async fn round(
 
 /// A source that moves a [`Progress`] on as the manifest's secrets are fetched, in order.
 struct Counted<'a> {
-    ids: Vec<&'a str>,
+    /// Manifest id -> its index.
+    ids: HashMap<&'a str, usize>,
     progress: Progress,
     inner: &'a SecretsManagerClient,
 }
@@ -108,7 +128,7 @@ struct Counted<'a> {
 impl VersionSource for Counted<'_> {
     async fn fetch(&self, secret_id: &str, stage: &str) -> lockbox_core::Result<SecretVersion> {
         // A secret's first label is fetched by its manifest id; later ones by ARN.
-        if let Some(i) = self.ids.iter().position(|id| *id == secret_id) {
+        if let Some(i) = self.ids.get(secret_id) {
             self.progress.at(i + 1);
         }
         self.inner.fetch(secret_id, stage).await
@@ -133,7 +153,7 @@ async fn run_periodically(
         // The manifest is read again each round, so edits apply without a restart.
         let attempt = async {
             let manifest = Manifest::read(&args.manifest)?;
-            round(&manifest, &args.store, key_file, client).await
+            round(&manifest, args, key_file, client).await
         };
         let outcome = tokio::select! {
             biased;
@@ -166,6 +186,12 @@ impl Report for Synced {
         let Synced::Once(report, took) = self else {
             return Ok(());
         };
+        if report.accepted_rollback {
+            writeln!(
+                out,
+                "replaced a store older than the newest seen (--allow-rollback)"
+            )?;
+        }
         if report.key_created {
             writeln!(
                 out,
@@ -212,6 +238,8 @@ impl Report for Synced {
             "secrets": secrets,
             "removed": report.removed,
             "requests": report.requests,
+            "generation": report.generation,
+            "accepted_rollback": report.accepted_rollback,
             "seconds": took.as_secs_f64(),
         }))
     }
