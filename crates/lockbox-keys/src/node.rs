@@ -375,9 +375,10 @@ async fn roll_back(
     let mut ours = written;
     let mut unknown = None;
     // A create that reported an error may still have stored the value (a timeout after the
-    // backend committed). Only our own random key counts as ours; `AlreadyExists` means the
-    // secret there belongs to someone else.
-    if err.kind() != ErrorKind::AlreadyExists {
+    // backend committed), so only an unavailable or unclassified backend leaves that open;
+    // a refusal (already exists, denied, invalid, something in the way) wrote nothing. Only
+    // our own random key counts as ours.
+    if matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Backend) {
         match backend.get(failed).await {
             Ok(stored) if stored.expose_bytes() == value.expose_bytes() => ours.push(failed),
             Ok(_) => {}
