@@ -32,6 +32,7 @@
 
 mod connection;
 mod lookup;
+mod pyre;
 mod pyurl;
 mod settings;
 

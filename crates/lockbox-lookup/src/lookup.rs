@@ -249,7 +249,7 @@ impl Lookup {
                 "the id to look up must not be empty",
             ));
         }
-        let name = match self.inner.settings.resolve(kind, id) {
+        let name = match self.inner.settings.resolve(kind, id)? {
             Resolution::Disabled => {
                 tracing::debug!(kind = kind.name(), id, "prefix is null: not looked up");
                 return Ok(Outcome::Absent(Absence::Disabled));
