@@ -38,7 +38,9 @@ mod settings;
 
 pub use lockbox_cache::CacheConfig;
 
-pub use connection::{Connection, EXTRA_KEY, ExtraConnWords, normalize_conn_type};
+pub use connection::{
+    Connection, EXTRA_KEY, ExtraConnWords, is_py_space, normalize_conn_type, py_strip,
+};
 pub use lookup::{
     Absence, Lookup, Outcome, SECRETS_MANAGER_ABSENT_CODES, sdk_config, secrets_manager_absent_code,
 };
