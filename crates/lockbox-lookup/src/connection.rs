@@ -434,9 +434,7 @@ fn truthy(v: &Value) -> bool {
 /// whitespace ([`py_strip`]), an optional sign, ASCII digits with single `_` between them.
 fn json_port(v: &Value) -> Result<u16> {
     let bad = || {
-        corrupt(
-            "connection field \"port\" must be an integer from 0 to 65535 (or a string of one)",
-        )
+        corrupt("connection field \"port\" must be an integer from 0 to 65535 (or a string of one)")
     };
     let n: i64 = match v {
         Value::Bool(true) => 1,

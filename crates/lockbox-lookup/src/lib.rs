@@ -42,7 +42,8 @@ pub use connection::{
     Connection, EXTRA_KEY, ExtraConnWords, is_py_space, normalize_conn_type, py_strip,
 };
 pub use lookup::{
-    Absence, Lookup, Outcome, SECRETS_MANAGER_ABSENT_CODES, sdk_config, secrets_manager_absent_code,
+    Absence, Lookup, Outcome, SECRETS_MANAGER_ABSENT_CODES, TRANSIENT_ABSENT_CODES, sdk_config,
+    secrets_manager_absent_code,
 };
 pub use settings::{
     AssumeRoleOptions, AwsSettings, BackendKind, ENV_BACKEND, ENV_BACKEND_KWARGS, LookupKind,
