@@ -430,8 +430,9 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// `int(port)` for a JSON port, limited to 0-65535: an integer, a float (truncated, as
-/// Python's `int`), `true` (1), or a string as Python's `int` reads it: surrounding
-/// whitespace ([`py_strip`]), an optional sign, ASCII digits with single `_` between them.
+/// Python's `int`), `true` (1), or a string as Python's `int` reads it: surrounding Unicode
+/// whitespace (not `str.strip`'s set: `int` refuses the information separators
+/// `\x1c`-`\x1f`), an optional sign, ASCII digits with single `_` between them.
 fn json_port(v: &Value) -> Result<u16> {
     let bad = || {
         corrupt("connection field \"port\" must be an integer from 0 to 65535 (or a string of one)")
@@ -444,7 +445,7 @@ fn json_port(v: &Value) -> Result<u16> {
             _ => return Err(bad()),
         },
         Value::String(s) => {
-            let t = py_strip(s);
+            let t = s.trim();
             let (negative, t) = match t.strip_prefix('-') {
                 Some(rest) => (true, rest),
                 None => (false, t.strip_prefix('+').unwrap_or(t)),

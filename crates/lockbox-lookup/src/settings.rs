@@ -589,7 +589,11 @@ fn extra_words(value: &Value) -> Result<ExtraConnWords> {
     };
     let mut out = ExtraConnWords::new();
     match value {
-        Value::Null => {}
+        // Airflow takes `extra_conn_words or {}`: any falsy value is no extra words.
+        Value::Null | Value::Bool(false) => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::Array(a) if a.is_empty() => {}
+        Value::Number(n) if n.as_f64() == Some(0.0) => {}
         Value::Object(m) => {
             for (field, words) in m {
                 let Value::Array(words) = words else {
