@@ -102,7 +102,10 @@ fn suite(steps: &mut Steps, endpoint: &str, options: &Options) -> Result<Timings
     let build = t.elapsed();
     let lockbox = paths::target_dir().join("debug").join("lockbox");
     if !lockbox.is_file() {
-        bail!("cargo build -p lockbox-cli did not produce {}", lockbox.display());
+        bail!(
+            "cargo build -p lockbox-cli did not produce {}",
+            lockbox.display()
+        );
     }
 
     let driver = paths::workspace_root()

@@ -217,9 +217,7 @@ fn run(command: Command) -> Result<ExitCode> {
         } => it(emulator, docker, runner.resolve(), &args).map(|()| ExitCode::SUCCESS),
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
-        Command::AirflowDiff(options) => {
-            airflow_diff::run(&options).map(|()| ExitCode::SUCCESS)
-        }
+        Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
             EmulatorAction::Start {
                 vault: true,
