@@ -29,11 +29,29 @@ enum Item {
 }
 
 /// Flags that change how the pattern is read (not just how it matches).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Mode {
     verbose: bool,
     ascii: bool,
+    /// `re.IGNORECASE` (on for lookup patterns; a scoped `(?-i:...)` turns it off).
+    ignorecase: bool,
 }
+
+impl Default for Mode {
+    fn default() -> Self {
+        Self {
+            verbose: false,
+            ascii: false,
+            ignorecase: true,
+        }
+    }
+}
+
+/// Python's IGNORECASE makes `i`, `I`, `İ` (U+0130) and `ı` (U+0131) one class (by simple
+/// lowercase and its case fixes); Unicode simple case folding, which fancy-regex uses, keeps
+/// the last two apart.
+const DOTTED_I: [u32; 4] = [0x69, 0x49, 0x130, 0x131];
+const DOTTED_I_CLASS: &str = r"[iI\x{130}\x{131}]";
 
 struct Translator {
     c: Vec<char>,
@@ -48,6 +66,24 @@ struct Translator {
     cond_refs: Vec<usize>,
     global: Mode,
     unicode_flag: bool,
+    /// The width (shortest, longest; [`INF`] for unbounded) of what was just read, for
+    /// Python's rule that a look-behind has a fixed width.
+    w: W,
+    /// Each group's width, once closed.
+    group_w: Vec<W>,
+}
+
+/// A width: (shortest, longest) match length in characters.
+type W = (u64, u64);
+
+/// Python's MAXREPEAT: widths are capped here, and this stands for "unbounded".
+const INF: u64 = u32::MAX as u64;
+
+fn add(a: W, b: W) -> W {
+    (
+        a.0.saturating_add(b.0).min(INF),
+        a.1.saturating_add(b.1).min(INF),
+    )
 }
 
 /// Translates Python pattern `pattern` into a fancy-regex pattern that matches, anchored at
@@ -64,6 +100,8 @@ pub(crate) fn translate(pattern: &str) -> Result<String, TrError> {
         cond_refs: Vec::new(),
         global: Mode::default(),
         unicode_flag: false,
+        w: (0, 0),
+        group_w: vec![(0, 0)],
     };
     t.sub(Mode::default(), 0)?;
     if t.i < t.c.len() {
@@ -89,6 +127,19 @@ fn lit(c: u32) -> String {
         // A lone surrogate (valid in a Python pattern) never matches text.
         None => r"[^\x{0}-\x{10ffff}]".to_string(),
     }
+}
+
+/// A literal outside a set, with Python's IGNORECASE equivalences where they differ from
+/// Unicode simple case folding: the dotted and dotless i, and (with the ASCII flag) no case
+/// folding of non-ASCII letters.
+fn lit_case(c: u32, ignorecase: bool, ascii: bool) -> String {
+    if ignorecase && !ascii && DOTTED_I.contains(&c) {
+        return DOTTED_I_CLASS.to_string();
+    }
+    if ignorecase && ascii && c > 0x7f {
+        return format!("(?-i:{})", lit(c));
+    }
+    lit(c)
 }
 
 /// Python's character categories.
@@ -182,10 +233,16 @@ impl Translator {
     fn sub(&mut self, mode: Mode, nested: usize) -> Result<(), TrError> {
         let mut mode = mode;
         let mut first = nested == 0;
+        let mut width: Option<W> = None;
         loop {
             mode = self.seq(mode, nested, first)?;
+            width = Some(match width {
+                None => self.w,
+                Some(w) => (w.0.min(self.w.0), w.1.max(self.w.1)),
+            });
             first = false;
             if !self.eat('|') {
+                self.w = width.unwrap_or((0, 0));
                 return Ok(());
             }
             self.out.push('|');
@@ -199,6 +256,7 @@ impl Translator {
     fn seq(&mut self, mut mode: Mode, nested: usize, first: bool) -> Result<Mode, TrError> {
         let mut last: Option<Item> = None;
         let mut any = false;
+        let mut widths: Vec<W> = Vec::new();
         while let Some(this) = self.peek() {
             if this == '|' || this == ')' {
                 break;
@@ -222,13 +280,15 @@ impl Translator {
             match this {
                 '\\' => {
                     let item = self.escape(ascii)?;
+                    widths.push(self.w);
                     last = Some(match item {
                         Item::Unit(_) => Item::Unit(start),
                         other => other,
                     });
                 }
                 '[' => {
-                    self.class(ascii)?;
+                    self.class(ascii, mode.ignorecase)?;
+                    widths.push((1, 1));
                     last = Some(Item::Unit(start));
                 }
                 '*' | '+' | '?' | '{' => {
@@ -241,6 +301,7 @@ impl Translator {
                             None => {
                                 self.out.push_str(&lit('{' as u32));
                                 last = Some(Item::Unit(start));
+                                widths.push((1, 1));
                                 any = true;
                                 continue;
                             }
@@ -251,6 +312,12 @@ impl Translator {
                         Some(Item::Repeat) => return Err("multiple repeat".into()),
                         Some(Item::Unit(s)) => s,
                     };
+                    let unit_w = widths.pop().unwrap_or((0, 0));
+                    let hi = max.unwrap_or(INF);
+                    widths.push((
+                        unit_w.0.saturating_mul(min).min(INF),
+                        unit_w.1.saturating_mul(hi).min(INF),
+                    ));
                     let q = match (min, max) {
                         (0, Some(1)) => "?".to_string(),
                         (0, None) => "*".to_string(),
@@ -262,7 +329,17 @@ impl Translator {
                     // fancy-regex repeats a group; wrap the unit so the quantifier applies to
                     // all of it.
                     let unit = self.out.split_off(unit_start);
-                    if self.eat('?') {
+                    if unit_w == (0, 0) {
+                        // Repeating something that matches only the empty string (an empty
+                        // group, a look-around): Python allows it, fancy-regex does not. Zero
+                        // repeats allowed is "it, or nothing"; otherwise it is just it.
+                        let _ = self.eat('?') || self.eat('+');
+                        if min == 0 {
+                            self.out.push_str(&format!("(?:{unit}|)"));
+                        } else {
+                            self.out.push_str(&format!("(?:{unit})"));
+                        }
+                    } else if self.eat('?') {
                         self.out.push_str(&format!("(?:{unit}){q}?"));
                     } else if self.eat('+') {
                         self.out.push_str(&format!("(?>(?:{unit}){q})"));
@@ -273,6 +350,7 @@ impl Translator {
                 }
                 '.' => {
                     self.out.push('.');
+                    widths.push((1, 1));
                     last = Some(Item::Unit(start));
                 }
                 '^' => {
@@ -285,6 +363,7 @@ impl Translator {
                 }
                 '(' => match self.group(mode, nested, first && !any)? {
                     GroupOutcome::Item(item) => {
+                        widths.push(self.w);
                         last = Some(match item {
                             Item::Unit(_) => Item::Unit(start),
                             other => other,
@@ -297,12 +376,15 @@ impl Translator {
                     }
                 },
                 c => {
-                    self.out.push_str(&lit(c as u32));
+                    self.out
+                        .push_str(&lit_case(c as u32, mode.ignorecase, ascii));
+                    widths.push((1, 1));
                     last = Some(Item::Unit(start));
                 }
             }
             any = true;
         }
+        self.w = widths.into_iter().fold((0, 0), add);
         Ok(mode)
     }
 
@@ -363,6 +445,13 @@ impl Translator {
         };
         let unit = Item::Unit(0);
         let word = cat_class(Cat::Word, false, ascii);
+        // Assertions are zero-width; everything else here is one character (a backreference
+        // takes its group's width below).
+        self.w = if matches!(c, 'A' | 'Z' | 'b' | 'B') {
+            (0, 0)
+        } else {
+            (1, 1)
+        };
         match c {
             'A' => {
                 self.out.push_str(r"\A");
@@ -434,6 +523,7 @@ impl Translator {
                     }
                     self.check_lookbehind_group(group)?;
                     self.out.push_str(&format!(r"(?:\{group})"));
+                    self.w = self.group_w[group];
                     return Ok(unit);
                 }
                 return Err(format!("invalid group reference {group}"));
@@ -501,7 +591,7 @@ impl Translator {
     }
 
     /// A set, after its `[`.
-    fn class(&mut self, ascii: bool) -> Result<(), TrError> {
+    fn class(&mut self, ascii: bool, ignorecase: bool) -> Result<(), TrError> {
         let negate = self.eat('^');
         let mut set: Vec<Member> = Vec::new();
         loop {
@@ -543,6 +633,16 @@ impl Translator {
         self.out.push('[');
         if negate {
             self.out.push('^');
+        }
+        let dotted_i = ignorecase
+            && !ascii
+            && set.iter().any(|m| match m {
+                Member::Lit(c) => DOTTED_I.contains(c),
+                Member::Range(lo, hi) => DOTTED_I.iter().any(|c| (lo..=hi).contains(&c)),
+                Member::Cat(..) => false,
+            });
+        if dotted_i {
+            self.out.push_str(r"iI\x{130}\x{131}");
         }
         for m in set {
             match m {
@@ -609,6 +709,7 @@ impl Translator {
                         }
                         self.check_lookbehind_group(gid)?;
                         self.out.push_str(&format!(r"(?:\{gid})"));
+                        self.w = self.group_w[gid];
                         return Ok(GroupOutcome::Item(Item::Unit(0)));
                     } else {
                         return Err(match self.get() {
@@ -651,10 +752,14 @@ impl Translator {
                     if behind && saved.is_none() {
                         self.lookbehind_groups = None;
                     }
+                    if behind && self.w.0 != self.w.1 {
+                        return Err("look-behind requires fixed-width pattern".into());
+                    }
                     if !self.eat(')') {
                         return Err("missing ), unterminated subpattern".into());
                     }
                     self.out.push(')');
+                    self.w = (0, 0);
                     return Ok(GroupOutcome::Item(Item::Unit(0)));
                 }
                 '(' => {
@@ -681,9 +786,12 @@ impl Translator {
                     self.check_lookbehind_group(gid)?;
                     self.out.push_str(&format!("(?({gid})"));
                     self.seq(mode, nested + 1, false)?;
+                    let yes = self.w;
+                    let mut width = (0, yes.1);
                     if self.eat('|') {
                         self.out.push('|');
                         self.seq(mode, nested + 1, false)?;
+                        width = (yes.0.min(self.w.0), yes.1.max(self.w.1));
                         if self.peek() == Some('|') {
                             return Err("conditional backref with more than two branches".into());
                         }
@@ -692,6 +800,7 @@ impl Translator {
                         return Err("missing ), unterminated subpattern".into());
                     }
                     self.out.push(')');
+                    self.w = width;
                     return Ok(GroupOutcome::Item(Item::Unit(0)));
                 }
                 '>' => {
@@ -710,7 +819,7 @@ impl Translator {
                             }
                             return Ok(GroupOutcome::Global(Mode {
                                 verbose: self.global.verbose,
-                                ascii: mode.ascii,
+                                ..mode
                             }));
                         }
                         Some((add, del)) => {
@@ -723,6 +832,12 @@ impl Translator {
                             }
                             if add.contains('a') {
                                 sub_mode.ascii = true;
+                            }
+                            if add.contains('i') {
+                                sub_mode.ignorecase = true;
+                            }
+                            if del.contains('i') {
+                                sub_mode.ignorecase = false;
                             }
                             let on: String = add.chars().filter(|c| "ims".contains(*c)).collect();
                             let off: String = del.chars().filter(|c| "ims".contains(*c)).collect();
@@ -741,6 +856,7 @@ impl Translator {
             let gid = self.groups;
             self.groups += 1;
             self.closed.push(false);
+            self.group_w.push((0, 0));
             if let Some(n) = name {
                 if let Some(old) = self.names.get(&n) {
                     return Err(format!(
@@ -762,6 +878,7 @@ impl Translator {
         self.out.push(')');
         if let Some(g) = gid {
             self.closed[g] = true;
+            self.group_w[g] = self.w;
         }
         Ok(GroupOutcome::Item(Item::Unit(0)))
     }
@@ -931,6 +1048,20 @@ mod tests {
         assert!(!m(r".", "\n"));
         assert!(m(r"\x41\u0042\U00000043\101", "abca"));
         assert!(m(r"a.c|\.", "."));
+        for (p, s) in [
+            ("i", "\u{130}"),
+            ("\u{131}", "I"),
+            ("[h-j]", "\u{131}"),
+            ("[^i]", "x"),
+        ] {
+            assert!(m(p, s), "{p} {s}");
+        }
+        assert!(!m("[^i]", "\u{130}"));
+        assert!(!m("(?-i:i)", "I"));
+        assert!(!m("(?a)\u{e9}", "\u{c9}"));
+        assert!(m("(?:)*a", "a"));
+        assert!(m("(?=a)*a", "a"));
+        assert!(!m("(?=b)+a", "a"));
     }
 
     #[test]
@@ -945,6 +1076,9 @@ mod tests {
             "*",
             "a**",
             "(?<n>a)",
+            "(?<=a|bc)x",
+            "(?<=a+)b",
+            r"(a+)(?<=\1)",
             "(?L)a",
             "(",
             ")",
