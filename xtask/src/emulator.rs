@@ -71,8 +71,16 @@ pub struct PyTool {
 }
 
 impl PyTool {
-    /// The pinned requirements file.
+    /// The pinned requirements file: `fixtures/NAME/requirements.txt` for a tool with its own
+    /// fixtures directory (Airflow), else `fixtures/emulator/NAME-requirements.txt`.
     fn requirements(self) -> PathBuf {
+        let own = paths::workspace_root()
+            .join("fixtures")
+            .join(self.name)
+            .join("requirements.txt");
+        if own.is_file() {
+            return own;
+        }
         paths::emulator_fixtures().join(format!("{}-requirements.txt", self.name))
     }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, in Rust so that it needs nothing but cargo.
 //!
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
-//!   fresh moto emulator and a fresh OpenBao dev server (Vault API); closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
+//!   fresh moto emulator and a fresh OpenBao dev server (Vault API), then `airflow-diff` on that
+//!   emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
 //!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
@@ -13,12 +14,16 @@
 //!   fails when an example under `fixtures/policies/` is stale (as the test
 //!   `policy_examples_are_up_to_date` does), `--update` rewrites it.
 //! - `cargo xtask bench [--quick] [--summary FILE]`: criterion throughput benchmarks.
+//! - `cargo xtask airflow-diff [--only TEXT] [--verbose]`: `lockbox lookup` against Apache
+//!   Airflow's own secrets backends (pinned, in a cached virtualenv) on the same emulator data;
+//!   prints `N/M cases match`. Also a step of `cargo xtask ci`, after the tests.
 //! - `cargo xtask emulator exec [--emulator moto|localstack] -- COMMAND...`: COMMAND against a
 //!   fresh emulator that stops afterwards.
 //!
 //! Integration tests read the endpoint from [`ENV_ENDPOINT`] and the region from [`ENV_REGION`];
 //! without the endpoint they skip themselves.
 
+mod airflow_diff;
 mod bench;
 mod emulator;
 mod gen_policy;
@@ -73,7 +78,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Everything CI checks: fmt, clippy, cargo package, doc tests, all tests against a fresh
-    /// moto emulator.
+    /// moto emulator, then the Airflow differential suite (airflow-diff) on it.
     Ci {
         /// Do not start an emulator: integration tests then skip themselves.
         #[arg(long)]
@@ -112,6 +117,15 @@ enum Command {
     /// start against a 40 req/s SSM limit), prints a table, and with --summary writes the
     /// headline numbers as JSON.
     Bench(bench::Options),
+    /// Compare `lockbox lookup` with Apache Airflow's own SSM and Secrets Manager backends.
+    ///
+    /// Installs the pinned apache-airflow and apache-airflow-providers-amazon
+    /// (fixtures/airflow/requirements.txt) into a cached virtualenv, seeds the emulator
+    /// ($LOCKBOX_IT_ENDPOINT, else the one `emulator start` left running, else a fresh moto),
+    /// asks both the same questions and prints `N/M cases match`; fails on any mismatch that
+    /// is not a documented divergence (README).
+    #[command(name = "airflow-diff")]
+    AirflowDiff(airflow_diff::Options),
     /// Manage a long-lived emulator on 127.0.0.1 (state under `<target>/xtask/`).
     Emulator {
         /// start, stop or status.
@@ -203,6 +217,7 @@ fn run(command: Command) -> Result<ExitCode> {
         } => it(emulator, docker, runner.resolve(), &args).map(|()| ExitCode::SUCCESS),
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
+        Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
             EmulatorAction::Start {
                 vault: true,
@@ -256,13 +271,16 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
         let t = Instant::now();
         let vault = vault::VaultServer::start()?;
         steps.record("openbao start", t.elapsed());
-        let result = steps.tests(
-            runner,
-            Some(&session),
-            Some(&vault),
-            steps::TestSet::All,
-            &[],
-        );
+        let result = steps
+            .tests(
+                runner,
+                Some(&session),
+                Some(&vault),
+                steps::TestSet::All,
+                &[],
+            )
+            // Airflow as the oracle of `lockbox lookup`, on the same emulator.
+            .and_then(|()| airflow_diff::ci_step(&mut steps, &session));
         if result.is_err() {
             session.print_log_tail(LOG_TAIL_LINES);
             vault.print_log_tail(LOG_TAIL_LINES);

@@ -39,8 +39,13 @@ pub struct Connection {
     pub schema: Option<String>,
     /// Port.
     pub port: Option<u16>,
-    /// Extra parameters (URI query parameters, or the JSON `extra` object).
+    /// Extra parameters (URI query parameters, or the JSON `extra` object). Integers keep
+    /// their exact value, however large (as in Python); other numbers are floats.
     pub extra: Map<String, Value>,
+    /// The text fields (`login`, `password`, `host`, `schema`, `description`) a JSON
+    /// connection gave as numbers. Airflow keeps such a field as a number; the field above
+    /// holds its text, and [`Connection::to_json`] renders it as the number again.
+    pub numbers: BTreeMap<String, serde_json::Number>,
 }
 
 impl fmt::Debug for Connection {
@@ -55,6 +60,7 @@ impl fmt::Debug for Connection {
             .field("schema", &self.schema)
             .field("port", &self.port)
             .field("extra_keys", &extra_keys)
+            .field("numbers", &self.numbers.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -104,8 +110,9 @@ pub fn normalize_conn_type(conn_type: &str) -> String {
 
 impl Connection {
     /// Deserialises a stored connection value the way Airflow does for `backend`: after
-    /// trimming, a value starting with `{` is JSON (for Secrets Manager, first standardised
-    /// with the field aliases and `extra_words`), anything else a URI.
+    /// stripping whitespace as Python's `str.strip()` does ([`py_strip`]), a value starting
+    /// with `{` is JSON (for Secrets Manager, first standardised with the field aliases and
+    /// `extra_words`), anything else a URI.
     ///
     /// Errors are `Corrupt` and never quote the value.
     pub fn deserialize(
@@ -113,17 +120,20 @@ impl Connection {
         backend: BackendKind,
         extra_words: &ExtraConnWords,
     ) -> Result<Self> {
-        let value = value.trim();
-        if value.is_empty() {
+        let stripped = py_strip(value);
+        if stripped.is_empty() {
             return Err(corrupt("the connection value is blank"));
         }
-        if value.starts_with('{') {
+        if stripped.starts_with('{') {
             match backend {
-                BackendKind::Ssm => Self::from_json(value),
+                BackendKind::Ssm => Self::from_json(stripped),
+                // Airflow's Secrets Manager backend decides on the stripped value but decodes
+                // the value as stored: JSON allows only its own four whitespace characters
+                // around it.
                 BackendKind::SecretsManager => Self::from_secrets_manager_json(value, extra_words),
             }
         } else {
-            Self::from_uri(value)
+            Self::from_uri(stripped)
         }
     }
 
@@ -187,6 +197,7 @@ impl Connection {
             schema: Some(schema),
             port,
             extra,
+            numbers: BTreeMap::new(),
         })
     }
 
@@ -247,7 +258,10 @@ impl Connection {
         let extra = match fields.remove("extra") {
             Some(v) if truthy(&v) => match v {
                 Value::String(s) => parse_extra_str(&s)?,
-                Value::Object(m) => m,
+                Value::Object(m) => match py_numbers(Value::Object(m))? {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
                 _ => {
                     return Err(corrupt(
                         "connection field \"extra\" must be a JSON object (or a string holding one)",
@@ -267,13 +281,23 @@ impl Connection {
             Some(v) if truthy(&v) => Some(json_port(&v)?),
             _ => None,
         };
+        let mut numbers = BTreeMap::new();
         let mut text = |key: &str| -> Result<Option<String>> {
             match fields.remove(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s)),
-                Some(Value::Number(n)) => Ok(Some(n.to_string())),
+                Some(Value::Number(n)) => {
+                    let n = py_number(&n)?;
+                    let text = n.to_string();
+                    if key != "uri" {
+                        numbers.insert(key.to_string(), n);
+                    }
+                    Ok(Some(text))
+                }
                 Some(_) => Err(corrupt(format!(
-                    "connection field {key:?} must be a string"
+                    "connection field {key:?} is a JSON boolean, list or object: lockbox \
+                     accepts a string or a number (Airflow keeps such a value as it is, and \
+                     its hooks then fail on it)"
                 ))),
             }
         };
@@ -303,6 +327,10 @@ impl Connection {
             }
             let mut conn = Self::from_uri(&uri)?;
             conn.description = description;
+            conn.numbers = numbers
+                .into_iter()
+                .filter(|(k, _)| k == "description")
+                .collect();
             return Ok(conn);
         }
         Ok(Self {
@@ -314,30 +342,79 @@ impl Connection {
             schema,
             port,
             extra,
+            numbers,
         })
     }
 
     /// The connection as Airflow's `Connection.to_dict()` without `conn_id`: `conn_type`,
     /// `login`, `password`, `host`, `port`, `schema`, `extra` (an object), and `description`
     /// when set. This exposes the password: print it only when the user asked for it.
+    ///
+    /// A text field the JSON gave as a number is rendered as that number, as Airflow does.
     pub fn to_json(&self) -> Value {
+        let opt = |key: &str, s: &Option<String>| match (s, self.numbers.get(key)) {
+            (Some(_), Some(n)) => Value::Number(n.clone()),
+            (Some(s), None) => Value::String(s.clone()),
+            (None, _) => Value::Null,
+        };
         let mut m = Map::new();
-        m.insert("conn_type".into(), opt(&self.conn_type));
-        if let Some(d) = &self.description {
-            m.insert("description".into(), Value::String(d.clone()));
+        m.insert("conn_type".into(), opt("conn_type", &self.conn_type));
+        if self.description.is_some() {
+            m.insert("description".into(), opt("description", &self.description));
         }
-        m.insert("login".into(), opt(&self.login));
-        m.insert("password".into(), opt(&self.password));
-        m.insert("host".into(), opt(&self.host));
+        m.insert("login".into(), opt("login", &self.login));
+        m.insert("password".into(), opt("password", &self.password));
+        m.insert("host".into(), opt("host", &self.host));
         m.insert("port".into(), self.port.map_or(Value::Null, Value::from));
-        m.insert("schema".into(), opt(&self.schema));
+        m.insert("schema".into(), opt("schema", &self.schema));
         m.insert("extra".into(), Value::Object(self.extra.clone()));
         Value::Object(m)
     }
 }
 
-fn opt(s: &Option<String>) -> Value {
-    s.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
+/// Python's `str.strip()` with no argument: removes the characters `str.isspace` accepts at
+/// both ends, which are Unicode's White_Space characters plus the ASCII information
+/// separators `\x1c`-`\x1f` (Rust's `trim` keeps those four).
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(is_py_space)
+}
+
+/// Python's `str.isspace` for one character.
+pub fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A JSON number as Python's `json.loads` reads it: an integer keeps its exact value, any
+/// other number becomes a float (written back the way a float is). A float beyond the
+/// range of a double (Python reads it as `inf`) is refused.
+fn py_number(n: &serde_json::Number) -> Result<serde_json::Number> {
+    let text = n.to_string();
+    if !text.contains(['.', 'e', 'E']) {
+        return Ok(n.clone());
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .ok_or_else(|| {
+            corrupt(
+                "a number in the connection is beyond the range of a float (Python reads it as \
+                 infinity, which JSON cannot hold)",
+            )
+        })
+}
+
+/// Every number of `v` as Python's `json.loads` reads it ([`py_number`]).
+fn py_numbers(v: Value) -> Result<Value> {
+    Ok(match v {
+        Value::Number(n) => Value::Number(py_number(&n)?),
+        Value::Array(a) => Value::Array(a.into_iter().map(py_numbers).collect::<Result<_>>()?),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| Ok((k, py_numbers(v)?)))
+                .collect::<Result<_>>()?,
+        ),
+        other => other,
+    })
 }
 
 /// Python truthiness of a JSON value.
@@ -353,12 +430,15 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// `int(port)` for a JSON port, limited to 0-65535: an integer, a float (truncated, as
-/// Python's `int`), or a string of digits with optional surrounding spaces and `+`.
+/// Python's `int`), `true` (1), or a string as Python's `int` reads it: surrounding Unicode
+/// whitespace (not `str.strip`'s set: `int` refuses the information separators
+/// `\x1c`-`\x1f`), an optional sign, ASCII digits with single `_` between them.
 fn json_port(v: &Value) -> Result<u16> {
     let bad = || {
         corrupt("connection field \"port\" must be an integer from 0 to 65535 (or a string of one)")
     };
     let n: i64 = match v {
+        Value::Bool(true) => 1,
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => i,
             (None, Some(f)) if f.is_finite() && f.abs() < 1e9 => f.trunc() as i64,
@@ -366,11 +446,29 @@ fn json_port(v: &Value) -> Result<u16> {
         },
         Value::String(s) => {
             let t = s.trim();
-            let t = t.strip_prefix('+').unwrap_or(t);
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 9 {
+            let (negative, t) = match t.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, t.strip_prefix('+').unwrap_or(t)),
+            };
+            let well_formed = !t.is_empty()
+                && !t.starts_with('_')
+                && !t.ends_with('_')
+                && !t.contains("__")
+                && t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+            if !well_formed {
                 return Err(bad());
             }
-            t.parse().map_err(|_| bad())?
+            let digits: String = t.chars().filter(|c| *c != '_').collect();
+            let digits = digits.trim_start_matches('0');
+            if digits.len() > 9 {
+                return Err(bad());
+            }
+            let n: i64 = if digits.is_empty() {
+                0
+            } else {
+                digits.parse().map_err(|_| bad())?
+            };
+            if negative { -n } else { n }
         }
         _ => return Err(bad()),
     };
@@ -400,8 +498,9 @@ fn parse_extra_str(s: &str) -> Result<Map<String, Value>> {
     if s.is_empty() {
         return Ok(Map::new());
     }
-    match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(m)) => Ok(m),
+    match serde_json::from_str::<Value>(s).map(py_numbers) {
+        Ok(Ok(Value::Object(m))) => Ok(m),
+        Ok(Err(e)) => Err(e),
         Ok(_) => Err(corrupt(
             "the connection's extra is JSON but not an object (Airflow requires a JSON object)",
         )),

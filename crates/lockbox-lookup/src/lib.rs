@@ -19,27 +19,36 @@
 //! ```
 //!
 //! Rules, as in Airflow's `SystemsManagerParameterStoreBackend` and `SecretsManagerBackend`:
-//! a null prefix disables a kind with no AWS call; a lookup pattern is a case-insensitive
-//! regex matched at the start of the id; SSM names are `<prefix without trailing '/'>/<id>`
-//! with a leading `/` ensured, read with decryption, and only ParameterNotFound means absent;
-//! Secrets Manager names are `<prefix><sep><id>`, only string values count, and
-//! ResourceNotFoundException, InvalidParameterException, InvalidRequestException,
-//! DecryptionFailure and InternalServiceError mean absent. Every other failure is an error.
+//! a null prefix disables a kind with no AWS call; a lookup pattern is a Python regular
+//! expression matched as `re.match(pattern, id, re.IGNORECASE)` (Python's syntax and meaning,
+//! compiled only when a lookup of that kind needs it); SSM names are
+//! `<prefix without trailing '/'>/<id>` with a leading `/` ensured, read with decryption, and
+//! only ParameterNotFound means absent (a missing `name:version` is an error); Secrets Manager
+//! names are `<prefix><sep><id>`, only string values count, and ResourceNotFoundException,
+//! InvalidParameterException, InvalidRequestException, DecryptionFailure and
+//! InternalServiceError mean absent. Every other failure is an error. Connection values are
+//! read with Python's rules too: `str.strip()` whitespace, `urlsplit`'s refusals, and JSON
+//! numbers as `json.loads` reads them. `cargo xtask airflow-diff` checks all of this against
+//! Airflow itself; the workspace README lists where lockbox deliberately refuses Airflow's bugs.
 //!
 //! Like Airflow, nothing is cached by default; [`Lookup::with_cache`] puts lockbox-cache in
-//! front of the reads.
+//! front of the reads (a DecryptionFailure or InternalServiceError is never cached as absent).
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod connection;
 mod lookup;
+mod pyre;
 mod pyurl;
 mod settings;
 
 pub use lockbox_cache::CacheConfig;
 
-pub use connection::{Connection, EXTRA_KEY, ExtraConnWords, normalize_conn_type};
+pub use connection::{
+    Connection, EXTRA_KEY, ExtraConnWords, is_py_space, normalize_conn_type, py_strip,
+};
 pub use lookup::{
-    Absence, Lookup, Outcome, SECRETS_MANAGER_ABSENT_CODES, sdk_config, secrets_manager_absent_code,
+    Absence, Lookup, Outcome, SECRETS_MANAGER_ABSENT_CODES, TRANSIENT_ABSENT_CODES, sdk_config,
+    secrets_manager_absent_code,
 };
 pub use settings::{
     AssumeRoleOptions, AwsSettings, BackendKind, ENV_BACKEND, ENV_BACKEND_KWARGS, LookupKind,

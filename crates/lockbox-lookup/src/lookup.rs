@@ -65,6 +65,15 @@ pub const SECRETS_MANAGER_ABSENT_CODES: [&str; 5] = [
     "InternalServiceError",
 ];
 
+/// The Secrets Manager "absent" codes that say nothing about the secret itself (a failure to
+/// decrypt it, a server error): absent, as in Airflow, but never cached as absent.
+pub const TRANSIENT_ABSENT_CODES: [&str; 2] = ["DecryptionFailure", "InternalServiceError"];
+
+/// The transient absent code ([`TRANSIENT_ABSENT_CODES`]) a Secrets Manager error carries.
+fn transient_absent_code(err: &Error) -> Option<&'static str> {
+    secrets_manager_absent_code(err).filter(|c| TRANSIENT_ABSENT_CODES.contains(c))
+}
+
 enum Reader {
     Ssm(aws_sdk_ssm::Client),
     SecretsManager(SecretsManagerClient),
@@ -249,7 +258,7 @@ impl Lookup {
                 "the id to look up must not be empty",
             ));
         }
-        let name = match self.inner.settings.resolve(kind, id) {
+        let name = match self.inner.settings.resolve(kind, id)? {
             Resolution::Disabled => {
                 tracing::debug!(kind = kind.name(), id, "prefix is null: not looked up");
                 return Ok(Outcome::Absent(Absence::Disabled));
@@ -270,7 +279,15 @@ impl Lookup {
             (Some(cache), Some(key)) => match cache.get(&key).await {
                 Ok(value) => Read::Found(value),
                 Err(e) if e.is_not_found() => Read::Absent(decode_absence(&name, &e)),
-                Err(e) => return Err(e),
+                // A transient "absent" answer reaches the cache as the error it is (so it is
+                // never cached as absent); the answer is still Airflow's: absent.
+                Err(e) => match transient_absent_code(&e) {
+                    Some(code) => Read::Absent(Absence::NotFound {
+                        name: name.clone(),
+                        code,
+                    }),
+                    None => return Err(e),
+                },
             },
             _ => self.inner.read(&name, &format!("{kind} {id}")).await?,
         };
@@ -411,6 +428,25 @@ impl SecretsManager for Store {
         let name = full_name(backend, key);
         match self.0.read(&name, &name).await? {
             Read::Found(value) => Ok(value),
+            // Not a fact about the secret: passed on as an error the cache does not keep as
+            // "absent" (InternalServiceError may be served stale-if-error, DecryptionFailure
+            // drops any cached value).
+            Read::Absent(Absence::NotFound { code, .. })
+                if TRANSIENT_ABSENT_CODES.contains(&code) =>
+            {
+                let kind = if code == "DecryptionFailure" {
+                    ErrorKind::PermissionDenied
+                } else {
+                    ErrorKind::Unavailable
+                };
+                Err(Error::new(
+                    kind,
+                    backend.name(),
+                    format!("{name}: {code} (Airflow treats it as absent)"),
+                )
+                .with_secret(key)
+                .with_code(code))
+            }
             Read::Absent(why) => Err(encode_absence(backend, key, &why)),
         }
     }

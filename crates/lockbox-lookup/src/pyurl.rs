@@ -15,6 +15,9 @@ pub(crate) enum SplitError {
     InvalidIpv6,
     /// The port is not digits, or is above 65535.
     InvalidPort,
+    /// The netloc holds characters that NFKC normalisation turns into `/`, `?`, `#`, `@` or
+    /// `:` (Python's `_checknetloc`).
+    NfkcNetloc,
 }
 
 impl SplitError {
@@ -22,6 +25,10 @@ impl SplitError {
         match self {
             Self::InvalidIpv6 => "the host has unbalanced or invalid [brackets] (an IPv6 address)",
             Self::InvalidPort => "the port is not an integer from 0 to 65535",
+            Self::NfkcNetloc => {
+                "the host part contains characters that change under NFKC normalisation into \
+                 '/', '?', '#', '@' or ':'"
+            }
         }
     }
 }
@@ -86,6 +93,7 @@ pub(crate) fn urlsplit(url: &str) -> Result<SplitUrl, SplitError> {
         query = after.to_string();
         rest = before;
     }
+    check_netloc(&netloc)?;
     Ok(SplitUrl {
         scheme,
         netloc,
@@ -95,9 +103,32 @@ pub(crate) fn urlsplit(url: &str) -> Result<SplitUrl, SplitError> {
     })
 }
 
-/// Python's `_check_bracketed_netloc`: text before `[` is refused, `]` must be followed by
-/// nothing or `:`, and the bracketed part must be an IPv6 address (or an IPvFuture `v...`).
+/// Python's `_checknetloc`: a non-ASCII netloc whose NFKC form (without its `@`, `:`, `#`,
+/// `?`) differs and holds one of `/?#@:` is refused, as `\u{2100}` becomes `a/c`.
+fn check_netloc(netloc: &str) -> Result<(), SplitError> {
+    use unicode_normalization::UnicodeNormalization;
+    if netloc.is_ascii() {
+        return Ok(());
+    }
+    let n: String = netloc
+        .chars()
+        .filter(|c| !matches!(c, '@' | ':' | '#' | '?'))
+        .collect();
+    let normalized: String = n.nfkc().collect();
+    if normalized != n && normalized.contains(['/', '?', '#', '@', ':']) {
+        return Err(SplitError::NfkcNetloc);
+    }
+    Ok(())
+}
+
+/// Python's bracket checks. Python 3.11 validates the text between the netloc's first `[`
+/// and the next `]` (`_check_bracketed_host`); newer Pythons (`_check_bracketed_netloc`)
+/// also refuse text between the user info and `[`, and anything but `:port` after `]`, which
+/// 3.11 silently drops from the host. lockbox applies both.
 fn check_bracketed_netloc(netloc: &str) -> Result<(), SplitError> {
+    if let Some((_, after)) = netloc.split_once('[') {
+        check_bracketed_host(after.split_once(']').map_or(after, |(h, _)| h))?;
+    }
     let host_and_port = rpartition_after(netloc, '@');
     let Some((before, bracketed)) = host_and_port.split_once('[') else {
         return Ok(());
@@ -109,9 +140,14 @@ fn check_bracketed_netloc(netloc: &str) -> Result<(), SplitError> {
     if !port.is_empty() && !port.starts_with(':') {
         return Err(SplitError::InvalidIpv6);
     }
-    if host.starts_with(['v', 'V']) {
-        // IPvFuture: v<hex>.<anything>
-        let ok = host[1..].split_once('.').is_some_and(|(hex, tail)| {
+    check_bracketed_host(host)
+}
+
+/// Python's `_check_bracketed_host`: an IPvFuture `v<hex>.<text>` or an IPv6 address
+/// (with an optional zone id); an IPv4 address is refused.
+fn check_bracketed_host(host: &str) -> Result<(), SplitError> {
+    if let Some(rest) = host.strip_prefix('v') {
+        let ok = rest.split_once('.').is_some_and(|(hex, tail)| {
             !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) && !tail.is_empty()
         });
         return if ok {
@@ -121,7 +157,11 @@ fn check_bracketed_netloc(netloc: &str) -> Result<(), SplitError> {
         };
     }
     // A zone id (`%eth0`) may follow the address.
-    let addr = host.split_once('%').map_or(host, |(a, _)| a);
+    let addr = match host.split_once('%') {
+        Some((_, "")) => return Err(SplitError::InvalidIpv6),
+        Some((a, _)) => a,
+        None => host,
+    };
     addr.parse::<std::net::Ipv6Addr>()
         .map(|_| ())
         .map_err(|_| SplitError::InvalidIpv6)
@@ -286,6 +326,19 @@ mod tests {
         assert_eq!(urlsplit("s://[::1/db"), Err(SplitError::InvalidIpv6));
         assert_eq!(urlsplit("s://[nothex]"), Err(SplitError::InvalidIpv6));
         assert_eq!(urlsplit("s://a[::1]"), Err(SplitError::InvalidIpv6));
+        assert_eq!(urlsplit("s://[1.2.3.4]"), Err(SplitError::InvalidIpv6));
+        assert!(urlsplit("s://[v1.x]").is_ok());
+        assert_eq!(urlsplit("s://[V1.x]"), Err(SplitError::InvalidIpv6));
+        assert_eq!(urlsplit("s://[u]@h"), Err(SplitError::InvalidIpv6));
+    }
+
+    #[test]
+    fn nfkc_netlocs() {
+        assert_eq!(urlsplit("s://a\u{2100}b"), Err(SplitError::NfkcNetloc));
+        assert_eq!(urlsplit("s://u\u{ff20}h"), Err(SplitError::NfkcNetloc));
+        assert!(urlsplit("s://caf\u{e9}").is_ok());
+        assert!(urlsplit("s://\u{fb01}x").is_ok()); // ﬁ -> fi: changes, but harmlessly
+        assert!(urlsplit("s://h/\u{2100}").is_ok()); // only the netloc is checked
     }
 
     #[test]

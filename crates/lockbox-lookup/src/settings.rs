@@ -2,10 +2,10 @@
 //! name each lookup reads.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lockbox_core::{Error, ErrorKind, Result};
-use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
 use crate::connection::ExtraConnWords;
@@ -155,39 +155,59 @@ impl fmt::Display for LookupKind {
 }
 
 /// A lookup pattern: Python's `re.match(pattern, id, re.IGNORECASE)`, i.e. a case-insensitive
-/// match anchored at the start of the id (not at its end).
+/// match anchored at the start of the id (not at its end), with Python's `re` syntax and
+/// meaning (look-around, backreferences, `\Z`, `(?P<name>...)`, a `{` that starts no repeat
+/// is a literal, global inline flags only at the start, Python's `\s`, `\w`, `\b`, `$`).
 ///
-/// Patterns use Rust's regex syntax, which is Python's minus look-around and backreferences;
-/// a pattern using those is refused with `InvalidConfig`.
+/// Like Airflow, a pattern from the kwargs is compiled only when a lookup of its kind needs it
+/// ([`LookupPattern::deferred`]): a pattern Python would refuse makes lookups of that kind
+/// fail, and leaves the other kinds alone.
 #[derive(Clone)]
 pub struct LookupPattern {
     source: String,
-    regex: Regex,
+    field: String,
+    compiled: Arc<OnceLock<std::result::Result<fancy_regex::Regex, String>>>,
 }
 
 impl LookupPattern {
-    /// Compiles `pattern`.
+    /// Compiles `pattern` now.
     pub fn new(pattern: &str) -> Result<Self> {
-        Self::compile("lookup pattern", pattern)
+        let p = Self::deferred("lookup pattern", pattern);
+        p.regex()?;
+        Ok(p)
     }
 
-    fn compile(field: &str, pattern: &str) -> Result<Self> {
-        let invalid = |e: regex::Error| {
-            Error::invalid_config(
-                field,
-                format!("{pattern:?} is not a valid regular expression: {e}"),
-            )
-        };
-        // Compiled alone first, so the anchoring group below cannot be broken out of.
-        Regex::new(pattern).map_err(invalid)?;
-        let regex = RegexBuilder::new(&format!(r"\A(?:{pattern})"))
-            .case_insensitive(true)
-            .build()
-            .map_err(invalid)?;
-        Ok(Self {
+    /// `pattern`, compiled on first use; `field` names it in errors.
+    pub fn deferred(field: &str, pattern: &str) -> Self {
+        Self {
             source: pattern.to_string(),
-            regex,
-        })
+            field: field.to_string(),
+            compiled: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// A kwargs value that cannot be a pattern (not a string): every use fails with `message`.
+    fn unusable(field: &str, source: String, message: &str) -> Self {
+        let p = Self::deferred(field, &source);
+        let _ = p.compiled.set(Err(message.to_string()));
+        p
+    }
+
+    fn regex(&self) -> Result<&fancy_regex::Regex> {
+        let compiled = self.compiled.get_or_init(|| {
+            let translated = crate::pyre::translate(&self.source).map_err(|e| {
+                format!(
+                    "{:?} is not a valid Python regular expression: {e}",
+                    self.source
+                )
+            })?;
+            fancy_regex::RegexBuilder::new(&translated)
+                .build()
+                .map_err(|e| format!("{:?} cannot be used as a lookup pattern: {e}", self.source))
+        });
+        compiled
+            .as_ref()
+            .map_err(|message| Error::invalid_config(&self.field, message.clone()))
     }
 
     /// The pattern as written.
@@ -195,9 +215,16 @@ impl LookupPattern {
         &self.source
     }
 
-    /// True when the pattern matches at the start of `id`, ignoring case.
-    pub fn matches(&self, id: &str) -> bool {
-        self.regex.is_match(id)
+    /// True when the pattern matches at the start of `id`, ignoring case. Errors when the
+    /// pattern is not a valid Python regular expression (or matching exceeds the backtracking
+    /// limit).
+    pub fn is_match(&self, id: &str) -> Result<bool> {
+        self.regex()?.is_match(id).map_err(|e| {
+            Error::invalid_config(
+                &self.field,
+                format!("{:?} could not be matched against the id: {e}", self.source),
+            )
+        })
     }
 }
 
@@ -378,9 +405,9 @@ impl LookupSettings {
                 "connections_prefix" => s.connections_prefix = opt_string(key, value)?,
                 "variables_prefix" => s.variables_prefix = opt_string(key, value)?,
                 "config_prefix" => s.config_prefix = opt_string(key, value)?,
-                "connections_lookup_pattern" => s.connections_lookup_pattern = pattern(key, value)?,
-                "variables_lookup_pattern" => s.variables_lookup_pattern = pattern(key, value)?,
-                "config_lookup_pattern" => s.config_lookup_pattern = pattern(key, value)?,
+                "connections_lookup_pattern" => s.connections_lookup_pattern = pattern(key, value),
+                "variables_lookup_pattern" => s.variables_lookup_pattern = pattern(key, value),
+                "config_lookup_pattern" => s.config_lookup_pattern = pattern(key, value),
                 "sep" if backend == BackendKind::SecretsManager => {
                     s.sep = opt_string(key, value)?.ok_or_else(|| {
                         Error::invalid_config("backend_kwargs.sep", "must be a string")
@@ -489,16 +516,18 @@ impl LookupSettings {
     /// - SSM: prefix without trailing `/`s, then `/<id>`, with a leading `/` ensured;
     /// - Secrets Manager: a non-empty prefix loses trailing characters found in `sep` (Python's
     ///   `rstrip(sep)`), then `<prefix><sep><id>`; an empty prefix gives the id alone.
-    pub fn resolve(&self, kind: LookupKind, id: &str) -> Resolution {
+    ///
+    /// Errors when the kind's pattern is needed and is not a usable Python regular expression.
+    pub fn resolve(&self, kind: LookupKind, id: &str) -> Result<Resolution> {
         let Some(prefix) = self.prefix(kind) else {
-            return Resolution::Disabled;
+            return Ok(Resolution::Disabled);
         };
         if let Some(p) = self.pattern(kind)
-            && !p.matches(id)
+            && !p.is_match(id)?
         {
-            return Resolution::Filtered(p.as_str().to_string());
+            return Ok(Resolution::Filtered(p.as_str().to_string()));
         }
-        Resolution::Name(match self.backend {
+        Ok(Resolution::Name(match self.backend {
             BackendKind::Ssm => {
                 let path = format!("{}/{id}", prefix.trim_end_matches('/'));
                 if path.starts_with('/') {
@@ -515,7 +544,7 @@ impl LookupSettings {
                     format!("{prefix}{}{id}", self.sep)
                 }
             }
-        })
+        }))
     }
 }
 
@@ -530,12 +559,24 @@ fn opt_string(key: &str, value: &Value) -> Result<Option<String>> {
     }
 }
 
-fn pattern(key: &str, value: &Value) -> Result<Option<LookupPattern>> {
-    match opt_string(key, value)? {
-        // An empty pattern filters nothing (Airflow tests `if lookup_pattern`).
-        None => Ok(None),
-        Some(p) if p.is_empty() => Ok(None),
-        Some(p) => LookupPattern::compile(&format!("backend_kwargs.{key}"), &p).map(Some),
+/// A kind's lookup pattern, compiled only when a lookup of that kind needs it (as Airflow
+/// calls `re.match` only then); a value that is not a string fails those lookups only.
+fn pattern(key: &str, value: &Value) -> Option<LookupPattern> {
+    let field = format!("backend_kwargs.{key}");
+    match value {
+        // An empty (or false, zero, ...) pattern filters nothing (Airflow tests
+        // `if lookup_pattern`).
+        Value::Null | Value::Bool(false) => None,
+        Value::String(p) if p.is_empty() => None,
+        Value::Array(a) if a.is_empty() => None,
+        Value::Object(o) if o.is_empty() => None,
+        Value::Number(n) if n.as_f64() == Some(0.0) => None,
+        Value::String(p) => Some(LookupPattern::deferred(&field, p)),
+        other => Some(LookupPattern::unusable(
+            &field,
+            other.to_string(),
+            "must be a string (a Python regular expression)",
+        )),
     }
 }
 
@@ -548,7 +589,11 @@ fn extra_words(value: &Value) -> Result<ExtraConnWords> {
     };
     let mut out = ExtraConnWords::new();
     match value {
-        Value::Null => {}
+        // Airflow takes `extra_conn_words or {}`: any falsy value is no extra words.
+        Value::Null | Value::Bool(false) => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::Array(a) if a.is_empty() => {}
+        Value::Number(n) if n.as_f64() == Some(0.0) => {}
         Value::Object(m) => {
             for (field, words) in m {
                 let Value::Array(words) = words else {
@@ -680,7 +725,7 @@ mod tests {
     }
 
     fn name(s: &LookupSettings, kind: LookupKind, id: &str) -> String {
-        match s.resolve(kind, id) {
+        match s.resolve(kind, id).unwrap() {
             Resolution::Name(n) => n,
             other => panic!("{other:?}"),
         }
@@ -767,7 +812,7 @@ mod tests {
             LookupKind::Variable,
             LookupKind::Config,
         ] {
-            assert_eq!(s.resolve(kind, "x"), Resolution::Disabled);
+            assert_eq!(s.resolve(kind, "x").unwrap(), Resolution::Disabled);
         }
     }
 
@@ -796,7 +841,7 @@ mod tests {
                     None => "{}".to_string(),
                 };
                 for s in [ssm(&kwargs), sm(&kwargs)] {
-                    let r = s.resolve(kind, id);
+                    let r = s.resolve(kind, id).unwrap();
                     assert_eq!(
                         matches!(r, Resolution::Name(_)),
                         looked_up,
@@ -805,16 +850,37 @@ mod tests {
                 }
             }
         }
-        // Breaking out of the anchoring group is refused.
-        let e = LookupSettings::from_backend_kwargs(
-            BackendKind::Ssm,
-            r#"{"connections_lookup_pattern": "a)|(b"}"#,
-        )
-        .unwrap_err();
+        // Breaking out of the anchoring group is refused, at the first lookup of that kind
+        // only: other kinds, and a kind whose prefix is null, are not affected.
+        let s = ssm(
+            r#"{"connections_lookup_pattern": "a)|(b", "variables_lookup_pattern": 5,
+                       "config_prefix": null, "config_lookup_pattern": "("}"#,
+        );
+        let e = s.resolve(LookupKind::Connection, "a").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("connections_lookup_pattern"), "{e}");
-        // Look-around is not in Rust's regex syntax.
-        assert!(LookupPattern::new("(?!x)").is_err());
+        let e = s.resolve(LookupKind::Variable, "a").unwrap_err();
+        assert!(e.to_string().contains("variables_lookup_pattern"), "{e}");
+        assert_eq!(
+            s.resolve(LookupKind::Config, "a").unwrap(),
+            Resolution::Disabled
+        );
+        let s = ssm(r#"{"connections_lookup_pattern": "(", "variables_lookup_pattern": "(?!x)v"}"#);
+        assert_eq!(
+            name(&s, LookupKind::Variable, "v1"),
+            "/airflow/variables/v1"
+        );
+        assert!(s.resolve(LookupKind::Connection, "c").is_err());
+        // Python's syntax: look-around, backreferences, \Z, a lone `{`.
+        for (p, id) in [
+            ("(?!x)", "y"),
+            (r"(a)\1", "aA"),
+            (r"ab\Z", "ab"),
+            ("a{", "a{"),
+        ] {
+            assert!(LookupPattern::new(p).unwrap().is_match(id).unwrap(), "{p}");
+        }
+        assert!(LookupPattern::new("a(?i)").is_err());
     }
 
     #[test]
@@ -861,11 +927,6 @@ mod tests {
             (
                 BackendKind::Ssm,
                 r#"{"connections_prefix": 1}"#,
-                ErrorKind::InvalidConfig,
-            ),
-            (
-                BackendKind::Ssm,
-                r#"{"connections_lookup_pattern": "("}"#,
                 ErrorKind::InvalidConfig,
             ),
             (

@@ -394,3 +394,64 @@ async fn cached_lookups_call_once() {
     }
     server.verify().await;
 }
+
+// DecryptionFailure and InternalServiceError are absent, as in Airflow, but a cached lookup
+// never keeps them as absent: the next lookup asks again, and sees the value.
+#[tokio::test]
+async fn transient_absent_answers_are_not_cached() {
+    for code in lockbox_lookup::TRANSIENT_ABSENT_CODES {
+        let server = MockServer::start().await;
+        let status = if code == "InternalServiceError" {
+            500
+        } else {
+            400
+        };
+        Mock::given(method("POST"))
+            .respond_with(aws_error(status, code))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(secret_string("airflow/variables/v", "value"))
+            .mount(&server)
+            .await;
+        let l = Lookup::with_secrets_manager_client(
+            settings(BackendKind::SecretsManager, &server.uri(), json!({})),
+            SecretsManagerClient::from_client(sm_client(&server.uri())),
+        )
+        .unwrap()
+        .with_cache(lockbox_cache::CacheConfig::default());
+        match l.lookup(LookupKind::Variable, "v").await.unwrap() {
+            Outcome::Absent(Absence::NotFound { code: c, .. }) => assert_eq!(c, code),
+            other => panic!("{code}: {other:?}"),
+        }
+        assert_eq!(
+            l.variable("v").await.unwrap().as_deref(),
+            Some("value"),
+            "{code}"
+        );
+        // Once found, the value is cached.
+        assert_eq!(l.variable("v").await.unwrap().as_deref(), Some("value"));
+        assert_eq!(
+            wire::requests(&server, "secretsmanager", "GetSecretValue").await,
+            2,
+            "{code}"
+        );
+    }
+}
+
+// Airflow's SSM backend treats only ParameterNotFound as absent: `name:9` for a version the
+// parameter does not have (ParameterVersionNotFound) is an error, not "absent".
+#[tokio::test]
+async fn a_missing_ssm_version_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(aws_error(400, "ParameterVersionNotFound"))
+        .mount(&server)
+        .await;
+    let l = lookup(BackendKind::Ssm, &server.uri(), json!({}));
+    let e = l.lookup(LookupKind::Variable, "v:9").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+    assert_eq!(e.code(), Some("ParameterVersionNotFound"));
+}

@@ -82,15 +82,24 @@ impl SsmBackend {
     }
 
     async fn read(&self, name: &SecretName, parameter: String) -> Result<SecretValue> {
-        read_parameter(&self.client, &parameter, name.as_str()).await
+        get_parameter(&self.client, &parameter, name.as_str()).await
     }
 }
 
 /// Reads one parameter by its full name (optionally `name:version` or `name:label`) with
-/// decryption, mapping errors the way the backend does: only ParameterNotFound is `NotFound`.
-/// `secret` is what errors call it. For callers that address parameters outside a node prefix
-/// (Airflow-style lookups).
+/// decryption. Only ParameterNotFound is `NotFound`: a version or label the parameter does not
+/// have (ParameterVersionNotFound) is an error, as in Airflow's SSM backend, which treats only
+/// ParameterNotFound as absent. `secret` is what errors call it. For callers that address
+/// parameters outside a node prefix (Airflow-style lookups).
 pub async fn read_parameter(client: &Client, parameter: &str, secret: &str) -> Result<SecretValue> {
+    get_parameter(client, parameter, secret)
+        .await
+        .map_err(crate::errors::selector_not_found_is_an_error)
+}
+
+/// GetParameter with decryption; a missing version or label is `NotFound` (the backend's own
+/// reads of a version selector).
+async fn get_parameter(client: &Client, parameter: &str, secret: &str) -> Result<SecretValue> {
     let out = client
         .get_parameter()
         .name(parameter)

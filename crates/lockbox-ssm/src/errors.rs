@@ -29,6 +29,37 @@ where
         .with_code(failure.code())
 }
 
+/// The error codes that say the parameter exists but the version or label selected after its
+/// name (`name:9`, `name:label`) does not.
+const SELECTOR_NOT_FOUND: [&str; 1] = ["ParameterVersionNotFound"];
+
+/// For reads where only ParameterNotFound means absent (Airflow-style lookups): a missing
+/// version or label becomes a `Backend` error that keeps its AWS code.
+pub(crate) fn selector_not_found_is_an_error(err: Error) -> Error {
+    let Some(code) = err.code().filter(|c| SELECTOR_NOT_FOUND.contains(c)) else {
+        return err;
+    };
+    if err.kind() != ErrorKind::NotFound {
+        return err;
+    }
+    let code = code.to_string();
+    let secret = err.secret().map(str::to_string);
+    let mut mapped = Error::new(
+        ErrorKind::Backend,
+        BACKEND,
+        format!(
+            "{}: the parameter has no such version or label ({code}); only a missing \
+             parameter counts as absent",
+            err.message()
+        ),
+    )
+    .with_code(code);
+    if let Some(s) = secret {
+        mapped = mapped.with_secret(s);
+    }
+    mapped
+}
+
 /// SSM's own error codes; the ones every service shares are in [`lockbox_aws::common_kind`].
 fn ssm_kind(code: &str) -> Option<ErrorKind> {
     Some(match code {
@@ -44,6 +75,28 @@ mod tests {
     use lockbox_aws::service_kind;
 
     use super::*;
+
+    #[test]
+    fn a_missing_version_is_an_error_only_where_asked() {
+        let e = Error::new(ErrorKind::NotFound, BACKEND, "parameter /a/b:9")
+            .with_secret("x")
+            .with_code("ParameterVersionNotFound");
+        let mapped = selector_not_found_is_an_error(e);
+        assert_eq!(mapped.kind(), ErrorKind::Backend);
+        assert_eq!(mapped.code(), Some("ParameterVersionNotFound"));
+        assert!(mapped.to_string().contains("/a/b:9"), "{mapped}");
+        let e = Error::new(ErrorKind::NotFound, BACKEND, "parameter /a/b")
+            .with_code("ParameterNotFound");
+        assert_eq!(
+            selector_not_found_is_an_error(e).kind(),
+            ErrorKind::NotFound
+        );
+        // The backend's own mapping still calls a missing version NotFound.
+        assert_eq!(
+            lockbox_aws::service_kind("ParameterVersionNotFound", "", Some(400), ssm_kind),
+            ErrorKind::NotFound
+        );
+    }
 
     #[test]
     fn codes_map_to_kinds() {
