@@ -341,11 +341,12 @@ async fn get_many_batches_by_20_and_reports_errors_per_secret() {
 #[tokio::test]
 async fn init_failing_on_the_second_write_removes_the_first() {
     let server = MockServer::start().await;
-    // has() of both keys: absent. Then, for the rollback's delete, the first one exists.
+    // has() of the init intent record and both keys: absent. Then, for the rollback's
+    // deletes, the first key and the record exist.
     Mock::given(method("POST"))
         .and(target("DescribeSecret"))
         .respond_with(aws_error(400, "ResourceNotFoundException", ""))
-        .up_to_n_times(2)
+        .up_to_n_times(3)
         .with_priority(1)
         .mount(&server)
         .await;
@@ -370,7 +371,8 @@ async fn init_failing_on_the_second_write_removes_the_first() {
             "Name": "p/node/validator-key",
             "VersionId": "v1",
         })))
-        .up_to_n_times(1)
+        // The init intent record, then the first key.
+        .up_to_n_times(2)
         .with_priority(1)
         .mount(&server)
         .await;
@@ -387,7 +389,8 @@ async fn init_failing_on_the_second_write_removes_the_first() {
         .await;
     lockbox_testkit::faults::init_failing_on_the_second_write(&SECRETS_MANAGER, &server).await;
     let deletes = bodies(&server, "DeleteSecret").await;
-    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
     assert_eq!(deletes[0]["SecretId"], "p/node/validator-key");
     assert_eq!(deletes[0]["ForceDeleteWithoutRecovery"], true);
+    assert_eq!(deletes[1]["SecretId"], "p/node/lockbox-init-intent");
 }

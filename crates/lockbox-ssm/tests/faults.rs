@@ -50,7 +50,8 @@ async fn init_failing_on_the_second_write_removes_the_first() {
     Mock::given(method("POST"))
         .and(target(wire::SSM, "PutParameter"))
         .respond_with(ok(json!({"Version": 1, "Tier": "Standard"})))
-        .up_to_n_times(1)
+        // The init intent record, then the first key.
+        .up_to_n_times(2)
         .with_priority(1)
         .mount(&server)
         .await;
@@ -74,6 +75,11 @@ async fn init_failing_on_the_second_write_removes_the_first() {
         .filter(|r| wire::is_op(r, wire::SSM, "DeleteParameter"))
         .map(|r| String::from_utf8(r.body.clone()).unwrap())
         .collect();
-    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    // The first key, then (the node being as it was) the intent record.
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
     assert!(deletes[0].contains("/p/node/validator-key"), "{deletes:?}");
+    assert!(
+        deletes[1].contains("/p/node/lockbox-init-intent"),
+        "{deletes:?}"
+    );
 }
