@@ -18,6 +18,10 @@ pub(crate) const LIST: Action = Action {
     name: "secretsmanager:ListSecrets",
     read: true,
 };
+pub(crate) const HISTORY: Action = Action {
+    name: "secretsmanager:ListSecretVersionIds",
+    read: true,
+};
 pub(crate) const CREATE: Action = Action {
     name: "secretsmanager:CreateSecret",
     read: false,
@@ -38,4 +42,4 @@ pub(crate) const DELETE: Action = Action {
 /// returns; ListSecrets takes no resource (it needs `"Resource": "*"`); with a
 /// customer-managed KMS key, writes also need `kms:GenerateDataKey` and reads `kms:Decrypt`
 /// on that key.
-pub const ACTIONS: [Action; 7] = [GET, GET_MANY, DESCRIBE, LIST, CREATE, PUT, DELETE];
+pub const ACTIONS: [Action; 8] = [GET, GET_MANY, DESCRIBE, LIST, HISTORY, CREATE, PUT, DELETE];

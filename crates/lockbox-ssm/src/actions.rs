@@ -14,6 +14,10 @@ pub(crate) const LIST: Action = Action {
     name: "ssm:GetParametersByPath",
     read: true,
 };
+pub(crate) const HISTORY: Action = Action {
+    name: "ssm:GetParameterHistory",
+    read: true,
+};
 pub(crate) const PUT: Action = Action {
     name: "ssm:PutParameter",
     read: false,
@@ -25,4 +29,4 @@ pub(crate) const DELETE: Action = Action {
 
 /// Every SSM action the backend calls: the single table IAM policies are derived from. Each
 /// call site names its action from these constants.
-pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
+pub const ACTIONS: [Action; 6] = [GET, GET_MANY, LIST, HISTORY, PUT, DELETE];
