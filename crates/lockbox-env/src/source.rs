@@ -27,7 +27,7 @@ pub enum Source {
     /// `prefix`, read offline.
     Store {
         /// The open store.
-        store: Store,
+        store: Box<Store>,
         /// Only names starting with this.
         prefix: String,
         /// What messages call this source, such as `store /var/lib/lockbox`.

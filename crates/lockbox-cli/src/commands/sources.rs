@@ -84,7 +84,7 @@ impl SourceSpec {
         let prefix = self.prefix.clone();
         if let Some(store) = self.store()? {
             return Ok(Source::Store {
-                store,
+                store: Box::new(store),
                 prefix,
                 label,
             });
