@@ -42,4 +42,8 @@ pub(crate) const DELETE: Action = Action {
 /// returns; ListSecrets takes no resource (it needs `"Resource": "*"`); with a
 /// customer-managed KMS key, writes also need `kms:GenerateDataKey` and reads `kms:Decrypt`
 /// on that key.
-pub const ACTIONS: [Action; 8] = [GET, GET_MANY, DESCRIBE, LIST, HISTORY, CREATE, PUT, DELETE];
+pub const ACTIONS: [Action; 7] = [GET, GET_MANY, DESCRIBE, LIST, CREATE, PUT, DELETE];
+
+/// Actions only operator commands call (`lockbox history`): left out of the node's policy on
+/// purpose, since a node never needs them.
+pub const OPERATOR_ACTIONS: [Action; 1] = [HISTORY];

@@ -29,4 +29,9 @@ pub(crate) const DELETE: Action = Action {
 
 /// Every SSM action the backend calls: the single table IAM policies are derived from. Each
 /// call site names its action from these constants.
-pub const ACTIONS: [Action; 6] = [GET, GET_MANY, LIST, HISTORY, PUT, DELETE];
+pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
+
+/// Actions only operator commands call (`lockbox history`): left out of the node's policy on
+/// purpose. A node never needs them, and GetParameterHistory with decryption would return
+/// every old value.
+pub const OPERATOR_ACTIONS: [Action; 1] = [HISTORY];
