@@ -389,3 +389,72 @@ async fn it_import_on_ssm_writes_nothing_when_one_entry_is_bad() {
     let o = lockbox(&endpoint, &["env", "--config", c], None);
     assert_eq!(stdout(ok(&o)), "export A='1'\nexport B='2'\n");
 }
+
+#[tokio::test]
+async fn it_exec_and_history_on_vault() {
+    let Some((addr, token)) = lockbox_testkit::vault_server("it_exec_and_history_on_vault") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("vault.json");
+    std::fs::write(
+        &cfg,
+        serde_json::json!({
+            "type": "hashicorp-vault",
+            "name": format!("exec-{}", tag()),
+            "server_url": addr,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let vault = |args: &[&str], stdin: Option<&[u8]>| {
+        let mut cmd = aws_command(env!("CARGO_BIN_EXE_lockbox"), args);
+        cmd.env("VAULT_TOKEN", &token)
+            .env_remove("LOCKBOX_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or_default())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for (name, value) in VALUES {
+        ok(&vault(
+            &["put", "--config", c, name],
+            Some(value.as_bytes()),
+        ));
+    }
+    ok(&vault(
+        &["put", "--config", c, "plain", "--overwrite"],
+        Some(b"hunter3"),
+    ));
+    let o = vault(
+        &[
+            "exec",
+            "--config",
+            c,
+            "--pristine",
+            "--",
+            "/usr/bin/env",
+            "-0",
+        ],
+        None,
+    );
+    let mut want = want_vars();
+    want.insert("PLAIN".into(), "hunter3".into());
+    assert_eq!(env_map(&ok(&o).stdout), want);
+    let o = vault(&["--json", "history", "--config", c, "plain"], None);
+    let text = stdout(ok(&o));
+    assert!(!text.contains("hunter"), "{text}");
+    let h = json(&text);
+    assert_eq!(h["versions"][0]["version"], "1");
+    assert_eq!(h["versions"][1]["version"], "2");
+    assert_eq!(h["versions"][1]["labels"], serde_json::json!(["current"]));
+    assert!(h["versions"][0]["created"].as_str().unwrap().ends_with('Z'));
+}
