@@ -677,3 +677,28 @@ fn usage_errors() {
     let o = lockbox(&["import", "--data-dir", "d", "--data-dir", "e", "f.json"]);
     assert!(stderr(&o).contains("one source"), "{}", stderr(&o));
 }
+
+#[test]
+fn import_failing_midway_names_what_was_stored_and_what_was_not() {
+    let dir = data_dir(&[]);
+    let n = node(&dir);
+    // A directory where secret `c` would go: the backend's write of `c` fails.
+    std::fs::create_dir_all(dir.path().join("node/secrets/c/sub")).unwrap();
+    let file = dir.path().join("in.env");
+    std::fs::write(&file, "a=1\nb=2\nc=3\nd=4\n").unwrap();
+    let o = lockbox(&[
+        "import",
+        "--data-dir",
+        &n,
+        "--overwrite",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains("secret c")
+            && e.contains("stored before the failure: a, b; not stored: c and d"),
+        "{e}"
+    );
+    assert_eq!(stdout(ok(&lockbox(&["list", "--data-dir", &n]))), "a\nb\n");
+}
