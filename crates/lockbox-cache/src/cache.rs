@@ -21,6 +21,7 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+    VersionInfo,
 };
 use tokio::sync::watch;
 
@@ -841,6 +842,22 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
 
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
         Cache::get_many(self, names).await
+    }
+
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.shared.backend.check_put(name, value)
+    }
+
+    /// A whole prefix is read from the backend in its own batches (one listing is never
+    /// cached: it would hide secrets added since).
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
+        self.shared.count_backend_call();
+        self.shared.backend.read_prefix(prefix).await
+    }
+
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        self.shared.count_backend_call();
+        self.shared.backend.history(name).await
     }
 }
 

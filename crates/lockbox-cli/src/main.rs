@@ -1,7 +1,8 @@
 //! `lockbox`: keep and fetch secrets without caring where they live.
 //!
 //! Exit codes: 0 success, 1 any error (one line on stderr, or `{"error": ...}` with `--json`),
-//! 2 usage error, 3 a lookup found nothing.
+//! 2 usage error, 3 a lookup found nothing; `exec` exits with its program's code, or 126 / 127
+//! when the program cannot be run / found.
 //!
 //! `main` only parses and dispatches: each command lives in its own file under `commands/`,
 //! returns a [`report::Report`], and [`report::emit`] prints it.
@@ -25,7 +26,8 @@ mod sensitive;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
-    completions, delete, generate, get, init, list, lookup, man, output, policy, put, read, sync,
+    completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
+    man, output, policy, put, read, sync,
 };
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
@@ -64,6 +66,20 @@ enum Command {
     Read(read::ReadArgs),
     /// Look up an Airflow connection, variable or config value (exit 3 when absent).
     Lookup(lookup::LookupArgs),
+    /// Run COMMAND with the secrets of the sources in its environment (chamber exec); lockbox
+    /// becomes COMMAND, so its signals and exit code are COMMAND's own.
+    Exec(exec::ExecArgs),
+    /// Print the secrets as `export NAME='value'` lines for a POSIX shell (chamber env).
+    Env(env::EnvArgs),
+    /// Print (or write with -o) the secrets as json, yaml, dotenv, tfvars, java-properties, csv
+    /// or tsv (chamber export).
+    Export(export::ExportArgs),
+    /// Store every entry of a json, yaml or dotenv file; a file with a bad entry writes nothing
+    /// (chamber import).
+    Import(import::ImportArgs),
+    /// List the versions of a secret with labels, dates and who changed it, never values
+    /// (chamber history).
+    History(history::HistoryArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions(completions::CompletionsArgs),
     /// Print the lockbox(1) man page, or a command's, as roff on stdout.
@@ -92,7 +108,13 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command, json)) {
         Ok(code) => code,
-        Err(e) => fail(json, &format!("{e:#}")),
+        Err(e) => match e.downcast_ref::<exec::CannotRun>() {
+            Some(cannot) => {
+                report::print_error(&cannot.message, json);
+                ExitCode::from(cannot.code)
+            }
+            None => fail(json, &format!("{e:#}")),
+        },
     }
 }
 
@@ -111,6 +133,11 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => emit(&sync::run(args, json).await?, json),
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
+        Command::Exec(args) => match exec::run(args).await? {},
+        Command::Env(args) => emit(&env::run(args).await?, json),
+        Command::Export(args) => emit(&export::run(args).await?, json),
+        Command::Import(args) => emit(&import::run(args).await?, json),
+        Command::History(args) => emit(&history::run(args).await?, json),
         Command::Completions(args) => emit(&completions::run(args)?, json),
         Command::Man(args) => emit(&man::run(args)?, json),
     }

@@ -39,6 +39,35 @@ impl Version {
     }
 }
 
+/// What a backend knows about one version of a secret: never its value.
+///
+/// Built with [`VersionInfo::new`] and filled in field by field, so fields can be added
+/// without breaking backends.
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version: an SSM version number, a Secrets Manager version id, a Vault version.
+    pub version: String,
+    /// SSM parameter labels, or Secrets Manager staging labels (`AWSCURRENT`, ...).
+    pub labels: Vec<String>,
+    /// When the version was written, in seconds since the Unix epoch.
+    pub created: Option<i64>,
+    /// Who wrote it, when the backend records that (SSM's `LastModifiedUser`, an ARN).
+    pub changed_by: Option<String>,
+    /// True when the version was deleted or destroyed but is still listed (Vault).
+    pub deleted: bool,
+}
+
+impl VersionInfo {
+    /// A version with only its identifier set.
+    pub fn new(version: impl Into<String>) -> Self {
+        Self {
+            version: version.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// A place that keeps secrets: local disk, memory, or a cloud service.
 ///
 /// Dyn-compatible, so a backend chosen from a config at run time is an
@@ -100,6 +129,45 @@ pub trait SecretsManager: Send + Sync + Debug {
             out.push(self.get(name).await);
         }
         out
+    }
+
+    /// Checks, without any call, whether [`put`](Self::put) would accept `name` and `value`
+    /// under this backend's own rules (name length and characters, value size, text only):
+    /// the error `put` would give for them. `put` checks again; this lets a caller validate a
+    /// whole batch before writing any of it. Defaults to `Ok(())`.
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        let _ = (name, value);
+        Ok(())
+    }
+
+    /// Every secret whose name starts with `prefix` (as [`list`](Self::list) means it), with its
+    /// current value, sorted by name. Backends that can read a whole prefix in batches (SSM
+    /// GetParametersByPath) override this; the default is [`list`](Self::list) then
+    /// [`get_many`](Self::get_many). A secret that vanishes between the two is left out; any
+    /// other failure fails the whole read.
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
+        let names = self.list(prefix).await?;
+        let values = self.get_many(&names).await;
+        let mut out = Vec::with_capacity(names.len());
+        for (name, value) in names.into_iter().zip(values) {
+            match value {
+                Ok(v) => out.push((name, v)),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The versions of a secret, oldest first, with their labels and dates: never values.
+    /// Backends without versions answer `Unsupported` (the default).
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            self.backend(),
+            "this backend keeps no version history",
+        )
+        .with_secret(name))
     }
 }
 
@@ -163,6 +231,15 @@ impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     }
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
         (**self).get_many(names).await
+    }
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        (**self).check_put(name, value)
+    }
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
+        (**self).read_prefix(prefix).await
+    }
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        (**self).history(name).await
     }
 }
 

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::{Error, PutMode, Result, SecretName, SecretValue, SecretsManager, Version};
+use crate::{
+    Error, PutMode, Result, SecretName, SecretValue, SecretsManager, Version, VersionInfo,
+};
 
 /// Bounds for [`Retry`]: attempts, backoff and total time.
 #[derive(Clone, Debug)]
@@ -158,6 +160,18 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
 
     async fn has(&self, name: &SecretName) -> Result<bool> {
         self.policy.run(|| self.inner.has(name)).await
+    }
+
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.inner.check_put(name, value)
+    }
+
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
+        self.policy.run(|| self.inner.read_prefix(prefix)).await
+    }
+
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        self.policy.run(|| self.inner.history(name)).await
     }
 
     /// Retries the names whose fetch failed transiently together, as one batch, under the same

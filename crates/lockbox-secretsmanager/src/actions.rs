@@ -18,6 +18,10 @@ pub(crate) const LIST: Action = Action {
     name: "secretsmanager:ListSecrets",
     read: true,
 };
+pub(crate) const HISTORY: Action = Action {
+    name: "secretsmanager:ListSecretVersionIds",
+    read: true,
+};
 pub(crate) const CREATE: Action = Action {
     name: "secretsmanager:CreateSecret",
     read: false,
@@ -39,3 +43,7 @@ pub(crate) const DELETE: Action = Action {
 /// customer-managed KMS key, writes also need `kms:GenerateDataKey` and reads `kms:Decrypt`
 /// on that key.
 pub const ACTIONS: [Action; 7] = [GET, GET_MANY, DESCRIBE, LIST, CREATE, PUT, DELETE];
+
+/// Actions only operator commands call (`lockbox history`): left out of the node's policy on
+/// purpose, since a node never needs them.
+pub const OPERATOR_ACTIONS: [Action; 1] = [HISTORY];

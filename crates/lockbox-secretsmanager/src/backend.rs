@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+    VersionInfo,
 };
 
 use crate::BACKEND;
@@ -44,7 +45,9 @@ pub struct SecretsManagerSettings {
 /// - `list` is ListSecrets with a name filter on the node prefix, leaving out secrets
 ///   scheduled for deletion. AWS documents ListSecrets as eventually consistent: a secret
 ///   created or deleted moments ago may be missing from, or still in, its answer.
-/// - `get_many` is BatchGetSecretValue, 20 names a call, with per-name errors.
+/// - `get_many` is BatchGetSecretValue, 20 names a call, with per-name errors; where that is
+///   denied (it needs `"Resource": "*"`) or unsupported, concurrent GetSecretValue calls.
+/// - `read_prefix` is `list` then `get_many`; `history` is ListSecretVersionIds.
 #[derive(Clone, Debug)]
 pub struct SecretsManagerBackend {
     client: SecretsManagerClient,
@@ -151,6 +154,11 @@ impl SecretsManager for SecretsManagerBackend {
             .map_err(|e| e.with_secret(name))
     }
 
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        let id = self.secret_id(name)?;
+        check_value(&id, value).map_err(|e| e.with_secret(name))
+    }
+
     async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
         let id = self.secret_id(name)?;
         check_value(&id, value).map_err(|e| e.with_secret(name))?;
@@ -206,6 +214,15 @@ impl SecretsManager for SecretsManagerBackend {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.with_secret(name)),
         }
+    }
+
+    /// ListSecretVersionIds: every version with its stages and date, never values.
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        let id = self.secret_id(name)?;
+        self.client
+            .versions(&id)
+            .await
+            .map_err(|e| e.with_secret(name))
     }
 
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {

@@ -4,17 +4,22 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use aws_smithy_types::Blob;
 use lockbox_aws::Arn;
-use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version};
+use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version, VersionInfo};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::BACKEND;
 use crate::SecretVersion;
-use crate::actions::{CREATE, DELETE, DESCRIBE, GET, GET_MANY, LIST, PUT};
+use crate::actions::{CREATE, DELETE, DESCRIBE, GET, GET_MANY, HISTORY, LIST, PUT};
 use crate::errors::{map_sdk_error, map_service_error, scheduled_for_deletion_on_create};
 use crate::names::MAX_VALUE_BYTES;
 
 /// BatchGetSecretValue takes at most this many secret ids a call.
 pub(crate) const BATCH: usize = 20;
+
+/// How many GetSecretValue calls run at once when BatchGetSecretValue is not granted.
+const FALLBACK_CONCURRENCY: usize = 8;
 
 /// Most staging labels one version may carry.
 const MAX_STAGES: usize = 20;
@@ -34,6 +39,10 @@ pub(crate) struct Described {
 #[derive(Clone, Debug)]
 pub struct SecretsManagerClient {
     client: Client,
+    /// Set once BatchGetSecretValue was denied (it needs `"Resource": "*"`, which a
+    /// least-privilege policy does not grant) or is not supported: later batches go straight
+    /// to concurrent GetSecretValue calls.
+    batch_denied: Arc<AtomicBool>,
 }
 
 impl SecretsManagerClient {
@@ -53,7 +62,10 @@ impl SecretsManagerClient {
 
     /// Wraps a client the caller configured (tests, custom credentials).
     pub fn from_client(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            batch_denied: Arc::default(),
+        }
     }
 
     /// One version of a secret: [`Version::Current`] (AWSCURRENT), [`Version::Label`] (a
@@ -110,7 +122,9 @@ impl SecretsManagerClient {
 
     /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call. One
     /// result per id in the order given; a secret that is missing (or denied, or scheduled for
-    /// deletion) fails its own slot only. An id given twice is fetched once.
+    /// deletion) fails its own slot only. An id given twice is fetched once. When
+    /// BatchGetSecretValue itself is denied or unsupported, the ids are read with
+    /// GetSecretValue instead (8 at a time), and so are later batches of this client.
     pub async fn fetch_many(&self, secret_ids: &[String]) -> Vec<Result<SecretVersion>> {
         let mut results: Vec<Option<Result<SecretVersion>>> = vec![None; secret_ids.len()];
         let mut unique: Vec<&str> = Vec::new();
@@ -123,7 +137,11 @@ impl SecretsManagerClient {
         }
         let mut fetched: HashMap<&str, Result<SecretVersion>> = HashMap::new();
         for chunk in unique.chunks(BATCH) {
-            fetched.extend(self.fetch_chunk(chunk).await);
+            if self.batch_denied.load(Ordering::Relaxed) {
+                fetched.extend(self.fetch_each(chunk).await);
+            } else {
+                fetched.extend(self.fetch_chunk(chunk).await);
+            }
         }
         for (i, id) in secret_ids.iter().enumerate() {
             if results[i].is_none() {
@@ -160,8 +178,24 @@ impl SecretsManagerClient {
             let page = match page {
                 Ok(page) => page,
                 Err(e) => {
-                    // The whole call failed: every id not yet answered gets the error.
                     let list = ids.join(", ");
+                    let err = map_sdk_error(&e, GET_MANY.name, &list);
+                    if found.is_empty()
+                        && (matches!(
+                            err.kind(),
+                            ErrorKind::PermissionDenied | ErrorKind::Unsupported
+                        ) || err.code().is_some_and(|c| {
+                            c == "UnknownOperationException" || c == "InvalidAction"
+                        }))
+                    {
+                        tracing::debug!(
+                            code = err.code().unwrap_or(""),
+                            "BatchGetSecretValue refused; reading with GetSecretValue"
+                        );
+                        self.batch_denied.store(true, Ordering::Relaxed);
+                        return self.fetch_each(ids).await;
+                    }
+                    // The whole call failed: every id not yet answered gets the error.
                     for id in ids {
                         if !found.iter().any(|(f, _)| f == id) {
                             let err = map_sdk_error(&e, GET_MANY.name, &list).with_secret(id);
@@ -207,6 +241,45 @@ impl SecretsManagerClient {
             }
         }
         found
+    }
+
+    /// GetSecretValue for each id, [`FALLBACK_CONCURRENCY`] at a time.
+    async fn fetch_each<'a>(&self, ids: &[&'a str]) -> Vec<(&'a str, Result<SecretVersion>)> {
+        use futures_util::StreamExt;
+        let calls: Vec<_> = ids.iter().map(|id| self.fetch_one(id)).collect();
+        futures_util::stream::iter(calls)
+            .buffered(FALLBACK_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    async fn fetch_one<'a>(&self, id: &'a str) -> (&'a str, Result<SecretVersion>) {
+        (id, self.fetch_version(id, &Version::Current).await)
+    }
+
+    /// Every version of the secret (ListSecretVersionIds, deprecated versions included),
+    /// oldest first, with its staging labels and creation date: never values.
+    pub async fn versions(&self, secret_id: &str) -> Result<Vec<VersionInfo>> {
+        check_id(secret_id)?;
+        let mut pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(secret_id)
+            .include_deprecated(true)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error(&e, HISTORY.name, secret_id))?;
+            for v in page.versions() {
+                let mut info = VersionInfo::new(v.version_id().unwrap_or_default());
+                info.labels = v.version_stages().to_vec();
+                info.created = v.created_date().map(|d| d.secs());
+                out.push(info);
+            }
+        }
+        out.sort_by_key(|v| v.created.unwrap_or(i64::MAX));
+        Ok(out)
     }
 
     /// Puts a new version of an existing secret with the given staging labels (none means

@@ -25,7 +25,7 @@ mod version;
 /// The backend's name in errors and logs.
 pub const BACKEND: &str = "aws-secretsmanager";
 
-pub use actions::{ACTIONS, Action};
+pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SecretsManagerBackend, SecretsManagerSettings};
 #[cfg(feature = "client")]

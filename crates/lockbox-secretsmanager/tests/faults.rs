@@ -394,3 +394,37 @@ async fn init_failing_on_the_second_write_removes_the_first() {
     assert_eq!(deletes[0]["ForceDeleteWithoutRecovery"], true);
     assert_eq!(deletes[1]["SecretId"], "p/node/lockbox-init-intent");
 }
+
+/// BatchGetSecretValue needs `"Resource": "*"`, which a least-privilege policy does not grant:
+/// a denied batch falls back to GetSecretValue per secret, and later batches skip the batch call.
+#[tokio::test]
+async fn a_denied_batch_falls_back_to_get_secret_value() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(target("BatchGetSecretValue"))
+        .respond_with(wire::moto_access_denied())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(target("GetSecretValue"))
+        .respond_with(|req: &Request| {
+            let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+            let id = body["SecretId"].as_str().unwrap();
+            wire::secret_string(id, &format!("v-{id}"))
+        })
+        .mount(&server)
+        .await;
+    let b = sm_backend(&server.uri(), Duration::from_secs(10));
+    let names: Vec<SecretName> = (0..30).map(|i| n(&format!("k{i}"))).collect();
+    let got = b.get_many(&names).await;
+    for (i, r) in got.iter().enumerate() {
+        let v = r.as_ref().unwrap_or_else(|e| panic!("k{i}: {e}"));
+        assert_eq!(v.expose_str().unwrap(), format!("v-p/node/k{i}"));
+    }
+    assert_eq!(requests(&server, "BatchGetSecretValue").await, 1);
+    assert_eq!(requests(&server, "GetSecretValue").await, 30);
+    let again = b.get_many(&names[..5]).await;
+    assert!(again.iter().all(Result::is_ok));
+    assert_eq!(requests(&server, "BatchGetSecretValue").await, 1);
+    assert_eq!(requests(&server, "GetSecretValue").await, 35);
+}

@@ -14,6 +14,10 @@ pub(crate) const LIST: Action = Action {
     name: "ssm:GetParametersByPath",
     read: true,
 };
+pub(crate) const HISTORY: Action = Action {
+    name: "ssm:GetParameterHistory",
+    read: true,
+};
 pub(crate) const PUT: Action = Action {
     name: "ssm:PutParameter",
     read: false,
@@ -26,3 +30,8 @@ pub(crate) const DELETE: Action = Action {
 /// Every SSM action the backend calls: the single table IAM policies are derived from. Each
 /// call site names its action from these constants.
 pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
+
+/// Actions only operator commands call (`lockbox history`): left out of the node's policy on
+/// purpose. A node never needs them, and GetParameterHistory with decryption would return
+/// every old value.
+pub const OPERATOR_ACTIONS: [Action; 1] = [HISTORY];

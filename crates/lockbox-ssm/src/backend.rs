@@ -5,15 +5,17 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+    VersionInfo,
 };
 
-use crate::actions::{DELETE, GET, GET_MANY, LIST, PUT};
+use crate::actions::{DELETE, GET, GET_MANY, HISTORY, LIST, PUT};
 use crate::errors::map_sdk_error;
 use crate::names::{STANDARD_TIER_MAX_BYTES, check_name, parameter_prefix};
 
 pub(crate) const BACKEND: &str = "aws-ssm";
 
-/// GetParameters takes at most this many names a call.
+/// GetParameters takes at most this many names a call, and GetParametersByPath answers at
+/// most this many parameters a page.
 const BATCH: usize = 10;
 
 /// What an `aws-ssm` config says.
@@ -118,6 +120,30 @@ async fn get_parameter(client: &Client, parameter: &str, secret: &str) -> Result
     Ok(SecretValue::from_string(value))
 }
 
+/// The value as text, if SSM can hold it: UTF-8, 1 to 4096 bytes (standard tier).
+fn check_value<'a>(name: &SecretName, value: &'a SecretValue) -> Result<&'a str> {
+    let Some(text) = value.expose_str() else {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            BACKEND,
+            "SSM parameters hold text, and this value is not UTF-8",
+        )
+        .with_secret(name));
+    };
+    if text.is_empty() || value.len() > STANDARD_TIER_MAX_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidConfig,
+            BACKEND,
+            format!(
+                "value is {} bytes; a standard-tier parameter holds 1 to {STANDARD_TIER_MAX_BYTES} bytes",
+                value.len()
+            ),
+        )
+        .with_secret(name));
+    }
+    Ok(text)
+}
+
 #[async_trait]
 impl SecretsManager for SsmBackend {
     fn backend(&self) -> &'static str {
@@ -153,27 +179,14 @@ impl SecretsManager for SsmBackend {
         self.read(name, selected).await
     }
 
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.parameter_name(name)?;
+        check_value(name, value).map(drop)
+    }
+
     async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
         let parameter = self.parameter_name(name)?;
-        let Some(text) = value.expose_str() else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                BACKEND,
-                "SSM parameters hold text, and this value is not UTF-8",
-            )
-            .with_secret(name));
-        };
-        if text.is_empty() || value.len() > STANDARD_TIER_MAX_BYTES {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                BACKEND,
-                format!(
-                    "value is {} bytes; a standard-tier parameter holds 1 to {STANDARD_TIER_MAX_BYTES} bytes",
-                    value.len()
-                ),
-            )
-            .with_secret(name));
-        }
+        let text = check_value(name, value)?;
         self.client
             .put_parameter()
             .name(&parameter)
@@ -231,6 +244,71 @@ impl SecretsManager for SsmBackend {
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
+    /// values together, so a prefix of 100 secrets takes 10 calls.
+    async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
+        let dir = match prefix.rfind('/') {
+            Some(i) => format!("{}/{}", self.prefix, &prefix[..i]),
+            None => self.prefix.clone(),
+        };
+        let mut pages = self
+            .client
+            .get_parameters_by_path()
+            .path(&dir)
+            .recursive(true)
+            .with_decryption(true)
+            .max_results(BATCH as i32)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        let strip = format!("{}/", self.prefix);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error(&e, LIST.name, prefix, &dir))?;
+            for p in page.parameters() {
+                let Some(rel) = p.name().and_then(|n| n.strip_prefix(&strip)) else {
+                    continue;
+                };
+                if !rel.starts_with(prefix) {
+                    continue;
+                }
+                let (Ok(name), Some(value)) = (SecretName::new(rel), p.value()) else {
+                    continue;
+                };
+                out.push((name, SecretValue::from(value)));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        Ok(out)
+    }
+
+    /// GetParameterHistory without decryption: version numbers, labels, dates and
+    /// `LastModifiedUser`, never values.
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        let parameter = self.parameter_name(name)?;
+        let mut pages = self
+            .client
+            .get_parameter_history()
+            .name(&parameter)
+            .with_decryption(false)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| map_sdk_error(&e, HISTORY.name, name.as_str(), &parameter))?;
+            for h in page.parameters() {
+                let mut v = VersionInfo::new(h.version().to_string());
+                v.labels = h.labels().to_vec();
+                v.created = h.last_modified_date().map(|d| d.secs());
+                v.changed_by = h.last_modified_user().map(str::to_owned);
+                out.push(v);
+            }
+        }
+        out.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(out)
     }
 
     async fn has(&self, name: &SecretName) -> Result<bool> {

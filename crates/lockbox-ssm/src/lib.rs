@@ -12,7 +12,7 @@ mod backend;
 mod errors;
 mod names;
 
-pub use actions::{ACTIONS, Action};
+pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SsmBackend, SsmSettings, read_parameter};
 pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};

@@ -4,7 +4,9 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use lockbox_core::{
+    Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, VersionInfo,
+};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -167,6 +169,22 @@ impl VaultBackend {
         .with_secret(name)
     }
 
+    /// The value as text: Vault values are JSON strings.
+    fn text<'a>(&self, name: &SecretName, value: &'a SecretValue) -> Result<&'a str> {
+        value.expose_str().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                BACKEND,
+                format!(
+                    "Vault path {}: Vault values are JSON strings and this value is not UTF-8; \
+                     store it hex- or base64-encoded",
+                    self.data_path(name)
+                ),
+            )
+            .with_secret(name)
+        })
+    }
+
     /// Writes `{"<name>": value}`, with check-and-set 0 when `create`.
     async fn write(&self, name: &SecretName, text: &str, create: bool) -> Result<()> {
         let key = serde_json::to_string(name.as_str()).expect("a string serialises");
@@ -190,6 +208,27 @@ impl VaultBackend {
         tracing::debug!(secret = %name, path = %self.data_path(name), "stored Vault secret");
         Ok(())
     }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time as Vault writes it
+/// (`2024-05-01T12:34:56.789Z`); `None` for anything else.
+fn rfc3339_seconds(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !t.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3_600 + mm * 60 + ss)
 }
 
 /// `url` as text without a trailing `/`.
@@ -276,19 +315,50 @@ impl SecretsManager for VaultBackend {
         }
     }
 
-    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
-        let Some(text) = value.expose_str() else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                BACKEND,
-                format!(
-                    "Vault path {}: Vault values are JSON strings and this value is not UTF-8; \
-                     store it hex- or base64-encoded",
-                    self.data_path(name)
-                ),
-            )
-            .with_secret(name));
+    fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.text(name, value).map(drop)
+    }
+
+    /// KV v2 metadata: every version the engine keeps, with its creation date; the current
+    /// one carries the label `current`, deleted or destroyed ones are marked. Never values.
+    async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
+        let path = self.metadata_path(name);
+        let body = self
+            .call(Method::GET, &path, None, None, Op::Read, name.as_str())
+            .await?;
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|_| self.corrupt(name, "the metadata answer is not JSON"))?;
+        let current = json
+            .pointer("/data/current_version")
+            .and_then(Value::as_u64);
+        let Some(versions) = json.pointer("/data/versions").and_then(Value::as_object) else {
+            return Err(self.corrupt(name, "the metadata answer lists no versions"));
         };
+        let mut out: Vec<VersionInfo> = versions
+            .iter()
+            .map(|(number, meta)| {
+                let mut v = VersionInfo::new(number.clone());
+                if current.is_some_and(|c| c.to_string() == *number) {
+                    v.labels.push("current".into());
+                }
+                v.created = meta
+                    .get("created_time")
+                    .and_then(Value::as_str)
+                    .and_then(rfc3339_seconds);
+                v.deleted = meta.get("destroyed").and_then(Value::as_bool) == Some(true)
+                    || meta
+                        .get("deletion_time")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| !t.is_empty());
+                v
+            })
+            .collect();
+        out.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(u64::MAX));
+        Ok(out)
+    }
+
+    async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
+        let text = self.text(name, value)?;
         let create = mode == PutMode::Create;
         match self.write(name, text, create).await {
             // Vault checks `update` rather than `create` when the path exists, so a token that
@@ -397,6 +467,18 @@ mod tests {
             VaultSettings::new("http://127.0.0.1:8200/", "node1").token("s.SUPERSECRET"),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn vault_times_become_epoch_seconds() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            rfc3339_seconds("2018-03-22T02:24:06.945319214Z"),
+            Some(1_521_685_446)
+        );
+        assert_eq!(rfc3339_seconds("2024-02-29T23:59:59Z"), Some(1_709_251_199));
+        assert_eq!(rfc3339_seconds(""), None);
+        assert_eq!(rfc3339_seconds("yesterday"), None);
     }
 
     #[test]

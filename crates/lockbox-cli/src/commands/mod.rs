@@ -3,8 +3,13 @@
 
 pub mod completions;
 pub mod delete;
+pub mod env;
+pub mod exec;
+pub mod export;
 pub mod generate;
 pub mod get;
+pub mod history;
+pub mod import;
 pub mod init;
 pub mod list;
 pub mod lookup;
@@ -13,4 +18,5 @@ pub mod output;
 pub mod policy;
 pub mod put;
 pub mod read;
+pub mod sources;
 pub mod sync;

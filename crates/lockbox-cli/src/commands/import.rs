@@ -1,0 +1,171 @@
+//! `lockbox import`: store every entry of a JSON, YAML or dotenv file (chamber's `import`).
+//!
+//! The whole file is read and every entry checked against the backend's rules first: a file
+//! with one bad entry writes nothing. Without `--overwrite`, an entry whose secret exists
+//! already stops the import before any write too. If the backend fails midway, the error
+//! says exactly which entries were stored and which were not.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use lockbox_core::{PutMode, SecretName, SecretsManager};
+use lockbox_env::{ImportFormat, check_import, parse_import};
+use serde_json::json;
+
+use crate::commands::sources::SourceArgs;
+use crate::report::{Note, Report, to_json};
+
+/// Arguments of `lockbox import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    sources: SourceArgs,
+    /// The file to import (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// json, yaml or dotenv [default: from FILE's extension: .json, .yaml/.yml, .env].
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    format: Option<ImportFormat>,
+    /// Replace secrets that exist (by default import refuses to, before writing anything).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// The names stored: a note on stderr as text, `{"stored": [...]}` as JSON.
+pub struct Imported(Vec<SecretName>);
+
+/// Reads, checks, then stores every entry.
+pub async fn run(args: ImportArgs) -> anyhow::Result<Imported> {
+    let source = args.sources.one("import")?;
+    let Some(backend) = source.backend().await? else {
+        bail!(
+            "import writes to a --config or --data-dir; a sealed store is written only by `lockbox sync`"
+        );
+    };
+    let format = match args.format {
+        Some(f) => f,
+        None => format_of(&args.file)?,
+    };
+    let text = read_file(&args.file)?;
+    let entries =
+        parse_import(format, &text).with_context(|| format!("import {}", args.file.display()))?;
+    drop(text);
+    let entries = check_import(backend.as_ref(), entries)?;
+    if !args.overwrite {
+        let existing = existing(backend.as_ref(), &entries).await?;
+        if !existing.is_empty() {
+            bail!(
+                "{} already exist{}, so nothing was written (use --overwrite to replace them): {}",
+                if existing.len() == 1 {
+                    "1 secret"
+                } else {
+                    "these secrets"
+                },
+                if existing.len() == 1 { "s" } else { "" },
+                existing.join(", ")
+            );
+        }
+    }
+    let mode = if args.overwrite {
+        PutMode::Overwrite
+    } else {
+        PutMode::Create
+    };
+    let mut stored: Vec<SecretName> = Vec::with_capacity(entries.len());
+    for (i, (name, value)) in entries.iter().enumerate() {
+        if let Err(e) = backend.put(name, value, mode).await {
+            let names = |list: &[SecretName]| -> String {
+                if list.is_empty() {
+                    "none".into()
+                } else {
+                    list.iter()
+                        .map(SecretName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            let not_stored: Vec<SecretName> =
+                entries[i + 1..].iter().map(|(n, _)| n.clone()).collect();
+            return Err(anyhow!(
+                "{e}; stored before the failure: {}; not stored: {} and {}",
+                names(&stored),
+                name,
+                names(&not_stored)
+            ));
+        }
+        stored.push(name.clone());
+    }
+    Ok(Imported(stored))
+}
+
+/// The names among `entries` that exist already: one listing, or `has` for each name when
+/// the backend cannot list.
+async fn existing(
+    backend: &dyn SecretsManager,
+    entries: &[(SecretName, lockbox_core::SecretValue)],
+) -> lockbox_core::Result<Vec<String>> {
+    let mut out = Vec::new();
+    match backend.list("").await {
+        Ok(all) => {
+            for (name, _) in entries {
+                if all.binary_search(name).is_ok() {
+                    out.push(name.to_string());
+                }
+            }
+        }
+        Err(_) => {
+            for (name, _) in entries {
+                if backend.has(name).await? {
+                    out.push(name.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn format_of(file: &Path) -> anyhow::Result<ImportFormat> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    Ok(match ext {
+        "json" => ImportFormat::Json,
+        "yaml" | "yml" => ImportFormat::Yaml,
+        "env" => ImportFormat::Dotenv,
+        _ if name == ".env" => ImportFormat::Dotenv,
+        _ => bail!(
+            "cannot tell the format of {}: give --format json|yaml|dotenv",
+            file.display()
+        ),
+    })
+}
+
+fn read_file(file: &Path) -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    if file == Path::new("-") {
+        io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("import {}", file.display()))?;
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow!("import {}: the file is not UTF-8 text", file.display()))
+}
+
+impl Report for Imported {
+    fn write_text(&self, _out: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        let names: Vec<&str> = self.0.iter().map(SecretName::as_str).collect();
+        to_json(&json!({ "stored": names }))
+    }
+
+    fn notes(&self) -> Vec<Note> {
+        vec![Note::Info(format!("stored {} secrets", self.0.len()))]
+    }
+}

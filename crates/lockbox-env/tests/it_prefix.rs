@@ -1,0 +1,157 @@
+//! The batched read of a whole prefix, against the emulator `cargo xtask` starts (skipped with
+//! a note without it): 100 secrets are read in the batched number of calls, counted by an SDK
+//! interceptor that sees every request the client sends (the emulator does not count calls).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use lockbox_core::{PutMode, SecretName, SecretValue, SecretsManager};
+use lockbox_env::{Binary, Source};
+use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, sdk_config, secretsmanager_settings, ssm_settings};
+use lockbox_testkit::{emulator, prefix};
+
+/// Counts requests by their `x-amz-target` (`AmazonSSM.GetParametersByPath`, ...).
+#[derive(Clone, Debug, Default)]
+struct Calls(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl Calls {
+    fn of(&self, op: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.ends_with(&format!(".{op}")))
+            .map(|(_, n)| n)
+            .sum()
+    }
+    fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+    fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("?")
+            .to_owned();
+        *self.0.lock().unwrap().entry(target).or_default() += 1;
+        Ok(())
+    }
+}
+
+const COUNT: usize = 100;
+
+async fn fill(backend: &dyn SecretsManager) {
+    for i in 0..COUNT {
+        backend
+            .put(
+                &SecretName::new(format!("svc/key-{i:03}")).unwrap(),
+                &SecretValue::from(format!("value-{i}")),
+                PutMode::Create,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn check(backend: Arc<dyn SecretsManager>) {
+    let vars = lockbox_env::variables(backend.clone(), "svc/", false, Binary::Refuse)
+        .await
+        .unwrap();
+    assert_eq!(vars.len(), COUNT);
+    assert_eq!(vars["KEY_042"], "value-42");
+    let loaded = lockbox_env::load(&[Source::Backend {
+        backend,
+        prefix: "svc/key-00".into(),
+        label: "test".into(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(loaded.len(), 10);
+}
+
+#[tokio::test]
+async fn it_ssm_reads_100_secrets_in_10_pages() {
+    let Some(endpoint) = emulator("it_ssm_reads_100_secrets_in_10_pages") else {
+        return;
+    };
+    let calls = Calls::default();
+    let conf = aws_sdk_ssm::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
+        .interceptor(calls.clone())
+        .build();
+    let backend = lockbox_ssm::SsmBackend::with_client(
+        aws_sdk_ssm::Client::from_conf(conf),
+        ssm_settings("/lockbox-it", &prefix("env")),
+    )
+    .unwrap();
+    fill(&backend).await;
+    calls.reset();
+    let backend: Arc<dyn SecretsManager> = Arc::new(backend);
+    let read = backend.read_prefix("svc/").await.unwrap();
+    assert_eq!(read.len(), COUNT);
+    assert_eq!(read[7].1.expose_str(), Some("value-7"), "decrypted values");
+    // GetParametersByPath answers 10 parameters a call, names and values together; after a
+    // full last page the service may still hand out a NextToken, whose page is empty (moto
+    // does: 11 calls).
+    let pages = calls.of("GetParametersByPath");
+    assert!(pages == COUNT / 10 || pages == COUNT / 10 + 1, "{calls:?}");
+    assert_eq!(calls.total(), pages, "{calls:?}");
+    eprintln!("SSM, {COUNT} secrets: {calls:?}");
+    calls.reset();
+    check(backend).await;
+    assert_eq!(calls.of("GetParameter"), 0, "{calls:?}");
+}
+
+#[tokio::test]
+async fn it_secretsmanager_reads_100_secrets_in_batches() {
+    let Some(endpoint) = emulator("it_secretsmanager_reads_100_secrets_in_batches") else {
+        return;
+    };
+    let calls = Calls::default();
+    let conf =
+        aws_sdk_secretsmanager::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
+            .interceptor(calls.clone())
+            .build();
+    let backend = lockbox_secretsmanager::SecretsManagerBackend::with_client(
+        aws_sdk_secretsmanager::Client::from_conf(conf),
+        secretsmanager_settings("lockbox-it", &prefix("env")),
+    )
+    .unwrap();
+    fill(&backend).await;
+    calls.reset();
+    let backend: Arc<dyn SecretsManager> = Arc::new(backend);
+    let read = backend.read_prefix("svc/").await.unwrap();
+    assert_eq!(read.len(), COUNT);
+    assert_eq!(read[7].1.expose_str(), Some("value-7"));
+    // One listing (ListSecrets answers up to 100 names a page), then BatchGetSecretValue with
+    // 20 ids a call; never one GetSecretValue per name.
+    let list = calls.of("ListSecrets");
+    assert_eq!(calls.of("BatchGetSecretValue"), COUNT / 20, "{calls:?}");
+    assert_eq!(calls.of("GetSecretValue"), 0, "{calls:?}");
+    assert!(list >= 1 && list <= COUNT.div_ceil(100) + 1, "{calls:?}");
+    assert_eq!(calls.total(), list + COUNT / 20, "{calls:?}");
+    eprintln!("Secrets Manager, {COUNT} secrets: {calls:?}");
+    calls.reset();
+    check(backend).await;
+    assert_eq!(calls.of("GetSecretValue"), 0, "{calls:?}");
+}
