@@ -14,6 +14,9 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
+/// The key under which serde_json's `arbitrary_precision` feature hands a number to a visitor.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
 /// Why a text is not strict JSON.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StrictJsonError {
@@ -193,6 +196,16 @@ impl<'de> Visitor<'de> for Seed<'_> {
         // Lower-cased key -> the key as first given.
         let mut seen: HashMap<String, String> = HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
+            // With serde_json's `arbitrary_precision` (turned on in the whole build by a crate
+            // that needs exact numbers, lockbox-lookup), a number arrives as a one-entry map
+            // holding its digits under this token.
+            if out.is_empty() && seen.is_empty() && key == NUMBER_TOKEN {
+                let digits: String = map.next_value()?;
+                return digits
+                    .parse::<Number>()
+                    .map(Value::Number)
+                    .map_err(A::Error::custom);
+            }
             match seen.entry(key.to_lowercase()) {
                 Entry::Occupied(first) => {
                     let path = self.0.path_string();
