@@ -55,7 +55,9 @@ pub use guard::{
 pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
 pub use lockbox_secretsmanager::SecretVersion;
 pub use manifest::{
-    AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, Manifest, check_label, check_secret_id,
+    AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, MAX_RESOURCE_ID_LEN, Manifest, Resource,
+    V1_INITIAL_VERSION, V1_RESOURCES, V1_SECRET_DATA, V1_SKIPPED_DATA, check_label,
+    check_resource_id, check_secret_id,
 };
 pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret};
 pub use store::{SecretInfo, Selector, Store};
