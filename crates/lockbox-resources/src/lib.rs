@@ -36,6 +36,7 @@
 //!   syncs unless explicitly accepted ([`SyncOptions::allow_rollback`]). See [`guard`].
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
+pub mod consumers;
 pub mod guard;
 mod key;
 mod manifest;
@@ -48,6 +49,7 @@ mod sync;
 /// Backend name used in this crate's errors.
 pub(crate) const BACKEND: &str = "resources";
 
+pub use consumers::{Consumer, Consumers, Decision, Identity, authorize, resource_key};
 pub use guard::{
     DEFAULT_LOCK_WAIT, GENERATION_FILE_SUFFIX, LOCK_FILE_SUFFIX, StoreLock, SyncOptions,
     generation_file, lock_file,

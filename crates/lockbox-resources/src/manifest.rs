@@ -1096,6 +1096,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::useless_format)]
     fn v1_errors_name_file_resource_and_field() {
         let ok = secret_data("db");
         let cases = [
