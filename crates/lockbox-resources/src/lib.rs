@@ -36,6 +36,7 @@
 //!   syncs unless explicitly accepted ([`SyncOptions::allow_rollback`]). See [`guard`].
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
+pub mod consumers;
 pub mod guard;
 mod key;
 mod manifest;
@@ -48,6 +49,7 @@ mod sync;
 /// Backend name used in this crate's errors.
 pub(crate) const BACKEND: &str = "resources";
 
+pub use consumers::{Consumer, Consumers, Decision, Identity, authorize, resource_key};
 pub use guard::{
     DEFAULT_LOCK_WAIT, GENERATION_FILE_SUFFIX, LOCK_FILE_SUFFIX, StoreLock, SyncOptions,
     generation_file, lock_file,
@@ -55,7 +57,9 @@ pub use guard::{
 pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
 pub use lockbox_secretsmanager::SecretVersion;
 pub use manifest::{
-    AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, Manifest, check_label, check_secret_id,
+    AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, MAX_RESOURCE_ID_LEN, Manifest, Resource,
+    V1_INITIAL_VERSION, V1_RESOURCES, V1_SECRET_DATA, V1_SKIPPED_DATA, check_label,
+    check_resource_id, check_secret_id,
 };
 pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret};
 pub use store::{SecretInfo, Selector, Store};

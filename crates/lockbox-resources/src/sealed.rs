@@ -67,8 +67,13 @@ pub const STORE_FILE: &str = "secrets.sealed";
 /// The `format` field of a store file.
 pub const FORMAT: &str = "lockbox-sealed-store";
 
-/// The `format_version` this code writes (it reads 1 too).
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest `format_version` this code writes and reads: 3 when a secret carries a
+/// Greengrass v1 resource id and name, else 2 (so older readers still read stores of v2
+/// manifests); 1 is read too.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The `format_version` written when no secret carries a resource id.
+pub const FORMAT_VERSION_WITHOUT_RESOURCES: u32 = 2;
 
 /// The oldest `format_version` this code reads (without a generation).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
@@ -87,6 +92,10 @@ pub struct SnapshotSecret {
     pub name: String,
     /// The id the manifest used for it (ARN or name).
     pub manifest_id: String,
+    /// The Greengrass v1 resource `Id` the manifest gave it, if any.
+    pub resource_id: Option<String>,
+    /// The Greengrass v1 resource `Name` the manifest gave it, if any.
+    pub resource_name: Option<String>,
     /// Distinct versions, each once with all its stages (sorted), value in clear (in a
     /// zeroizing [`SecretValue`]).
     pub versions: Vec<SecretVersion>,
@@ -125,6 +134,10 @@ pub(crate) struct SecretRecord {
     pub(crate) arn: String,
     pub(crate) name: String,
     pub(crate) manifest_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resource_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resource_name: Option<String>,
     pub(crate) versions: Vec<VersionRecord>,
 }
 
@@ -177,6 +190,16 @@ impl Aad {
         }
         self
     }
+    fn opt_str(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            None => self.0.push(0),
+            Some(s) => {
+                self.0.push(1);
+                self.str(s);
+            }
+        }
+        self
+    }
     fn bool(&mut self, b: bool) -> &mut Self {
         self.0.push(u8::from(b));
         self
@@ -187,12 +210,15 @@ const KEY_CHECK_DOMAIN: &str = "lockbox-sealed-store/1/key-check";
 const RECORD_DOMAIN: &str = "lockbox-sealed-store/1/record";
 const SEAL_DOMAIN: &str = "lockbox-sealed-store/1/seal";
 
-/// The associated data that binds a value to its secret and version.
+/// The associated data that binds a value to its secret and version; from format version 3
+/// on, to its resource id and name too.
 #[allow(clippy::too_many_arguments)]
 fn record_aad(
+    format_version: u32,
     arn: &str,
     name: &str,
     manifest_id: &str,
+    resource: (Option<&str>, Option<&str>),
     version_id: &str,
     stages: &[String],
     created_date: Option<i64>,
@@ -208,14 +234,22 @@ fn record_aad(
         a.str(s);
     }
     a.opt_i64(created_date).bool(binary);
+    if format_version >= 3 {
+        a.opt_str(resource.0).opt_str(resource.1);
+    }
     a.0
 }
 
-fn version_aad(secret: &SecretRecord, v: &VersionRecord) -> Vec<u8> {
+fn version_aad(format_version: u32, secret: &SecretRecord, v: &VersionRecord) -> Vec<u8> {
     record_aad(
+        format_version,
         &secret.arn,
         &secret.name,
         &secret.manifest_id,
+        (
+            secret.resource_id.as_deref(),
+            secret.resource_name.as_deref(),
+        ),
         &v.version_id,
         &v.version_stages,
         v.created_date,
@@ -237,10 +271,12 @@ fn seal_aad(f: &StoreFile) -> Vec<u8> {
         .str(&f.key_check.ciphertext)
         .u64(f.secrets.len() as u64);
     for s in &f.secrets {
-        a.str(&s.arn)
-            .str(&s.name)
-            .str(&s.manifest_id)
-            .u64(s.versions.len() as u64);
+        a.str(&s.arn).str(&s.name).str(&s.manifest_id);
+        if f.format_version >= 3 {
+            a.opt_str(s.resource_id.as_deref())
+                .opt_str(s.resource_name.as_deref());
+        }
+        a.u64(s.versions.len() as u64);
         for v in &s.versions {
             a.str(&v.version_id).u64(v.version_stages.len() as u64);
             for st in &v.version_stages {
@@ -302,7 +338,16 @@ pub(crate) fn seal(
     synced_at: i64,
     generation: u64,
 ) -> Result<Vec<u8>> {
-    seal_as(snapshot, key, synced_at, FORMAT_VERSION, Some(generation))
+    let format_version = if snapshot
+        .secrets
+        .iter()
+        .any(|s| s.resource_id.is_some() || s.resource_name.is_some())
+    {
+        FORMAT_VERSION
+    } else {
+        FORMAT_VERSION_WITHOUT_RESOURCES
+    };
+    seal_as(snapshot, key, synced_at, format_version, Some(generation))
 }
 
 /// [`seal`] in a given format version (tests write version 1 files with it).
@@ -320,9 +365,11 @@ pub(crate) fn seal_as(
         let mut versions = Vec::with_capacity(s.versions.len());
         for v in &s.versions {
             let aad = record_aad(
+                format_version,
                 &s.arn,
                 &s.name,
                 &s.manifest_id,
+                (s.resource_id.as_deref(), s.resource_name.as_deref()),
                 &v.version_id,
                 &v.version_stages,
                 v.created_date,
@@ -342,6 +389,8 @@ pub(crate) fn seal_as(
             arn: s.arn.clone(),
             name: s.name.clone(),
             manifest_id: s.manifest_id.clone(),
+            resource_id: s.resource_id.clone().filter(|_| format_version >= 3),
+            resource_name: s.resource_name.clone().filter(|_| format_version >= 3),
             versions,
         });
     }
@@ -419,6 +468,20 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
             ),
         ));
     }
+    if file.format_version < 3
+        && file
+            .secrets
+            .iter()
+            .any(|s| s.resource_id.is_some() || s.resource_name.is_some())
+    {
+        return Err(corrupt(
+            store,
+            format_args!(
+                "format version {} cannot have resource ids (they came in version 3)",
+                file.format_version
+            ),
+        ));
+    }
     if file.cipher != CIPHER {
         return Err(corrupt(
             store,
@@ -458,7 +521,12 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
     // Every record is checked either way: a record that does not open is named.
     for s in &file.secrets {
         for v in &s.versions {
-            match decrypt(&cipher, &v.nonce, &v.ciphertext, &version_aad(s, v)) {
+            match decrypt(
+                &cipher,
+                &v.nonce,
+                &v.ciphertext,
+                &version_aad(file.format_version, s, v),
+            ) {
                 Ok(_) => {}
                 Err(OpenFailure::Encoding(e)) => {
                     return Err(corrupt(
@@ -530,6 +598,7 @@ fn check_structure(file: &StoreFile, store: &str) -> Result<()> {
 /// Decrypts one record of a verified file.
 pub(crate) fn open_value(
     file_key: &StoreKey,
+    format_version: u32,
     secret: &SecretRecord,
     version: &VersionRecord,
     store: &str,
@@ -538,7 +607,7 @@ pub(crate) fn open_value(
         &file_key.cipher(),
         &version.nonce,
         &version.ciphertext,
-        &version_aad(secret, version),
+        &version_aad(format_version, secret, version),
     )
     .map_err(|e| {
         let what = match e {
@@ -589,6 +658,8 @@ pub(crate) mod tests {
             arn,
             name: name.into(),
             manifest_id: name.into(),
+            resource_id: None,
+            resource_name: None,
             versions,
         }
     }
@@ -633,6 +704,40 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn resource_ids_are_sealed_in_format_version_3() {
+        let k = key(1);
+        let mut snap = sample();
+        snap.secrets[0].resource_id = Some("db-resource".into());
+        snap.secrets[0].resource_name = Some("Db".into());
+        let bytes = seal(&snap, &k, 42, 1).unwrap();
+        let file = open(&bytes, &k, "S").unwrap();
+        assert_eq!(file.format_version, 3);
+        let s = &file.secrets[0];
+        assert_eq!(s.resource_id.as_deref(), Some("db-resource"));
+        assert_eq!(s.resource_name.as_deref(), Some("Db"));
+        let v = open_value(&k, 3, s, &s.versions[0], "S").unwrap();
+        assert_eq!(v.expose_bytes(), b"db-password-current");
+        assert_eq!(file.secrets[1].resource_id, None);
+        // Without resources the writer keeps format version 2.
+        let plain = open(&seal(&sample(), &k, 42, 1).unwrap(), &k, "S").unwrap();
+        assert_eq!(plain.format_version, 2);
+        // An edited resource id fails authentication, naming the secret.
+        let e = open_err(
+            &edit(&bytes, |v| v["secrets"][0]["resource_id"] = "other".into()),
+            &k,
+        );
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        assert!(e.to_string().contains("failed authentication"), "{e}");
+        // A resource id added to a version 2 file is refused.
+        let v2 = seal(&sample(), &k, 42, 1).unwrap();
+        let e = open_err(
+            &edit(&v2, |v| v["secrets"][0]["resource_id"] = "x".into()),
+            &k,
+        );
+        assert!(e.to_string().contains("cannot have resource ids"), "{e}");
+    }
+
+    #[test]
     fn round_trip_and_no_plaintext_in_file() {
         let k = key(1);
         let bytes = seal(&sample(), &k, 42, 1).unwrap();
@@ -641,10 +746,10 @@ pub(crate) mod tests {
         let file = open(&bytes, &k, "S").unwrap();
         assert_eq!(file.synced_at, 42);
         let s = &file.secrets[0];
-        let v = open_value(&k, s, &s.versions[0], "S").unwrap();
+        let v = open_value(&k, 2, s, &s.versions[0], "S").unwrap();
         assert_eq!(v.expose_bytes(), b"db-password-current");
         let c = &file.secrets[1];
-        let v = open_value(&k, c, &c.versions[0], "S").unwrap();
+        let v = open_value(&k, 2, c, &c.versions[0], "S").unwrap();
         assert_eq!(v.expose_bytes(), &[0, 159, 146, 150, 255]);
         assert!(c.versions[0].binary);
     }
@@ -828,7 +933,7 @@ pub(crate) mod tests {
             // then rejects; none may open as a store that differs from the original.
             if let Ok(f) = open(&b, &k, "S") {
                 let s = &f.secrets[0];
-                let v = open_value(&k, s, &s.versions[0], "S").unwrap();
+                let v = open_value(&k, 2, s, &s.versions[0], "S").unwrap();
                 assert_eq!(v.expose_bytes(), b"value", "flip at {i}");
                 assert_eq!(s.name, "s");
                 assert_eq!(s.versions[0].version_stages, ["AWSCURRENT"]);
@@ -913,7 +1018,7 @@ pub(crate) mod tests {
                 Ok(f) => {
                     for s in &f.secrets {
                         for v in &s.versions {
-                            open_value(&k, s, v, "S").unwrap();
+                            open_value(&k, 2, s, v, "S").unwrap();
                         }
                     }
                 }
@@ -939,7 +1044,7 @@ pub(crate) mod tests {
             let bytes = seal(&snapshot, &k, 9, 1).unwrap();
             let f = open(&bytes, &k, "S").unwrap();
             for (i, v) in values.iter().enumerate() {
-                let got = open_value(&k, &f.secrets[0], &f.secrets[0].versions[i], "S").unwrap();
+                let got = open_value(&k, 2, &f.secrets[0], &f.secrets[0].versions[i], "S").unwrap();
                 proptest::prop_assert_eq!(got.expose_bytes(), v.as_slice());
             }
         }

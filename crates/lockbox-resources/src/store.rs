@@ -72,6 +72,10 @@ pub struct SecretInfo {
     pub name: String,
     /// The id the manifest used (ARN or name).
     pub manifest_id: String,
+    /// The Greengrass v1 resource `Id` the manifest gave it, if any.
+    pub resource_id: Option<String>,
+    /// The Greengrass v1 resource `Name` the manifest gave it, if any.
+    pub resource_name: Option<String>,
     /// (version id, its stages) for every stored version.
     pub versions: Vec<(String, Vec<String>)>,
 }
@@ -171,6 +175,8 @@ impl Store {
                 arn: s.arn.clone(),
                 name: s.name.clone(),
                 manifest_id: s.manifest_id.clone(),
+                resource_id: s.resource_id.clone(),
+                resource_name: s.resource_name.clone(),
                 versions: s
                     .versions
                     .iter()
@@ -185,6 +191,57 @@ impl Store {
     /// naming it.
     pub fn read(&self, secret_id: &str, selector: &Selector) -> Result<SecretVersion> {
         let secret = self.find(secret_id)?;
+        self.read_record(secret, secret_id, selector)
+    }
+
+    /// The version of the secret of Greengrass v1 resource `resource_id` (the `Id` of its
+    /// resource in the definition it was synced from) that `selector` picks. A resource id
+    /// that was not synced is a `NotFound` error naming it and the resource ids there are.
+    pub fn read_resource(&self, resource_id: &str, selector: &Selector) -> Result<SecretVersion> {
+        let Some(secret) = self
+            .file
+            .secrets
+            .iter()
+            .find(|s| s.resource_id.as_deref() == Some(resource_id))
+        else {
+            let ids: Vec<&str> = self
+                .file
+                .secrets
+                .iter()
+                .filter_map(|s| s.resource_id.as_deref())
+                .collect();
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                BACKEND,
+                format!(
+                    "resource {resource_id} was not synced into {} (resource ids there: {}); \
+                     add it to the resource definition and sync",
+                    self.path.display(),
+                    if ids.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        ids.join(", ")
+                    }
+                ),
+            )
+            .with_secret(resource_id));
+        };
+        self.read_record(secret, resource_id, selector)
+    }
+
+    /// What the store holds about the secret of resource `resource_id`, without values.
+    pub fn resource(&self, resource_id: &str) -> Option<SecretInfo> {
+        self.secrets()
+            .into_iter()
+            .find(|s| s.resource_id.as_deref() == Some(resource_id))
+    }
+
+    fn read_record(
+        &self,
+        secret: &SecretRecord,
+        secret_id: &str,
+        selector: &Selector,
+    ) -> Result<SecretVersion> {
         let version = find_version(secret, selector).ok_or_else(|| {
             let synced: Vec<String> = match selector {
                 Selector::Stage(_) => {
@@ -219,8 +276,13 @@ impl Store {
             )
             .with_secret(secret_id)
         })?;
-        let value =
-            sealed::open_value(&self.key, secret, version, &self.path.display().to_string())?;
+        let value = sealed::open_value(
+            &self.key,
+            self.file.format_version,
+            secret,
+            version,
+            &self.path.display().to_string(),
+        )?;
         Ok(SecretVersion {
             arn: secret.arn.clone(),
             name: secret.name.clone(),

@@ -72,6 +72,8 @@ pub struct SyncedSecret {
     pub arn: String,
     /// Name.
     pub name: String,
+    /// The Greengrass v1 resource `Id` the manifest gave it, if any.
+    pub resource_id: Option<String>,
     /// (version id, stages) per stored version.
     pub versions: Vec<(String, Vec<String>)>,
 }
@@ -110,7 +112,7 @@ pub async fn sync_with_options(
     options: &SyncOptions,
 ) -> Result<SyncReport> {
     let target = SyncTarget::prepare(store, key_file, options).await?;
-    let snapshot = fetch(manifest, source).await?;
+    let snapshot = target.fetch(manifest, source).await?;
     target.write(&snapshot)
 }
 
@@ -128,9 +130,13 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
                 ErrorKind::InvalidConfig,
                 BACKEND,
                 format!(
-                    "cloudSecrets[{j}] ({}) and cloudSecrets[{index}] ({}) are the same secret \
-                     {}; list it once with all its labels; the local store was not changed",
-                    manifest.cloud_secrets[j].arn, entry.arn, secret.arn
+                    "{} ({}) and {} ({}) are the same secret {}; list it once with all its \
+                     labels; the local store was not changed",
+                    manifest.cloud_secrets[j].describe(j),
+                    manifest.cloud_secrets[j].arn,
+                    entry.describe(index),
+                    entry.arn,
+                    secret.arn
                 ),
             )
             .with_secret(&entry.arn));
@@ -229,6 +235,8 @@ async fn fetch_secret(
                     arn,
                     name,
                     manifest_id: entry.arn.clone(),
+                    resource_id: entry.resource.as_ref().map(|r| r.id.clone()),
+                    resource_name: entry.resource.as_ref().map(|r| r.name.clone()),
                     versions,
                 });
             }
@@ -242,8 +250,9 @@ async fn fetch_secret(
         ErrorKind::Unavailable,
         BACKEND,
         format!(
-            "cloudSecrets[{index}]: the secret kept changing while it was read ({last_race}); \
-             try again; the local store was not changed"
+            "{}: the secret kept changing while it was read ({last_race}); try again; the \
+             local store was not changed",
+            entry.describe(index)
         ),
     )
     .with_secret(&entry.arn))
@@ -274,7 +283,10 @@ fn fetch_error(e: Error, index: usize, entry: &CloudSecret, label: &str) -> Erro
     Error::new(
         e.kind(),
         BACKEND,
-        format!("cloudSecrets[{index}]: {what}; the local store was not changed"),
+        format!(
+            "{}: {what}; the local store was not changed",
+            entry.describe(index)
+        ),
     )
     .with_secret(&entry.arn)
 }
@@ -288,7 +300,8 @@ pub struct SyncTarget {
     store_dir: PathBuf,
     key_file: PathBuf,
     key: Option<StoreKey>,
-    previous: Vec<String>,
+    /// What the previous store held: (ARN, name, manifest id).
+    previous: Vec<(String, String, String)>,
     replaced_unreadable_store: bool,
     highest_generation: u64,
     accepted_rollback: bool,
@@ -355,7 +368,11 @@ impl SyncTarget {
                         accepted_rollback = true;
                     }
                     highest_generation = highest_generation.max(generation);
-                    previous = old.secrets.into_iter().map(|s| s.arn).collect();
+                    previous = old
+                        .secrets
+                        .into_iter()
+                        .map(|s| (s.arn, s.name, s.manifest_id))
+                        .collect();
                 }
                 Err(e) if e.kind() == ErrorKind::InvalidConfig => {
                     let message = format!(
@@ -382,6 +399,40 @@ impl SyncTarget {
             highest_generation,
             accepted_rollback,
         })
+    }
+
+    /// [`fetch`], with a secret the previous store held that is gone from Secrets Manager
+    /// (deleted in the cloud) reported as such: see [`SyncTarget::explain`].
+    pub async fn fetch(&self, manifest: &Manifest, source: &dyn VersionSource) -> Result<Snapshot> {
+        fetch(manifest, source).await.map_err(|e| self.explain(e))
+    }
+
+    /// Says more about a failed fetch when it is about a secret the previous store held: a
+    /// `NotFound` for it means it was deleted in Secrets Manager since the last sync. The
+    /// error then names the secret by name (and ARN), says the store was kept with its last
+    /// copy, and how to drop it (remove it from the manifest). Other errors are returned as
+    /// they are. The kind stays `NotFound` (exit 1 from the CLI, like any failed sync).
+    pub fn explain(&self, e: Error) -> Error {
+        if e.kind() != ErrorKind::NotFound {
+            return e;
+        }
+        let Some(id) = e.secret() else { return e };
+        let Some((arn, name, _)) = self
+            .previous
+            .iter()
+            .find(|(arn, name, manifest_id)| manifest_id == id || arn == id || name == id)
+        else {
+            return e;
+        };
+        let message = format!(
+            "{}; it was synced before as {name} ({arn}) and is gone from Secrets Manager \
+             (deleted in the cloud?): the last store is kept, still holding its last copy; \
+             remove it from the manifest to drop it",
+            e.message()
+                .trim_end_matches("; the local store was not changed")
+        );
+        let name = name.clone();
+        e.with_message(message).with_secret(name)
     }
 
     /// Seals `snapshot` and replaces the store file in one atomic step (temporary file,
@@ -420,6 +471,7 @@ impl SyncTarget {
             .map(|s| SyncedSecret {
                 arn: s.arn.clone(),
                 name: s.name.clone(),
+                resource_id: s.resource_id.clone(),
                 versions: s
                     .versions
                     .iter()
@@ -430,6 +482,7 @@ impl SyncTarget {
         let removed = self
             .previous
             .into_iter()
+            .map(|(arn, _, _)| arn)
             .filter(|arn| !secrets.iter().any(|s| &s.arn == arn))
             .collect();
         tracing::info!(
@@ -566,7 +619,7 @@ mod tests {
                 .iter()
                 .map(|(id, ls)| CloudSecret::new(*id, ls.iter().copied()))
                 .collect(),
-            periodic_refresh_interval_min: None,
+            ..Manifest::default()
         }
     }
 

@@ -93,7 +93,7 @@ fn manifest(entries: &[(String, &[&str])]) -> Manifest {
             .iter()
             .map(|(id, ls)| CloudSecret::new(id.clone(), ls.iter().copied()))
             .collect(),
-        periodic_refresh_interval_min: None,
+        ..Manifest::default()
     }
 }
 

@@ -17,8 +17,12 @@ pub struct ReadArgs {
     #[arg(long, value_name = "DIR")]
     store: PathBuf,
     /// The secret's name or full ARN.
-    #[arg(long, value_name = "ID")]
-    secret_id: String,
+    #[arg(long, value_name = "ID", required_unless_present = "resource_id")]
+    secret_id: Option<String>,
+    /// The Id of the secret's Greengrass v1 resource (in the resource definition it was
+    /// synced from), instead of --secret-id.
+    #[arg(long, value_name = "ID", conflicts_with = "secret_id")]
+    resource_id: Option<String>,
     /// Read the version with this staging label [default: AWSCURRENT].
     #[arg(long, value_name = "LABEL", conflicts_with = "version_id")]
     version_stage: Option<String>,
@@ -35,8 +39,8 @@ pub struct ReadArgs {
 }
 
 /// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
-/// date and `secret_string` (or `secret_binary`, base64).
-pub struct Read(SecretVersion);
+/// date and `secret_string` (or `secret_binary`, base64), and `resource_id` when read by it.
+pub struct Read(SecretVersion, Option<String>);
 
 /// Reads one version (default stage AWSCURRENT) from the store.
 pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
@@ -47,7 +51,17 @@ pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
         (None, None) => Selector::current(),
     };
     let store = Store::open_with(&args.store, &key_file, args.allow_rollback)?;
-    Ok(Read(store.read(&args.secret_id, &selector)?))
+    match (args.resource_id, args.secret_id) {
+        (Some(resource), _) => Ok(Read(
+            store.read_resource(&resource, &selector)?,
+            Some(resource),
+        )),
+        (None, Some(id)) => Ok(Read(store.read(&id, &selector)?, None)),
+        (None, None) => Err(lockbox_core::Error::input(
+            lockbox_core::ErrorKind::InvalidName,
+            "pass --secret-id or --resource-id",
+        )),
+    }
 }
 
 /// `--key-file`, or the default next to the store directory.
@@ -73,6 +87,8 @@ impl Report for Read {
             created_date: Option<i64>,
             name: &'a str,
             #[serde(skip_serializing_if = "Option::is_none")]
+            resource_id: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             secret_binary: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             secret_string: Option<&'a str>,
@@ -88,6 +104,7 @@ impl Report for Read {
         to_json(&Body {
             arn: &secret.arn,
             name: &secret.name,
+            resource_id: self.1.as_deref(),
             version_id: &secret.version_id,
             version_stages: &secret.version_stages,
             created_date: secret.created_date,

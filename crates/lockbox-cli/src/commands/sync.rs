@@ -19,13 +19,14 @@ use serde_json::json;
 
 use crate::commands::read::key_file;
 use crate::progress::Progress;
-use crate::report::{Report, emit, print_error, to_json};
+use crate::report::{Note, Report, emit, print_error, to_json};
 
 /// Arguments of `lockbox sync`.
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// Manifest: {"cloudSecrets": [{"arn": "<ARN or name>", "labels": [...]}]} (AWSCURRENT is
-    /// always synced).
+    /// Manifest: a Greengrass v2 secret manager configuration {"cloudSecrets": [{"arn": "<ARN or
+    /// name>", "labels": [...]}]}, or a Greengrass v1 resource definition {"Resources": [...]}
+    /// (or {"InitialVersion": {"Resources": [...]}}) (AWSCURRENT is always synced).
     #[arg(long, value_name = "FILE")]
     manifest: PathBuf,
     /// Store directory; the sealed store is DIR/secrets.sealed.
@@ -37,6 +38,8 @@ pub struct SyncArgs {
     key_file: Option<PathBuf>,
     /// Keep running and sync again every SECONDS, until SIGINT or SIGTERM (a write under way is
     /// finished first). A failed sync is reported on stderr and the previous store kept.
+    /// Without it, a manifest's periodicRefreshIntervalMin does the same every that many
+    /// minutes.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     interval: Option<u64>,
     /// AWS region [default: aws-config's chain (AWS_REGION, AWS_DEFAULT_REGION, the AWS
@@ -60,8 +63,8 @@ pub struct SyncArgs {
 /// What a sync did: the store written, the secrets and versions it holds, what was removed,
 /// and how long it took; with `--interval`, nothing (each round was printed as it ended).
 pub enum Synced {
-    /// One sync.
-    Once(SyncReport, Duration),
+    /// One sync, and the manifest's notes (what it skipped).
+    Once(SyncReport, Duration, Vec<String>),
     /// `--interval` stopped by a signal.
     Stopped,
 }
@@ -73,20 +76,54 @@ pub async fn run(args: SyncArgs, json: bool) -> anyhow::Result<Synced> {
     let manifest = Manifest::read(&args.manifest)?;
     let region = region(args.region.as_deref(), &manifest).await?;
     let client = SecretsManagerClient::connect(&region, args.endpoint_url.as_deref()).await?;
-    let Some(interval) = args.interval else {
-        let start = Instant::now();
-        let report = round(&manifest, &args, &key_file, &client).await?;
-        return Ok(Synced::Once(report, start.elapsed()));
+    let interval = match args.interval {
+        Some(seconds) => Interval::Fixed(Duration::from_secs(seconds)),
+        None => match manifest.periodic_refresh_interval_min {
+            Some(m) => {
+                let minute = minute()?;
+                Interval::FromManifest(minute, minutes(minute, m))
+            }
+            None => {
+                let start = Instant::now();
+                let report = round(&manifest, &args, &key_file, &client).await?;
+                return Ok(Synced::Once(report, start.elapsed(), manifest.notes));
+            }
+        },
     };
-    run_periodically(
-        &args,
-        &key_file,
-        &client,
-        Duration::from_secs(interval),
-        json,
-    )
-    .await?;
+    run_periodically(&args, &key_file, &client, interval, json).await?;
     Ok(Synced::Stopped)
+}
+
+/// How long one minute of `periodicRefreshIntervalMin` lasts: 60 seconds, or, for tests only,
+/// [`MINUTE_ENV`] seconds (a whole number from 1 to 60).
+fn minute() -> anyhow::Result<Duration> {
+    match std::env::var(MINUTE_ENV) {
+        Err(_) => Ok(Duration::from_secs(60)),
+        Ok(v) => match v.parse::<u64>() {
+            Ok(n @ 1..=60) => Ok(Duration::from_secs(n)),
+            _ => Err(anyhow!(
+                "{MINUTE_ENV}={v:?}: must be a whole number of seconds from 1 to 60 (test only)"
+            )),
+        },
+    }
+}
+
+/// Test only: the seconds one minute of a manifest's `periodicRefreshIntervalMin` lasts
+/// (default 60), so a test can watch a refresh period taken from the manifest.
+pub const MINUTE_ENV: &str = "LOCKBOX_TEST_REFRESH_MINUTE_SECS";
+
+/// The period of a sync that keeps running.
+#[derive(Clone, Copy)]
+enum Interval {
+    /// `--interval`.
+    Fixed(Duration),
+    /// The manifest's `periodicRefreshIntervalMin` (read again each round): minutes of this
+    /// length, and the period at start.
+    FromManifest(Duration, Duration),
+}
+
+fn minutes(minute: Duration, n: u64) -> Duration {
+    minute.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// One sync: check key and store, fetch everything, write. The write has no await point, so
@@ -111,7 +148,7 @@ async fn round(
         progress: Progress::new("syncing secret", manifest.cloud_secrets.len()),
         inner: client,
     };
-    let snapshot = lockbox_resources::fetch(manifest, &source).await?;
+    let snapshot = target.fetch(manifest, &source).await?;
     drop(source);
     target.write(&snapshot)
 }
@@ -139,7 +176,7 @@ async fn run_periodically(
     args: &SyncArgs,
     key_file: &Path,
     client: &SecretsManagerClient,
-    interval: Duration,
+    interval: Interval,
     json: bool,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -148,12 +185,25 @@ async fn run_periodically(
     };
     let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
     let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    // The period from the manifest: the last one read (a manifest that cannot be read keeps
+    // it).
+    let mut period = match interval {
+        Interval::Fixed(d) | Interval::FromManifest(_, d) => d,
+    };
     loop {
         let start = Instant::now();
         // The manifest is read again each round, so edits apply without a restart.
         let attempt = async {
             let manifest = Manifest::read(&args.manifest)?;
-            round(&manifest, args, key_file, client).await
+            if let (Interval::FromManifest(minute, _), Some(m)) =
+                (interval, manifest.periodic_refresh_interval_min)
+            {
+                period = minutes(minute, m);
+            }
+            let notes = manifest.notes.clone();
+            round(&manifest, args, key_file, client)
+                .await
+                .map(|r| (r, notes))
         };
         let outcome = tokio::select! {
             biased;
@@ -162,8 +212,8 @@ async fn run_periodically(
             outcome = attempt => outcome,
         };
         match outcome {
-            Ok(report) => {
-                emit(&Synced::Once(report, start.elapsed()), json)?;
+            Ok((report, notes)) => {
+                emit(&Synced::Once(report, start.elapsed(), notes), json)?;
             }
             Err(e) => print_error(
                 &format!("sync failed, the previous store is kept: {e}"),
@@ -174,7 +224,7 @@ async fn run_periodically(
             biased;
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep(period) => {}
         }
     }
     tracing::info!("signal received; sync stopped");
@@ -182,8 +232,15 @@ async fn run_periodically(
 }
 
 impl Report for Synced {
+    fn notes(&self) -> Vec<Note> {
+        match self {
+            Synced::Once(_, _, notes) => notes.iter().cloned().map(Note::Info).collect(),
+            Synced::Stopped => Vec::new(),
+        }
+    }
+
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let Synced::Once(report, took) = self else {
+        let Synced::Once(report, took, _) = self else {
             return Ok(());
         };
         if report.accepted_rollback {
@@ -214,21 +271,25 @@ impl Report for Synced {
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
-        let Synced::Once(report, took) = self else {
+        let Synced::Once(report, took, notes) = self else {
             return Ok(None);
         };
         let secrets: Vec<_> = report
             .secrets
             .iter()
             .map(|s| {
-                json!({
+                let mut o = json!({
                     "arn": s.arn,
                     "name": s.name,
                     "versions": s.versions.iter().map(|(id, stages)| json!({
                         "version_id": id,
                         "version_stages": stages,
                     })).collect::<Vec<_>>(),
-                })
+                });
+                if let Some(id) = &s.resource_id {
+                    o["resource_id"] = json!(id);
+                }
+                o
             })
             .collect();
         to_json(&json!({
@@ -241,6 +302,7 @@ impl Report for Synced {
             "generation": report.generation,
             "accepted_rollback": report.accepted_rollback,
             "seconds": took.as_secs_f64(),
+            "notes": notes,
         }))
     }
 }
