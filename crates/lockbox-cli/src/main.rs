@@ -17,7 +17,8 @@ mod sensitive;
 
 use clap::{Parser, Subcommand};
 use commands::{
-    completions, delete, generate, get, init, list, lookup, man, output, policy, put, read, sync,
+    completions, delete, generate, get, init, list, lookup, man, output, policy, put, read, serve,
+    sync,
 };
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
@@ -56,6 +57,9 @@ enum Command {
     Read(read::ReadArgs),
     /// Look up an Airflow connection, variable or config value (exit 3 when absent).
     Lookup(lookup::LookupArgs),
+    /// Serve secrets and SSM parameters on a loopback HTTP endpoint, as the AWS Secrets Manager
+    /// Agent and the Parameters and Secrets Lambda extension do (takes the agent's --config).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions(completions::CompletionsArgs),
     /// Print the lockbox(1) man page, or a command's, as roff on stdout.
@@ -94,6 +98,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => emit(&sync::run(args, json).await?, json),
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
+        Command::Serve(args) => emit(&serve::run(args).await?, json),
         Command::Completions(args) => emit(&completions::run(args)?, json),
         Command::Man(args) => emit(&man::run(args)?, json),
     }

@@ -100,18 +100,24 @@ impl Server {
     /// configured names. Fails (and nothing listens) without a token, with an address that
     /// cannot be bound, or, with `validate_credentials`, when no AWS credentials resolve.
     pub async fn start(config: ServeConfig) -> Result<Self> {
-        let token = crate::token::read_token(&config.ssrf_env_variables)?;
         let options = lockbox_aws::SdkOptions {
             region: config.region.clone(),
             endpoint_url: config.lockbox.endpoint_url.clone(),
             ..lockbox_aws::SdkOptions::default()
         };
         let sdk = options.load().await;
+        Self::start_with_sdk(config, &sdk).await
+    }
+
+    /// [`Server::start`] with an SDK config the caller built (custom credentials, tests);
+    /// the config's `region` and `[lockbox] endpoint_url` are not applied to it.
+    pub async fn start_with_sdk(config: ServeConfig, sdk: &aws_config::SdkConfig) -> Result<Self> {
+        let token = crate::token::read_token(&config.ssrf_env_variables)?;
         if config.validate_credentials {
-            check_credentials(&sdk).await?;
+            check_credentials(sdk).await?;
         }
         let metrics = Arc::new(Metrics::default());
-        let upstream = Upstream::new(&sdk, metrics.clone());
+        let upstream = Upstream::new(sdk, metrics.clone());
         let addr = config.listen_addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(

@@ -13,4 +13,5 @@ pub mod output;
 pub mod policy;
 pub mod put;
 pub mod read;
+pub mod serve;
 pub mod sync;
