@@ -148,6 +148,7 @@ const SUBCOMMANDS: [&str; 13] = [
     "sync",
     "read",
     "lookup",
+    "serve",
     "completions",
     "man",
 ];

@@ -22,6 +22,7 @@
 //! server.run(lockbox_serve::shutdown_signal()).await
 //! # }
 //! ```
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod config;
 mod metrics;

@@ -640,3 +640,61 @@ async fn refuses_to_start_without_a_token() {
         "{e}"
     );
 }
+
+/// A TCP forwarder to the emulator that can be cut: AWS "going away" for this server only.
+async fn forwarder(target: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let target = target
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            conns.spawn(async move {
+                if let Ok(mut out) = TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_values_are_served_while_aws_is_unreachable_only_with_ignore_transient_errors() {
+    let Some(ep) = emulator("serve stale") else {
+        return;
+    };
+    let (name, _, _) = two_versions(&ep).await;
+    let path = format!("/v1/{name}");
+    for ignore in [true, false] {
+        let (via, cut) = forwarder(&ep).await;
+        let s = start(
+            &via,
+            &format!("ttl_seconds = 1\nignore_transient_errors = {ignore}"),
+            "",
+        )
+        .await;
+        assert_eq!(s.json(&path).await["SecretString"], "second-value");
+        cut.abort();
+        let _ = cut.await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (status, body) = s.get(&path).await;
+        if ignore {
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains("second-value"));
+            let (_, m) = s.get("/metrics").await;
+            assert!(
+                m.contains("lockbox_serve_stale_served_total{service=\"secretsmanager\"} 1"),
+                "{m}"
+            );
+        } else {
+            assert_eq!(status, 502, "{body}");
+            assert!(body.contains("ConnectionError"), "{body}");
+        }
+        s.stop().await;
+    }
+}
