@@ -27,7 +27,7 @@ mod sensitive;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
     completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
-    man, output, policy, put, read, sync,
+    man, output, policy, put, read, serve, sync,
 };
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
@@ -80,6 +80,9 @@ enum Command {
     /// List the versions of a secret with labels, dates and who changed it, never values
     /// (chamber history).
     History(history::HistoryArgs),
+    /// Serve secrets and SSM parameters on a loopback HTTP endpoint, as the AWS Secrets Manager
+    /// Agent and the Parameters and Secrets Lambda extension do (takes the agent's --config).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     Completions(completions::CompletionsArgs),
     /// Print the lockbox(1) man page, or a command's, as roff on stdout.
@@ -138,6 +141,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Export(args) => emit(&export::run(args).await?, json),
         Command::Import(args) => emit(&import::run(args).await?, json),
         Command::History(args) => emit(&history::run(args).await?, json),
+        Command::Serve(args) => emit(&serve::run(args).await?, json),
         Command::Completions(args) => emit(&completions::run(args)?, json),
         Command::Man(args) => emit(&man::run(args)?, json),
     }

@@ -136,7 +136,7 @@ fn sync_takes_the_region_from_the_aws_profile() {
     assert!(!store.join("secrets.sealed").exists());
 }
 
-const SUBCOMMANDS: [&str; 13] = [
+const SUBCOMMANDS: [&str; 14] = [
     "generate",
     "init",
     "output",
@@ -148,6 +148,7 @@ const SUBCOMMANDS: [&str; 13] = [
     "sync",
     "read",
     "lookup",
+    "serve",
     "completions",
     "man",
 ];

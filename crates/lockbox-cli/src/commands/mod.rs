@@ -19,4 +19,5 @@ pub mod policy;
 pub mod put;
 pub mod read;
 pub mod sources;
+pub mod serve;
 pub mod sync;

@@ -1,0 +1,47 @@
+//! `lockbox serve [--config FILE]`: the local secrets endpoint of lockbox-serve, a drop-in for
+//! the AWS Secrets Manager Agent (same `--config` file) and the Parameters and Secrets Lambda
+//! extension. This file only starts the library; it serves until SIGTERM or SIGINT.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::report::{Note, Report};
+
+/// Arguments of `lockbox serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The config file: the AWS agent's TOML keys, and lockbox's own under `[lockbox]`.
+    /// Without it, the agent's defaults (127.0.0.1:2773).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// What is left when the server stopped: nothing on stdout, one note on stderr.
+pub struct Stopped;
+
+impl Report for Stopped {
+    fn write_text(&self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        Ok(None)
+    }
+    fn notes(&self) -> Vec<Note> {
+        vec![Note::Info("lockbox serve stopped".into())]
+    }
+}
+
+/// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.
+/// Prints `lockbox serve: listening on ADDR` on stderr once it accepts connections.
+pub async fn run(args: ServeArgs) -> anyhow::Result<Stopped> {
+    let config = lockbox_serve::ServeConfig::load(args.config.as_deref())?;
+    tokio::task::spawn_blocking(move || {
+        lockbox_serve::run_blocking(config, |addr| {
+            eprintln!("lockbox serve: listening on {addr}");
+        })
+    })
+    .await??;
+    Ok(Stopped)
+}

@@ -1,0 +1,433 @@
+//! The serve config: the AWS Secrets Manager Agent's TOML keys with the agent's defaults and
+//! limits, plus lockbox's own keys in a `[lockbox]` section.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lockbox_core::{Error, Result};
+use serde::Deserialize;
+
+/// The agent's default port.
+pub const DEFAULT_HTTP_PORT: u16 = 2773;
+/// The agent's default TTL.
+pub const DEFAULT_TTL_SECONDS: u64 = 300;
+/// The agent's default cache size.
+pub const DEFAULT_CACHE_SIZE: usize = 1000;
+/// The agent's default connection limit.
+pub const DEFAULT_MAX_CONN: usize = 800;
+/// The agent's default path prefix.
+pub const DEFAULT_PATH_PREFIX: &str = "/v1/";
+/// The agent's default SSRF headers.
+pub const DEFAULT_SSRF_HEADERS: [&str; 2] = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"];
+/// The agent's default SSRF environment variables, first set wins.
+pub const DEFAULT_SSRF_ENV_VARIABLES: [&str; 3] = [
+    "AWS_TOKEN",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+// The agent's own messages, so a user sees the same words for the same mistake.
+const BAD_LOG_LEVEL: &str = "The log level specified in the configuration file isn't valid. The log level must be DEBUG, INFO, WARN, ERROR, or NONE.";
+const BAD_HTTP_PORT: &str = "The HTTP port specified in the configuration file isn't valid. The HTTP port must be in the range 1024 to 65535.";
+const BAD_TTL: &str = "The TTL in seconds specified in the configuration file isn't valid. The TTL in seconds must be in the range 0 to 3600.";
+const BAD_CACHE_SIZE: &str = "The cache size specified in the configuration file isn't valid. The cache size must be in the range 1 to 1000.";
+const BAD_MAX_CONN: &str = "The maximum number of connections specified in the configuration file isn't valid. The maximum number of connections must be in the range 1 to 1000.";
+const EMPTY_SSRF_LIST: &str = "The list of SSRF headers in the configuration file can't be empty.";
+const EMPTY_ENV_LIST: &str =
+    "The list of SSRF environment variables in the configuration file can't be empty.";
+const BAD_PREFIX: &str = "The path prefix specified in the configuration file must begin with /.";
+
+/// The agent's log levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `DEBUG`
+    Debug,
+    /// `INFO` (the default)
+    Info,
+    /// `WARN`
+    Warn,
+    /// `ERROR`
+    Error,
+    /// `NONE`: nothing is logged.
+    None,
+}
+
+impl LogLevel {
+    /// The matching `tracing` filter directive (`off` for `NONE`).
+    pub fn filter(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+            Self::None => "off",
+        }
+    }
+}
+
+/// A whole serve config, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeConfig {
+    /// `log_level` (default INFO).
+    pub log_level: LogLevel,
+    /// `log_to_file`: accepted for compatibility; lockbox always logs to stderr.
+    pub log_to_file: bool,
+    /// `http_port` (default 2773, 1024..=65535).
+    pub http_port: u16,
+    /// `ttl_seconds` (default 300, at most 3600; 0 disables caching).
+    pub ttl: Duration,
+    /// `cache_size` (default 1000, 1..=1000): most entries kept per service.
+    pub cache_size: usize,
+    /// `max_conn` (default 800, 1..=1000): concurrent connections before answering 429.
+    pub max_conn: usize,
+    /// `region`; `None` uses the SDK's default chain (`AWS_REGION`, the profile).
+    pub region: Option<String>,
+    /// `path_prefix` (default `/v1/`): `GET <prefix><secretId>` reads a secret.
+    pub path_prefix: String,
+    /// `ssrf_headers`: headers that may carry the SSRF token.
+    pub ssrf_headers: Vec<String>,
+    /// `ssrf_env_variables`: where the token is read from, first set wins.
+    pub ssrf_env_variables: Vec<String>,
+    /// `ignore_transient_errors` (default true): serve the cached value when a refresh fails
+    /// transiently (throttling, unreachable, 5xx).
+    pub ignore_transient_errors: bool,
+    /// `validate_credentials` (default true): refuse to start when no AWS credentials resolve.
+    pub validate_credentials: bool,
+    /// `credentials_file_path`: accepted for compatibility with the agent, and refused when set
+    /// (lockbox uses the SDK's credential chain; see the crate docs).
+    pub credentials_file_path: Option<PathBuf>,
+    /// lockbox's own keys, from `[lockbox]`.
+    pub lockbox: LockboxSettings,
+}
+
+/// lockbox's own keys (section `[lockbox]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LockboxSettings {
+    /// `listen`: the address to bind. Default `127.0.0.1:<http_port>`; anything else is
+    /// logged as a warning at start (the token is still required).
+    pub listen: Option<SocketAddr>,
+    /// `endpoint_url`: a custom AWS endpoint for both services (an emulator). Default: the
+    /// SDK's (`AWS_ENDPOINT_URL` is honoured).
+    pub endpoint_url: Option<String>,
+    /// `ssm_ttl_seconds`: TTL of SSM parameters (default: `ttl_seconds`; at most 3600; 0
+    /// disables caching of parameters).
+    pub ssm_ttl: Duration,
+    /// `prefetch_secrets`: Secrets Manager ids (names or ARNs) read at start.
+    pub prefetch_secrets: Vec<String>,
+    /// `prefetch_parameters`: SSM parameter names read at start (with decryption).
+    pub prefetch_parameters: Vec<String>,
+    /// `request_timeout_seconds` (default 10): an upstream read taking longer answers 504.
+    pub request_timeout: Duration,
+    /// `header_read_timeout_seconds` (default 10): a client that does not finish its request
+    /// headers in time is disconnected.
+    pub header_read_timeout: Duration,
+    /// `max_headers` (default 64): requests with more headers are refused.
+    pub max_headers: usize,
+    /// `metrics` (default true): serve `GET /metrics` (token required).
+    pub metrics: bool,
+}
+
+impl ServeConfig {
+    /// The defaults (an empty file).
+    pub fn defaults() -> Self {
+        Self::from_toml("").expect("the empty config is valid")
+    }
+
+    /// Reads and validates the file at `path`, or the defaults when `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::defaults());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_config(path.display(), format!("cannot read the config file: {e}"))
+        })?;
+        Self::from_toml(&text)
+            .map_err(|e| Error::invalid_config(path.display(), e.message().to_owned()))
+    }
+
+    /// Parses and validates TOML text. Unknown keys are refused by name.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let file: FileConfig = toml::from_str(text)
+            .map_err(|e| Error::invalid_config("serve config", e.message().to_owned()))?;
+        file.validate()
+    }
+
+    /// The address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.lockbox
+            .listen
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, self.http_port)))
+    }
+}
+
+/// A number the agent accepts as an integer or as a string (its config library coerces both).
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+enum Num {
+    Int(i64),
+    Str(String),
+}
+
+impl Num {
+    fn value<T: std::str::FromStr + TryFrom<i64>>(&self, msg: &str) -> Result<T> {
+        let parsed = match self {
+            Self::Int(i) => T::try_from(*i).ok(),
+            Self::Str(s) => s.trim().parse::<T>().ok(),
+        };
+        parsed.ok_or_else(|| bad(msg))
+    }
+}
+
+fn bad(msg: &str) -> Error {
+    Error::invalid_config("serve config", msg)
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    log_level: Option<String>,
+    log_to_file: Option<bool>,
+    http_port: Option<Num>,
+    ttl_seconds: Option<Num>,
+    cache_size: Option<Num>,
+    max_conn: Option<Num>,
+    region: Option<String>,
+    path_prefix: Option<String>,
+    ssrf_headers: Option<Vec<String>>,
+    ssrf_env_variables: Option<Vec<String>>,
+    ignore_transient_errors: Option<bool>,
+    validate_credentials: Option<bool>,
+    credentials_file_path: Option<PathBuf>,
+    lockbox: Option<LockboxFile>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct LockboxFile {
+    listen: Option<String>,
+    endpoint_url: Option<String>,
+    ssm_ttl_seconds: Option<Num>,
+    prefetch_secrets: Option<Vec<String>>,
+    prefetch_parameters: Option<Vec<String>>,
+    request_timeout_seconds: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
+    max_headers: Option<usize>,
+    metrics: Option<bool>,
+}
+
+impl FileConfig {
+    fn validate(self) -> Result<ServeConfig> {
+        let log_level = match self
+            .log_level
+            .as_deref()
+            .unwrap_or("info")
+            .to_lowercase()
+            .as_str()
+        {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            "none" => LogLevel::None,
+            _ => return Err(bad(BAD_LOG_LEVEL)),
+        };
+        let http_port: u16 = match &self.http_port {
+            Some(n) => n.value(BAD_HTTP_PORT)?,
+            None => DEFAULT_HTTP_PORT,
+        };
+        if http_port < 1024 {
+            return Err(bad(BAD_HTTP_PORT));
+        }
+        let ttl_seconds: u64 = match &self.ttl_seconds {
+            Some(n) => n.value(BAD_TTL)?,
+            None => DEFAULT_TTL_SECONDS,
+        };
+        if ttl_seconds > 3600 {
+            return Err(bad(BAD_TTL));
+        }
+        let cache_size: usize = match &self.cache_size {
+            Some(n) => n.value(BAD_CACHE_SIZE)?,
+            None => DEFAULT_CACHE_SIZE,
+        };
+        if !(1..=1000).contains(&cache_size) {
+            return Err(bad(BAD_CACHE_SIZE));
+        }
+        let max_conn: usize = match &self.max_conn {
+            Some(n) => n.value(BAD_MAX_CONN)?,
+            None => DEFAULT_MAX_CONN,
+        };
+        if !(1..=1000).contains(&max_conn) {
+            return Err(bad(BAD_MAX_CONN));
+        }
+        let ssrf_headers = self
+            .ssrf_headers
+            .unwrap_or_else(|| DEFAULT_SSRF_HEADERS.map(String::from).to_vec());
+        if ssrf_headers.is_empty() {
+            return Err(bad(EMPTY_SSRF_LIST));
+        }
+        for h in &ssrf_headers {
+            if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(bad(&format!(
+                    "ssrf_headers: {h:?} is not a valid header name"
+                )));
+            }
+        }
+        let ssrf_env_variables = self
+            .ssrf_env_variables
+            .unwrap_or_else(|| DEFAULT_SSRF_ENV_VARIABLES.map(String::from).to_vec());
+        if ssrf_env_variables.is_empty() {
+            return Err(bad(EMPTY_ENV_LIST));
+        }
+        let path_prefix = self
+            .path_prefix
+            .unwrap_or_else(|| DEFAULT_PATH_PREFIX.to_owned());
+        if !path_prefix.starts_with('/') {
+            return Err(bad(BAD_PREFIX));
+        }
+        if let Some(path) = &self.credentials_file_path {
+            return Err(bad(&format!(
+                "credentials_file_path ({}) is not supported by lockbox serve: use the AWS \
+                 credential chain (AWS_SHARED_CREDENTIALS_FILE points it at a file)",
+                path.display()
+            )));
+        }
+        let lb = self.lockbox.unwrap_or_default();
+        let listen = match &lb.listen {
+            Some(s) => Some(s.parse::<SocketAddr>().map_err(|e| {
+                bad(&format!(
+                    "lockbox.listen: {s:?} is not an address:port ({e})"
+                ))
+            })?),
+            None => None,
+        };
+        let ssm_ttl_seconds: u64 = match &lb.ssm_ttl_seconds {
+            Some(n) => n.value("lockbox.ssm_ttl_seconds must be a number from 0 to 3600")?,
+            None => ttl_seconds,
+        };
+        if ssm_ttl_seconds > 3600 {
+            return Err(bad(
+                "lockbox.ssm_ttl_seconds must be a number from 0 to 3600",
+            ));
+        }
+        let positive = |v: Option<u64>, default: u64, key: &str| -> Result<Duration> {
+            match v.unwrap_or(default) {
+                0 => Err(bad(&format!("lockbox.{key} must be at least 1"))),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let max_headers = lb.max_headers.unwrap_or(64);
+        if !(8..=1024).contains(&max_headers) {
+            return Err(bad("lockbox.max_headers must be from 8 to 1024"));
+        }
+        Ok(ServeConfig {
+            log_level,
+            log_to_file: self.log_to_file.unwrap_or(true),
+            http_port,
+            ttl: Duration::from_secs(ttl_seconds),
+            cache_size,
+            max_conn,
+            region: self.region.filter(|r| !r.is_empty()),
+            path_prefix,
+            ssrf_headers,
+            ssrf_env_variables,
+            ignore_transient_errors: self.ignore_transient_errors.unwrap_or(true),
+            validate_credentials: self.validate_credentials.unwrap_or(true),
+            credentials_file_path: None,
+            lockbox: LockboxSettings {
+                listen,
+                endpoint_url: lb.endpoint_url.filter(|u| !u.is_empty()),
+                ssm_ttl: Duration::from_secs(ssm_ttl_seconds),
+                prefetch_secrets: lb.prefetch_secrets.unwrap_or_default(),
+                prefetch_parameters: lb.prefetch_parameters.unwrap_or_default(),
+                request_timeout: positive(
+                    lb.request_timeout_seconds,
+                    10,
+                    "request_timeout_seconds",
+                )?,
+                header_read_timeout: positive(
+                    lb.header_read_timeout_seconds,
+                    10,
+                    "header_read_timeout_seconds",
+                )?,
+                max_headers,
+                metrics: lb.metrics.unwrap_or(true),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_agents() {
+        let c = ServeConfig::defaults();
+        assert_eq!(c.http_port, 2773);
+        assert_eq!(c.ttl, Duration::from_secs(300));
+        assert_eq!(c.cache_size, 1000);
+        assert_eq!(c.max_conn, 800);
+        assert_eq!(c.path_prefix, "/v1/");
+        assert_eq!(
+            c.ssrf_headers,
+            DEFAULT_SSRF_HEADERS.map(String::from).to_vec()
+        );
+        assert_eq!(
+            c.ssrf_env_variables,
+            DEFAULT_SSRF_ENV_VARIABLES.map(String::from).to_vec()
+        );
+        assert!(c.ignore_transient_errors && c.validate_credentials);
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2773");
+    }
+
+    #[test]
+    fn the_agents_own_valid_file_parses() {
+        // aws-secretsmanager-agent/tests/resources/configs/config_file_valid.toml, same keys.
+        let c = ServeConfig::from_toml(
+            r#"
+log_level = "DEBUG"
+http_port = "65535"
+ttl_seconds = "300"
+cache_size = "1000"
+ssrf_headers = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"]
+ssrf_env_variables = ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+path_prefix = "/other"
+max_conn = "10"
+region = "us-west-2"
+ignore_transient_errors = false
+validate_credentials = false
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.http_port, 65535);
+        assert_eq!(c.max_conn, 10);
+        assert_eq!(c.path_prefix, "/other");
+        assert_eq!(c.region.as_deref(), Some("us-west-2"));
+        assert!(!c.ignore_transient_errors);
+        let c = ServeConfig::from_toml("http_port = 3000\nttl_seconds = 0").unwrap();
+        assert_eq!((c.http_port, c.ttl), (3000, Duration::ZERO));
+    }
+
+    #[test]
+    fn limits_and_unknown_keys_are_refused_by_name() {
+        for (text, words) in [
+            ("http_port = 80", "HTTP port"),
+            ("ttl_seconds = 3601", "TTL"),
+            ("cache_size = 0", "cache size"),
+            ("cache_size = 1001", "cache size"),
+            ("max_conn = 1001", "maximum number of connections"),
+            ("log_level = \"loud\"", "log level"),
+            ("path_prefix = \"v1\"", "must begin with /"),
+            ("ssrf_headers = []", "SSRF headers"),
+            ("ssrf_env_variables = []", "SSRF environment"),
+            ("htp_port = 2773", "htp_port"),
+            ("[lockbox]\nlisten_on = \"x\"", "listen_on"),
+            ("[lockbox]\nlisten = \"nowhere\"", "lockbox.listen"),
+        ] {
+            let e = ServeConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(words), "{text}: {e}");
+        }
+    }
+}

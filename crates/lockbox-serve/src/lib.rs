@@ -1,0 +1,83 @@
+//! lockbox-serve: a loopback secrets endpoint that drops in for the AWS Secrets Manager Agent
+//! and the AWS Parameters and Secrets Lambda extension.
+//!
+//! - The agent's config file (its TOML keys, defaults and limits; unknown keys refused by
+//!   name) plus lockbox's own keys under `[lockbox]`: [`ServeConfig`].
+//! - The agent's API: `GET /ping`, `GET /secretsmanager/get?secretId=&versionId=&versionStage=&refreshNow=`,
+//!   `GET <path_prefix><secretId>`, with the agent's JSON, error bodies and status codes.
+//! - The extension's SSM API: `GET /systemsmanager/parameters/get?name=&version=|&label=&withDecryption=`
+//!   with the GetParameter response shape.
+//! - The agent's security: loopback by default, IP TTL 1, an SSRF token from the environment
+//!   (or a `file://` it names) required in `X-Aws-Parameters-Secrets-Token` or
+//!   `X-Vault-Token` and compared in constant time, `X-Forwarded-For` refused, GET only,
+//!   `max_conn`, bounded request heads and header counts, slow clients timed out.
+//! - One lockbox-cache per service (single-flight, stale-if-error with
+//!   `ignore_transient_errors`), prefetch at start, `GET /metrics` in Prometheus text, and a
+//!   graceful shutdown.
+//!
+//! ```no_run
+//! # async fn demo() -> lockbox_core::Result<()> {
+//! let config = lockbox_serve::ServeConfig::load(None)?;
+//! let server = lockbox_serve::Server::start(config).await?;
+//! server.run(lockbox_serve::shutdown_signal()).await
+//! # }
+//! ```
+#![cfg_attr(doctest, doc = include_str!("../README.md"))]
+
+mod config;
+mod metrics;
+mod server;
+mod token;
+mod upstream;
+
+pub use config::{
+    DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
+    DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
+    LogLevel, ServeConfig,
+};
+pub use server::Server;
+pub use upstream::UpstreamError;
+
+use lockbox_core::{Error, ErrorKind, Result};
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot watch SIGTERM ({e}); only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+/// Starts the endpoint on its own multi-threaded runtime and serves until SIGTERM or SIGINT.
+/// `on_listening` is called with the bound address once the server accepts connections.
+/// Blocks the calling thread, which must not be inside a Tokio runtime.
+pub fn run_blocking(
+    config: ServeConfig,
+    on_listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                "serve",
+                format!("cannot start the runtime: {e}"),
+            )
+        })?;
+    runtime.block_on(async move {
+        let server = Server::start(config).await?;
+        on_listening(server.local_addr());
+        server.run(shutdown_signal()).await
+    })
+}

@@ -1,0 +1,456 @@
+//! Reads from AWS, answered in the agent's and the extension's JSON, and the cache's backend.
+//!
+//! The cache (lockbox-cache) keeps [`SecretValue`]s by [`SecretName`]. Each request (service,
+//! id, version selector, decryption) is encoded into a name (`k` + base64url of its JSON), and
+//! the value kept is the finished response body, so a hit is a map lookup and a copy.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::error::SdkError;
+use aws_smithy_types::date_time::Format;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+
+const BACKEND: &str = "serve";
+
+/// One read the endpoint can make.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// GetSecretValue.
+    Secret {
+        id: String,
+        version_id: Option<String>,
+        stage: Option<String>,
+    },
+    /// GetParameter (`name` may carry a `:version` or `:label` selector).
+    Parameter { name: String, decrypt: bool },
+}
+
+impl Request {
+    /// The cache name for this request, or `None` when it is too long to be one (then the
+    /// request is read without the cache).
+    pub(crate) fn cache_name(&self) -> Option<SecretName> {
+        let json = serde_json::to_vec(self).ok()?;
+        let name = format!("k{}", URL_SAFE_NO_PAD.encode(json));
+        SecretName::new(name).ok()
+    }
+
+    fn from_cache_name(name: &SecretName) -> Result<Self> {
+        let bad = || Error::new(ErrorKind::Backend, BACKEND, "not a request key");
+        let b64 = name.as_str().strip_prefix('k').ok_or_else(bad)?;
+        let json = URL_SAFE_NO_PAD.decode(b64).map_err(|_| bad())?;
+        serde_json::from_slice(&json).map_err(|_| bad())
+    }
+
+    /// The id or name, for logs.
+    pub(crate) fn target(&self) -> &str {
+        match self {
+            Self::Secret { id, .. } => id,
+            Self::Parameter { name, .. } => name,
+        }
+    }
+}
+
+/// What AWS (or the way to it) answered instead of a value: the status and JSON body the
+/// agent sends back. Attached as the source of the lockbox [`Error`] so it survives the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// HTTP status to answer with.
+    pub status: u16,
+    /// The error code (`ResourceNotFoundException`, `TimeoutError`, `InternalFailure`, ...).
+    pub code: String,
+    /// AWS's message (empty for `InternalFailure`).
+    pub message: String,
+}
+
+impl UpstreamError {
+    pub(crate) fn timeout() -> Self {
+        Self {
+            status: 504,
+            code: "TimeoutError".into(),
+            message: "Timeout".into(),
+        }
+    }
+
+    fn internal() -> Self {
+        Self {
+            status: 500,
+            code: "InternalFailure".into(),
+            message: String::new(),
+        }
+    }
+
+    /// The agent's error body: `{"__type":"X", "message":"Y"}`, or `{"__type":"InternalFailure"}`.
+    pub fn body(&self) -> String {
+        if self.message.is_empty() || self.code == "InternalFailure" {
+            return "{\"__type\":\"InternalFailure\"}".into();
+        }
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        format!(
+            "{{\"__type\":{}, \"message\":{}}}",
+            q(&self.code),
+            q(&self.message)
+        )
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self.code.as_str() {
+            "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
+                ErrorKind::NotFound
+            }
+            "ThrottlingException" | "TooManyRequestsException" => ErrorKind::Throttled,
+            "AccessDeniedException" => ErrorKind::PermissionDenied,
+            "TimeoutError" | "ConnectionError" => ErrorKind::Unavailable,
+            _ if self.status >= 500 => ErrorKind::Unavailable,
+            _ => ErrorKind::Backend,
+        }
+    }
+
+    fn into_error(self, target: &str) -> Error {
+        let kind = self.kind();
+        Error::new(
+            kind,
+            BACKEND,
+            format!("{} (HTTP {})", self.code, self.status),
+        )
+        .with_secret(target)
+        .with_code(self.code.clone())
+        .with_source(self)
+    }
+
+    /// The upstream answer carried by `err`, or an internal failure.
+    pub fn of(err: &Error) -> Self {
+        std::error::Error::source(err)
+            .and_then(|s| s.downcast_ref::<UpstreamError>())
+            .cloned()
+            .unwrap_or_else(Self::internal)
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (HTTP {})", self.code, self.status)
+    }
+}
+
+impl std::error::Error for UpstreamError {}
+
+/// Sorts an SDK error the way the agent does: service errors keep their code, message and
+/// status; timeouts are 504, connection failures 502, anything else 500.
+fn classify<E, R>(err: &SdkError<E, R>) -> UpstreamError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+    R: HasStatus,
+{
+    let transport = |status, code: &str, message: &str| UpstreamError {
+        status,
+        code: code.into(),
+        message: message.into(),
+    };
+    match err {
+        SdkError::ServiceError(se) => {
+            let (Some(code), Some(message)) = (se.err().code(), se.err().message()) else {
+                return UpstreamError::internal();
+            };
+            UpstreamError {
+                status: se.raw().status_u16(),
+                code: code.into(),
+                message: message.into(),
+            }
+        }
+        SdkError::TimeoutError(_) => transport(504, "TimeoutError", "Timeout"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => transport(504, "TimeoutError", "Timeout"),
+        SdkError::DispatchFailure(d) if d.is_io() => {
+            transport(502, "ConnectionError", "Read Error")
+        }
+        SdkError::ResponseError(_) => transport(502, "ConnectionError", "Response Error"),
+        _ => UpstreamError::internal(),
+    }
+}
+
+trait HasStatus {
+    fn status_u16(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status_u16(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// The agent's GetSecretValue body.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretOut<'a> {
+    #[serde(rename = "ARN")]
+    arn: Option<&'a str>,
+    name: Option<&'a str>,
+    version_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_string: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_binary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_stages: Option<&'a [String]>,
+    created_date: Option<String>,
+}
+
+/// The extension's GetParameter body.
+#[derive(Serialize)]
+struct ParameterOut<'a> {
+    #[serde(rename = "Parameter")]
+    parameter: ParameterFields<'a>,
+    #[serde(rename = "ResultMetadata")]
+    result_metadata: Empty,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ParameterFields<'a> {
+    #[serde(rename = "ARN")]
+    arn: Option<&'a str>,
+    data_type: Option<&'a str>,
+    last_modified_date: Option<String>,
+    name: Option<&'a str>,
+    selector: Option<&'a str>,
+    source_result: Option<&'a str>,
+    #[serde(rename = "Type")]
+    kind: Option<&'a str>,
+    value: Option<&'a str>,
+    version: i64,
+}
+
+/// Seconds since the epoch with fraction, as the agent prints them (`f64` to string).
+fn epoch_with_fraction(d: &aws_smithy_types::DateTime) -> String {
+    (d.secs() as f64 + f64::from(d.subsec_nanos()) / 1e9).to_string()
+}
+
+/// Both AWS clients; the cache's backend.
+#[derive(Clone)]
+pub(crate) struct Upstream {
+    sm: aws_sdk_secretsmanager::Client,
+    ssm: aws_sdk_ssm::Client,
+    metrics: Arc<Metrics>,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Upstream")
+    }
+}
+
+impl Upstream {
+    pub(crate) fn new(sdk: &aws_config::SdkConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            sm: aws_sdk_secretsmanager::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+            metrics,
+        }
+    }
+
+    /// Reads from AWS; the value is the finished response body.
+    pub(crate) async fn fetch(&self, req: &Request) -> Result<SecretValue> {
+        self.metrics.backend_call();
+        let out = match req {
+            Request::Secret {
+                id,
+                version_id,
+                stage,
+            } => {
+                self.secret(id, version_id.as_deref(), stage.as_deref())
+                    .await
+            }
+            Request::Parameter { name, decrypt } => self.parameter(name, *decrypt).await,
+        };
+        out.map_err(|e| {
+            let err = e.into_error(req.target());
+            self.metrics.upstream_error(err.kind());
+            err
+        })
+    }
+
+    async fn secret(
+        &self,
+        id: &str,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> std::result::Result<SecretValue, UpstreamError> {
+        let out = self
+            .sm
+            .get_secret_value()
+            .secret_id(id)
+            .set_version_id(version_id.map(str::to_owned))
+            .set_version_stage(stage.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let binary = out.secret_binary().map(|b| STANDARD.encode(b.as_ref()));
+        let body = SecretOut {
+            arn: out.arn(),
+            name: out.name(),
+            version_id: out.version_id(),
+            secret_string: out.secret_string(),
+            secret_binary: binary,
+            version_stages: out.version_stages.as_deref(),
+            created_date: out.created_date().map(epoch_with_fraction),
+        };
+        serde_json::to_vec(&body)
+            .map(SecretValue::new)
+            .map_err(|_| UpstreamError::internal())
+    }
+
+    async fn parameter(
+        &self,
+        name: &str,
+        decrypt: bool,
+    ) -> std::result::Result<SecretValue, UpstreamError> {
+        let out = self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(decrypt)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let Some(p) = out.parameter() else {
+            return Err(UpstreamError::internal());
+        };
+        let body = ParameterOut {
+            parameter: ParameterFields {
+                arn: p.arn(),
+                data_type: p.data_type(),
+                last_modified_date: p
+                    .last_modified_date()
+                    .and_then(|d| d.fmt(Format::DateTime).ok()),
+                name: p.name(),
+                selector: p.selector(),
+                source_result: p.source_result(),
+                kind: p.r#type().map(|t| t.as_str()),
+                value: p.value(),
+                version: p.version(),
+            },
+            result_metadata: Empty {},
+        };
+        serde_json::to_vec(&body)
+            .map(SecretValue::new)
+            .map_err(|_| UpstreamError::internal())
+    }
+}
+
+fn read_only() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        BACKEND,
+        "the serve endpoint only reads",
+    )
+}
+
+#[async_trait]
+impl SecretsManager for Upstream {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        let req = Request::from_cache_name(name)?;
+        self.fetch(&req).await
+    }
+
+    /// The misses of one batch are read concurrently.
+    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, name) in names.iter().enumerate() {
+            let me = self.clone();
+            let name = name.clone();
+            set.spawn(async move { (i, me.get(&name).await) });
+        }
+        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, r)) = joined {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, BACKEND, "read failed")))
+            })
+            .collect()
+    }
+
+    async fn put(&self, _: &SecretName, _: &SecretValue, _: PutMode) -> Result<()> {
+        Err(read_only())
+    }
+
+    async fn delete(&self, _: &SecretName) -> Result<()> {
+        Err(read_only())
+    }
+
+    async fn list(&self, _: &str) -> Result<Vec<SecretName>> {
+        Err(read_only())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_through_cache_names() {
+        for req in [
+            Request::Secret {
+                id: "arn:aws:secretsmanager:us-east-1:1:secret:a/b c-XyZ".into(),
+                version_id: Some("v".into()),
+                stage: None,
+            },
+            Request::Parameter {
+                name: "/app/x:3".into(),
+                decrypt: true,
+            },
+        ] {
+            let name = req.cache_name().unwrap();
+            assert_eq!(Request::from_cache_name(&name).unwrap(), req);
+        }
+        let long = Request::Parameter {
+            name: "x".repeat(600),
+            decrypt: false,
+        };
+        assert!(long.cache_name().is_none());
+    }
+
+    #[test]
+    fn error_bodies_are_the_agents() {
+        let e = UpstreamError {
+            status: 400,
+            code: "ResourceNotFoundException".into(),
+            message: "Secrets Manager can't find the specified secret.".into(),
+        };
+        assert_eq!(
+            e.body(),
+            "{\"__type\":\"ResourceNotFoundException\", \"message\":\"Secrets Manager can't find the specified secret.\"}"
+        );
+        assert_eq!(
+            UpstreamError::internal().body(),
+            "{\"__type\":\"InternalFailure\"}"
+        );
+        let err = e.clone().into_error("x");
+        assert!(err.is_not_found());
+        assert_eq!(UpstreamError::of(&err), e);
+    }
+
+    #[test]
+    fn created_date_is_epoch_seconds_with_fraction() {
+        let d = aws_smithy_types::DateTime::from_secs_and_nanos(1_700_000_000, 250_000_000);
+        assert_eq!(epoch_with_fraction(&d), "1700000000.25");
+        let d = aws_smithy_types::DateTime::from_secs(1_700_000_000);
+        assert_eq!(epoch_with_fraction(&d), "1700000000");
+    }
+}
