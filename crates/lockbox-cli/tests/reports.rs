@@ -136,7 +136,7 @@ fn sync_takes_the_region_from_the_aws_profile() {
     assert!(!store.join("secrets.sealed").exists());
 }
 
-const SUBCOMMANDS: [&str; 14] = [
+const SUBCOMMANDS: [&str; 19] = [
     "generate",
     "init",
     "output",
@@ -148,6 +148,11 @@ const SUBCOMMANDS: [&str; 14] = [
     "sync",
     "read",
     "lookup",
+    "exec",
+    "env",
+    "export",
+    "import",
+    "history",
     "serve",
     "completions",
     "man",

@@ -18,6 +18,6 @@ pub mod output;
 pub mod policy;
 pub mod put;
 pub mod read;
-pub mod sources;
 pub mod serve;
+pub mod sources;
 pub mod sync;
