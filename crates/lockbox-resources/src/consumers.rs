@@ -46,12 +46,11 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use lockbox_config::strict::StrictJsonError;
 use lockbox_core::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::manifest::check_resource_id;
+use crate::manifest::{check_resource_id, parse_json};
 use crate::store::SecretInfo;
 
 /// The top-level key of a consumers file.
@@ -224,20 +223,7 @@ impl Consumers {
 
     /// Parses and validates consumers text; `source` names it in errors (usually the path).
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let root: Value = lockbox_config::strict::parse(text).map_err(|e| match e {
-            StrictJsonError::Syntax { message, .. } => {
-                Error::invalid_config(source, format_args!("not valid JSON: {message}"))
-            }
-            StrictJsonError::DuplicateKey {
-                ref first, line, ..
-            } => Error::invalid_config(
-                format_args!("{source}: {}", e.key_path().unwrap_or_default()),
-                format_args!(
-                    "duplicates {first:?} (line {line}; keys are matched ignoring case, and \
-                     each may be given once)"
-                ),
-            ),
-        })?;
+        let root = parse_json(text, source)?;
         let Value::Object(root) = root else {
             return Err(Error::invalid_config(
                 source,

@@ -199,20 +199,7 @@ impl Manifest {
 
     /// Parses and validates manifest text; `source` names it in errors (usually the path).
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let root: Value = lockbox_config::strict::parse(text).map_err(|e| match e {
-            StrictJsonError::Syntax { message, .. } => {
-                Error::invalid_config(source, format_args!("not valid JSON: {message}"))
-            }
-            StrictJsonError::DuplicateKey {
-                ref first, line, ..
-            } => Error::invalid_config(
-                format_args!("{source}: {}", e.key_path().unwrap_or_default()),
-                format_args!(
-                    "duplicates {first:?} (line {line}; keys are matched ignoring case, and \
-                     each may be given once)"
-                ),
-            ),
-        })?;
+        let root = parse_json(text, source)?;
         let Value::Object(root) = root else {
             return Err(Error::invalid_config(
                 source,
@@ -757,6 +744,25 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Parses `text` as strict JSON (a key given twice in any case is refused, naming it), with
+/// errors that name `source`: the one reader of the crate's JSON files (manifests, consumers).
+pub(crate) fn parse_json(text: &str, source: &str) -> Result<Value> {
+    lockbox_config::strict::parse(text).map_err(|e| match e {
+        StrictJsonError::Syntax { message, .. } => {
+            Error::invalid_config(source, format_args!("not valid JSON: {message}"))
+        }
+        StrictJsonError::DuplicateKey {
+            ref first, line, ..
+        } => Error::invalid_config(
+            format_args!("{source}: {}", e.key_path().unwrap_or_default()),
+            format_args!(
+                "duplicates {first:?} (line {line}; keys are matched ignoring case, and \
+                 each may be given once)"
+            ),
+        ),
+    })
 }
 
 #[cfg(test)]
