@@ -47,10 +47,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use lockbox_core::{Error, ErrorKind, Result};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::manifest::{check_resource_id, parse_json};
+use crate::manifest::{check_resource_id, only_keys, parse_json};
 use crate::store::SecretInfo;
 
 /// The top-level key of a consumers file.
@@ -509,28 +509,6 @@ fn check_token(token: &str) -> std::result::Result<(), String> {
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("has whitespace or control characters".into());
-    }
-    Ok(())
-}
-
-/// Refuses any key not in `allowed`, naming it (`{prefix}{key}`).
-fn only_keys(fields: &Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<()> {
-    for key in fields.keys() {
-        if allowed.contains(&key.as_str()) {
-            continue;
-        }
-        let hint = match allowed.iter().find(|a| a.eq_ignore_ascii_case(key)) {
-            Some(a) => format!("unknown key; did you mean {a:?}? (keys are matched exactly)"),
-            None => format!(
-                "unknown key; expected {}",
-                allowed
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        return Err(Error::invalid_config(format_args!("{prefix}{key}"), hint));
     }
     Ok(())
 }

@@ -418,7 +418,7 @@ fn too_many_labels(at: &str, key: &str, count: usize) -> Error {
 /// are matched exactly, as the Greengrass API does.
 fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
     let (resources, path) = if let Some(v) = root.get(V1_INITIAL_VERSION) {
-        only_keys(root, &[V1_INITIAL_VERSION], source, "")?;
+        only_keys(root, &[V1_INITIAL_VERSION], &format!("{source}: "))?;
         let Value::Object(inner) = v else {
             return Err(Error::invalid_config(
                 format_args!("{source}: {V1_INITIAL_VERSION}"),
@@ -429,7 +429,7 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
             ));
         };
         let at = format!("{V1_INITIAL_VERSION}.");
-        only_keys(inner, &[V1_RESOURCES], source, &at)?;
+        only_keys(inner, &[V1_RESOURCES], &format!("{source}: {at}"))?;
         let Some(r) = inner.get(V1_RESOURCES) else {
             return Err(Error::invalid_config(
                 format_args!("{source}: {at}{V1_RESOURCES}"),
@@ -438,7 +438,7 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
         };
         (r, format!("{at}{V1_RESOURCES}"))
     } else {
-        only_keys(root, &[V1_RESOURCES], source, "")?;
+        only_keys(root, &[V1_RESOURCES], &format!("{source}: "))?;
         (&root[V1_RESOURCES], V1_RESOURCES.to_owned())
     };
     let Value::Array(entries) = resources else {
@@ -468,8 +468,7 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
         only_keys(
             fields,
             &["Id", "Name", "ResourceDataContainer"],
-            source,
-            &format!("{here}."),
+            &format!("{source}: {here}."),
         )?;
         let id = resource_word(fields, "Id", &at)?;
         let name = resource_word(fields, "Name", &at)?;
@@ -539,8 +538,7 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
         only_keys(
             data,
             &["ARN", "AdditionalStagingLabelsToDownload"],
-            source,
-            &format!("{here}.ResourceDataContainer.{kind}."),
+            &format!("{source}: {here}.ResourceDataContainer.{kind}."),
         )?;
         let arn = match data.get("ARN") {
             None | Some(Value::Null) => {
@@ -583,20 +581,16 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// Refuses any key of `fields` not in `allowed`, naming it (`{source}: {prefix}{key}`), with a
-/// hint when only its case differs.
-fn only_keys(
-    fields: &Map<String, Value>,
-    allowed: &[&str],
-    source: &str,
-    prefix: &str,
-) -> Result<()> {
+/// Refuses any key of `fields` not in `allowed`, naming it as `{at}{key}` (`at` names the
+/// file and the object, e.g. `"manifest.json: Resources[0]."`); keys are matched exactly, as the
+/// Greengrass API does, with a hint when only the case differs.
+pub(crate) fn only_keys(fields: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<()> {
     for key in fields.keys() {
         if allowed.contains(&key.as_str()) {
             continue;
         }
         let hint = match allowed.iter().find(|a| a.eq_ignore_ascii_case(key)) {
-            Some(a) => format!("unknown key; did you mean {a:?}? (v1 keys are matched exactly)"),
+            Some(a) => format!("unknown key; did you mean {a:?}? (keys are matched exactly)"),
             None => format!(
                 "unknown key; expected {}",
                 allowed
@@ -606,10 +600,7 @@ fn only_keys(
                     .join(", ")
             ),
         };
-        return Err(Error::invalid_config(
-            format_args!("{source}: {prefix}{key}"),
-            hint,
-        ));
+        return Err(Error::invalid_config(format_args!("{at}{key}"), hint));
     }
     Ok(())
 }
