@@ -369,11 +369,13 @@ mod tests {
             "\u{1b}[32;1m     Summary\u{1b}[0m [   1.0s] 5 tests run: 3 passed, \
              1 failed, 1 timed out, 4 skipped",
         );
+        // A test that passed on a retry counts once, as passed.
+        counts.add_line("     Summary [  12.0s] 7 tests run: 7 passed (1 flaky), 0 skipped");
         counts.add_line("running 3 tests");
         assert_eq!(
             counts,
             Counts {
-                passed: 149,
+                passed: 156,
                 failed: 4,
                 skipped: 5
             }
