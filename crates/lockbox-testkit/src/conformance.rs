@@ -75,6 +75,7 @@ macro_rules! conformance_tests {
             binary_values_keep_every_byte,
             list_returns_exactly_ours_sorted,
             get_many_keeps_order_and_reports_per_name,
+            read_prefix_returns_ours_with_values_sorted,
             racing_creates_have_exactly_one_winner,
             delete_removes_and_a_second_delete_is_not_found,
         );
@@ -358,6 +359,57 @@ pub async fn get_many_keeps_order_and_reports_per_name(
         "{who}"
     );
     clean_up(b, capabilities, &base, &[a, o]).await;
+}
+
+/// `read_prefix` returns exactly the secrets under a prefix, sorted by name, each with its own
+/// current value, and nothing for a prefix no name has (capability `list`).
+pub async fn read_prefix_returns_ours_with_values_sorted(
+    backend: Arc<dyn SecretsManager>,
+    capabilities: &Capabilities,
+) {
+    if !capabilities.list {
+        return;
+    }
+    let b = backend.as_ref();
+    let who = b.backend();
+    let base = base();
+    let mut expected: Vec<(SecretName, Vec<u8>)> = vec![
+        (name(&base, "omega"), b"last".to_vec()),
+        (name(&base, "alpha"), b"first".to_vec()),
+        (name(&base, "nested/deep"), b"n=1\nline two".to_vec()),
+    ];
+    if capabilities.binary_values {
+        expected.push((name(&base, "binary"), vec![0, 159, 146, 150, 255]));
+    }
+    for (n, v) in &expected {
+        b.create(n, &SecretValue::from(v.clone()))
+            .await
+            .expect("create");
+    }
+    expected.sort_by(|x, y| x.0.cmp(&y.0));
+    let read = b
+        .read_prefix(&format!("{base}/"))
+        .await
+        .expect("read_prefix");
+    let got: Vec<(SecretName, Vec<u8>)> = read
+        .iter()
+        .map(|(n, v)| (n.clone(), v.expose_bytes().to_vec()))
+        .collect();
+    let got_names: Vec<&SecretName> = got.iter().map(|(n, _)| n).collect();
+    let expected_names: Vec<&SecretName> = expected.iter().map(|(n, _)| n).collect();
+    assert_eq!(got_names, expected_names, "{who}: read_prefix names");
+    assert!(got == expected, "{who}: read_prefix values differ");
+    let none = b
+        .read_prefix(&format!("{base}/zzz"))
+        .await
+        .expect("read_prefix with no match");
+    assert!(
+        none.is_empty(),
+        "{who}: read_prefix with no match returned {} secrets",
+        none.len()
+    );
+    let names: Vec<SecretName> = expected.into_iter().map(|(n, _)| n).collect();
+    clean_up(b, capabilities, &base, &names).await;
 }
 
 /// Of eight concurrent creates of one name, exactly one wins; the others are AlreadyExists.
