@@ -6,7 +6,6 @@
 //! emulator tests say they were skipped.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use base64::Engine;
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::{aws_command, code, json, stderr, stdout};
+use lockbox_testkit::cli::{StoreDirs, aws_command, code, json, stderr, stdout};
 use lockbox_testkit::{emulator, tag};
 
 fn command(args: &[&str]) -> Command {
@@ -43,43 +42,13 @@ fn sdk(endpoint: &str, region: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(conf)
 }
 
-struct Dirs {
-    _tmp: tempfile::TempDir,
-    store: PathBuf,
-    manifest: PathBuf,
-}
+type Dirs = StoreDirs;
 
-impl Dirs {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        Self {
-            store: tmp.path().join("store"),
-            manifest: tmp.path().join("manifest.json"),
-            _tmp: tmp,
-        }
-    }
-    fn store(&self) -> &str {
-        self.store.to_str().unwrap()
-    }
-    fn write(&self, text: &str) {
-        std::fs::write(&self.manifest, text).unwrap();
-    }
-    fn sync_args<'a>(&'a self, endpoint: &'a str) -> Vec<&'a str> {
-        vec![
-            "sync",
-            "--manifest",
-            self.manifest.to_str().unwrap(),
-            "--store",
-            self.store(),
-            "--endpoint-url",
-            endpoint,
-        ]
-    }
-    fn read(&self, args: &[&str]) -> Output {
-        let mut all = vec!["read", "--store", self.store()];
-        all.extend_from_slice(args);
-        lockbox(&all)
-    }
+/// `lockbox read --store <d.store> ARGS`.
+fn read(d: &Dirs, args: &[&str]) -> Output {
+    let mut all = vec!["read", "--store", d.store()];
+    all.extend_from_slice(args);
+    lockbox(&all)
 }
 
 /// A v1 resource of a secret.
@@ -159,7 +128,7 @@ async fn v1_definition_syncs_reads_by_resource_id_name_and_arn_and_drops_removed
         }
         serde_json::json!({"InitialVersion": {"Resources": resources}}).to_string()
     };
-    d.write(&definition(true));
+    d.write_manifest_text(&definition(true));
     let mut args = d.sync_args(&endpoint);
     args.push("--json");
     let o = lockbox(&args);
@@ -189,20 +158,23 @@ async fn v1_definition_syncs_reads_by_resource_id_name_and_arn_and_drops_removed
         ["--secret-id", db.as_str()],
         ["--secret-id", db_arn.as_str()],
     ] {
-        assert_eq!(ok(&d.read(&by)), b"db-current", "{by:?}");
+        assert_eq!(ok(&read(&d, &by)), b"db-current", "{by:?}");
     }
     for (label, want) in [("Label1", "db-label1"), ("Label2", "db-label2")] {
-        let o = d.read(&["--resource-id", "db-resource", "--version-stage", label]);
+        let o = read(
+            &d,
+            &["--resource-id", "db-resource", "--version-stage", label],
+        );
         assert_eq!(ok(&o), want.as_bytes());
     }
-    let o = d.read(&["--resource-id", "db-resource", "--json"]);
+    let o = read(&d, &["--resource-id", "db-resource", "--json"]);
     let j = json(&String::from_utf8(ok(&o)).unwrap());
     assert_eq!(j["resource_id"], "db-resource");
     assert_eq!(j["secret_string"], "db-current");
     assert_eq!(j["arn"], db_arn.as_str());
     // Binary: raw bytes on stdout, base64 in --json.
-    assert_eq!(ok(&d.read(&["--resource-id", "bin-resource"])), bin_value);
-    let o = d.read(&["--resource-id", "bin-resource", "--json"]);
+    assert_eq!(ok(&read(&d, &["--resource-id", "bin-resource"])), bin_value);
+    let o = read(&d, &["--resource-id", "bin-resource", "--json"]);
     let j = json(&String::from_utf8(ok(&o)).unwrap());
     assert_eq!(
         j["secret_binary"],
@@ -210,28 +182,28 @@ async fn v1_definition_syncs_reads_by_resource_id_name_and_arn_and_drops_removed
     );
     assert!(j.get("secret_string").is_none());
     // A resource id that is not there, and the two ids at once.
-    let o = d.read(&["--resource-id", "data-volume"]);
+    let o = read(&d, &["--resource-id", "data-volume"]);
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("resource data-volume was not synced"),
         "{}",
         stderr(&o)
     );
-    let o = d.read(&["--resource-id", "db-resource", "--secret-id", &db]);
+    let o = read(&d, &["--resource-id", "db-resource", "--secret-id", &db]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 
     // The binary resource removed from the definition: gone after the next sync.
-    d.write(&definition(false));
+    d.write_manifest_text(&definition(false));
     let o = lockbox(&args);
     let report = json(&String::from_utf8(ok(&o)).unwrap());
     assert_eq!(report["removed"], serde_json::json!([bin_arn]), "{report}");
-    let o = d.read(&["--resource-id", "bin-resource"]);
+    let o = read(&d, &["--resource-id", "bin-resource"]);
     assert_eq!(code(&o), 1);
-    let o = d.read(&["--secret-id", &bin]);
+    let o = read(&d, &["--secret-id", &bin]);
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("was not synced"), "{}", stderr(&o));
     assert_eq!(
-        ok(&d.read(&["--resource-id", "db-resource"])),
+        ok(&read(&d, &["--resource-id", "db-resource"])),
         b"db-current"
     );
 }
@@ -284,24 +256,27 @@ async fn greengrass_documented_definition_as_is() {
     put_with_stage(&sm, name, &format!("one-{run}"), "Label1").await;
     put_with_stage(&sm, name, &format!("two-{run}"), "Label2").await;
     let d = Dirs::new();
-    d.write(DOC);
+    d.write_manifest_text(DOC);
     let mut args = d.sync_args(&endpoint);
     args.extend(["--region", "us-west-2"]);
     ok(&lockbox(&args));
     assert_eq!(
-        ok(&d.read(&["--resource-id", "my-resource-id"])),
+        ok(&read(&d, &["--resource-id", "my-resource-id"])),
         current.as_bytes()
     );
     assert_eq!(
-        ok(&d.read(&[
-            "--resource-id",
-            "my-resource-id",
-            "--version-stage",
-            "Label2"
-        ])),
+        ok(&read(
+            &d,
+            &[
+                "--resource-id",
+                "my-resource-id",
+                "--version-stage",
+                "Label2"
+            ]
+        )),
         format!("two-{run}").as_bytes()
     );
-    assert_eq!(ok(&d.read(&["--secret-id", name])), current.as_bytes());
+    assert_eq!(ok(&read(&d, &["--secret-id", name])), current.as_bytes());
 }
 
 /// Two resources naming one secret: refused naming both, nothing written.
@@ -309,7 +284,7 @@ async fn greengrass_documented_definition_as_is() {
 fn a_secret_referenced_by_two_resources_is_refused() {
     let d = Dirs::new();
     let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
-    d.write(
+    d.write_manifest_text(
         &serde_json::json!({"Resources": [
             secret_resource("first", arn, &[]),
             secret_resource("second", arn, &["blue"]),
@@ -345,7 +320,7 @@ async fn a_secret_deleted_in_the_cloud_is_named_and_the_last_store_kept() {
             .collect();
         serde_json::json!({ "cloudSecrets": entries }).to_string()
     };
-    d.write(&manifest(&[&keep, &gone_arn]));
+    d.write_manifest_text(&manifest(&[&keep, &gone_arn]));
     ok(&lockbox(&d.sync_args(&endpoint)));
     let before = std::fs::read(d.store.join("secrets.sealed")).unwrap();
     sm.delete_secret()
@@ -385,15 +360,15 @@ async fn a_secret_deleted_in_the_cloud_is_named_and_the_last_store_kept() {
         before,
         "store unchanged"
     );
-    assert_eq!(ok(&d.read(&["--secret-id", &gone])), b"last-copy");
+    assert_eq!(ok(&read(&d, &["--secret-id", &gone])), b"last-copy");
     // Dropped from the manifest: the next sync succeeds and removes it.
-    d.write(&manifest(&[&keep]));
+    d.write_manifest_text(&manifest(&[&keep]));
     let mut args = d.sync_args(&endpoint);
     args.push("--json");
     let report = json(&stdout(&lockbox(&args)));
     assert_eq!(report["removed"], serde_json::json!([gone_arn]), "{report}");
-    assert_eq!(code(&d.read(&["--secret-id", &gone])), 1);
-    assert_eq!(ok(&d.read(&["--secret-id", &keep])), b"kept");
+    assert_eq!(code(&read(&d, &["--secret-id", &gone])), 1);
+    assert_eq!(ok(&read(&d, &["--secret-id", &keep])), b"kept");
 }
 
 /// `periodicRefreshIntervalMin` without `--interval`: keeps refreshing on that period (a
@@ -408,7 +383,7 @@ async fn the_manifest_refresh_period_keeps_syncing() {
     let name = format!("it-gg/refresh/{}/s", tag());
     create(&sm, &name, "first").await;
     let d = Dirs::new();
-    d.write(
+    d.write_manifest_text(
         &serde_json::json!({"cloudSecrets": [{"arn": name}], "periodicRefreshIntervalMin": 1})
             .to_string(),
     );
@@ -427,7 +402,7 @@ async fn the_manifest_refresh_period_keeps_syncing() {
         }
     });
     let read = || {
-        let o = d.read(&["--secret-id", &name]);
+        let o = read(&d, &["--secret-id", &name]);
         o.status.success().then_some(o.stdout)
     };
     let wait_for = |what: &str, f: &dyn Fn() -> bool| {

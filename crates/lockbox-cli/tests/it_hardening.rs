@@ -3,13 +3,13 @@
 //! LOCKBOX_IT_ENDPOINT and skip (saying so) without it; the others always run.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use lockbox_resources::{STORE_FILE, Store, StoreLock, TEMP_PREFIX};
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::{aws_command, code, json, stderr, stdout};
+use lockbox_testkit::cli::{StoreDirs, aws_command, code, json, stderr, stdout};
 use lockbox_testkit::{emulator, tag};
 
 fn command(args: &[&str]) -> Command {
@@ -33,51 +33,7 @@ fn ok(o: &Output) -> &[u8] {
     &o.stdout
 }
 
-struct Dirs {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    store: PathBuf,
-    manifest: PathBuf,
-}
-
-impl Dirs {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_owned();
-        Self {
-            store: root.join("store"),
-            manifest: root.join("manifest.json"),
-            root,
-            _tmp: tmp,
-        }
-    }
-    fn store(&self) -> &str {
-        self.store.to_str().unwrap()
-    }
-    fn key(&self) -> PathBuf {
-        self.root.join("store.key")
-    }
-    fn sync_args<'a>(&'a self, endpoint: &'a str) -> Vec<&'a str> {
-        vec![
-            "sync",
-            "--manifest",
-            self.manifest.to_str().unwrap(),
-            "--store",
-            self.store(),
-            "--endpoint-url",
-            endpoint,
-        ]
-    }
-    fn temp_files(&self) -> usize {
-        std::fs::read_dir(&self.store)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
-}
+type Dirs = StoreDirs;
 
 async fn create_secret(endpoint: &str, name: &str, value: &str) {
     aws_sdk_secretsmanager::Client::new(&setup_config(endpoint))
@@ -125,7 +81,7 @@ async fn sixty_four_concurrent_syncs_on_one_store_all_succeed() {
     }
     generations.sort_unstable();
     assert_eq!(generations, (1..=64).collect::<Vec<u64>>());
-    assert_eq!(d.temp_files(), 0);
+    assert_eq!(d.files_starting_with(TEMP_PREFIX), 0);
     let store = Store::open(&d.store, &d.key()).unwrap();
     assert_eq!(store.generation(), 64);
     assert_eq!(store.secrets().len(), 1);

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_resources::{STORE_FILE, Selector, Store, TEMP_PREFIX};
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::aws_command;
+use lockbox_testkit::cli::{StoreDirs, aws_command};
 use lockbox_testkit::{emulator, tag};
 
 /// A prefix no other test (or run) uses.
@@ -54,67 +54,16 @@ fn sdk(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&setup_config(endpoint))
 }
 
-struct Dirs {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    store: PathBuf,
-    manifest: PathBuf,
+type Dirs = StoreDirs;
+
+/// `p` as an argument.
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
 
-impl Dirs {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_owned();
-        Self {
-            store: root.join("store"),
-            manifest: root.join("manifest.json"),
-            root,
-            _tmp: tmp,
-        }
-    }
-    fn s(p: &Path) -> &str {
-        p.to_str().unwrap()
-    }
-    fn store(&self) -> &str {
-        Self::s(&self.store)
-    }
-    fn key(&self) -> PathBuf {
-        self.root.join("store.key")
-    }
-    fn write_manifest(&self, entries: &[(&str, &[&str])]) {
-        let items: Vec<_> = entries
-            .iter()
-            .map(|(arn, labels)| serde_json::json!({ "arn": arn, "labels": labels }))
-            .collect();
-        std::fs::write(
-            &self.manifest,
-            serde_json::json!({ "cloudSecrets": items }).to_string(),
-        )
-        .unwrap();
-    }
-    fn sync_args<'a>(&'a self, endpoint: &'a str) -> Vec<&'a str> {
-        vec![
-            "sync",
-            "--manifest",
-            Self::s(&self.manifest),
-            "--store",
-            self.store(),
-            "--endpoint-url",
-            endpoint,
-        ]
-    }
-    fn store_bytes(&self) -> Vec<u8> {
-        std::fs::read(self.store.join(STORE_FILE)).unwrap()
-    }
-    fn temp_files(&self) -> usize {
-        std::fs::read_dir(&self.store)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(TEMP_PREFIX))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
+/// The sealed store file's bytes.
+fn store_bytes(d: &Dirs) -> Vec<u8> {
+    std::fs::read(d.store.join(STORE_FILE)).unwrap()
 }
 
 // ---- without the emulator -------------------------------------------------------------
@@ -146,13 +95,7 @@ fn invalid_manifest_names_file_entry_and_field() {
         r#"{"cloudSecrets": [{"arn": "ok"}, {"arn": "x", "labels": [7]}]}"#,
     )
     .unwrap();
-    let o = lockbox(&[
-        "sync",
-        "--manifest",
-        Dirs::s(&d.manifest),
-        "--store",
-        d.store(),
-    ]);
+    let o = lockbox(&["sync", "--manifest", s(&d.manifest), "--store", d.store()]);
     assert_eq!(code(&o), 1);
     let err = stderr(&o);
     assert!(err.starts_with("error: "), "{err}");
@@ -165,7 +108,7 @@ fn invalid_manifest_names_file_entry_and_field() {
         "--json",
         "sync",
         "--manifest",
-        Dirs::s(&d.manifest),
+        s(&d.manifest),
         "--store",
         d.store(),
     ]);
@@ -182,16 +125,10 @@ fn invalid_manifest_names_file_entry_and_field() {
 fn sync_without_a_region_says_how_to_give_one() {
     let d = Dirs::new();
     d.write_manifest(&[("name-only", &[])]);
-    let o = command(&[
-        "sync",
-        "--manifest",
-        Dirs::s(&d.manifest),
-        "--store",
-        d.store(),
-    ])
-    .env_remove("AWS_REGION")
-    .output()
-    .unwrap();
+    let o = command(&["sync", "--manifest", s(&d.manifest), "--store", d.store()])
+        .env_remove("AWS_REGION")
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains("--region"), "{}", stderr(&o));
 }
@@ -250,7 +187,7 @@ async fn sync_then_read_raw_and_json() {
     let out = json(ok(&lockbox(&args)));
     assert_eq!(out["key_created"], true);
     assert_eq!(out["secrets"].as_array().unwrap().len(), 2);
-    assert_eq!(out["key_file"], Dirs::s(&d.key()));
+    assert_eq!(out["key_file"], s(&d.key()));
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&d.key()), 0o600);
     assert_eq!(mode(&d.store.join(STORE_FILE)), 0o600);
@@ -340,7 +277,7 @@ async fn sync_then_read_raw_and_json() {
     let other = d.root.join("other.key");
     std::fs::write(&other, "11".repeat(32)).unwrap();
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let o = read(&["--secret-id", &text_name, "--key-file", Dirs::s(&other)]);
+    let o = read(&["--secret-id", &text_name, "--key-file", s(&other)]);
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains("sealed with another key"),
@@ -349,7 +286,7 @@ async fn sync_then_read_raw_and_json() {
     );
 
     // A flipped byte inside a ciphertext: refused, naming the secret.
-    let mut file: serde_json::Value = json(&d.store_bytes());
+    let mut file: serde_json::Value = json(&store_bytes(&d));
     let ct = file["secrets"][1]["versions"][0]["ciphertext"]
         .as_str()
         .unwrap()
@@ -360,7 +297,7 @@ async fn sync_then_read_raw_and_json() {
     raw[0] ^= 0x80;
     file["secrets"][1]["versions"][0]["ciphertext"] =
         base64::engine::general_purpose::STANDARD.encode(raw).into();
-    let good = d.store_bytes();
+    let good = store_bytes(&d);
     std::fs::write(d.store.join(STORE_FILE), file.to_string()).unwrap();
     let o = read(&["--secret-id", &text_name]);
     assert_eq!(code(&o), 1);
@@ -391,7 +328,7 @@ async fn missing_secret_exits_1_and_keeps_the_store() {
     let d = Dirs::new();
     d.write_manifest(&[(&here, &[])]);
     ok(&lockbox(&d.sync_args(&endpoint)));
-    let before = d.store_bytes();
+    let before = store_bytes(&d);
     let ghost = format!("{p}/ghost");
     d.write_manifest(&[(&here, &[]), (&ghost, &[])]);
     let o = lockbox(&d.sync_args(&endpoint));
@@ -401,7 +338,7 @@ async fn missing_secret_exits_1_and_keeps_the_store() {
         err.contains(&ghost) && err.contains("does not exist"),
         "{err}"
     );
-    assert_eq!(d.store_bytes(), before);
+    assert_eq!(store_bytes(&d), before);
     // Offline: a closed port fails quickly; the store stays and reads work.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -419,7 +356,7 @@ async fn missing_secret_exits_1_and_keeps_the_store() {
         start.elapsed()
     );
     assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
-    assert_eq!(d.store_bytes(), before);
+    assert_eq!(store_bytes(&d), before);
     assert_eq!(
         ok(&lockbox(&[
             "read",
@@ -547,9 +484,9 @@ async fn crash_test_store_is_always_old_or_new() {
         advanced += usize::from(g == generation);
         stored = g;
         assert!(
-            d.temp_files() <= 1,
+            d.files_starting_with(TEMP_PREFIX) <= 1,
             "{} temp files after generation {generation}",
-            d.temp_files()
+            d.files_starting_with(TEMP_PREFIX)
         );
     }
     eprintln!(
@@ -559,7 +496,7 @@ async fn crash_test_store_is_always_old_or_new() {
     );
     // One more clean sync removes any leftover temp file and brings the last generation.
     ok(&lockbox(&d.sync_args(&endpoint)));
-    assert_eq!(d.temp_files(), 0);
+    assert_eq!(d.files_starting_with(TEMP_PREFIX), 0);
     let store = Store::open(&d.store, &d.key()).unwrap();
     assert_eq!(generation_of(&store), ITERATIONS);
     assert!(start.elapsed() < Duration::from_secs(120));
@@ -671,5 +608,5 @@ async fn interval_refreshes_survives_failures_and_stops_on_sigterm() {
             >= 2,
         "{out}"
     );
-    assert_eq!(d.temp_files(), 0);
+    assert_eq!(d.files_starting_with(TEMP_PREFIX), 0);
 }

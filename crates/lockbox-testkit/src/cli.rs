@@ -1,5 +1,6 @@
 //! Running the built `lockbox` binary in tests.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// `exe` (the test's `env!("CARGO_BIN_EXE_lockbox")`) with `args`, in an environment cleaned
@@ -82,4 +83,85 @@ pub fn workspace_root() -> std::path::PathBuf {
         .nth(2)
         .expect("crates/lockbox-testkit sits two levels below the root")
         .to_path_buf()
+}
+
+/// A temporary directory laid out for `lockbox sync`/`read` tests: `<root>/store` (the sealed
+/// store's directory), `<root>/manifest.json` and `<root>/store.key`. Removed on drop.
+pub struct StoreDirs {
+    _tmp: tempfile::TempDir,
+    /// The temporary directory.
+    pub root: PathBuf,
+    /// `<root>/store`, the store directory (not created).
+    pub store: PathBuf,
+    /// `<root>/manifest.json` (not created).
+    pub manifest: PathBuf,
+}
+
+impl Default for StoreDirs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StoreDirs {
+    /// A fresh temporary directory.
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let root = tmp.path().to_owned();
+        Self {
+            store: root.join("store"),
+            manifest: root.join("manifest.json"),
+            root,
+            _tmp: tmp,
+        }
+    }
+
+    /// The store directory as an argument.
+    pub fn store(&self) -> &str {
+        self.store.to_str().expect("temporary paths are UTF-8")
+    }
+
+    /// `<root>/store.key`, a key file path outside the store directory.
+    pub fn key(&self) -> PathBuf {
+        self.root.join("store.key")
+    }
+
+    /// Writes `text` as the manifest.
+    pub fn write_manifest_text(&self, text: &str) {
+        std::fs::write(&self.manifest, text).expect("write the manifest");
+    }
+
+    /// Writes a v2 manifest (`{"cloudSecrets": [{"arn", "labels"}]}`) of `entries`.
+    pub fn write_manifest(&self, entries: &[(&str, &[&str])]) {
+        let items: Vec<_> = entries
+            .iter()
+            .map(|(arn, labels)| serde_json::json!({ "arn": arn, "labels": labels }))
+            .collect();
+        self.write_manifest_text(&serde_json::json!({ "cloudSecrets": items }).to_string());
+    }
+
+    /// `sync --manifest <manifest> --store <store> --endpoint-url <endpoint>`.
+    pub fn sync_args<'a>(&'a self, endpoint: &'a str) -> Vec<&'a str> {
+        vec![
+            "sync",
+            "--manifest",
+            self.manifest.to_str().expect("temporary paths are UTF-8"),
+            "--store",
+            self.store(),
+            "--endpoint-url",
+            endpoint,
+        ]
+    }
+
+    /// How many entries of the store directory start with `prefix` (leftover temporary
+    /// files, when `prefix` is the store's temporary-file prefix).
+    pub fn files_starting_with(&self, prefix: &str) -> usize {
+        std::fs::read_dir(&self.store)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
 }
