@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use base64::Engine;
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::{StoreDirs, aws_command, code, json, stderr, stdout};
+use lockbox_testkit::cli::{StoreDirs, aws_command, code, json, stderr, stdout, stop_with_sigterm};
 use lockbox_testkit::{emulator, tag};
 
 fn command(args: &[&str]) -> Command {
@@ -430,24 +430,7 @@ async fn the_manifest_refresh_period_keeps_syncing() {
         "refreshed on the 1 s period"
     );
     assert!(child.try_wait().unwrap().is_none(), "still running");
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stop_with_sigterm(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{:?}", lines.lock().unwrap());
     reader.join().unwrap();
     let mut out = String::new();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_resources::{STORE_FILE, Selector, Store, TEMP_PREFIX};
 use lockbox_testkit::aws::setup_config;
-use lockbox_testkit::cli::{StoreDirs, aws_command};
+use lockbox_testkit::cli::{StoreDirs, aws_command, stop_with_sigterm};
 use lockbox_testkit::{emulator, tag};
 
 /// A prefix no other test (or run) uses.
@@ -578,25 +578,7 @@ async fn interval_refreshes_survives_failures_and_stops_on_sigterm() {
         child.try_wait().unwrap().is_none(),
         "still running after a failed round"
     );
-    let pid = child.id().to_string();
-    let start = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stop_with_sigterm(&mut child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{:?}", err_lines.lock().unwrap());
     reader.join().unwrap();
     let mut out = String::new();

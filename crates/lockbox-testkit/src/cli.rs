@@ -165,3 +165,27 @@ impl StoreDirs {
             .unwrap_or(0)
     }
 }
+
+/// Sends SIGTERM to `child` (with `kill`) and waits up to `within` for it to exit, panicking
+/// when it does not; returns its exit status.
+pub fn stop_with_sigterm(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {} failed", child.id());
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status;
+        }
+        assert!(
+            start.elapsed() < within,
+            "did not stop on SIGTERM within {within:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
