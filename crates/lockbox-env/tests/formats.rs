@@ -41,6 +41,15 @@ fn read_csv(text: &str, delimiter: u8) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `doc` read back by lockbox's own importer, every value present.
+fn imported(format: ImportFormat, doc: &str) -> BTreeMap<String, String> {
+    parse_import(format, doc)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap()))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -56,33 +65,21 @@ proptest! {
         let doc = Format::Yaml.write(&as_refs(&map)).unwrap();
         let back: BTreeMap<String, String> = serde_yaml_ng::from_str(&doc).unwrap();
         prop_assert_eq!(&back, &map);
-        let imported: BTreeMap<String, String> = parse_import(ImportFormat::Yaml, &doc)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.unwrap()))
-            .collect();
+        let imported: BTreeMap<String, String> = imported(ImportFormat::Yaml, &doc);
         prop_assert_eq!(imported, map);
     }
 
     #[test]
     fn dotenv_round_trips_through_import(map in pairs("[A-Z_][A-Z0-9_]{0,10}")) {
         let doc = Format::Dotenv.write(&as_refs(&map)).unwrap();
-        let back: BTreeMap<String, String> = parse_import(ImportFormat::Dotenv, &doc)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.unwrap()))
-            .collect();
+        let back: BTreeMap<String, String> = imported(ImportFormat::Dotenv, &doc);
         prop_assert_eq!(back, map);
     }
 
     #[test]
     fn json_round_trips_through_import(map in pairs("[a-z][a-z0-9_./-]{0,10}")) {
         let doc = Format::Json.write(&as_refs(&map)).unwrap();
-        let back: BTreeMap<String, String> = parse_import(ImportFormat::Json, &doc)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.unwrap()))
-            .collect();
+        let back: BTreeMap<String, String> = imported(ImportFormat::Json, &doc);
         prop_assert_eq!(back, map);
     }
 
