@@ -26,6 +26,7 @@
 
 mod config;
 mod metrics;
+mod offline;
 mod server;
 mod token;
 mod upstream;
@@ -33,7 +34,7 @@ mod upstream;
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
     DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
-    LogLevel, ServeConfig,
+    LogLevel, OfflineSettings, ServeConfig,
 };
 pub use server::Server;
 pub use upstream::UpstreamError;

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::metrics::{Metrics, Route};
+use crate::offline::{Offline, Verdict};
 use crate::upstream::{Request, Upstream, UpstreamError};
 
 /// Largest request head hyper buffers (the agent's bound: 321 KiB).
@@ -81,6 +82,7 @@ pub(crate) struct State {
     active: AtomicUsize,
     request_timeout: Duration,
     metrics_enabled: bool,
+    offline: Option<Arc<Offline>>,
 }
 
 /// A bound, ready endpoint. [`Server::run`] serves until the shutdown future completes.
@@ -89,6 +91,7 @@ pub struct Server {
     state: Arc<State>,
     header_read_timeout: Duration,
     max_headers: usize,
+    refresh: Option<tokio::task::AbortHandle>,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -118,6 +121,10 @@ impl Server {
         }
         let metrics = Arc::new(Metrics::default());
         let upstream = Upstream::new(sdk, metrics.clone());
+        let offline = match &config.lockbox.offline {
+            Some(settings) => Some(Offline::start(settings, sdk, metrics.clone()).await?),
+            None => None,
+        };
         let addr = config.listen_addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(
@@ -147,15 +154,24 @@ impl Server {
             active: AtomicUsize::new(0),
             request_timeout: config.lockbox.request_timeout,
             metrics_enabled: config.lockbox.metrics,
+            offline,
         });
         drop(token);
         prefetch(&state, &config).await;
+        let refresh = state.offline.as_ref().and_then(|o| {
+            tracing::info!(
+                "offline fallback: answering from the sealed store in {} when Secrets Manager cannot be reached",
+                o.store_dir().display()
+            );
+            o.spawn_refresh()
+        });
         tracing::info!("lockbox serve listening on {addr}");
         Ok(Self {
             listener,
             state,
             header_read_timeout: config.lockbox.header_read_timeout,
             max_headers: config.lockbox.max_headers,
+            refresh,
         })
     }
 
@@ -216,6 +232,9 @@ impl Server {
             });
         }
         drop(self.listener);
+        if let Some(refresh) = &self.refresh {
+            refresh.abort();
+        }
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(SHUTDOWN_GRACE) => {
@@ -496,22 +515,45 @@ async fn read(state: &State, service: &ServiceCache, request: Request, refresh: 
             }
         }
     };
-    let result: Result<SecretValue> = match tokio::time::timeout(state.request_timeout, fetch).await
+    let result: std::result::Result<SecretValue, UpstreamError> =
+        match tokio::time::timeout(state.request_timeout, fetch).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                // The error names the secret and AWS's code, never a value.
+                tracing::warn!("read of {} failed: {e}", request.target());
+                Err(UpstreamError::of(&e))
+            }
+            Err(_) => {
+                state.metrics.timeout();
+                Err(UpstreamError::timeout())
+            }
+        };
+    if let (
+        Some(offline),
+        Request::Secret {
+            id,
+            version_id,
+            stage,
+        },
+    ) = (&state.offline, &request)
     {
-        Ok(r) => r,
-        Err(_) => {
-            state.metrics.timeout();
-            return Err((504, UpstreamError::timeout().body()));
+        let (version_id, stage) = (version_id.as_deref(), stage.as_deref());
+        match &result {
+            Ok(_) => offline.cloud_answered(id, version_id, stage),
+            Err(up) => match Verdict::of(up) {
+                Verdict::Deleted => offline.cloud_deleted(id, version_id, stage, up),
+                Verdict::Unreachable => {
+                    if let Some(answer) = offline.answer(id, version_id, stage) {
+                        return answer.map_err(|e| (e.status, e.body()));
+                    }
+                }
+                Verdict::Other => {}
+            },
         }
-    };
+    }
     match result {
         Ok(value) => Ok(Bytes::copy_from_slice(value.expose_bytes())),
-        Err(e) => {
-            let up = UpstreamError::of(&e);
-            // The error names the secret and AWS's code, never a value.
-            tracing::warn!("read of {} failed: {e}", request.target());
-            Err((up.status, up.body()))
-        }
+        Err(up) => Err((up.status, up.body())),
     }
 }
 

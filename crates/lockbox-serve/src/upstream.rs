@@ -13,6 +13,7 @@ use aws_smithy_types::date_time::Format;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use lockbox_secretsmanager::SecretVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
@@ -232,6 +233,36 @@ struct ParameterFields<'a> {
 /// Seconds since the epoch with fraction, as the agent prints them (`f64` to string).
 fn epoch_with_fraction(d: &aws_smithy_types::DateTime) -> String {
     (d.secs() as f64 + f64::from(d.subsec_nanos()) / 1e9).to_string()
+}
+
+/// The agent's GetSecretValue body for a version read by lockbox-secretsmanager (a batch, or
+/// the sealed store): `CreatedDate` in whole seconds, as those keep it.
+pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
+    let (string, binary) = if v.binary {
+        (None, Some(STANDARD.encode(v.value.expose_bytes())))
+    } else {
+        let s = std::str::from_utf8(v.value.expose_bytes()).map_err(|_| {
+            Error::new(ErrorKind::Backend, BACKEND, "a SecretString is not UTF-8")
+                .with_secret(&v.name)
+        })?;
+        (Some(s), None)
+    };
+    let body = SecretOut {
+        arn: Some(&v.arn).filter(|s| !s.is_empty()).map(String::as_str),
+        name: Some(&v.name).filter(|s| !s.is_empty()).map(String::as_str),
+        version_id: Some(&v.version_id)
+            .filter(|s| !s.is_empty())
+            .map(String::as_str),
+        secret_string: string,
+        secret_binary: binary,
+        version_stages: Some(&v.version_stages[..]),
+        created_date: v
+            .created_date
+            .map(|secs| epoch_with_fraction(&aws_smithy_types::DateTime::from_secs(secs))),
+    };
+    serde_json::to_vec(&body)
+        .map(SecretValue::new)
+        .map_err(|_| Error::new(ErrorKind::Backend, BACKEND, "cannot render a secret"))
 }
 
 /// Both AWS clients; the cache's backend.

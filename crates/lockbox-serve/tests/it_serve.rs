@@ -698,3 +698,128 @@ async fn stale_values_are_served_while_aws_is_unreachable_only_with_ignore_trans
         s.stop().await;
     }
 }
+
+/// A sealed-store config: `manifest` names the secrets, the store lives in `dir`.
+fn offline_keys(dir: &std::path::Path, manifest: &serde_json::Value, extra: &str) -> String {
+    let path = dir.join("manifest.json");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    format!(
+        "manifest = \"{}\"\nstore = \"{}\"\nsync_interval_seconds = 0\n{extra}",
+        path.display(),
+        dir.join("store").display()
+    )
+}
+
+fn metric(m: &str, line: &str) -> u64 {
+    m.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in {m}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secret() {
+    let Some(ep) = emulator("serve offline") else {
+        return;
+    };
+    let (name, v1, v2) = two_versions(&ep).await;
+    let binary = prefix("serve-offline-bin");
+    let doomed = prefix("serve-offline-doomed");
+    let c = sm(&ep);
+    c.create_secret()
+        .name(&binary)
+        .secret_binary(Blob::new(vec![0u8, 1, 254, 255]))
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name(&doomed)
+        .secret_string("doomed-value")
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = serde_json::json!({"cloudSecrets": [
+        {"arn": name, "labels": ["AWSPREVIOUS"]},
+        {"arn": binary},
+        {"arn": doomed},
+    ]});
+    // No cache, so every read asks the cloud first.
+    let keys = offline_keys(dir.path(), &manifest, "");
+    let (via, cut) = forwarder(&ep).await;
+    let s = start(&via, "ttl_seconds = 0", &keys).await;
+    assert!(dir.path().join("store/secrets.sealed").exists());
+    let online = s.json(&format!("/secretsmanager/get?secretId={name}")).await;
+    assert_eq!(online["SecretString"], "second-value");
+
+    // Deleted in the cloud (scheduled for deletion): the cloud's answer, not the store's copy.
+    c.delete_secret().secret_id(&doomed).send().await.unwrap();
+    let (status, gone) = s.get(&format!("/v1/{doomed}")).await;
+    assert_ne!(status, 200, "{gone}");
+    assert!(gone.contains("InvalidRequestException") && gone.contains("delet"), "{gone}");
+    assert!(!gone.contains("doomed-value"), "{gone}");
+
+    // The cloud goes away: reads keep working from the store, with the agent's JSON.
+    cut.abort();
+    let _ = cut.await;
+    for path in [
+        format!("/secretsmanager/get?secretId={name}"),
+        format!("/v1/{name}"),
+        format!("/v1/{}", online["ARN"].as_str().unwrap()),
+    ] {
+        let j = s.json(&path).await;
+        for k in ["ARN", "Name", "VersionId", "SecretString"] {
+            assert_eq!(j[k], online[k], "{path}: {k}");
+        }
+        assert_eq!(j["VersionId"], v2.as_str());
+        let stages = j["VersionStages"].as_array().unwrap();
+        assert!(stages.contains(&"AWSCURRENT".into()), "{j}");
+        let created = j["CreatedDate"].as_str().unwrap().parse::<f64>().unwrap();
+        let online_created = online["CreatedDate"].as_str().unwrap().parse::<f64>().unwrap();
+        assert!((created - online_created).abs() < 1.0, "{j}");
+    }
+    let prev = s.json(&format!("/v1/{name}?versionStage=AWSPREVIOUS")).await;
+    assert_eq!(prev["SecretString"], "first-value");
+    assert_eq!(prev["VersionId"], v1.as_str());
+    let by_id = s.json(&format!("/v1/{name}?versionId={v1}")).await;
+    assert_eq!(by_id["SecretString"], "first-value");
+    let bin = s.json(&format!("/v1/{binary}")).await;
+    assert_eq!(bin["SecretBinary"], "AAH+/w==");
+    assert!(bin.get("SecretString").is_none(), "{bin}");
+    // The deleted secret stays deleted, offline too: the cloud's last answer.
+    let (status2, gone2) = s.get(&format!("/v1/{doomed}")).await;
+    assert_eq!((status2, gone2.as_str()), (status, gone.as_str()));
+    // Not in the store: the cloud's error (unreachable).
+    let (status, body) = s.get(&format!("/v1/{name}-not-synced")).await;
+    assert_eq!(status, 502, "{body}");
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(metric(&m, "lockbox_serve_fallback_served_total"), 6, "{m}");
+    assert_eq!(
+        metric(&m, "lockbox_serve_store_syncs_total{result=\"ok\"}"),
+        1,
+        "{m}"
+    );
+    s.stop().await;
+
+    // Restarted while the cloud is away: the start sync fails, a warning only; the store
+    // answers.
+    let s = start("http://127.0.0.1:1", "ttl_seconds = 0", &keys).await;
+    assert_eq!(s.json(&format!("/v1/{name}")).await["SecretString"], "second-value");
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(
+        metric(&m, "lockbox_serve_store_syncs_total{result=\"failed\"}"),
+        1,
+        "{m}"
+    );
+    s.stop().await;
+
+    // Without a store yet, a failed first sync is fatal.
+    let empty = tempfile::tempdir().unwrap();
+    let keys = offline_keys(empty.path(), &manifest, "");
+    let sdk = lockbox_testkit::aws::sdk_config("http://127.0.0.1:1", Duration::from_secs(5));
+    let e = Server::start_with_sdk(config("", &keys), &sdk)
+        .await
+        .err()
+        .expect("no store and no cloud: refused")
+        .to_string();
+    assert!(e.contains("first sync"), "{e}");
+}
