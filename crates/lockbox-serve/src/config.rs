@@ -492,8 +492,14 @@ validate_credentials = false
             ("htp_port = 2773", "htp_port"),
             ("[lockbox]\nlisten_on = \"x\"", "listen_on"),
             ("[lockbox]\nlisten = \"nowhere\"", "lockbox.listen"),
-            ("[lockbox]\nmanifest = \"m.json\"", "lockbox.store is required"),
-            ("[lockbox]\nconsumers = \"c.json\"", "lockbox.consumers needs"),
+            (
+                "[lockbox]\nmanifest = \"m.json\"",
+                "lockbox.store is required",
+            ),
+            (
+                "[lockbox]\nconsumers = \"c.json\"",
+                "lockbox.consumers needs",
+            ),
         ] {
             let e = ServeConfig::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(words), "{text}: {e}");

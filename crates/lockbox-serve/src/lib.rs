@@ -27,6 +27,7 @@
 mod config;
 mod metrics;
 mod offline;
+mod peer;
 mod server;
 mod token;
 mod upstream;

@@ -95,7 +95,11 @@ impl Metrics {
     }
 
     pub(crate) fn sync(&self, ok: bool) {
-        let c = if ok { &self.syncs_ok } else { &self.syncs_failed };
+        let c = if ok {
+            &self.syncs_ok
+        } else {
+            &self.syncs_failed
+        };
         c.fetch_add(1, Ordering::Relaxed);
     }
 

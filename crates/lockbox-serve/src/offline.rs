@@ -153,7 +153,10 @@ impl Offline {
                 if me.manifest.is_some()
                     && let Err(e) = me.sync().await
                 {
-                    tracing::warn!("sync of {} failed, keeping the store: {e}", me.store.display());
+                    tracing::warn!(
+                        "sync of {} failed, keeping the store: {e}",
+                        me.store.display()
+                    );
                 }
                 if let Err(e) = me.reload() {
                     tracing::warn!("cannot re-read the store {}: {e}", me.store.display());
@@ -206,6 +209,16 @@ impl Offline {
                 })
             })
             .cloned()
+    }
+
+    /// The ARN of the stored secret whose Greengrass v1 resource id is `id` (reads may name a
+    /// secret by its resource id; the cloud is then asked for the ARN).
+    pub(crate) fn resource_arn(&self, id: &str) -> Option<String> {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index
+            .iter()
+            .find(|s| s.resource_id.as_deref() == Some(id))
+            .map(|s| s.arn.clone())
     }
 
     /// The cloud answered a read of `id`: forget what it said about it before.

@@ -23,6 +23,7 @@ use crate::config::ServeConfig;
 use crate::metrics::{Metrics, Route};
 use crate::offline::{Offline, Verdict};
 use crate::upstream::{Request, Upstream, UpstreamError};
+use lockbox_resources::{Consumer, Consumers, Decision, Identity};
 
 /// Largest request head hyper buffers (the agent's bound: 321 KiB).
 const MAX_BUF_BYTES: usize = (65 + 256) * 1024;
@@ -83,6 +84,9 @@ pub(crate) struct State {
     request_timeout: Duration,
     metrics_enabled: bool,
     offline: Option<Arc<Offline>>,
+    consumers: Option<Consumers>,
+    /// Some consumer is identified by `Uid`: look up each connection's peer uid.
+    uid_consumers: bool,
 }
 
 /// A bound, ready endpoint. [`Server::run`] serves until the shutdown future completes.
@@ -125,6 +129,24 @@ impl Server {
             Some(settings) => Some(Offline::start(settings, sdk, metrics.clone()).await?),
             None => None,
         };
+        let consumers = match &config.lockbox.consumers {
+            Some(path) => {
+                let consumers = Consumers::read(path)?;
+                if let Some(offline) = &offline {
+                    for (consumer, resource) in consumers.unknown_resources(|id| {
+                        offline
+                            .find(id)
+                            .is_some_and(|s| lockbox_resources::resource_key(&s) == id)
+                    }) {
+                        tracing::warn!(
+                            "consumer {consumer} may read resource {resource}, which is not in the store"
+                        );
+                    }
+                }
+                Some(consumers)
+            }
+            None => None,
+        };
         let addr = config.listen_addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(
@@ -155,6 +177,12 @@ impl Server {
             request_timeout: config.lockbox.request_timeout,
             metrics_enabled: config.lockbox.metrics,
             offline,
+            uid_consumers: consumers.as_ref().is_some_and(|c| {
+                c.consumers()
+                    .iter()
+                    .any(|c| matches!(c.identity, Identity::Uid(_)))
+            }),
+            consumers,
         });
         drop(token);
         prefetch(&state, &config).await;
@@ -192,6 +220,7 @@ impl Server {
             .max_buf_size(MAX_BUF_BYTES)
             .max_headers(self.max_headers)
             .keep_alive(true);
+        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -199,8 +228,8 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
                 () = &mut shutdown => break,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors and the like: wait a moment rather than spin.
                     tracing::warn!("accept failed: {e}");
@@ -218,14 +247,26 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let guard = ConnGuard::new(self.state.clone());
             let state = self.state.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-            });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
+            let local = stream.local_addr().ok();
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _guard = guard;
+                let peer_uid = match (state.uid_consumers, local) {
+                    (true, Some(local)) => {
+                        tokio::task::spawn_blocking(move || crate::peer::tcp_peer_uid(peer, local))
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    _ => None,
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(&state, req, peer_uid).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = watcher.watch(conn);
                 if let Err(e) = conn.await {
                     tracing::debug!("connection ended: {e}");
                 }
@@ -342,10 +383,14 @@ fn route_of(path: &str, prefix: &str) -> Route {
     }
 }
 
-async fn handle(state: &State, req: HttpRequest<Incoming>) -> Response<Body> {
+async fn handle(
+    state: &State,
+    req: HttpRequest<Incoming>,
+    peer_uid: Option<u32>,
+) -> Response<Body> {
     let started = Instant::now();
     let route = route_of(req.uri().path(), &state.path_prefix);
-    let response = match answer(state, &req, route).await {
+    let response = match answer(state, &req, route, peer_uid).await {
         Ok(body) => reply(200, body),
         Err((status, body)) => reply(status, body),
     };
@@ -357,7 +402,98 @@ async fn handle(state: &State, req: HttpRequest<Incoming>) -> Response<Body> {
 
 type Answer = std::result::Result<Bytes, (u16, String)>;
 
-async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Answer {
+/// Who a request is from, when a consumers file is configured.
+enum Caller<'a> {
+    /// No consumers file: the SSRF token is all there is.
+    Anyone,
+    /// The consumer the request's token or peer uid names.
+    Consumer(&'a Consumer),
+    /// The SSRF token, and no consumer (its uid is nobody's): `/metrics` only.
+    Unidentified,
+}
+
+fn denied(message: String) -> (u16, String) {
+    let up = UpstreamError {
+        status: 403,
+        code: "AccessDeniedException".into(),
+        message,
+    };
+    (403, up.body())
+}
+
+/// With a consumers file: the consumer whose own token a header carries (the SSRF token is
+/// then not needed); else, with the SSRF token, the consumer running as the peer's uid.
+fn identify<'a>(
+    state: &'a State,
+    headers: &hyper::HeaderMap,
+    peer_uid: Option<u32>,
+) -> std::result::Result<Caller<'a>, (u16, String)> {
+    let Some(consumers) = &state.consumers else {
+        return if token_ok(state, headers) {
+            Ok(Caller::Anyone)
+        } else {
+            Err((403, "Bad Token".into()))
+        };
+    };
+    let mut by_token = None;
+    for name in &state.ssrf_headers {
+        for value in headers.get_all(name) {
+            if let Ok(v) = value.to_str()
+                && let Some(c) = consumers.by_token(v)
+            {
+                by_token.get_or_insert(c);
+            }
+        }
+    }
+    if let Some(c) = by_token {
+        return Ok(Caller::Consumer(c));
+    }
+    if !token_ok(state, headers) {
+        return Err((403, "Bad Token".into()));
+    }
+    Ok(match peer_uid.and_then(|uid| consumers.by_uid(uid)) {
+        Some(c) => Caller::Consumer(c),
+        None => Caller::Unidentified,
+    })
+}
+
+/// May `caller` read `request`? Secrets are authorised by their resource in the store;
+/// anything the store does not hold (and every SSM parameter) is nobody's resource.
+fn authorize(
+    state: &State,
+    caller: &Caller<'_>,
+    request: &Request,
+) -> std::result::Result<(), (u16, String)> {
+    let consumer = match caller {
+        Caller::Anyone => return Ok(()),
+        Caller::Consumer(c) => c,
+        Caller::Unidentified => {
+            return Err(denied(format!(
+                "no consumer is identified by this request, so it may not read {}: send a \
+                 consumer's token, or connect as a consumer's uid",
+                request.target()
+            )));
+        }
+    };
+    let decision = match (request, &state.offline) {
+        (Request::Secret { id, .. }, Some(offline)) => match offline.find(id) {
+            Some(secret) => consumer.authorize_secret(&secret),
+            None => consumer.authorize(id),
+        },
+        _ => consumer.authorize(request.target()),
+    };
+    match decision {
+        Decision::Allowed => Ok(()),
+        denial => Err(denied(denial.message().unwrap_or_default())),
+    }
+}
+
+async fn answer(
+    state: &State,
+    req: &HttpRequest<Incoming>,
+    route: Route,
+    peer_uid: Option<u32>,
+) -> Answer {
     // The agent's order: connection limit, then (except /ping) forwarding and token, then
     // the method.
     let active = state.active.load(Ordering::Relaxed);
@@ -369,16 +505,16 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
     if active > limit {
         return Err((429, "Connection limit exceeded".into()));
     }
+    let mut caller = Caller::Anyone;
     if route != Route::Ping {
         let headers = req.headers();
         if headers.contains_key("x-forwarded-for") {
             tracing::warn!("Rejecting request with X-Forwarded-For header");
             return Err((400, "Forwarded".into()));
         }
-        if !token_ok(state, headers) {
+        caller = identify(state, headers, peer_uid).inspect_err(|_| {
             tracing::warn!("Rejecting request with incorrect SSRF token");
-            return Err((403, "Bad Token".into()));
-        }
+        })?;
     }
     if req.method() != Method::GET {
         return Err((405, "Not allowed".into()));
@@ -387,7 +523,8 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
     match route {
         Route::Ping => Ok(Bytes::from_static(b"healthy")),
         Route::SecretsGet => {
-            let q = SecretQuery::parse(query, None)?;
+            let q = SecretQuery::parse(query, None)?.by_resource(state);
+            authorize(state, &caller, &q.request)?;
             read(state, &state.secrets, q.request, q.refresh).await
         }
         Route::Prefix => {
@@ -395,12 +532,23 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
             if id.is_empty() {
                 return Err((400, "missing secret ID".into()));
             }
-            let q = SecretQuery::parse(query, Some(id))?;
+            let q = SecretQuery::parse(query, Some(id))?.by_resource(state);
+            authorize(state, &caller, &q.request)?;
             read(state, &state.secrets, q.request, q.refresh).await
         }
         Route::Parameters => {
             let (request, refresh) = parameter_query(query)?;
+            authorize(state, &caller, &request)?;
             read(state, &state.parameters, request, refresh).await
+        }
+        Route::Metrics
+            if state.metrics_enabled
+                && state.consumers.is_some()
+                && !token_ok(state, req.headers()) =>
+        {
+            Err(denied(
+                "/metrics takes the SSRF token, not a consumer's identity".into(),
+            ))
         }
         Route::Metrics if state.metrics_enabled => Ok(Bytes::from(
             state
@@ -435,6 +583,16 @@ struct SecretQuery {
 }
 
 impl SecretQuery {
+    /// A secret named by its Greengrass v1 resource id in the store is read by its ARN.
+    fn by_resource(mut self, state: &State) -> Self {
+        if let (Some(offline), Request::Secret { id, .. }) = (&state.offline, &mut self.request)
+            && let Some(arn) = offline.resource_arn(id)
+        {
+            *id = arn;
+        }
+        self
+    }
+
     /// The agent's query rules: `secretId` (only on `/secretsmanager/get`), `versionId`,
     /// `versionStage`, `refreshNow`; anything else is refused by name.
     fn parse(query: &str, path_id: Option<&str>) -> std::result::Result<Self, (u16, String)> {

@@ -748,14 +748,19 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
     let (via, cut) = forwarder(&ep).await;
     let s = start(&via, "ttl_seconds = 0", &keys).await;
     assert!(dir.path().join("store/secrets.sealed").exists());
-    let online = s.json(&format!("/secretsmanager/get?secretId={name}")).await;
+    let online = s
+        .json(&format!("/secretsmanager/get?secretId={name}"))
+        .await;
     assert_eq!(online["SecretString"], "second-value");
 
     // Deleted in the cloud (scheduled for deletion): the cloud's answer, not the store's copy.
     c.delete_secret().secret_id(&doomed).send().await.unwrap();
     let (status, gone) = s.get(&format!("/v1/{doomed}")).await;
     assert_ne!(status, 200, "{gone}");
-    assert!(gone.contains("InvalidRequestException") && gone.contains("delet"), "{gone}");
+    assert!(
+        gone.contains("InvalidRequestException") && gone.contains("delet"),
+        "{gone}"
+    );
     assert!(!gone.contains("doomed-value"), "{gone}");
 
     // The cloud goes away: reads keep working from the store, with the agent's JSON.
@@ -774,10 +779,16 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
         let stages = j["VersionStages"].as_array().unwrap();
         assert!(stages.contains(&"AWSCURRENT".into()), "{j}");
         let created = j["CreatedDate"].as_str().unwrap().parse::<f64>().unwrap();
-        let online_created = online["CreatedDate"].as_str().unwrap().parse::<f64>().unwrap();
+        let online_created = online["CreatedDate"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
         assert!((created - online_created).abs() < 1.0, "{j}");
     }
-    let prev = s.json(&format!("/v1/{name}?versionStage=AWSPREVIOUS")).await;
+    let prev = s
+        .json(&format!("/v1/{name}?versionStage=AWSPREVIOUS"))
+        .await;
     assert_eq!(prev["SecretString"], "first-value");
     assert_eq!(prev["VersionId"], v1.as_str());
     let by_id = s.json(&format!("/v1/{name}?versionId={v1}")).await;
@@ -803,7 +814,10 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
     // Restarted while the cloud is away: the start sync fails, a warning only; the store
     // answers.
     let s = start("http://127.0.0.1:1", "ttl_seconds = 0", &keys).await;
-    assert_eq!(s.json(&format!("/v1/{name}")).await["SecretString"], "second-value");
+    assert_eq!(
+        s.json(&format!("/v1/{name}")).await["SecretString"],
+        "second-value"
+    );
     let (_, m) = s.get("/metrics").await;
     assert_eq!(
         metric(&m, "lockbox_serve_store_syncs_total{result=\"failed\"}"),
@@ -822,4 +836,137 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
         .expect("no store and no cloud: refused")
         .to_string();
     assert!(e.contains("first sync"), "{e}");
+}
+
+/// GET with `token` in the SSRF header (a consumer's own token, or the SSRF token).
+async fn get_as(s: &Running, path: &str, token: &str) -> (u16, String) {
+    let r = s
+        .http
+        .get(s.url(path))
+        .header("X-Aws-Parameters-Secrets-Token", token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_read_only_their_resources() {
+    let Some(ep) = emulator("serve consumers") else {
+        return;
+    };
+    let c = sm(&ep);
+    let [billing, metrics, local] =
+        ["billing", "metrics", "local"].map(|n| prefix(&format!("serve-{n}")));
+    for name in [&billing, &metrics, &local] {
+        c.create_secret()
+            .name(name)
+            .secret_string(format!("{name}-value"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let arn_of_local = c
+        .describe_secret()
+        .secret_id(&local)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A v1 resource definition for two of them (resource ids), a v2 entry would do the same.
+    let manifest = serde_json::json!({"Resources": [
+        {"Id": "billing-db", "Name": "BillingDb", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": billing}}},
+        {"Id": "metrics-api", "Name": "MetricsApi", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": metrics}}},
+        {"Id": "local-key", "Name": "LocalKey", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": arn_of_local}}},
+    ]});
+    let (billing_token, metrics_token) = (
+        "billing-token-0123456789abcdef",
+        "metrics-token-0123456789abcdef",
+    );
+    let consumers = dir.path().join("consumers.json");
+    std::fs::write(
+        &consumers,
+        serde_json::json!({"Consumers": [
+            {"Name": "billing", "Token": billing_token,
+             "ResourceAccessPolicies": [{"ResourceId": "billing-db", "Permission": "ro"}]},
+            {"Name": "metrics", "Token": metrics_token,
+             "ResourceAccessPolicies": [{"ResourceId": "metrics-api", "Permission": "ro"}]},
+            {"Name": "local", "Uid": own_uid(),
+             "ResourceAccessPolicies": [{"ResourceId": "local-key", "Permission": "ro"}]},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &consumers,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let keys = offline_keys(
+        dir.path(),
+        &manifest,
+        &format!("consumers = \"{}\"", consumers.display()),
+    );
+    let s = start(&ep, "", &keys).await;
+
+    // Each consumer reads its own resource, by name or by resource id...
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), billing_token).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("{billing}-value")));
+    let (status, body) = get_as(
+        &s,
+        "/secretsmanager/get?secretId=metrics-api",
+        metrics_token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("{metrics}-value")));
+    // ...and gets 403 naming the other's, never not-found.
+    let (status, body) = get_as(&s, &format!("/v1/{metrics}"), billing_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("AccessDeniedException") && body.contains("metrics-api"),
+        "{body}"
+    );
+    assert!(!body.contains("-value"), "{body}");
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), metrics_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("billing-db"), "{body}");
+    // A secret outside the store is nobody's resource: 403 naming it, not a cloud read.
+    let (status, body) = get_as(&s, &format!("/v1/{billing}-other"), billing_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(&format!("{billing}-other")), "{body}");
+    // An unknown token: 403.
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), "nobody-0123456789abcdef").await;
+    assert_eq!((status, body.as_str()), (403, "Bad Token"));
+    // The SSRF token: identified by this process's uid (from /proc/net/tcp) as `local`.
+    let (status, body) = s.get(&format!("/v1/{local}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.get(&format!("/v1/{billing}")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("consumer local") && body.contains("billing-db"),
+        "{body}"
+    );
+    // SSM parameters are no consumer's resource.
+    let (status, _) = get_as(&s, "/systemsmanager/parameters/get?name=/x", billing_token).await;
+    assert_eq!(status, 403);
+    // /metrics takes the SSRF token, not a consumer's.
+    assert_eq!(get_as(&s, "/metrics", billing_token).await.0, 403);
+    assert_eq!(s.get("/metrics").await.0, 200);
+    s.stop().await;
 }
