@@ -270,6 +270,8 @@ pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
 pub(crate) struct Upstream {
     sm: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
+    /// lockbox-secretsmanager's client on `sm`: its BatchGetSecretValue with fallback.
+    batch: lockbox_secretsmanager::SecretsManagerClient,
     metrics: Arc<Metrics>,
 }
 
@@ -281,8 +283,10 @@ impl fmt::Debug for Upstream {
 
 impl Upstream {
     pub(crate) fn new(sdk: &aws_config::SdkConfig, metrics: Arc<Metrics>) -> Self {
+        let sm = aws_sdk_secretsmanager::Client::new(sdk);
         Self {
-            sm: aws_sdk_secretsmanager::Client::new(sdk),
+            batch: lockbox_secretsmanager::SecretsManagerClient::from_client(sm.clone()),
+            sm,
             ssm: aws_sdk_ssm::Client::new(sdk),
             metrics,
         }
@@ -355,6 +359,67 @@ impl Upstream {
         let Some(p) = out.parameter() else {
             return Err(UpstreamError::internal());
         };
+        parameter_body(p)
+    }
+
+    /// AWSCURRENT of several secrets with lockbox-secretsmanager's BatchGetSecretValue (20 ids
+    /// a call, GetSecretValue when the batch call is refused). Slots that failed are `None`.
+    async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<SecretValue>> {
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        for _ in 0..unique.len().div_ceil(BATCH_GET_MAX) {
+            self.metrics.backend_call();
+        }
+        self.batch
+            .fetch_many(ids)
+            .await
+            .into_iter()
+            .map(|r| r.ok().and_then(|v| version_body(&v).ok()))
+            .collect()
+    }
+
+    /// Parameters with GetParameters, 10 names a call. Slots not answered are `None`.
+    async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<SecretValue>> {
+        let mut out = vec![None; names.len()];
+        for (c, chunk) in names.chunks(GET_PARAMETERS_MAX).enumerate() {
+            self.metrics.backend_call();
+            let Ok(answer) = self
+                .ssm
+                .get_parameters()
+                .set_names(Some(chunk.to_vec()))
+                .with_decryption(decrypt)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            for p in answer.parameters() {
+                let name = p.name().unwrap_or_default();
+                let with_selector = format!("{name}{}", p.selector().unwrap_or_default());
+                for (i, asked) in chunk.iter().enumerate() {
+                    if (*asked == with_selector || (asked == name && p.selector().is_none()))
+                        && let Ok(body) = parameter_body(p)
+                    {
+                        out[c * GET_PARAMETERS_MAX + i] = Some(body);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// BatchGetSecretValue takes at most this many ids a call (the batches of
+/// `SecretsManagerClient::fetch_many`).
+const BATCH_GET_MAX: usize = 20;
+
+/// GetParameters takes at most this many names a call.
+const GET_PARAMETERS_MAX: usize = 10;
+
+/// The extension's GetParameter body for one parameter.
+fn parameter_body(
+    p: &aws_sdk_ssm::types::Parameter,
+) -> std::result::Result<SecretValue, UpstreamError> {
+    {
         let body = ParameterOut {
             parameter: ParameterFields {
                 arn: p.arn(),
@@ -396,15 +461,64 @@ impl SecretsManager for Upstream {
         self.fetch(&req).await
     }
 
-    /// The misses of one batch are read concurrently.
+    /// The misses of one batch (prefetch, or reads that missed together): AWSCURRENT secrets
+    /// with BatchGetSecretValue, parameters with GetParameters (10 a call, per decryption
+    /// flag); the rest, and every slot a batch did not answer, read alone and concurrently
+    /// (so an error is exactly what GetSecretValue or GetParameter answers).
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
+        let requests: Vec<Option<Request>> = names
+            .iter()
+            .map(|n| Request::from_cache_name(n).ok())
+            .collect();
+        let current: Vec<(usize, String)> = requests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Some(Request::Secret {
+                    id,
+                    version_id: None,
+                    stage: None,
+                }) => Some((i, id.clone())),
+                _ => None,
+            })
+            .collect();
+        if current.len() > 1 {
+            let ids: Vec<String> = current.iter().map(|(_, id)| id.clone()).collect();
+            for ((i, _), body) in current.iter().zip(self.secrets_batch(&ids).await) {
+                out[*i] = body.map(Ok);
+            }
+        }
+        for decrypt in [true, false] {
+            let params: Vec<(usize, String)> = requests
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match r {
+                    Some(Request::Parameter { name, decrypt: d }) if *d == decrypt => {
+                        Some((i, name.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if params.len() > 1 {
+                let list: Vec<String> = params.iter().map(|(_, n)| n.clone()).collect();
+                for ((i, _), body) in params
+                    .iter()
+                    .zip(self.parameters_batch(&list, decrypt).await)
+                {
+                    out[*i] = body.map(Ok);
+                }
+            }
+        }
         let mut set = tokio::task::JoinSet::new();
         for (i, name) in names.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
             let me = self.clone();
             let name = name.clone();
             set.spawn(async move { (i, me.get(&name).await) });
         }
-        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
                 out[i] = Some(r);

@@ -970,3 +970,86 @@ async fn consumers_read_only_their_resources() {
     assert_eq!(s.get("/metrics").await.0, 200);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_is_batched_and_the_first_reads_are_hits() {
+    let Some(ep) = emulator("serve batched prefetch") else {
+        return;
+    };
+    let base = prefix("serve-batch");
+    let c = sm(&ep);
+    let secrets: Vec<String> = (0..3).map(|i| format!("{base}-s{i}")).collect();
+    for name in &secrets {
+        c.create_secret()
+            .name(name)
+            .secret_string(format!("{name}-value"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let p = ssm(&ep);
+    let params: Vec<String> = (0..12).map(|i| format!("/{base}/p{i}")).collect();
+    for name in &params {
+        p.put_parameter()
+            .name(name)
+            .value(format!("{name}-value"))
+            .r#type(ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let s = start(
+        &ep,
+        "",
+        &format!(
+            "prefetch_secrets = [{}]\nprefetch_parameters = [{}]",
+            list(&secrets),
+            list(&params)
+        ),
+    )
+    .await;
+    let (_, m) = s.get("/metrics").await;
+    // One BatchGetSecretValue, two GetParameters (10 + 2).
+    assert_eq!(metric(&m, "lockbox_serve_backend_calls_total"), 3, "{m}");
+    for name in &secrets {
+        let j = s.json(&format!("/v1/{name}")).await;
+        assert_eq!(j["SecretString"], format!("{name}-value"));
+        assert!(
+            j["VersionStages"]
+                .as_array()
+                .unwrap()
+                .contains(&"AWSCURRENT".into())
+        );
+    }
+    for name in &params {
+        let j = s
+            .json(&format!(
+                "/systemsmanager/parameters/get?name={name}&withDecryption=true"
+            ))
+            .await;
+        assert_eq!(j["Parameter"]["Value"], format!("{name}-value"));
+        assert_eq!(j["Parameter"]["Name"], name.as_str());
+    }
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(metric(&m, "lockbox_serve_backend_calls_total"), 3, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "lockbox_serve_cache_hits_total{service=\"secretsmanager\"}"
+        ),
+        3,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "lockbox_serve_cache_hits_total{service=\"ssm\"}"),
+        12,
+        "{m}"
+    );
+    s.stop().await;
+}
