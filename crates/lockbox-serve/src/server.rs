@@ -193,7 +193,10 @@ impl Server {
             );
             o.spawn_refresh()
         });
-        tracing::info!("lockbox serve listening on {addr}");
+        tracing::info!(
+            "lockbox serve listening on {}",
+            listener.local_addr().unwrap_or(addr)
+        );
         Ok(Self {
             listener,
             state,
