@@ -143,11 +143,17 @@ impl fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {}
 
 /// Sorts an SDK error the way the agent does: service errors keep their code, message and
-/// status; timeouts are 504, connection failures 502, anything else 500.
-fn classify<E, R>(err: &SdkError<E, R>) -> UpstreamError
+/// status (read by lockbox-aws' `sdk_failure`, the one place that takes SDK errors apart);
+/// timeouts are 504, connection failures 502, anything else 500.
+fn classify<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> UpstreamError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-    R: HasStatus,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
 {
     let transport = |status, code: &str, message: &str| UpstreamError {
         status,
@@ -155,16 +161,18 @@ where
         message: message.into(),
     };
     match err {
-        SdkError::ServiceError(se) => {
-            let (Some(code), Some(message)) = (se.err().code(), se.err().message()) else {
-                return UpstreamError::internal();
-            };
-            UpstreamError {
-                status: se.raw().status_u16(),
-                code: code.into(),
-                message: message.into(),
-            }
-        }
+        SdkError::ServiceError(_) => match lockbox_aws::sdk_failure(err) {
+            lockbox_aws::Failure::Service {
+                code,
+                message,
+                status: Some(status),
+            } if !code.is_empty() && !message.is_empty() => UpstreamError {
+                status,
+                code,
+                message,
+            },
+            _ => UpstreamError::internal(),
+        },
         SdkError::TimeoutError(_) => transport(504, "TimeoutError", "Timeout"),
         SdkError::DispatchFailure(d) if d.is_timeout() => transport(504, "TimeoutError", "Timeout"),
         SdkError::DispatchFailure(d) if d.is_io() => {
@@ -172,16 +180,6 @@ where
         }
         SdkError::ResponseError(_) => transport(502, "ConnectionError", "Response Error"),
         _ => UpstreamError::internal(),
-    }
-}
-
-trait HasStatus {
-    fn status_u16(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
-    fn status_u16(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 
