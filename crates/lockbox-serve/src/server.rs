@@ -250,7 +250,12 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let guard = ConnGuard::new(self.state.clone());
             let state = self.state.clone();
-            let local = stream.local_addr().ok();
+            // Only looked up when some consumer is identified by uid.
+            let local = if self.state.uid_consumers {
+                stream.local_addr().ok()
+            } else {
+                None
+            };
             let builder = builder.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
