@@ -101,7 +101,12 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     drop(matches);
-    init_tracing();
+    // `serve` applies its config's log_level (the agent's) unless RUST_LOG is set.
+    let log_filter = match &cli.command {
+        Command::Serve(args) => serve::log_filter(args),
+        _ => None,
+    };
+    init_tracing(log_filter.as_deref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -170,16 +175,16 @@ pub const CREDENTIAL_LOGGING_TARGETS: [&str; 3] = [
     "aws_smithy_runtime_api::client::interceptors::context",
 ];
 
-/// Tracing on stderr, filtered by RUST_LOG (default: warnings, but aws-config's credential-probe
-/// warnings only as errors), with [`CREDENTIAL_LOGGING_TARGETS`] capped at debug. No secret
-/// value or credential is ever logged.
-fn init_tracing() {
+/// Tracing on stderr, filtered by RUST_LOG (default: `default_filter`, else warnings, but
+/// aws-config's credential-probe warnings only as errors), with [`CREDENTIAL_LOGGING_TARGETS`]
+/// capped at debug. No secret value or credential is ever logged.
+fn init_tracing(default_filter: Option<&str>) {
     use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, fmt};
     let env = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,aws_config=error"));
+        .unwrap_or_else(|_| EnvFilter::new(default_filter.unwrap_or("warn,aws_config=error")));
     let lifted = std::env::var(ENV_LOG_CREDENTIALS).is_ok_and(|v| v == "1");
     let cap = if lifted {
         Targets::new().with_default(LevelFilter::TRACE)

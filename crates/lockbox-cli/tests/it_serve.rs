@@ -143,3 +143,65 @@ fn serve_refuses_without_a_token_and_names_unknown_keys() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("http_prot"), "{err}");
 }
+
+/// Starts `serve` with `log_level`, waits until it listens, stops it with SIGTERM and returns
+/// everything it wrote on stderr.
+fn serve_stderr(log_level: &str, rust_log: Option<&str>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log_level = \"{log_level}\"\nvalidate_credentials = false\nregion = \"us-east-1\"\n\
+             [lockbox]\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()]);
+    cmd.env("AWS_TOKEN", "log-level-token-0123456789")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut all = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve exited early: {all}"
+        );
+        all.push_str(&line);
+        if line.starts_with("lockbox serve: listening on ") {
+            break;
+        }
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut all).unwrap();
+    assert!(child.wait().unwrap().success(), "{all}");
+    all
+}
+
+#[test]
+fn log_level_is_the_agents_and_rust_log_overrides_it() {
+    // tracing's own line at start is "lockbox serve listening on" (no colon).
+    let info = "lockbox serve listening on";
+    let err = serve_stderr("INFO", None);
+    assert!(err.contains(info) && err.contains("INFO"), "{err}");
+    let err = serve_stderr("WARN", None);
+    assert!(!err.contains(info), "{err}");
+    let err = serve_stderr("NONE", None);
+    assert!(!err.contains(info) && !err.contains("INFO"), "{err}");
+    assert!(err.contains("lockbox serve stopped"), "{err}");
+    let err = serve_stderr("DEBUG", None);
+    assert!(err.contains(info), "{err}");
+    let err = serve_stderr("NONE", Some("info"));
+    assert!(err.contains(info), "RUST_LOG overrides log_level: {err}");
+}

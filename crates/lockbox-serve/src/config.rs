@@ -126,6 +126,29 @@ pub struct LockboxSettings {
     pub max_headers: usize,
     /// `metrics` (default true): serve `GET /metrics` (token required).
     pub metrics: bool,
+    /// The offline fallback: a sealed store (and the manifest it is synced from), when
+    /// `store` is set.
+    pub offline: Option<OfflineSettings>,
+    /// `consumers`: a consumers file (lockbox-resources' format); when set, every request but
+    /// `/ping` is identified (consumer token or peer uid) and authorised per resource.
+    pub consumers: Option<PathBuf>,
+}
+
+/// The sealed store `serve` syncs and falls back to (keys `manifest`, `store`, `key_file`,
+/// `sync_interval_seconds` of `[lockbox]`, named as `lockbox sync`'s flags).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OfflineSettings {
+    /// `manifest`: the Greengrass-style manifest (v2 `cloudSecrets` or a v1 resource
+    /// definition). Without it, `serve` does not sync and reads a store another process
+    /// (`lockbox sync --interval`) keeps up to date.
+    pub manifest: Option<PathBuf>,
+    /// `store`: the store directory (holding `secrets.sealed`).
+    pub store: PathBuf,
+    /// `key_file`: the store key file (default `<store>.key`, as `lockbox sync`).
+    pub key_file: Option<PathBuf>,
+    /// `sync_interval_seconds`: how often to sync (and re-read the store). Default: the
+    /// manifest's `periodicRefreshIntervalMin`, else 3600 s; 0 syncs only at start.
+    pub sync_interval: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -214,6 +237,11 @@ struct LockboxFile {
     header_read_timeout_seconds: Option<u64>,
     max_headers: Option<usize>,
     metrics: Option<bool>,
+    manifest: Option<PathBuf>,
+    store: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    sync_interval_seconds: Option<u64>,
+    consumers: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -316,6 +344,27 @@ impl FileConfig {
                 n => Ok(Duration::from_secs(n)),
             }
         };
+        let offline = match (lb.store, lb.manifest, lb.key_file, lb.sync_interval_seconds) {
+            (Some(store), manifest, key_file, interval) => Some(OfflineSettings {
+                manifest,
+                store,
+                key_file,
+                sync_interval: interval.map(Duration::from_secs),
+            }),
+            (None, None, None, None) => None,
+            (None, ..) => {
+                return Err(bad(
+                    "lockbox.store is required with lockbox.manifest, lockbox.key_file or \
+                     lockbox.sync_interval_seconds (the store directory the manifest is synced into)",
+                ));
+            }
+        };
+        if lb.consumers.is_some() && offline.is_none() {
+            return Err(bad(
+                "lockbox.consumers needs lockbox.store: consumers are authorised per resource \
+                 of the sealed store",
+            ));
+        }
         let max_headers = lb.max_headers.unwrap_or(64);
         if !(8..=1024).contains(&max_headers) {
             return Err(bad("lockbox.max_headers must be from 8 to 1024"));
@@ -352,6 +401,8 @@ impl FileConfig {
                 )?,
                 max_headers,
                 metrics: lb.metrics.unwrap_or(true),
+                offline,
+                consumers: lb.consumers,
             },
         })
     }
@@ -411,6 +462,22 @@ validate_credentials = false
     }
 
     #[test]
+    fn the_store_keys_are_the_sync_flags() {
+        let c = ServeConfig::from_toml(
+            "[lockbox]\nmanifest = \"/etc/m.json\"\nstore = \"/var/lib/s\"\n\
+             key_file = \"/k\"\nsync_interval_seconds = 30\nconsumers = \"/c.json\"",
+        )
+        .unwrap();
+        let o = c.lockbox.offline.unwrap();
+        assert_eq!(o.manifest.as_deref(), Some(Path::new("/etc/m.json")));
+        assert_eq!(o.store, Path::new("/var/lib/s"));
+        assert_eq!(o.key_file.as_deref(), Some(Path::new("/k")));
+        assert_eq!(o.sync_interval, Some(Duration::from_secs(30)));
+        assert_eq!(c.lockbox.consumers.as_deref(), Some(Path::new("/c.json")));
+        assert!(ServeConfig::defaults().lockbox.offline.is_none());
+    }
+
+    #[test]
     fn limits_and_unknown_keys_are_refused_by_name() {
         for (text, words) in [
             ("http_port = 80", "HTTP port"),
@@ -425,6 +492,14 @@ validate_credentials = false
             ("htp_port = 2773", "htp_port"),
             ("[lockbox]\nlisten_on = \"x\"", "listen_on"),
             ("[lockbox]\nlisten = \"nowhere\"", "lockbox.listen"),
+            (
+                "[lockbox]\nmanifest = \"m.json\"",
+                "lockbox.store is required",
+            ),
+            (
+                "[lockbox]\nconsumers = \"c.json\"",
+                "lockbox.consumers needs",
+            ),
         ] {
             let e = ServeConfig::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(words), "{text}: {e}");

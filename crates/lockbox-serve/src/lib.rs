@@ -26,6 +26,8 @@
 
 mod config;
 mod metrics;
+mod offline;
+mod peer;
 mod server;
 mod token;
 mod upstream;
@@ -33,7 +35,7 @@ mod upstream;
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
     DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
-    LogLevel, ServeConfig,
+    LogLevel, OfflineSettings, ServeConfig,
 };
 pub use server::Server;
 pub use upstream::UpstreamError;
@@ -42,18 +44,43 @@ use lockbox_core::{Error, ErrorKind, Result};
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
+    wait_for_shutdown(listen_for_shutdown()).await
+}
+
+type Signals = (
+    Option<tokio::signal::unix::Signal>,
+    Option<tokio::signal::unix::Signal>,
+);
+
+/// Starts listening for SIGTERM and SIGINT now (a signal sent from here on is caught, not
+/// fatal). Must run inside a Tokio runtime.
+fn listen_for_shutdown() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
+    let listen = |kind, name: &str| match signal(kind) {
+        Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!("cannot watch SIGTERM ({e}); only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
+            tracing::warn!("cannot watch {name} ({e})");
+            None
         }
+    };
+    (
+        listen(SignalKind::terminate(), "SIGTERM"),
+        listen(SignalKind::interrupt(), "SIGINT"),
+    )
+}
+
+async fn wait_for_shutdown((term, int): Signals) {
+    async fn recv(s: Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+    tokio::select! {
+        () = recv(term) => {}
+        () = recv(int) => {}
     }
     tracing::info!("shutting down: no new connections, finishing requests in flight");
 }
@@ -77,7 +104,10 @@ pub fn run_blocking(
         })?;
     runtime.block_on(async move {
         let server = Server::start(config).await?;
+        // Caught from before the caller learns the address, so a SIGTERM sent as soon as it
+        // is printed stops the server cleanly.
+        let signals = listen_for_shutdown();
         on_listening(server.local_addr());
-        server.run(shutdown_signal()).await
+        server.run(wait_for_shutdown(signals)).await
     })
 }

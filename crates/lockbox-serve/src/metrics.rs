@@ -51,6 +51,9 @@ pub(crate) struct Metrics {
     backend_calls: AtomicU64,
     uncached_reads: AtomicU64,
     timeouts: AtomicU64,
+    fallback_served: AtomicU64,
+    syncs_ok: AtomicU64,
+    syncs_failed: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_nanos: AtomicU64,
@@ -85,6 +88,19 @@ impl Metrics {
 
     pub(crate) fn timeout(&self) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fallback_served(&self) {
+        self.fallback_served.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sync(&self, ok: bool) {
+        let c = if ok {
+            &self.syncs_ok
+        } else {
+            &self.syncs_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn upstream_error(&self, kind: ErrorKind) {
@@ -171,10 +187,27 @@ impl Metrics {
                 "Reads that took longer than the request timeout.",
                 get(&self.timeouts),
             ),
+            (
+                "fallback_served_total",
+                "Secrets answered from the sealed store because Secrets Manager could not be reached (stale answers).",
+                get(&self.fallback_served),
+            ),
         ] {
             let _ = writeln!(o, "# HELP lockbox_serve_{name} {help}");
             let _ = writeln!(o, "# TYPE lockbox_serve_{name} counter");
             let _ = writeln!(o, "lockbox_serve_{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP lockbox_serve_store_syncs_total Syncs of the sealed store, by result."
+        );
+        let _ = writeln!(o, "# TYPE lockbox_serve_store_syncs_total counter");
+        for (result, v) in [("ok", &self.syncs_ok), ("failed", &self.syncs_failed)] {
+            let _ = writeln!(
+                o,
+                "lockbox_serve_store_syncs_total{{result=\"{result}\"}} {}",
+                get(v)
+            );
         }
         let _ = writeln!(
             o,

@@ -21,7 +21,9 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::metrics::{Metrics, Route};
+use crate::offline::{Offline, Verdict};
 use crate::upstream::{Request, Upstream, UpstreamError};
+use lockbox_resources::{Consumer, Consumers, Decision, Identity};
 
 /// Largest request head hyper buffers (the agent's bound: 321 KiB).
 const MAX_BUF_BYTES: usize = (65 + 256) * 1024;
@@ -81,6 +83,10 @@ pub(crate) struct State {
     active: AtomicUsize,
     request_timeout: Duration,
     metrics_enabled: bool,
+    offline: Option<Arc<Offline>>,
+    consumers: Option<Consumers>,
+    /// Some consumer is identified by `Uid`: look up each connection's peer uid.
+    uid_consumers: bool,
 }
 
 /// A bound, ready endpoint. [`Server::run`] serves until the shutdown future completes.
@@ -89,6 +95,7 @@ pub struct Server {
     state: Arc<State>,
     header_read_timeout: Duration,
     max_headers: usize,
+    refresh: Option<tokio::task::AbortHandle>,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -118,6 +125,28 @@ impl Server {
         }
         let metrics = Arc::new(Metrics::default());
         let upstream = Upstream::new(sdk, metrics.clone());
+        let offline = match &config.lockbox.offline {
+            Some(settings) => Some(Offline::start(settings, sdk, metrics.clone()).await?),
+            None => None,
+        };
+        let consumers = match &config.lockbox.consumers {
+            Some(path) => {
+                let consumers = Consumers::read(path)?;
+                if let Some(offline) = &offline {
+                    for (consumer, resource) in consumers.unknown_resources(|id| {
+                        offline
+                            .find(id)
+                            .is_some_and(|s| lockbox_resources::resource_key(&s) == id)
+                    }) {
+                        tracing::warn!(
+                            "consumer {consumer} may read resource {resource}, which is not in the store"
+                        );
+                    }
+                }
+                Some(consumers)
+            }
+            None => None,
+        };
         let addr = config.listen_addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(
@@ -147,15 +176,33 @@ impl Server {
             active: AtomicUsize::new(0),
             request_timeout: config.lockbox.request_timeout,
             metrics_enabled: config.lockbox.metrics,
+            offline,
+            uid_consumers: consumers.as_ref().is_some_and(|c| {
+                c.consumers()
+                    .iter()
+                    .any(|c| matches!(c.identity, Identity::Uid(_)))
+            }),
+            consumers,
         });
         drop(token);
         prefetch(&state, &config).await;
-        tracing::info!("lockbox serve listening on {addr}");
+        let refresh = state.offline.as_ref().and_then(|o| {
+            tracing::info!(
+                "offline fallback: answering from the sealed store in {} when Secrets Manager cannot be reached",
+                o.store_dir().display()
+            );
+            o.spawn_refresh()
+        });
+        tracing::info!(
+            "lockbox serve listening on {}",
+            listener.local_addr().unwrap_or(addr)
+        );
         Ok(Self {
             listener,
             state,
             header_read_timeout: config.lockbox.header_read_timeout,
             max_headers: config.lockbox.max_headers,
+            refresh,
         })
     }
 
@@ -176,6 +223,7 @@ impl Server {
             .max_buf_size(MAX_BUF_BYTES)
             .max_headers(self.max_headers)
             .keep_alive(true);
+        let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -183,8 +231,8 @@ impl Server {
                 accepted = self.listener.accept() => accepted,
                 () = &mut shutdown => break,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors and the like: wait a moment rather than spin.
                     tracing::warn!("accept failed: {e}");
@@ -202,20 +250,40 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let guard = ConnGuard::new(self.state.clone());
             let state = self.state.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-            });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
+            // Only looked up when some consumer is identified by uid.
+            let local = if self.state.uid_consumers {
+                stream.local_addr().ok()
+            } else {
+                None
+            };
+            let builder = builder.clone();
+            let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let _guard = guard;
+                let peer_uid = match (state.uid_consumers, local) {
+                    (true, Some(local)) => {
+                        tokio::task::spawn_blocking(move || crate::peer::tcp_peer_uid(peer, local))
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    _ => None,
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(&state, req, peer_uid).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = watcher.watch(conn);
                 if let Err(e) = conn.await {
                     tracing::debug!("connection ended: {e}");
                 }
             });
         }
         drop(self.listener);
+        if let Some(refresh) = &self.refresh {
+            refresh.abort();
+        }
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(SHUTDOWN_GRACE) => {
@@ -323,10 +391,14 @@ fn route_of(path: &str, prefix: &str) -> Route {
     }
 }
 
-async fn handle(state: &State, req: HttpRequest<Incoming>) -> Response<Body> {
+async fn handle(
+    state: &State,
+    req: HttpRequest<Incoming>,
+    peer_uid: Option<u32>,
+) -> Response<Body> {
     let started = Instant::now();
     let route = route_of(req.uri().path(), &state.path_prefix);
-    let response = match answer(state, &req, route).await {
+    let response = match answer(state, &req, route, peer_uid).await {
         Ok(body) => reply(200, body),
         Err((status, body)) => reply(status, body),
     };
@@ -338,7 +410,98 @@ async fn handle(state: &State, req: HttpRequest<Incoming>) -> Response<Body> {
 
 type Answer = std::result::Result<Bytes, (u16, String)>;
 
-async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Answer {
+/// Who a request is from, when a consumers file is configured.
+enum Caller<'a> {
+    /// No consumers file: the SSRF token is all there is.
+    Anyone,
+    /// The consumer the request's token or peer uid names.
+    Consumer(&'a Consumer),
+    /// The SSRF token, and no consumer (its uid is nobody's): `/metrics` only.
+    Unidentified,
+}
+
+fn denied(message: String) -> (u16, String) {
+    let up = UpstreamError {
+        status: 403,
+        code: "AccessDeniedException".into(),
+        message,
+    };
+    (403, up.body())
+}
+
+/// With a consumers file: the consumer whose own token a header carries (the SSRF token is
+/// then not needed); else, with the SSRF token, the consumer running as the peer's uid.
+fn identify<'a>(
+    state: &'a State,
+    headers: &hyper::HeaderMap,
+    peer_uid: Option<u32>,
+) -> std::result::Result<Caller<'a>, (u16, String)> {
+    let Some(consumers) = &state.consumers else {
+        return if token_ok(state, headers) {
+            Ok(Caller::Anyone)
+        } else {
+            Err((403, "Bad Token".into()))
+        };
+    };
+    let mut by_token = None;
+    for name in &state.ssrf_headers {
+        for value in headers.get_all(name) {
+            if let Ok(v) = value.to_str()
+                && let Some(c) = consumers.by_token(v)
+            {
+                by_token.get_or_insert(c);
+            }
+        }
+    }
+    if let Some(c) = by_token {
+        return Ok(Caller::Consumer(c));
+    }
+    if !token_ok(state, headers) {
+        return Err((403, "Bad Token".into()));
+    }
+    Ok(match peer_uid.and_then(|uid| consumers.by_uid(uid)) {
+        Some(c) => Caller::Consumer(c),
+        None => Caller::Unidentified,
+    })
+}
+
+/// May `caller` read `request`? Secrets are authorised by their resource in the store;
+/// anything the store does not hold (and every SSM parameter) is nobody's resource.
+fn authorize(
+    state: &State,
+    caller: &Caller<'_>,
+    request: &Request,
+) -> std::result::Result<(), (u16, String)> {
+    let consumer = match caller {
+        Caller::Anyone => return Ok(()),
+        Caller::Consumer(c) => c,
+        Caller::Unidentified => {
+            return Err(denied(format!(
+                "no consumer is identified by this request, so it may not read {}: send a \
+                 consumer's token, or connect as a consumer's uid",
+                request.target()
+            )));
+        }
+    };
+    let decision = match (request, &state.offline) {
+        (Request::Secret { id, .. }, Some(offline)) => match offline.find(id) {
+            Some(secret) => consumer.authorize_secret(&secret),
+            None => consumer.authorize(id),
+        },
+        _ => consumer.authorize(request.target()),
+    };
+    match decision {
+        Decision::Allowed => Ok(()),
+        denial => Err(denied(denial.message().unwrap_or_default())),
+    }
+}
+
+async fn answer(
+    state: &State,
+    req: &HttpRequest<Incoming>,
+    route: Route,
+    peer_uid: Option<u32>,
+) -> Answer {
     // The agent's order: connection limit, then (except /ping) forwarding and token, then
     // the method.
     let active = state.active.load(Ordering::Relaxed);
@@ -350,16 +513,16 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
     if active > limit {
         return Err((429, "Connection limit exceeded".into()));
     }
+    let mut caller = Caller::Anyone;
     if route != Route::Ping {
         let headers = req.headers();
         if headers.contains_key("x-forwarded-for") {
             tracing::warn!("Rejecting request with X-Forwarded-For header");
             return Err((400, "Forwarded".into()));
         }
-        if !token_ok(state, headers) {
+        caller = identify(state, headers, peer_uid).inspect_err(|_| {
             tracing::warn!("Rejecting request with incorrect SSRF token");
-            return Err((403, "Bad Token".into()));
-        }
+        })?;
     }
     if req.method() != Method::GET {
         return Err((405, "Not allowed".into()));
@@ -368,7 +531,8 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
     match route {
         Route::Ping => Ok(Bytes::from_static(b"healthy")),
         Route::SecretsGet => {
-            let q = SecretQuery::parse(query, None)?;
+            let q = SecretQuery::parse(query, None)?.by_resource(state);
+            authorize(state, &caller, &q.request)?;
             read(state, &state.secrets, q.request, q.refresh).await
         }
         Route::Prefix => {
@@ -376,12 +540,23 @@ async fn answer(state: &State, req: &HttpRequest<Incoming>, route: Route) -> Ans
             if id.is_empty() {
                 return Err((400, "missing secret ID".into()));
             }
-            let q = SecretQuery::parse(query, Some(id))?;
+            let q = SecretQuery::parse(query, Some(id))?.by_resource(state);
+            authorize(state, &caller, &q.request)?;
             read(state, &state.secrets, q.request, q.refresh).await
         }
         Route::Parameters => {
             let (request, refresh) = parameter_query(query)?;
+            authorize(state, &caller, &request)?;
             read(state, &state.parameters, request, refresh).await
+        }
+        Route::Metrics
+            if state.metrics_enabled
+                && state.consumers.is_some()
+                && !token_ok(state, req.headers()) =>
+        {
+            Err(denied(
+                "/metrics takes the SSRF token, not a consumer's identity".into(),
+            ))
         }
         Route::Metrics if state.metrics_enabled => Ok(Bytes::from(
             state
@@ -416,6 +591,16 @@ struct SecretQuery {
 }
 
 impl SecretQuery {
+    /// A secret named by its Greengrass v1 resource id in the store is read by its ARN.
+    fn by_resource(mut self, state: &State) -> Self {
+        if let (Some(offline), Request::Secret { id, .. }) = (&state.offline, &mut self.request)
+            && let Some(arn) = offline.resource_arn(id)
+        {
+            *id = arn;
+        }
+        self
+    }
+
     /// The agent's query rules: `secretId` (only on `/secretsmanager/get`), `versionId`,
     /// `versionStage`, `refreshNow`; anything else is refused by name.
     fn parse(query: &str, path_id: Option<&str>) -> std::result::Result<Self, (u16, String)> {
@@ -496,22 +681,45 @@ async fn read(state: &State, service: &ServiceCache, request: Request, refresh: 
             }
         }
     };
-    let result: Result<SecretValue> = match tokio::time::timeout(state.request_timeout, fetch).await
+    let result: std::result::Result<SecretValue, UpstreamError> =
+        match tokio::time::timeout(state.request_timeout, fetch).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                // The error names the secret and AWS's code, never a value.
+                tracing::warn!("read of {} failed: {e}", request.target());
+                Err(UpstreamError::of(&e))
+            }
+            Err(_) => {
+                state.metrics.timeout();
+                Err(UpstreamError::timeout())
+            }
+        };
+    if let (
+        Some(offline),
+        Request::Secret {
+            id,
+            version_id,
+            stage,
+        },
+    ) = (&state.offline, &request)
     {
-        Ok(r) => r,
-        Err(_) => {
-            state.metrics.timeout();
-            return Err((504, UpstreamError::timeout().body()));
+        let (version_id, stage) = (version_id.as_deref(), stage.as_deref());
+        match &result {
+            Ok(_) => offline.cloud_answered(id, version_id, stage),
+            Err(up) => match Verdict::of(up) {
+                Verdict::Deleted => offline.cloud_deleted(id, version_id, stage, up),
+                Verdict::Unreachable => {
+                    if let Some(answer) = offline.answer(id, version_id, stage) {
+                        return answer.map_err(|e| (e.status, e.body()));
+                    }
+                }
+                Verdict::Other => {}
+            },
         }
-    };
+    }
     match result {
         Ok(value) => Ok(Bytes::copy_from_slice(value.expose_bytes())),
-        Err(e) => {
-            let up = UpstreamError::of(&e);
-            // The error names the secret and AWS's code, never a value.
-            tracing::warn!("read of {} failed: {e}", request.target());
-            Err((up.status, up.body()))
-        }
+        Err(up) => Err((up.status, up.body())),
     }
 }
 

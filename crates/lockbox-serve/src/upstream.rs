@@ -13,6 +13,7 @@ use aws_smithy_types::date_time::Format;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use lockbox_secretsmanager::SecretVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
@@ -142,11 +143,17 @@ impl fmt::Display for UpstreamError {
 impl std::error::Error for UpstreamError {}
 
 /// Sorts an SDK error the way the agent does: service errors keep their code, message and
-/// status; timeouts are 504, connection failures 502, anything else 500.
-fn classify<E, R>(err: &SdkError<E, R>) -> UpstreamError
+/// status (read by lockbox-aws' `sdk_failure`, the one place that takes SDK errors apart);
+/// timeouts are 504, connection failures 502, anything else 500.
+fn classify<E>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> UpstreamError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-    R: HasStatus,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
 {
     let transport = |status, code: &str, message: &str| UpstreamError {
         status,
@@ -154,16 +161,18 @@ where
         message: message.into(),
     };
     match err {
-        SdkError::ServiceError(se) => {
-            let (Some(code), Some(message)) = (se.err().code(), se.err().message()) else {
-                return UpstreamError::internal();
-            };
-            UpstreamError {
-                status: se.raw().status_u16(),
-                code: code.into(),
-                message: message.into(),
-            }
-        }
+        SdkError::ServiceError(_) => match lockbox_aws::sdk_failure(err) {
+            lockbox_aws::Failure::Service {
+                code,
+                message,
+                status: Some(status),
+            } if !code.is_empty() && !message.is_empty() => UpstreamError {
+                status,
+                code,
+                message,
+            },
+            _ => UpstreamError::internal(),
+        },
         SdkError::TimeoutError(_) => transport(504, "TimeoutError", "Timeout"),
         SdkError::DispatchFailure(d) if d.is_timeout() => transport(504, "TimeoutError", "Timeout"),
         SdkError::DispatchFailure(d) if d.is_io() => {
@@ -171,16 +180,6 @@ where
         }
         SdkError::ResponseError(_) => transport(502, "ConnectionError", "Response Error"),
         _ => UpstreamError::internal(),
-    }
-}
-
-trait HasStatus {
-    fn status_u16(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
-    fn status_u16(&self) -> u16 {
-        self.status().as_u16()
     }
 }
 
@@ -234,11 +233,43 @@ fn epoch_with_fraction(d: &aws_smithy_types::DateTime) -> String {
     (d.secs() as f64 + f64::from(d.subsec_nanos()) / 1e9).to_string()
 }
 
+/// The agent's GetSecretValue body for a version read by lockbox-secretsmanager (a batch, or
+/// the sealed store): `CreatedDate` in whole seconds, as those keep it.
+pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
+    let (string, binary) = if v.binary {
+        (None, Some(STANDARD.encode(v.value.expose_bytes())))
+    } else {
+        let s = std::str::from_utf8(v.value.expose_bytes()).map_err(|_| {
+            Error::new(ErrorKind::Backend, BACKEND, "a SecretString is not UTF-8")
+                .with_secret(&v.name)
+        })?;
+        (Some(s), None)
+    };
+    let body = SecretOut {
+        arn: Some(&v.arn).filter(|s| !s.is_empty()).map(String::as_str),
+        name: Some(&v.name).filter(|s| !s.is_empty()).map(String::as_str),
+        version_id: Some(&v.version_id)
+            .filter(|s| !s.is_empty())
+            .map(String::as_str),
+        secret_string: string,
+        secret_binary: binary,
+        version_stages: Some(&v.version_stages[..]),
+        created_date: v
+            .created_date
+            .map(|secs| epoch_with_fraction(&aws_smithy_types::DateTime::from_secs(secs))),
+    };
+    serde_json::to_vec(&body)
+        .map(SecretValue::new)
+        .map_err(|_| Error::new(ErrorKind::Backend, BACKEND, "cannot render a secret"))
+}
+
 /// Both AWS clients; the cache's backend.
 #[derive(Clone)]
 pub(crate) struct Upstream {
     sm: aws_sdk_secretsmanager::Client,
     ssm: aws_sdk_ssm::Client,
+    /// lockbox-secretsmanager's client on `sm`: its BatchGetSecretValue with fallback.
+    batch: lockbox_secretsmanager::SecretsManagerClient,
     metrics: Arc<Metrics>,
 }
 
@@ -250,8 +281,10 @@ impl fmt::Debug for Upstream {
 
 impl Upstream {
     pub(crate) fn new(sdk: &aws_config::SdkConfig, metrics: Arc<Metrics>) -> Self {
+        let sm = aws_sdk_secretsmanager::Client::new(sdk);
         Self {
-            sm: aws_sdk_secretsmanager::Client::new(sdk),
+            batch: lockbox_secretsmanager::SecretsManagerClient::from_client(sm.clone()),
+            sm,
             ssm: aws_sdk_ssm::Client::new(sdk),
             metrics,
         }
@@ -324,6 +357,67 @@ impl Upstream {
         let Some(p) = out.parameter() else {
             return Err(UpstreamError::internal());
         };
+        parameter_body(p)
+    }
+
+    /// AWSCURRENT of several secrets with lockbox-secretsmanager's BatchGetSecretValue (20 ids
+    /// a call, GetSecretValue when the batch call is refused). Slots that failed are `None`.
+    async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<SecretValue>> {
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        for _ in 0..unique.len().div_ceil(BATCH_GET_MAX) {
+            self.metrics.backend_call();
+        }
+        self.batch
+            .fetch_many(ids)
+            .await
+            .into_iter()
+            .map(|r| r.ok().and_then(|v| version_body(&v).ok()))
+            .collect()
+    }
+
+    /// Parameters with GetParameters, 10 names a call. Slots not answered are `None`.
+    async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<SecretValue>> {
+        let mut out = vec![None; names.len()];
+        for (c, chunk) in names.chunks(GET_PARAMETERS_MAX).enumerate() {
+            self.metrics.backend_call();
+            let Ok(answer) = self
+                .ssm
+                .get_parameters()
+                .set_names(Some(chunk.to_vec()))
+                .with_decryption(decrypt)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            for p in answer.parameters() {
+                let name = p.name().unwrap_or_default();
+                let with_selector = format!("{name}{}", p.selector().unwrap_or_default());
+                for (i, asked) in chunk.iter().enumerate() {
+                    if (*asked == with_selector || (asked == name && p.selector().is_none()))
+                        && let Ok(body) = parameter_body(p)
+                    {
+                        out[c * GET_PARAMETERS_MAX + i] = Some(body);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// BatchGetSecretValue takes at most this many ids a call (the batches of
+/// `SecretsManagerClient::fetch_many`).
+const BATCH_GET_MAX: usize = 20;
+
+/// GetParameters takes at most this many names a call.
+const GET_PARAMETERS_MAX: usize = 10;
+
+/// The extension's GetParameter body for one parameter.
+fn parameter_body(
+    p: &aws_sdk_ssm::types::Parameter,
+) -> std::result::Result<SecretValue, UpstreamError> {
+    {
         let body = ParameterOut {
             parameter: ParameterFields {
                 arn: p.arn(),
@@ -365,15 +459,64 @@ impl SecretsManager for Upstream {
         self.fetch(&req).await
     }
 
-    /// The misses of one batch are read concurrently.
+    /// The misses of one batch (prefetch, or reads that missed together): AWSCURRENT secrets
+    /// with BatchGetSecretValue, parameters with GetParameters (10 a call, per decryption
+    /// flag); the rest, and every slot a batch did not answer, read alone and concurrently
+    /// (so an error is exactly what GetSecretValue or GetParameter answers).
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
+        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
+        let requests: Vec<Option<Request>> = names
+            .iter()
+            .map(|n| Request::from_cache_name(n).ok())
+            .collect();
+        let current: Vec<(usize, String)> = requests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Some(Request::Secret {
+                    id,
+                    version_id: None,
+                    stage: None,
+                }) => Some((i, id.clone())),
+                _ => None,
+            })
+            .collect();
+        if current.len() > 1 {
+            let ids: Vec<String> = current.iter().map(|(_, id)| id.clone()).collect();
+            for ((i, _), body) in current.iter().zip(self.secrets_batch(&ids).await) {
+                out[*i] = body.map(Ok);
+            }
+        }
+        for decrypt in [true, false] {
+            let params: Vec<(usize, String)> = requests
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match r {
+                    Some(Request::Parameter { name, decrypt: d }) if *d == decrypt => {
+                        Some((i, name.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if params.len() > 1 {
+                let list: Vec<String> = params.iter().map(|(_, n)| n.clone()).collect();
+                for ((i, _), body) in params
+                    .iter()
+                    .zip(self.parameters_batch(&list, decrypt).await)
+                {
+                    out[*i] = body.map(Ok);
+                }
+            }
+        }
         let mut set = tokio::task::JoinSet::new();
         for (i, name) in names.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
             let me = self.clone();
             let name = name.clone();
             set.spawn(async move { (i, me.get(&name).await) });
         }
-        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
                 out[i] = Some(r);

@@ -698,3 +698,358 @@ async fn stale_values_are_served_while_aws_is_unreachable_only_with_ignore_trans
         s.stop().await;
     }
 }
+
+/// A sealed-store config: `manifest` names the secrets, the store lives in `dir`.
+fn offline_keys(dir: &std::path::Path, manifest: &serde_json::Value, extra: &str) -> String {
+    let path = dir.join("manifest.json");
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    format!(
+        "manifest = \"{}\"\nstore = \"{}\"\nsync_interval_seconds = 0\n{extra}",
+        path.display(),
+        dir.join("store").display()
+    )
+}
+
+fn metric(m: &str, line: &str) -> u64 {
+    m.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {line} in {m}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secret() {
+    let Some(ep) = emulator("serve offline") else {
+        return;
+    };
+    let (name, v1, v2) = two_versions(&ep).await;
+    let binary = prefix("serve-offline-bin");
+    let doomed = prefix("serve-offline-doomed");
+    let c = sm(&ep);
+    c.create_secret()
+        .name(&binary)
+        .secret_binary(Blob::new(vec![0u8, 1, 254, 255]))
+        .send()
+        .await
+        .unwrap();
+    c.create_secret()
+        .name(&doomed)
+        .secret_string("doomed-value")
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = serde_json::json!({"cloudSecrets": [
+        {"arn": name, "labels": ["AWSPREVIOUS"]},
+        {"arn": binary},
+        {"arn": doomed},
+    ]});
+    // No cache, so every read asks the cloud first.
+    let keys = offline_keys(dir.path(), &manifest, "");
+    let (via, cut) = forwarder(&ep).await;
+    let s = start(&via, "ttl_seconds = 0", &keys).await;
+    assert!(dir.path().join("store/secrets.sealed").exists());
+    let online = s
+        .json(&format!("/secretsmanager/get?secretId={name}"))
+        .await;
+    assert_eq!(online["SecretString"], "second-value");
+
+    // Deleted in the cloud (scheduled for deletion): the cloud's answer, not the store's copy.
+    c.delete_secret().secret_id(&doomed).send().await.unwrap();
+    let (status, gone) = s.get(&format!("/v1/{doomed}")).await;
+    assert_ne!(status, 200, "{gone}");
+    assert!(
+        gone.contains("InvalidRequestException") && gone.contains("delet"),
+        "{gone}"
+    );
+    assert!(!gone.contains("doomed-value"), "{gone}");
+
+    // The cloud goes away: reads keep working from the store, with the agent's JSON.
+    cut.abort();
+    let _ = cut.await;
+    for path in [
+        format!("/secretsmanager/get?secretId={name}"),
+        format!("/v1/{name}"),
+        format!("/v1/{}", online["ARN"].as_str().unwrap()),
+    ] {
+        let j = s.json(&path).await;
+        for k in ["ARN", "Name", "VersionId", "SecretString"] {
+            assert_eq!(j[k], online[k], "{path}: {k}");
+        }
+        assert_eq!(j["VersionId"], v2.as_str());
+        let stages = j["VersionStages"].as_array().unwrap();
+        assert!(stages.contains(&"AWSCURRENT".into()), "{j}");
+        let created = j["CreatedDate"].as_str().unwrap().parse::<f64>().unwrap();
+        let online_created = online["CreatedDate"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
+        assert!((created - online_created).abs() < 1.0, "{j}");
+    }
+    let prev = s
+        .json(&format!("/v1/{name}?versionStage=AWSPREVIOUS"))
+        .await;
+    assert_eq!(prev["SecretString"], "first-value");
+    assert_eq!(prev["VersionId"], v1.as_str());
+    let by_id = s.json(&format!("/v1/{name}?versionId={v1}")).await;
+    assert_eq!(by_id["SecretString"], "first-value");
+    let bin = s.json(&format!("/v1/{binary}")).await;
+    assert_eq!(bin["SecretBinary"], "AAH+/w==");
+    assert!(bin.get("SecretString").is_none(), "{bin}");
+    // The deleted secret stays deleted, offline too: the cloud's last answer.
+    let (status2, gone2) = s.get(&format!("/v1/{doomed}")).await;
+    assert_eq!((status2, gone2.as_str()), (status, gone.as_str()));
+    // Not in the store: the cloud's error (unreachable).
+    let (status, body) = s.get(&format!("/v1/{name}-not-synced")).await;
+    assert_eq!(status, 502, "{body}");
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(metric(&m, "lockbox_serve_fallback_served_total"), 6, "{m}");
+    assert_eq!(
+        metric(&m, "lockbox_serve_store_syncs_total{result=\"ok\"}"),
+        1,
+        "{m}"
+    );
+    s.stop().await;
+
+    // Restarted while the cloud is away: the start sync fails, a warning only; the store
+    // answers.
+    let s = start("http://127.0.0.1:1", "ttl_seconds = 0", &keys).await;
+    assert_eq!(
+        s.json(&format!("/v1/{name}")).await["SecretString"],
+        "second-value"
+    );
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(
+        metric(&m, "lockbox_serve_store_syncs_total{result=\"failed\"}"),
+        1,
+        "{m}"
+    );
+    s.stop().await;
+
+    // Without a store yet, a failed first sync is fatal.
+    let empty = tempfile::tempdir().unwrap();
+    let keys = offline_keys(empty.path(), &manifest, "");
+    let sdk = lockbox_testkit::aws::sdk_config("http://127.0.0.1:1", Duration::from_secs(5));
+    let e = Server::start_with_sdk(config("", &keys), &sdk)
+        .await
+        .err()
+        .expect("no store and no cloud: refused")
+        .to_string();
+    assert!(e.contains("first sync"), "{e}");
+}
+
+/// GET with `token` in the SSRF header (a consumer's own token, or the SSRF token).
+async fn get_as(s: &Running, path: &str, token: &str) -> (u16, String) {
+    let r = s
+        .http
+        .get(s.url(path))
+        .header("X-Aws-Parameters-Secrets-Token", token)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_read_only_their_resources() {
+    let Some(ep) = emulator("serve consumers") else {
+        return;
+    };
+    let c = sm(&ep);
+    let [billing, metrics, local] =
+        ["billing", "metrics", "local"].map(|n| prefix(&format!("serve-{n}")));
+    for name in [&billing, &metrics, &local] {
+        c.create_secret()
+            .name(name)
+            .secret_string(format!("{name}-value"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let arn_of_local = c
+        .describe_secret()
+        .secret_id(&local)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A v1 resource definition for two of them (resource ids), a v2 entry would do the same.
+    let manifest = serde_json::json!({"Resources": [
+        {"Id": "billing-db", "Name": "BillingDb", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": billing}}},
+        {"Id": "metrics-api", "Name": "MetricsApi", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": metrics}}},
+        {"Id": "local-key", "Name": "LocalKey", "ResourceDataContainer": {
+            "SecretsManagerSecretResourceData": {"ARN": arn_of_local}}},
+    ]});
+    let (billing_token, metrics_token) = (
+        "billing-token-0123456789abcdef",
+        "metrics-token-0123456789abcdef",
+    );
+    let consumers = dir.path().join("consumers.json");
+    std::fs::write(
+        &consumers,
+        serde_json::json!({"Consumers": [
+            {"Name": "billing", "Token": billing_token,
+             "ResourceAccessPolicies": [{"ResourceId": "billing-db", "Permission": "ro"}]},
+            {"Name": "metrics", "Token": metrics_token,
+             "ResourceAccessPolicies": [{"ResourceId": "metrics-api", "Permission": "ro"}]},
+            {"Name": "local", "Uid": own_uid(),
+             "ResourceAccessPolicies": [{"ResourceId": "local-key", "Permission": "ro"}]},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &consumers,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let keys = offline_keys(
+        dir.path(),
+        &manifest,
+        &format!("consumers = \"{}\"", consumers.display()),
+    );
+    let s = start(&ep, "", &keys).await;
+
+    // Each consumer reads its own resource, by name or by resource id...
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), billing_token).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("{billing}-value")));
+    let (status, body) = get_as(
+        &s,
+        "/secretsmanager/get?secretId=metrics-api",
+        metrics_token,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("{metrics}-value")));
+    // ...and gets 403 naming the other's, never not-found.
+    let (status, body) = get_as(&s, &format!("/v1/{metrics}"), billing_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("AccessDeniedException") && body.contains("metrics-api"),
+        "{body}"
+    );
+    assert!(!body.contains("-value"), "{body}");
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), metrics_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("billing-db"), "{body}");
+    // A secret outside the store is nobody's resource: 403 naming it, not a cloud read.
+    let (status, body) = get_as(&s, &format!("/v1/{billing}-other"), billing_token).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains(&format!("{billing}-other")), "{body}");
+    // An unknown token: 403.
+    let (status, body) = get_as(&s, &format!("/v1/{billing}"), "nobody-0123456789abcdef").await;
+    assert_eq!((status, body.as_str()), (403, "Bad Token"));
+    // The SSRF token: identified by this process's uid (from /proc/net/tcp) as `local`.
+    let (status, body) = s.get(&format!("/v1/{local}")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.get(&format!("/v1/{billing}")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("consumer local") && body.contains("billing-db"),
+        "{body}"
+    );
+    // SSM parameters are no consumer's resource.
+    let (status, _) = get_as(&s, "/systemsmanager/parameters/get?name=/x", billing_token).await;
+    assert_eq!(status, 403);
+    // /metrics takes the SSRF token, not a consumer's.
+    assert_eq!(get_as(&s, "/metrics", billing_token).await.0, 403);
+    assert_eq!(s.get("/metrics").await.0, 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefetch_is_batched_and_the_first_reads_are_hits() {
+    let Some(ep) = emulator("serve batched prefetch") else {
+        return;
+    };
+    let base = prefix("serve-batch");
+    let c = sm(&ep);
+    let secrets: Vec<String> = (0..3).map(|i| format!("{base}-s{i}")).collect();
+    for name in &secrets {
+        c.create_secret()
+            .name(name)
+            .secret_string(format!("{name}-value"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let p = ssm(&ep);
+    let params: Vec<String> = (0..12).map(|i| format!("/{base}/p{i}")).collect();
+    for name in &params {
+        p.put_parameter()
+            .name(name)
+            .value(format!("{name}-value"))
+            .r#type(ParameterType::SecureString)
+            .send()
+            .await
+            .unwrap();
+    }
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let s = start(
+        &ep,
+        "",
+        &format!(
+            "prefetch_secrets = [{}]\nprefetch_parameters = [{}]",
+            list(&secrets),
+            list(&params)
+        ),
+    )
+    .await;
+    let (_, m) = s.get("/metrics").await;
+    // One BatchGetSecretValue, two GetParameters (10 + 2).
+    assert_eq!(metric(&m, "lockbox_serve_backend_calls_total"), 3, "{m}");
+    for name in &secrets {
+        let j = s.json(&format!("/v1/{name}")).await;
+        assert_eq!(j["SecretString"], format!("{name}-value"));
+        assert!(
+            j["VersionStages"]
+                .as_array()
+                .unwrap()
+                .contains(&"AWSCURRENT".into())
+        );
+    }
+    for name in &params {
+        let j = s
+            .json(&format!(
+                "/systemsmanager/parameters/get?name={name}&withDecryption=true"
+            ))
+            .await;
+        assert_eq!(j["Parameter"]["Value"], format!("{name}-value"));
+        assert_eq!(j["Parameter"]["Name"], name.as_str());
+    }
+    let (_, m) = s.get("/metrics").await;
+    assert_eq!(metric(&m, "lockbox_serve_backend_calls_total"), 3, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "lockbox_serve_cache_hits_total{service=\"secretsmanager\"}"
+        ),
+        3,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "lockbox_serve_cache_hits_total{service=\"ssm\"}"),
+        12,
+        "{m}"
+    );
+    s.stop().await;
+}

@@ -33,6 +33,19 @@ impl Report for Stopped {
     }
 }
 
+/// The tracing filter the config's `log_level` means (the agent's levels; `NONE` is `off`),
+/// used when RUST_LOG is not set. `None` when the config cannot be read (`run` reports why).
+pub fn log_filter(args: &ServeArgs) -> Option<String> {
+    use lockbox_serve::LogLevel;
+    let config = lockbox_serve::ServeConfig::load(args.config.as_deref()).ok()?;
+    Some(match config.log_level {
+        LogLevel::None => "off".to_owned(),
+        LogLevel::Debug => "debug".to_owned(),
+        // aws-config's credential-probe warnings stay errors, as for every command.
+        level => format!("{},aws_config=error", level.filter()),
+    })
+}
+
 /// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.
 /// Prints `lockbox serve: listening on ADDR` on stderr once it accepts connections.
 pub async fn run(args: ServeArgs) -> anyhow::Result<Stopped> {

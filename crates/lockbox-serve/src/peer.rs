@@ -1,0 +1,115 @@
+//! The Unix uid on the other end of a loopback TCP connection, for consumers identified by
+//! `Uid`.
+//!
+//! `SO_PEERCRED` exists only for Unix sockets, and the clients `serve` drops in for (the AWS
+//! agent's and the Lambda extension's) speak HTTP over TCP to `127.0.0.1`. So the uid is read
+//! the way `ss -e` does it: the client's own socket is listed in `/proc/net/tcp` (or `tcp6`)
+//! with its local address (our peer), its remote address (our local address), state
+//! ESTABLISHED and the uid that owns it. Linux only, same network namespace only, loopback
+//! peers only; elsewhere no uid is found and only token consumers can be identified.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// TCP state ESTABLISHED in `/proc/net/tcp`.
+const ESTABLISHED: &str = "01";
+
+/// The uid owning the client socket `peer` connected to our `local`, when `peer` is a
+/// loopback address and the kernel lists the socket.
+pub(crate) fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    if !peer.ip().is_loopback() && !is_mapped_loopback(peer.ip()) {
+        return None;
+    }
+    let file = match peer {
+        SocketAddr::V4(_) => "/proc/net/tcp",
+        SocketAddr::V6(_) => "/proc/net/tcp6",
+    };
+    let text = std::fs::read_to_string(file).ok()?;
+    find_uid(&text, peer, local)
+}
+
+fn is_mapped_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// The uid of the ESTABLISHED socket from `peer` to `local` in a `/proc/net/tcp{,6}` table.
+fn find_uid(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    for line in table.lines().skip(1) {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 || fields[3] != ESTABLISHED {
+            continue;
+        }
+        if parse(fields[1]) == Some(peer) && parse(fields[2]) == Some(local) {
+            return fields[7].parse().ok();
+        }
+    }
+    None
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6): the kernel prints each 32-bit
+/// word of the address as a native-endian number, and the port in host order.
+fn parse(field: &str) -> Option<SocketAddr> {
+    let (addr, port) = field.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_ne_bytes);
+    let ip = match addr.len() {
+        8 => IpAddr::V4(Ipv4Addr::from(word(addr)?)),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&word(addr.get(i * 8..i * 8 + 8)?)?);
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn finds_the_established_client_socket() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0AD5 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0
+   1: 0100007F:C350 0100007F:0AD5 06 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 0100007F:C351 0100007F:0AD5 01 00000000:00000000 00:00000000 00000000  1001        0 3 1 0 20 4 30 10 -1
+   3: 0100007F:0AD5 0100007F:C351 01 00000000:00000000 00:00000000 00000000  1000        0 4 1 0 20 4 30 10 -1
+";
+        let server: SocketAddr = "127.0.0.1:2773".parse().unwrap();
+        let client: SocketAddr = "127.0.0.1:50001".parse().unwrap();
+        assert_eq!(find_uid(table, client, server), Some(1001));
+        // TIME_WAIT (06) sockets have no owner.
+        let gone: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        assert_eq!(find_uid(table, gone, server), None);
+        let v6 = "00000000000000000000000001000000:0AD5";
+        assert_eq!(parse(v6), Some("[::1]:2773".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_real_loopback_connection_is_ours() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server_side, peer) = listener.accept().unwrap();
+        assert_eq!(peer, client.local_addr().unwrap());
+        let ours = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+            });
+        if let Some(uid) = ours {
+            assert_eq!(
+                tcp_peer_uid(peer, listener.local_addr().unwrap()),
+                Some(uid)
+            );
+        }
+    }
+}
