@@ -46,6 +46,9 @@ pub struct SecretsManagerClient {
     /// least-privilege policy does not grant) or is not supported: later batches go straight
     /// to concurrent GetSecretValue calls.
     batch_denied: Arc<AtomicBool>,
+    /// Set once a BatchGetSecretValue call was answered: until then a `fetch_many` sends its
+    /// first batch alone, so a refusal is learnt from one call, not from several at once.
+    batch_answered: Arc<AtomicBool>,
 }
 
 impl SecretsManagerClient {
@@ -68,6 +71,7 @@ impl SecretsManagerClient {
         Self {
             client,
             batch_denied: Arc::default(),
+            batch_answered: Arc::default(),
         }
     }
 
@@ -150,12 +154,17 @@ impl SecretsManagerClient {
                 unique.push(id);
             }
         }
-        let chunks: Vec<_> = unique
-            .chunks(BATCH)
-            .map(|chunk| self.fetch_group(chunk))
-            .collect();
         let mut fetched: HashMap<&str, Result<SecretVersion>> = HashMap::new();
         let mut requests = 0;
+        let mut groups = unique.chunks(BATCH);
+        let known = self.batch_answered.load(Ordering::Relaxed)
+            || self.batch_denied.load(Ordering::Relaxed);
+        if !known && let Some(first) = groups.next() {
+            let (found, calls) = self.fetch_group(first).await;
+            fetched.extend(found);
+            requests += calls;
+        }
+        let chunks: Vec<_> = groups.map(|chunk| self.fetch_group(chunk)).collect();
         let mut answers = futures_util::stream::iter(chunks).buffer_unordered(BATCH_CONCURRENCY);
         while let Some((found, calls)) = answers.next().await {
             fetched.extend(found);
@@ -214,7 +223,10 @@ impl SecretsManagerClient {
         while let Some(page) = pages.next().await {
             requests += 1;
             let page = match page {
-                Ok(page) => page,
+                Ok(page) => {
+                    self.batch_answered.store(true, Ordering::Relaxed);
+                    page
+                }
                 Err(e) => {
                     let list = ids.join(", ");
                     let err = map_sdk_error(&e, GET_MANY.name, &list);
