@@ -7,6 +7,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
+use crate::http::LazyTlsClient;
+
 /// How long a connection attempt may take, so an unreachable endpoint fails instead of hanging.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -60,13 +62,19 @@ impl SdkOptions {
 
     /// aws-config's loader with these options, the SDK's own retries off unless
     /// [`SdkOptions::sdk_retries`] (wrap backends in `lockbox_core::Retry` so attempts are
-    /// counted once) and the [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`] timeouts.
+    /// counted once) and the [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`] timeouts. Its HTTP
+    /// client is the SDK's default one (rustls with aws-lc, the system's roots, proxies from
+    /// the environment), except that the TLS side, and so the system's root certificates, is
+    /// loaded only when a request goes to an `https` URL: a command against a plain-HTTP
+    /// endpoint (an emulator) never reads them.
     pub fn loader(&self) -> ConfigLoader {
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .http_client(LazyTlsClient::shared());
         if !self.sdk_retries {
             loader = loader.retry_config(RetryConfig::disabled());
         }

@@ -14,6 +14,8 @@ mod arn;
 mod config;
 #[cfg(feature = "sdk")]
 mod error;
+#[cfg(feature = "sdk")]
+mod http;
 
 pub use action::Action;
 pub use arn::Arn;

@@ -183,9 +183,24 @@ fn init_tracing(default_filter: Option<&str>) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, fmt};
+    let lifted = std::env::var(ENV_LOG_CREDENTIALS).is_ok_and(|v| v == "1");
+    let ansi = std::io::stderr().is_terminal();
+    if std::env::var_os(EnvFilter::DEFAULT_ENV).is_none() && !lifted && default_filter.is_none() {
+        // The default (warnings; aws-config's credential-probe warnings only as errors) as a
+        // plain target filter: no directive parsing, and the credential caps (at debug) are
+        // below it anyway.
+        let filter = Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("aws_config", LevelFilter::ERROR);
+        let layer = fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_filter(filter);
+        tracing_subscriber::registry().with(layer).init();
+        return;
+    }
     let env = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(default_filter.unwrap_or("warn,aws_config=error")));
-    let lifted = std::env::var(ENV_LOG_CREDENTIALS).is_ok_and(|v| v == "1");
     let cap = if lifted {
         Targets::new().with_default(LevelFilter::TRACE)
     } else {
@@ -199,7 +214,7 @@ fn init_tracing(default_filter: Option<&str>) {
     };
     let layer = fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .with_filter(env.and(cap));
     tracing_subscriber::registry().with(layer).init();
     if lifted {

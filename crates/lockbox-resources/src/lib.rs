@@ -66,6 +66,6 @@ pub use store::{SecretInfo, Selector, Store};
 #[cfg(feature = "sync")]
 pub use sync::sync;
 pub use sync::{
-    FETCH_TIMEOUT, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX, VersionSource, fetch,
-    sync_with, sync_with_options,
+    FETCH_TIMEOUT, SYNC_CONCURRENCY, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX,
+    VersionSource, fetch, sync_with, sync_with_options,
 };

@@ -29,6 +29,9 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often a secret is re-read when its labels moved while it was being read.
 const CONSISTENCY_ATTEMPTS: usize = 3;
 
+/// How many secrets a sync reads at once (each secret's labels are read in turn).
+pub const SYNC_CONCURRENCY: usize = 16;
+
 /// Where a sync reads secrets from: Secrets Manager ([`lockbox_secretsmanager::SecretsManagerClient`]), or a
 /// fake in tests.
 #[async_trait]
@@ -36,6 +39,19 @@ pub trait VersionSource: Send + Sync {
     /// The version of `secret_id` (name or ARN) that carries staging label `stage`. A secret
     /// or label that does not exist is `NotFound`.
     async fn fetch(&self, secret_id: &str, stage: &str) -> Result<SecretVersion>;
+
+    /// The AWSCURRENT version of each of `secret_ids`, read together in as few requests as the
+    /// source can (Secrets Manager: BatchGetSecretValue, or concurrent GetSecretValue where
+    /// that is denied), one result per id in order, and the number of requests sent. `None`
+    /// (the default) when the source has no such read: each id is then fetched on its own.
+    /// A failed slot is fetched again on its own, with retries, so its error is the one
+    /// [`VersionSource::fetch`] gives.
+    async fn fetch_current_many(
+        &self,
+        _secret_ids: &[String],
+    ) -> Option<(Vec<Result<SecretVersion>>, usize)> {
+        None
+    }
 }
 
 /// What a sync did.
@@ -51,7 +67,7 @@ pub struct SyncReport {
     pub secrets: Vec<SyncedSecret>,
     /// ARNs the previous store held and this one does not.
     pub removed: Vec<String>,
-    /// GetSecretValue calls made.
+    /// Requests made (GetSecretValue calls and BatchGetSecretValue pages).
     pub requests: usize,
     /// Stale temporary files of interrupted syncs that were removed.
     pub temp_files_removed: usize,
@@ -119,12 +135,45 @@ pub async fn sync_with_options(
 /// Fetches every (secret, label) the manifest names. Each distinct version is fetched once:
 /// a label already carried by a fetched version is not asked for again. A secret whose labels
 /// move while it is read is read again (up to 3 times), so the stored stages are consistent.
+///
+/// The AWSCURRENT versions of all secrets are first read together where the source can
+/// ([`VersionSource::fetch_current_many`]); then up to [`SYNC_CONCURRENCY`] secrets are read at
+/// once, each secret's other labels in turn. When several secrets fail, the error is the one
+/// of the first in manifest order, as in a sequential read.
 pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Snapshot> {
+    use futures_util::StreamExt;
+
     let mut snapshot = Snapshot::default();
+    let entries = &manifest.cloud_secrets;
+    let mut seeds: Vec<Option<SecretVersion>> = vec![None; entries.len()];
+    if entries.len() > 1 {
+        let ids: Vec<String> = entries.iter().map(|e| e.arn.clone()).collect();
+        let batch = tokio::time::timeout(FETCH_TIMEOUT, source.fetch_current_many(&ids)).await;
+        if let Ok(Some((answers, requests))) = batch {
+            snapshot.requests += requests;
+            for ((seed, answer), entry) in seeds.iter_mut().zip(answers).zip(entries) {
+                // Only an answer that carries AWSCURRENT stands for it; anything else is
+                // read again on its own.
+                if entry.labels.iter().any(|l| l == AWSCURRENT) {
+                    *seed = answer
+                        .ok()
+                        .filter(|v| v.version_stages.iter().any(|s| s == AWSCURRENT));
+                }
+            }
+        }
+    }
+    let mut reads = Vec::with_capacity(entries.len());
+    for (index, (entry, seed)) in entries.iter().zip(seeds).enumerate() {
+        reads.push(fetch_secret(index, entry, source, seed));
+    }
+    let mut reads = futures_util::stream::iter(reads).buffered(SYNC_CONCURRENCY);
     // Full ARN -> index of the entry that fetched it.
     let mut fetched: HashMap<String, usize> = HashMap::new();
-    for (index, entry) in manifest.cloud_secrets.iter().enumerate() {
-        let secret = fetch_secret(index, entry, source, &mut snapshot.requests).await?;
+    let mut index = 0;
+    while let Some((requests, secret)) = reads.next().await {
+        snapshot.requests += requests;
+        let entry = &entries[index];
+        let secret = secret?;
         if let Some(&j) = fetched.get(&secret.arn) {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -132,8 +181,8 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
                 format!(
                     "{} ({}) and {} ({}) are the same secret {}; list it once with all its \
                      labels; the local store was not changed",
-                    manifest.cloud_secrets[j].describe(j),
-                    manifest.cloud_secrets[j].arn,
+                    entries[j].describe(j),
+                    entries[j].arn,
                     entry.describe(index),
                     entry.arn,
                     secret.arn
@@ -143,14 +192,29 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
         }
         fetched.insert(secret.arn.clone(), index);
         snapshot.secrets.push(secret);
+        index += 1;
     }
     Ok(snapshot)
 }
 
+/// Reads one secret's labels in turn, starting from `seed` (its AWSCURRENT version, read
+/// already) when given. Returns the requests sent, and the secret.
 async fn fetch_secret(
     index: usize,
     entry: &CloudSecret,
     source: &dyn VersionSource,
+    mut seed: Option<SecretVersion>,
+) -> (usize, Result<SnapshotSecret>) {
+    let mut requests = 0;
+    let secret = fetch_secret_counting(index, entry, source, &mut seed, &mut requests).await;
+    (requests, secret)
+}
+
+async fn fetch_secret_counting(
+    index: usize,
+    entry: &CloudSecret,
+    source: &dyn VersionSource,
+    seed: &mut Option<SecretVersion>,
     requests: &mut usize,
 ) -> Result<SnapshotSecret> {
     let policy = RetryPolicy {
@@ -160,7 +224,11 @@ async fn fetch_secret(
         max_elapsed: Duration::from_secs(20),
     };
     let mut last_race = String::new();
-    for _ in 0..CONSISTENCY_ATTEMPTS {
+    for attempt in 0..CONSISTENCY_ATTEMPTS {
+        if attempt > 0 {
+            // Read again: the batch's answer is as stale as the rest.
+            *seed = None;
+        }
         let mut id = entry.arn.clone();
         let mut identity: Option<(String, String)> = None;
         let mut versions: Vec<SecretVersion> = Vec::new();
@@ -172,23 +240,33 @@ async fn fetch_secret(
             {
                 continue;
             }
-            let got = policy
-                .run(|| {
-                    *requests += 1;
-                    let (id, label) = (id.clone(), label.clone());
-                    async move {
-                        match tokio::time::timeout(FETCH_TIMEOUT, source.fetch(&id, &label)).await {
-                            Ok(r) => r,
-                            Err(_) => Err(Error::new(
-                                ErrorKind::Unavailable,
-                                BACKEND,
-                                format!("no answer within {}s", FETCH_TIMEOUT.as_secs()),
-                            )),
+            let seeded = if label == AWSCURRENT {
+                seed.take()
+            } else {
+                None
+            };
+            let got = match seeded {
+                Some(v) => v,
+                None => policy
+                    .run(|| {
+                        *requests += 1;
+                        let (id, label) = (id.clone(), label.clone());
+                        async move {
+                            match tokio::time::timeout(FETCH_TIMEOUT, source.fetch(&id, &label))
+                                .await
+                            {
+                                Ok(r) => r,
+                                Err(_) => Err(Error::new(
+                                    ErrorKind::Unavailable,
+                                    BACKEND,
+                                    format!("no answer within {}s", FETCH_TIMEOUT.as_secs()),
+                                )),
+                            }
                         }
-                    }
-                })
-                .await
-                .map_err(|e| fetch_error(e, index, entry, label))?;
+                    })
+                    .await
+                    .map_err(|e| fetch_error(e, index, entry, label))?,
+            };
             match &identity {
                 None => {
                     // Later labels are read by ARN, so a secret deleted and re-created under
@@ -611,6 +689,120 @@ mod tests {
                 binary: *b,
             })
         }
+    }
+
+    /// [`Fake`] with a batch read of AWSCURRENT (one request per call), as Secrets Manager's
+    /// BatchGetSecretValue; `deny` makes the batch read unavailable to the caller (`None`).
+    #[derive(Default)]
+    struct Batching {
+        inner: Fake,
+        batches: AtomicUsize,
+        deny: bool,
+    }
+
+    #[async_trait]
+    impl VersionSource for Batching {
+        async fn fetch(&self, secret_id: &str, stage: &str) -> Result<SecretVersion> {
+            self.inner.fetch(secret_id, stage).await
+        }
+
+        async fn fetch_current_many(
+            &self,
+            secret_ids: &[String],
+        ) -> Option<(Vec<Result<SecretVersion>>, usize)> {
+            if self.deny {
+                return None;
+            }
+            self.batches.fetch_add(1, Ordering::SeqCst);
+            let mut out = Vec::new();
+            for id in secret_ids {
+                out.push(self.inner.fetch(id, AWSCURRENT).await);
+            }
+            self.inner
+                .calls
+                .fetch_sub(secret_ids.len(), Ordering::SeqCst);
+            Some((out, 1))
+        }
+    }
+
+    /// Everything a store holds, values included, in order.
+    fn contents(d: &Dirs) -> Vec<(String, String, Vec<String>, Vec<u8>)> {
+        let s = Store::open(&d.store, &d.key).unwrap();
+        let mut out = Vec::new();
+        for info in s.secrets() {
+            for (id, stages) in &info.versions {
+                let v = s.read(&info.arn, &Selector::version_id(id)).unwrap();
+                out.push((
+                    info.arn.clone(),
+                    id.clone(),
+                    stages.clone(),
+                    v.value.expose_bytes().to_vec(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_and_concurrent_sync_stores_what_a_sequential_one_does() {
+        let many = |f: &Fake| {
+            for i in 0..40 {
+                f.add(
+                    &format!("s{i}"),
+                    &[
+                        ("c", &["AWSCURRENT"], format!("cur{i}").as_bytes(), false),
+                        (
+                            "p",
+                            &["AWSPREVIOUS", "green"],
+                            format!("old{i}").as_bytes(),
+                            false,
+                        ),
+                    ],
+                );
+            }
+        };
+        let entries: Vec<(String, &[&str])> =
+            (0..40).map(|i| (format!("s{i}"), &["green"][..])).collect();
+        let entries: Vec<(&str, &[&str])> = entries.iter().map(|(n, l)| (n.as_str(), *l)).collect();
+        let m = manifest(&entries);
+
+        // One at a time, as before: 80 GetSecretValue calls.
+        let plain = Batching {
+            deny: true,
+            ..Batching::default()
+        };
+        many(&plain.inner);
+        let d1 = dirs();
+        let r1 = sync_with(&m, &d1.store, &d1.key, &plain).await.unwrap();
+        assert_eq!(r1.requests, 80);
+
+        // AWSCURRENT of all 40 in one batch, then 40 reads of green.
+        let batching = Batching::default();
+        many(&batching.inner);
+        let d2 = dirs();
+        let r2 = sync_with(&m, &d2.store, &d2.key, &batching).await.unwrap();
+        assert_eq!(batching.batches.load(Ordering::SeqCst), 1);
+        assert_eq!(batching.inner.calls.load(Ordering::SeqCst), 40);
+        assert_eq!(r2.requests, 41);
+        assert_eq!(r1.secrets, r2.secrets);
+        assert_eq!(contents(&d1), contents(&d2));
+        assert_eq!(contents(&d1).len(), 80);
+
+        // A secret the batch cannot read is read on its own, and its error is the usual one,
+        // naming the first missing entry in manifest order.
+        let mut entries = entries.clone();
+        entries.insert(7, ("ghost", &[]));
+        entries.insert(30, ("ghost2", &[]));
+        let e = sync_with(&manifest(&entries), &d2.store, &d2.key, &batching)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(
+            e.to_string()
+                .contains("cloudSecrets[7]: the secret does not exist"),
+            "{e}"
+        );
+        assert_eq!(contents(&d1), contents(&d2), "the store was kept");
     }
 
     fn manifest(entries: &[(&str, &[&str])]) -> Manifest {

@@ -18,6 +18,9 @@ use crate::names::MAX_VALUE_BYTES;
 /// BatchGetSecretValue takes at most this many secret ids a call.
 pub(crate) const BATCH: usize = 20;
 
+/// How many BatchGetSecretValue calls one `fetch_many` keeps in flight.
+const BATCH_CONCURRENCY: usize = 4;
+
 /// How many GetSecretValue calls run at once when BatchGetSecretValue is not granted.
 const FALLBACK_CONCURRENCY: usize = 8;
 
@@ -43,6 +46,9 @@ pub struct SecretsManagerClient {
     /// least-privilege policy does not grant) or is not supported: later batches go straight
     /// to concurrent GetSecretValue calls.
     batch_denied: Arc<AtomicBool>,
+    /// Set once a BatchGetSecretValue call was answered: until then a `fetch_many` sends its
+    /// first batch alone, so a refusal is learnt from one call, not from several at once.
+    batch_answered: Arc<AtomicBool>,
 }
 
 impl SecretsManagerClient {
@@ -65,6 +71,7 @@ impl SecretsManagerClient {
         Self {
             client,
             batch_denied: Arc::default(),
+            batch_answered: Arc::default(),
         }
     }
 
@@ -120,28 +127,48 @@ impl SecretsManagerClient {
         })
     }
 
-    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call. One
-    /// result per id in the order given; a secret that is missing (or denied, or scheduled for
-    /// deletion) fails its own slot only. An id given twice is fetched once. When
-    /// BatchGetSecretValue itself is denied or unsupported, the ids are read with
-    /// GetSecretValue instead (8 at a time), and so are later batches of this client.
+    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call, up to
+    /// 4 calls at once. One result per id in the order given; a secret
+    /// that is missing (or denied, or scheduled for deletion) fails its own slot only. An id
+    /// given twice is fetched once. When BatchGetSecretValue itself is denied or unsupported,
+    /// the ids are read with GetSecretValue instead (8 at a time), and so are later batches of
+    /// this client.
     pub async fn fetch_many(&self, secret_ids: &[String]) -> Vec<Result<SecretVersion>> {
+        self.fetch_many_counted(secret_ids).await.0
+    }
+
+    /// [`SecretsManagerClient::fetch_many`], with the number of requests it sent
+    /// (BatchGetSecretValue pages and GetSecretValue calls).
+    pub async fn fetch_many_counted(
+        &self,
+        secret_ids: &[String],
+    ) -> (Vec<Result<SecretVersion>>, usize) {
+        use futures_util::StreamExt;
         let mut results: Vec<Option<Result<SecretVersion>>> = vec![None; secret_ids.len()];
         let mut unique: Vec<&str> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, id) in secret_ids.iter().enumerate() {
             if let Err(e) = check_id(id) {
                 results[i] = Some(Err(e));
-            } else if !unique.contains(&id.as_str()) {
+            } else if seen.insert(id.as_str()) {
                 unique.push(id);
             }
         }
         let mut fetched: HashMap<&str, Result<SecretVersion>> = HashMap::new();
-        for chunk in unique.chunks(BATCH) {
-            if self.batch_denied.load(Ordering::Relaxed) {
-                fetched.extend(self.fetch_each(chunk).await);
-            } else {
-                fetched.extend(self.fetch_chunk(chunk).await);
-            }
+        let mut requests = 0;
+        let mut groups = unique.chunks(BATCH);
+        let known = self.batch_answered.load(Ordering::Relaxed)
+            || self.batch_denied.load(Ordering::Relaxed);
+        if !known && let Some(first) = groups.next() {
+            let (found, calls) = self.fetch_group(first).await;
+            fetched.extend(found);
+            requests += calls;
+        }
+        let chunks: Vec<_> = groups.map(|chunk| self.fetch_group(chunk)).collect();
+        let mut answers = futures_util::stream::iter(chunks).buffer_unordered(BATCH_CONCURRENCY);
+        while let Some((found, calls)) = answers.next().await {
+            fetched.extend(found);
+            requests += calls;
         }
         for (i, id) in secret_ids.iter().enumerate() {
             if results[i].is_none() {
@@ -158,15 +185,34 @@ impl SecretsManagerClient {
                 }));
             }
         }
-        results
+        let results = results
             .into_iter()
             .map(|r| r.expect("every slot is filled"))
-            .collect()
+            .collect();
+        (results, requests)
+    }
+
+    /// One group of at most [`BATCH`] ids: BatchGetSecretValue, or GetSecretValue calls once
+    /// it was refused. Returns the answers and the requests sent.
+    async fn fetch_group<'a>(
+        &self,
+        ids: &[&'a str],
+    ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
+        if self.batch_denied.load(Ordering::Relaxed) {
+            (self.fetch_each(ids).await, ids.len())
+        } else {
+            self.fetch_chunk(ids).await
+        }
     }
 
     /// One BatchGetSecretValue call (following NextToken, should AWS page) for at most
     /// [`BATCH`] distinct ids.
-    async fn fetch_chunk<'a>(&self, ids: &[&'a str]) -> Vec<(&'a str, Result<SecretVersion>)> {
+    /// Returns the answers and the requests sent.
+    async fn fetch_chunk<'a>(
+        &self,
+        ids: &[&'a str],
+    ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
+        let mut requests = 0;
         let mut pages = self
             .client
             .batch_get_secret_value()
@@ -175,8 +221,12 @@ impl SecretsManagerClient {
             .send();
         let mut found: Vec<(&'a str, Result<SecretVersion>)> = Vec::new();
         while let Some(page) = pages.next().await {
+            requests += 1;
             let page = match page {
-                Ok(page) => page,
+                Ok(page) => {
+                    self.batch_answered.store(true, Ordering::Relaxed);
+                    page
+                }
                 Err(e) => {
                     let list = ids.join(", ");
                     let err = map_sdk_error(&e, GET_MANY.name, &list);
@@ -193,7 +243,7 @@ impl SecretsManagerClient {
                             "BatchGetSecretValue refused; reading with GetSecretValue"
                         );
                         self.batch_denied.store(true, Ordering::Relaxed);
-                        return self.fetch_each(ids).await;
+                        return (self.fetch_each(ids).await, requests + ids.len());
                     }
                     // The whole call failed: every id not yet answered gets the error.
                     for id in ids {
@@ -202,7 +252,7 @@ impl SecretsManagerClient {
                             found.push((id, Err(err)));
                         }
                     }
-                    return found;
+                    return (found, requests);
                 }
             };
             for entry in page.secret_values() {
@@ -240,7 +290,7 @@ impl SecretsManagerClient {
                 found.push((id, Err(err)));
             }
         }
-        found
+        (found, requests)
     }
 
     /// GetSecretValue for each id, [`FALLBACK_CONCURRENCY`] at a time.

@@ -170,6 +170,15 @@ impl VersionSource for Counted<'_> {
         }
         self.inner.fetch(secret_id, stage).await
     }
+
+    async fn fetch_current_many(
+        &self,
+        secret_ids: &[String],
+    ) -> Option<(Vec<lockbox_core::Result<SecretVersion>>, usize)> {
+        let answers = self.inner.fetch_current_many(secret_ids).await;
+        self.progress.at(secret_ids.len());
+        answers
+    }
 }
 
 async fn run_periodically(

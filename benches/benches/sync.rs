@@ -1,0 +1,220 @@
+//! `lockbox sync` of 200 secrets x 2 labels (AWSCURRENT and AWSPREVIOUS) against a Secrets
+//! Manager endpoint on wiremock that answers every request after a fixed 2 ms, counting the
+//! requests it gets.
+//!
+//! - `sync_400/lockbox`: `lockbox_resources::sync` into a sealed store (AWSCURRENT of all 200
+//!   with BatchGetSecretValue, 20 a call; then AWSPREVIOUS of each, several secrets at once;
+//!   then the sealed store is written and fsynced).
+//! - `sync_400/sequential`: a plain loop of SDK GetSecretValue, one (secret, label) after the
+//!   other: AWS IoT Greengrass's secret manager component's approach.
+//!
+//! The most requests any single iteration sent are written to `target/lockbox-bench/sync.json`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode};
+use lockbox_benches::{VALUE, quick, target_dir, write_counts};
+use lockbox_resources::{CloudSecret, Manifest};
+use lockbox_secretsmanager::SecretsManagerClient;
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const DELAY: Duration = Duration::from_millis(2);
+const SECRETS: usize = 200;
+const PREVIOUS: &str = "AWSPREVIOUS";
+const ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+
+/// Every secret `<name>` exists, with version `<name>-cur` (AWSCURRENT) and `<name>-prev`
+/// (AWSPREVIOUS), both holding [`VALUE`].
+struct SecretsManager {
+    calls: Arc<AtomicU64>,
+}
+
+fn secret(id: &str, stage: &str) -> Value {
+    let name = id.strip_prefix(ARN_PREFIX).map_or(id, |rest| {
+        rest.rsplit_once('-').map_or(rest, |(name, _)| name)
+    });
+    let version = if stage == PREVIOUS { "prev" } else { "cur" };
+    json!({
+        "ARN": format!("{ARN_PREFIX}{name}-AbCdEf"),
+        "Name": name,
+        "VersionId": format!("{name}-{version}"),
+        "SecretString": VALUE,
+        "VersionStages": [stage],
+        "CreatedDate": 1.7e9
+    })
+}
+
+impl Respond for SecretsManager {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let reply = |status: u16, body: Value| {
+            ResponseTemplate::new(status)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_string(body.to_string())
+                .set_delay(DELAY)
+        };
+        let target = request
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        match target {
+            "secretsmanager.GetSecretValue" => {
+                let id = body["SecretId"].as_str().unwrap_or("");
+                let stage = body["VersionStage"].as_str().unwrap_or("AWSCURRENT");
+                reply(200, secret(id, stage))
+            }
+            "secretsmanager.BatchGetSecretValue" => {
+                let values: Vec<Value> = body["SecretIdList"]
+                    .as_array()
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(Value::as_str)
+                            .map(|id| secret(id, "AWSCURRENT"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                reply(200, json!({"SecretValues": values, "Errors": []}))
+            }
+            other => reply(
+                400,
+                json!({"__type": "InvalidAction", "message": format!("not mocked: {other}")}),
+            ),
+        }
+    }
+}
+
+fn client(uri: &str) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config as sm;
+    let config = sm::Builder::new()
+        .behavior_version(sm::BehaviorVersion::latest())
+        .region(sm::Region::new("us-east-1"))
+        .endpoint_url(uri)
+        .credentials_provider(sm::Credentials::new("bench", "bench", None, None, "bench"))
+        .retry_config(sm::retry::RetryConfig::disabled())
+        .timeout_config(
+            sm::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let calls = Arc::new(AtomicU64::new(0));
+    let server = rt.block_on(async {
+        let server = MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(SecretsManager {
+                calls: Arc::clone(&calls),
+            })
+            .mount(&server)
+            .await;
+        server
+    });
+    let sdk = client(&server.uri());
+    let source = SecretsManagerClient::from_client(sdk.clone());
+    let names: Vec<String> = (0..SECRETS).map(|i| format!("bench/svc-{i}")).collect();
+    let manifest = Manifest {
+        cloud_secrets: names
+            .iter()
+            .map(|n| CloudSecret::new(n.as_str(), [PREVIOUS]))
+            .collect(),
+        ..Manifest::default()
+    };
+    let dir = target_dir()
+        .join("lockbox-bench")
+        .join(format!("sync-store-{}", std::process::id()));
+    let store = dir.join("store");
+    let key = dir.join("store.key");
+
+    let lockbox_calls = AtomicU64::new(0);
+    let sequential_calls = AtomicU64::new(0);
+    let mut group = c.benchmark_group("sync_400");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    if quick() {
+        group
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(4));
+    } else {
+        group
+            .warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(10));
+    }
+    group.bench_function("lockbox", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let before = calls.load(Ordering::Relaxed);
+                    let start = Instant::now();
+                    let report = lockbox_resources::sync(&manifest, &store, &key, &source)
+                        .await
+                        .expect("sync");
+                    total += start.elapsed();
+                    assert_eq!(report.secrets.len(), SECRETS);
+                    assert!(report.secrets.iter().all(|s| s.versions.len() == 2));
+                    lockbox_calls
+                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
+                }
+                total
+            })
+        });
+    });
+    group.bench_function("sequential", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let before = calls.load(Ordering::Relaxed);
+                    let start = Instant::now();
+                    for name in &names {
+                        for stage in ["AWSCURRENT", PREVIOUS] {
+                            let out = sdk
+                                .get_secret_value()
+                                .secret_id(name)
+                                .version_stage(stage)
+                                .send()
+                                .await
+                                .expect("GetSecretValue");
+                            assert!(out.secret_string.is_some());
+                        }
+                    }
+                    total += start.elapsed();
+                    sequential_calls
+                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
+                }
+                total
+            })
+        });
+    });
+    group.finish();
+    c.final_summary();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    if !std::env::args().any(|a| a == "--bench") {
+        return; // `cargo test --benches`: each routine ran once; no counts to report
+    }
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    write_counts(
+        "sync",
+        &[
+            ("sync_400_backend_calls", get(&lockbox_calls)),
+            ("sync_400_sequential_calls", get(&sequential_calls)),
+        ],
+    );
+}
