@@ -182,9 +182,11 @@ enum Change {
 /// # let _ = key; Ok(()) }
 /// ```
 ///
-/// - A hit loads an atomically swapped map, takes no lock and allocates nothing: the returned
-///   [`SecretValue`] is a shared handle. Call [`Cache::get`] on the concrete type for this
-///   path; through `dyn SecretsManager` the trait's boxed future adds one allocation.
+/// - A hit reads a concurrent map under a thread-local guard, takes no lock and allocates
+///   nothing: the returned [`SecretValue`] is a shared handle (the reading thread's stripe's
+///   copy, so threads do not share its reference count). Through `dyn SecretsManager` a hit
+///   comes back the same way, in a ready [`GetFuture`] (see [`SecretsManager::get_cached`]).
+/// - Filling an entry changes only that entry: a fill costs the same however many are held.
 /// - Concurrent misses on one name make one backend call and share its result, error
 ///   included. Misses arriving together (see [`CacheConfig::batch_window`]) go to the backend
 ///   together through its `get_many`.

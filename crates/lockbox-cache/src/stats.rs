@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Reads answered from the cache (a stale value served from the cache counts too).
-    /// Counted per thread without atomic adds: exact with up to 8 threads reading at once;
-    /// with more, a hit may occasionally go uncounted.
+    /// Counted on 8 stripes that threads take in turn, without atomic adds: exact while no
+    /// two threads of one stripe hit at the same instant; otherwise a hit may occasionally go
+    /// uncounted (never counted twice).
     pub hits: u64,
     /// Reads that found no usable entry and waited for the backend.
     pub misses: u64,
