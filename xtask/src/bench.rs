@@ -338,8 +338,7 @@ impl Results {
             (
                 "hit_2_thread_scaling",
                 // Both are wall time per read; reads/s on 2 threads over reads/s on 1.
-                self.time("cache_hit/lockbox_threads_1")
-                    / self.time("cache_hit/lockbox_threads_2"),
+                self.time("cache_hit/lockbox_threads_1") / self.time("cache_hit/lockbox_threads_2"),
             ),
             (
                 "fill_100k_per_name_ratio_vs_1k",

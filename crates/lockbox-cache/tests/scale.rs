@@ -92,10 +92,8 @@ async fn a_hit_through_the_trait_object_is_answered_from_the_cache() {
     let probe = probe(0);
     probe.seed("k", "v").await;
     let cache = Cache::new(Arc::clone(&probe), config(&clock));
-    let handle: Arc<dyn SecretsManager> = Arc::new(Retry::new(
-        cache.clone(),
-        RetryPolicy::default(),
-    ));
+    let handle: Arc<dyn SecretsManager> =
+        Arc::new(Retry::new(cache.clone(), RetryPolicy::default()));
     assert!(handle.get_cached(&n("k")).is_none(), "nothing cached yet");
     assert_eq!(handle.get(&n("k")).await.unwrap().expose_str(), Some("v"));
     assert_eq!(probe.calls(), 1);
