@@ -3,17 +3,22 @@
 //! thread and on every core at once.
 //!
 //! - `lockbox_one_thread`: `Cache::get` on the concrete type (what a Rust user writes).
-//! - `lockbox_dyn_one_thread`: the same through `Arc<dyn SecretsManager>` (one boxed future).
+//! - `lockbox_dyn_one_thread`: the same through `Arc<dyn SecretsManager>`, the handle a service
+//!   gets from `lockbox_config::open` (a hit comes back in a ready `GetFuture`, unboxed).
 //! - `aws_caching_one_thread`: `SecretsManagerCachingClient::get_secret_value`.
 //! - `*_all_threads`: every core reads the same secret in a loop; the time is wall time
 //!   divided by all reads made, i.e. the amortised cost of one read under contention.
+//! - `lockbox_threads_1`, `lockbox_threads_2`: the same harness on exactly one and two
+//!   threads; `threads_1 / threads_2` is the 2-thread throughput over the 1-thread one.
+//! - `lockbox_one_thread_100k_entries`: `Cache::get` hits on one name in a cache holding
+//!   100,000 entries (a hit's cost must not grow with the entries held).
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use lockbox_benches::{VALUE, aws_caching_client, name, quick};
+use lockbox_benches::{StaticBackend, VALUE, aws_caching_client, name, names, quick};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::{MemoryBackend, PutMode, SecretValue, SecretsManager};
 
@@ -59,7 +64,14 @@ fn on_all_threads<F>(iters: u64, body: F) -> Duration
 where
     F: Fn(&tokio::runtime::Runtime, u64) + Sync,
 {
-    let n = threads();
+    on_threads(threads(), iters, body)
+}
+
+/// [`on_all_threads`] on `n` threads.
+fn on_threads<F>(n: usize, iters: u64, body: F) -> Duration
+where
+    F: Fn(&tokio::runtime::Runtime, u64) + Sync,
+{
     let barrier = Barrier::new(n);
     let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -156,6 +168,32 @@ fn bench_hits(c: &mut Criterion) {
             })
         });
     });
+    for (id, n) in [("lockbox_threads_1", 1), ("lockbox_threads_2", 2)] {
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                on_threads(n, iters, |rt, iters| {
+                    rt.block_on(async {
+                        for _ in 0..iters {
+                            black_box(cache.get(black_box(&secret)).await.expect("hit"));
+                        }
+                    });
+                })
+            });
+        });
+    }
+    let big = big_cache(&rt);
+    let hot = names(1)[0].clone();
+    group.bench_function("lockbox_one_thread_100k_entries", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(big.get(black_box(&hot)).await.expect("hit"));
+                }
+                start.elapsed()
+            })
+        });
+    });
     group.bench_function("aws_caching_all_threads", |b| {
         b.iter_custom(|iters| {
             on_all_threads(iters, |rt, iters| {
@@ -172,6 +210,29 @@ fn bench_hits(c: &mut Criterion) {
         });
     });
     group.finish();
+}
+
+/// A cache holding 100,000 entries (filled in batches of 1,000), with `TTL`.
+fn big_cache(rt: &tokio::runtime::Runtime) -> Cache<StaticBackend> {
+    rt.block_on(async {
+        let cache = Cache::new(
+            StaticBackend,
+            CacheConfig {
+                ttl: TTL,
+                max_entries: 100_000,
+                batch_window: Duration::ZERO,
+                ..CacheConfig::default()
+            },
+        );
+        let all = names(100_000);
+        for chunk in all.chunks(1_000) {
+            for answer in cache.get_many(chunk).await {
+                answer.expect("fill");
+            }
+        }
+        assert_eq!(cache.len(), 100_000);
+        cache
+    })
 }
 
 fn main() {

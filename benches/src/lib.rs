@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ssm::config::retry::RetryConfig;
 use aws_sdk_ssm::config::timeout::TimeoutConfig;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-use lockbox_core::SecretName;
+use lockbox_core::{SecretName, SecretValue};
 use lockbox_ssm::{SsmBackend, SsmSettings};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -335,4 +335,43 @@ pub fn write_counts(file: &str, values: &[(&str, f64)]) {
             dir.join(format!("{file}.json")).display()
         );
     }
+}
+
+/// A backend that answers every name with [`VALUE`] at once, for benchmarks of the cache's
+/// own costs (fills, hits in a large cache) with no store behind it whose cost grows with the
+/// number of names. Writes are accepted and forgotten; listing finds nothing.
+#[derive(Debug, Default)]
+pub struct StaticBackend;
+
+#[async_trait::async_trait]
+impl lockbox_core::SecretsManager for StaticBackend {
+    fn backend(&self) -> &'static str {
+        "static"
+    }
+
+    async fn get_uncached(&self, _name: &SecretName) -> lockbox_core::Result<SecretValue> {
+        Ok(SecretValue::from(VALUE))
+    }
+
+    async fn put(
+        &self,
+        _name: &SecretName,
+        _value: &SecretValue,
+        _mode: lockbox_core::PutMode,
+    ) -> lockbox_core::Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, _name: &SecretName) -> lockbox_core::Result<()> {
+        Ok(())
+    }
+
+    async fn list(&self, _prefix: &str) -> lockbox_core::Result<Vec<SecretName>> {
+        Ok(Vec::new())
+    }
+}
+
+/// `n` distinct secret names, `fill/000000` onwards.
+pub fn names(n: usize) -> Vec<SecretName> {
+    (0..n).map(|i| name(&format!("fill/{i:06}"))).collect()
 }

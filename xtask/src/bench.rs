@@ -19,7 +19,7 @@ use crate::{paths, steps};
 mod cli;
 
 /// The benchmark targets of `lockbox-benches`.
-const BENCHES: [&str; 4] = ["hits", "cold", "fleet", "sync"];
+const BENCHES: [&str; 5] = ["hits", "cold", "fleet", "sync", "fill"];
 
 /// `cargo xtask bench`'s options.
 #[derive(clap::Args, Debug, PartialEq, Eq)]
@@ -29,8 +29,9 @@ pub struct Options {
     pub quick: bool,
     /// Write cache_hit_ns, aws_caching_hit_ns, cache_hit_ratio_vs_aws_caching,
     /// cold_100_backend_calls, cold_100_ratio_vs_sdk_loop, stampede_1000_backend_calls,
-    /// fleet_success_rate, fleet_time_vs_ideal, sync_400_ratio_vs_sequential,
-    /// cli_output_local_ms, cli_get_ssm_ms to FILE as JSON.
+    /// fleet_success_rate, fleet_time_vs_ideal, dyn_hit_ratio_vs_direct, hit_2_thread_scaling,
+    /// fill_100k_per_name_ratio_vs_1k, sync_400_ratio_vs_sequential, cli_output_local_ms,
+    /// cli_get_ssm_ms (and, from the load run, the serve_* and agent_* keys) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 }
@@ -126,6 +127,7 @@ impl Results {
                 .with_context(|| format!("{} has no slope or mean", path.display()))?;
             times.insert(id, estimate);
         }
+        read_cache_times(target, since, &mut times)?;
         let mut counts = BTreeMap::new();
         for file in ["cold", "fleet", "sync"] {
             let path = target.join("lockbox-bench").join(format!("{file}.json"));
@@ -178,6 +180,7 @@ impl Results {
         let body: Vec<String> = self
             .headline()
             .iter()
+            .chain(self.cache_headline().iter())
             .chain(&self.io_headline())
             .map(|(k, v)| format!("  {}: {}", Value::from(*k), json_number(*v)))
             .collect();
@@ -271,6 +274,7 @@ impl Results {
                 ),
             ],
         ];
+        rows.extend(self.cache_rows());
         rows.extend(self.io_rows());
         rows.insert(
             0,
@@ -367,6 +371,105 @@ impl Results {
     }
 }
 
+/// Criterion ids of the cache benchmarks behind issue 16's hit, scaling and fill figures.
+const CACHE_TIMES: [&str; 5] = [
+    "cache_hit/lockbox_threads_1",
+    "cache_hit/lockbox_threads_2",
+    "cache_hit/lockbox_one_thread_100k_entries",
+    "cache_fill/fill_1k",
+    "cache_fill/fill_100k",
+];
+
+/// Adds the estimates of [`CACHE_TIMES`] to `times`.
+fn read_cache_times(
+    target: &Path,
+    since: SystemTime,
+    times: &mut BTreeMap<&'static str, f64>,
+) -> Result<()> {
+    for id in CACHE_TIMES {
+        let path = target.join("criterion").join(id).join("new/estimates.json");
+        let json = read_json(&path, since)?;
+        let estimate = ["slope", "mean"]
+            .iter()
+            .find_map(|k| json.get(k)?.get("point_estimate")?.as_f64())
+            .with_context(|| format!("{} has no slope or mean", path.display()))?;
+        times.insert(id, estimate);
+    }
+    Ok(())
+}
+
+/// The cache's figures (hits through the trait object, scaling, fills), after the headline.
+impl Results {
+    fn cache_headline(&self) -> [(&'static str, f64); 3] {
+        let direct = self.time("cache_hit/lockbox_one_thread");
+        [
+            (
+                "dyn_hit_ratio_vs_direct",
+                self.time("cache_hit/lockbox_dyn_one_thread") / direct,
+            ),
+            (
+                "hit_2_thread_scaling",
+                // Both are wall time per read; reads/s on 2 threads over reads/s on 1.
+                self.time("cache_hit/lockbox_threads_1") / self.time("cache_hit/lockbox_threads_2"),
+            ),
+            (
+                "fill_100k_per_name_ratio_vs_1k",
+                (self.time("cache_fill/fill_100k") / 100_000.0)
+                    / (self.time("cache_fill/fill_1k") / 1_000.0),
+            ),
+        ]
+    }
+
+    fn cache_rows(&self) -> Vec<[String; 4]> {
+        let h: BTreeMap<&str, f64> = self.cache_headline().into_iter().collect();
+        let check = |ok: bool| if ok { "met" } else { "MISSED" };
+        let ns = |id: &str| format!("{:.1} ns", self.time(id));
+        let per_name = |id: &str, n: f64| format!("{:.0} ns/name", self.time(id) / n);
+        vec![
+            [
+                "cache hit through Arc<dyn SecretsManager>".into(),
+                ns("cache_hit/lockbox_dyn_one_thread"),
+                format!("{} (direct Cache::get)", ns("cache_hit/lockbox_one_thread")),
+                format!(
+                    "x{:.2} (target <= 1.5: {})",
+                    h["dyn_hit_ratio_vs_direct"],
+                    check(h["dyn_hit_ratio_vs_direct"] <= 1.5)
+                ),
+            ],
+            [
+                "cache hit, 2 threads on 1 secret (per read)".into(),
+                ns("cache_hit/lockbox_threads_2"),
+                format!("{} (1 thread)", ns("cache_hit/lockbox_threads_1")),
+                format!(
+                    "reads/s x{:.2} (target >= 1.6: {})",
+                    h["hit_2_thread_scaling"],
+                    check(h["hit_2_thread_scaling"] >= 1.6)
+                ),
+            ],
+            [
+                "cache hit in a 100,000-entry cache".into(),
+                ns("cache_hit/lockbox_one_thread_100k_entries"),
+                format!("{} (1 entry)", ns("cache_hit/lockbox_one_thread")),
+                format!(
+                    "x{:.2}",
+                    self.time("cache_hit/lockbox_one_thread_100k_entries")
+                        / self.time("cache_hit/lockbox_one_thread")
+                ),
+            ],
+            [
+                "fill 100,000 names (per name)".into(),
+                per_name("cache_fill/fill_100k", 100_000.0),
+                format!("{} (1,000 names)", per_name("cache_fill/fill_1k", 1_000.0)),
+                format!(
+                    "x{:.2} (target <= 2: {})",
+                    h["fill_100k_per_name_ratio_vs_1k"],
+                    check(h["fill_100k_per_name_ratio_vs_1k"] <= 2.0)
+                ),
+            ],
+        ]
+    }
+}
+
 /// A JSON number (integral values without a fraction), or `null` for a value that could not
 /// be measured.
 fn json_number(v: f64) -> Value {
@@ -384,9 +487,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summary_has_exactly_the_eight_keys() {
+    fn summary_has_exactly_the_headline_keys() {
         let mut times = BTreeMap::new();
-        for (i, id) in TIMES.iter().chain(&IO_TIMES).enumerate() {
+        for (i, id) in TIMES.iter().chain(CACHE_TIMES.iter()).chain(&IO_TIMES).enumerate() {
             times.insert(*id, 10.0 * (i + 1) as f64);
         }
         let counts = [
@@ -417,11 +520,20 @@ mod tests {
                 "stampede_1000_backend_calls",
                 "fleet_success_rate",
                 "fleet_time_vs_ideal",
+                "dyn_hit_ratio_vs_direct",
+                "hit_2_thread_scaling",
+                "fill_100k_per_name_ratio_vs_1k",
                 "sync_400_ratio_vs_sequential",
                 "cli_output_local_ms",
                 "cli_get_ssm_ms"
             ]
         );
+        // lockbox_dyn_one_thread (30) over lockbox_one_thread (10); threads_1 (90) over
+        // threads_2 (100); (fill_100k (130) / 1e5) over (fill_1k (120) / 1e3).
+        assert_eq!(fields["dyn_hit_ratio_vs_direct"].as_f64(), Some(3.0));
+        assert_eq!(fields["hit_2_thread_scaling"].as_f64(), Some(0.9));
+        let fill = fields["fill_100k_per_name_ratio_vs_1k"].as_f64().unwrap();
+        assert!((fill - 130.0 / 120.0 / 100.0).abs() < 1e-12);
         assert_eq!(fields["cache_hit_ratio_vs_aws_caching"].as_f64(), Some(2.0));
         assert!(summary.contains("\"cold_100_backend_calls\": 10,"));
         assert!(summary.contains("\"cli_get_ssm_ms\": 5\n"), "{summary}");

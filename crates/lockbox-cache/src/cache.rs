@@ -1,10 +1,14 @@
 //! The cache wrapper.
 //!
-//! Layout: readers load an immutable map (`ArcSwap<HashMap<name, Arc<Entry>>>`) and never take
-//! a lock; writers (fills, invalidations, evictions) serialise on one mutex, copy the map,
-//! change the copy and publish it. A map of secrets is small and read far more often than
-//! written, and every write already follows a backend round trip, so the copy costs little
-//! next to it. Misses register a "flight" per name under the mutex: later misses on the same
+//! Layout: entries live in a concurrent hash map with lock-free reads (`papaya`: a read pins
+//! the map with a thread-local epoch guard, writes no shared cache line and takes no lock).
+//! Writers (fills, invalidations, evictions) serialise on one mutex and change single entries
+//! in place, so a fill costs the same in a map of a thousand names as in one of a hundred
+//! thousand (the map used to be copied whole on every fill). Each entry is an immutable
+//! answer plus two atomics (recency, refresh started); a refill replaces the entry. A hit
+//! hands out a replica of the value that belongs to the reading thread's stripe (see
+//! [`Entry::value_for`]), so threads reading one secret do not share a reference count.
+//! Misses register a "flight" per name under the mutex: later misses on the same
 //! name wait on that flight (single-flight), and new flights join the one open batch, which a
 //! spawned task sends to the backend's `get_many` after a short window.
 
@@ -17,15 +21,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use lockbox_core::{
-    Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
+    Error, ErrorKind, GetFuture, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
     VersionInfo,
 };
 use tokio::sync::watch;
 
-use crate::stats::Counters;
+use crate::stats::{Counters, STRIPES, stripe};
 use crate::{CacheConfig, CacheStats};
 
 /// Recency is recorded at most this often per entry, so hits on a hot entry do not keep
@@ -35,7 +40,16 @@ const TOUCH_GRANULARITY_NS: u64 = 1_000_000;
 /// foldhash: a seeded hash several times faster than SipHash on short names. Names are
 /// chosen by the program, and the map is bounded by `max_entries`, so SipHash's stronger
 /// flooding resistance buys little here.
-type Map = HashMap<Arc<SecretName>, Arc<Entry>, foldhash::fast::RandomState>;
+type Map = papaya::HashMap<Arc<SecretName>, Entry, foldhash::fast::RandomState>;
+
+fn new_map() -> Map {
+    papaya::HashMap::builder()
+        .hasher(foldhash::fast::RandomState::default())
+        // One writer at a time (the state mutex): a blocking resize is the cheaper one, and
+        // reads never wait for it.
+        .resize_mode(papaya::ResizeMode::Blocking)
+        .build()
+}
 type Answer = Option<Result<SecretValue>>;
 type Slot = watch::Sender<Answer>;
 
@@ -58,14 +72,48 @@ struct Entry {
     /// Insertion order, to break ties in recency.
     seq: u64,
     refreshing: AtomicBool,
+    /// Copies of the value, one per hit-counter stripe, made the first time a thread of that
+    /// stripe reads the entry: each has its own reference count, so threads reading one
+    /// secret do not bounce one count's cache line between cores. At most [`STRIPES`]
+    /// copies, only of entries more than one thread reads; zeroed when dropped like any value.
+    replicas: [OnceLock<SecretValue>; STRIPES],
 }
 
 impl Entry {
+    fn new(
+        outcome: std::result::Result<SecretValue, Box<Error>>,
+        refresh_at: u64,
+        expires_at: u64,
+        stale_until: u64,
+        last_used: u64,
+        seq: u64,
+    ) -> Self {
+        Self {
+            outcome,
+            refresh_at,
+            expires_at,
+            stale_until,
+            last_used: AtomicU64::new(last_used),
+            seq,
+            refreshing: AtomicBool::new(false),
+            replicas: Default::default(),
+        }
+    }
+
+    /// `value` (this entry's) as the calling thread's stripe holds it: its own copy, made on
+    /// the stripe's first read.
+    #[inline]
+    fn value_for(&self, value: &SecretValue, stripe: usize) -> SecretValue {
+        self.replicas[stripe]
+            .get_or_init(|| SecretValue::copy_from(value.expose_bytes()))
+            .clone()
+    }
+
     /// The answer a read gets from this entry.
     #[inline]
     fn answer(&self) -> Result<SecretValue> {
         match &self.outcome {
-            Ok(value) => Ok(value.clone()),
+            Ok(value) => Ok(self.value_for(value, stripe())),
             Err(e) => Err((**e).clone()),
         }
     }
@@ -102,7 +150,7 @@ struct State {
 struct Shared<B> {
     backend: B,
     config: CacheConfig,
-    map: ArcSwap<Map>,
+    map: Map,
     state: Mutex<State>,
     counters: Counters,
 }
@@ -134,9 +182,11 @@ enum Change {
 /// # let _ = key; Ok(()) }
 /// ```
 ///
-/// - A hit loads an atomically swapped map, takes no lock and allocates nothing: the returned
-///   [`SecretValue`] is a shared handle. Call [`Cache::get`] on the concrete type for this
-///   path; through `dyn SecretsManager` the trait's boxed future adds one allocation.
+/// - A hit reads a concurrent map under a thread-local guard, takes no lock and allocates
+///   nothing: the returned [`SecretValue`] is a shared handle (the reading thread's stripe's
+///   copy, so threads do not share its reference count). Through `dyn SecretsManager` a hit
+///   comes back the same way, in a ready [`GetFuture`] (see [`SecretsManager::get_cached`]).
+/// - Filling an entry changes only that entry: a fill costs the same however many are held.
 /// - Concurrent misses on one name make one backend call and share its result, error
 ///   included. Misses arriving together (see [`CacheConfig::batch_window`]) go to the backend
 ///   together through its `get_many`.
@@ -170,7 +220,7 @@ impl<B: SecretsManager + 'static> Cache<B> {
             shared: Arc::new(Shared {
                 backend,
                 config,
-                map: ArcSwap::from_pointee(Map::default()),
+                map: new_map(),
                 state: Mutex::new(State::default()),
                 counters: Counters::default(),
             }),
@@ -180,8 +230,8 @@ impl<B: SecretsManager + 'static> Cache<B> {
     /// The secret's current value: from the cache when it holds a usable entry, otherwise
     /// fetched (coalesced and batched with other misses) and cached.
     ///
-    /// The same as [`SecretsManager::get`], without the trait's boxed future: a hit takes no
-    /// lock and allocates nothing (only a miss boxes its wait).
+    /// The same as [`SecretsManager::get`] (which answers a hit without boxing too): a hit
+    /// takes no lock and allocates nothing (only a miss boxes its wait).
     pub fn get<'a>(
         &'a self,
         name: &'a SecretName,
@@ -218,7 +268,7 @@ impl<B: SecretsManager + 'static> Cache<B> {
     /// Entries held (values and remembered `NotFound`s, expired ones included until they are
     /// refreshed or evicted).
     pub fn len(&self) -> usize {
-        self.shared.map.load().len()
+        self.shared.map.len()
     }
 
     /// True when no entry is held.
@@ -228,17 +278,15 @@ impl<B: SecretsManager + 'static> Cache<B> {
 
     /// Whether an entry for `name` is held, usable or not. Does not count as a use.
     pub fn contains(&self, name: &SecretName) -> bool {
-        self.shared.map.load().contains_key(name)
+        self.shared.map.pin().contains_key(name)
     }
 
     /// The answer a read would get from the cache right now, without asking the backend,
     /// counting a hit or starting a refresh: `None` when a read would have to wait for a fetch.
     pub fn peek(&self, name: &SecretName) -> Option<Result<SecretValue>> {
         let now = self.shared.config.clock.coarse_nanos();
-        self.shared.with_map(|map| {
-            map.get(name)
-                .filter(|e| now < e.expires_at)
-                .map(|e| e.answer())
+        self.shared.with_entry(name, |entry| {
+            entry.filter(|e| now < e.expires_at).map(|e| e.answer())
         })
     }
 
@@ -262,22 +310,18 @@ impl<B: SecretsManager + 'static> Shared<B> {
         Counters::add(&self.counters.backend_calls, 1);
     }
 
-    /// Runs `f` on the current map: a lock-free arc-swap load.
+    /// Runs `f` on the entry for `name`, if any, under a lock-free read guard.
     #[inline]
-    fn with_map<R>(&self, f: impl FnOnce(&Map) -> R) -> R {
-        f(&self.map.load())
-    }
-
-    /// Publishes a new map (the caller holds the state lock).
-    fn publish(&self, map: Map) {
-        self.map.store(Arc::new(map));
+    fn with_entry<R>(&self, name: &SecretName, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let guard = self.map.guard();
+        f(self.map.get(name, &guard))
     }
 
     /// The lock-free read path.
     #[inline]
     fn lookup(&self, name: &SecretName) -> Lookup {
         let now = self.config.clock.coarse_nanos();
-        self.with_map(|map| self.lookup_in(map, name, now))
+        self.with_entry(name, |entry| self.lookup_in(entry, now))
     }
 
     /// The common case alone: a value (not a remembered `NotFound`) that needs no refresh.
@@ -285,31 +329,49 @@ impl<B: SecretsManager + 'static> Shared<B> {
     #[inline]
     fn fresh_value(&self, name: &SecretName) -> Option<SecretValue> {
         let now = self.config.clock.coarse_nanos();
-        self.with_map(|map| {
-            let entry = map.get(name)?;
+        self.with_entry(name, |entry| {
+            let entry = entry?;
             let value = entry.outcome.as_ref().ok()?;
             if now >= entry.refresh_at {
                 return None;
             }
             entry.touch(now);
-            self.counters.hit();
-            Some(value.clone())
+            let stripe = stripe();
+            self.counters.hit(stripe);
+            Some(entry.value_for(value, stripe))
         })
     }
 
+    /// What a read gets without waiting: the fresh value (the common case, checked first),
+    /// else any usable answer (starting a refresh-ahead when due); `None` on a miss.
     #[inline]
-    fn lookup_in(&self, map: &Map, name: &SecretName, now: u64) -> Lookup {
-        let Some(entry) = map.get(name) else {
+    fn cached(self: &Arc<Self>, name: &SecretName) -> Option<Result<SecretValue>> {
+        if let Some(value) = self.fresh_value(name) {
+            return Some(Ok(value));
+        }
+        match self.lookup(name) {
+            Lookup::Hit(answer) => Some(answer),
+            Lookup::HitRefresh(answer) => {
+                self.refresh_in_background(name);
+                Some(answer)
+            }
+            Lookup::Miss => None,
+        }
+    }
+
+    #[inline]
+    fn lookup_in(&self, entry: Option<&Entry>, now: u64) -> Lookup {
+        let Some(entry) = entry else {
             return Lookup::Miss;
         };
         if now < entry.refresh_at {
             entry.touch(now);
-            self.counters.hit();
+            self.counters.hit(stripe());
             return Lookup::Hit(entry.answer());
         }
         if now < entry.expires_at {
             entry.touch(now);
-            self.counters.hit();
+            self.counters.hit(stripe());
             let first = entry
                 .refreshing
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -471,20 +533,12 @@ impl<B: SecretsManager + 'static> Shared<B> {
 
     fn invalidate(&self, name: Option<&SecretName>) {
         let mut st = self.lock();
-        let current = self.map.load_full();
+        let guard = self.map.guard();
         match name {
             Some(name) => {
-                if current.contains_key(name) {
-                    let mut next = (*current).clone();
-                    next.remove(name);
-                    self.publish(next);
-                }
+                self.map.remove(name, &guard);
             }
-            None => {
-                if !current.is_empty() {
-                    self.publish(Map::default());
-                }
-            }
+            None => self.map.clear(&guard),
         }
         // Fetches already sent may carry an answer from before the change: detach them so
         // their answer is not stored and later reads start a new fetch. A fetch still
@@ -510,14 +564,14 @@ impl<B: SecretsManager + 'static> Shared<B> {
         let mut deliveries = Vec::with_capacity(items.len());
         {
             let mut st = self.lock();
-            let current = self.map.load_full();
-            let mut next: Option<Map> = None;
+            let guard = self.map.guard();
+            let mut inserted = false;
             for ((name, slot), result) in items.into_iter().zip(results) {
                 let attached = st
                     .inflight
                     .get(&*name)
                     .is_some_and(|f| Arc::ptr_eq(&f.slot, &slot));
-                let old = current.get(&*name).map(|e| &**e);
+                let old = self.map.get(&*name, &guard);
                 let seq = st.next_seq;
                 st.next_seq += 1;
                 let (change, answer) = self.decide(&name, old, result, now, seq);
@@ -525,22 +579,18 @@ impl<B: SecretsManager + 'static> Shared<B> {
                     st.inflight.remove(&*name);
                     match change {
                         Change::Insert(entry) => {
-                            next.get_or_insert_with(|| (*current).clone())
-                                .insert(name, Arc::new(entry));
+                            self.map.insert(name, entry, &guard);
+                            inserted = true;
                         }
                         Change::Remove => {
-                            if current.contains_key(&*name) {
-                                next.get_or_insert_with(|| (*current).clone())
-                                    .remove(&*name);
-                            }
+                            self.map.remove(&*name, &guard);
                         }
                     }
                 }
                 deliveries.push((slot, answer));
             }
-            if let Some(mut map) = next {
-                self.evict(&mut map, now);
-                self.publish(map);
+            if inserted {
+                self.evict(&guard, now);
             }
         }
         for (slot, answer) in deliveries {
@@ -565,15 +615,14 @@ impl<B: SecretsManager + 'static> Shared<B> {
                     Some(ahead) => expires_at.saturating_sub(nanos(ahead)).max(now),
                     None => expires_at,
                 };
-                let entry = Entry {
-                    outcome: Ok(value.clone()),
+                let entry = Entry::new(
+                    Ok(value.clone()),
                     refresh_at,
                     expires_at,
-                    stale_until: expires_at.saturating_add(nanos(cfg.max_stale)),
-                    last_used: AtomicU64::new(now),
+                    expires_at.saturating_add(nanos(cfg.max_stale)),
+                    now,
                     seq,
-                    refreshing: AtomicBool::new(false),
-                };
+                );
                 (Change::Insert(entry), Ok(value))
             }
             Err(e) if e.is_not_found() => {
@@ -581,15 +630,14 @@ impl<B: SecretsManager + 'static> Shared<B> {
                     return (Change::Remove, Err(e));
                 }
                 let expires_at = now.saturating_add(nanos(cfg.negative_ttl));
-                let entry = Entry {
-                    outcome: Err(Box::new(e.clone())),
-                    refresh_at: expires_at,
+                let entry = Entry::new(
+                    Err(Box::new(e.clone())),
                     expires_at,
-                    stale_until: expires_at,
-                    last_used: AtomicU64::new(now),
+                    expires_at,
+                    expires_at,
+                    now,
                     seq,
-                    refreshing: AtomicBool::new(false),
-                };
+                );
                 (Change::Insert(entry), Err(e))
             }
             Err(e) if e.is_retryable() => match old {
@@ -609,15 +657,14 @@ impl<B: SecretsManager + 'static> Shared<B> {
                             "refresh failed transiently; serving the cached value past its TTL"
                         );
                     }
-                    let entry = Entry {
-                        outcome: old.outcome.clone(),
-                        refresh_at: retry_at.min(expires_at),
+                    let entry = Entry::new(
+                        old.outcome.clone(),
+                        retry_at.min(expires_at),
                         expires_at,
-                        stale_until: old.stale_until,
-                        last_used: AtomicU64::new(old.last_used.load(Ordering::Relaxed).max(now)),
-                        seq: old.seq,
-                        refreshing: AtomicBool::new(false),
-                    };
+                        old.stale_until,
+                        old.last_used.load(Ordering::Relaxed).max(now),
+                        old.seq,
+                    );
                     let answer = old.answer();
                     (Change::Insert(entry), answer)
                 }
@@ -631,14 +678,19 @@ impl<B: SecretsManager + 'static> Shared<B> {
 
     /// Drops entries past `max_entries`: those that can no longer be served at all first,
     /// then the least recently used (older insertions first among equals).
-    fn evict(&self, map: &mut Map, now: u64) {
+    ///
+    /// Runs under the state lock, after a fill; a scan of the map, so only a full cache pays
+    /// it (and then in proportion to `max_entries`, not to the names ever filled).
+    fn evict(&self, guard: &impl papaya::Guard, now: u64) {
         let max = self.config.max_entries.max(1);
-        if map.len() <= max {
+        let len = self.map.len();
+        if len <= max {
             return;
         }
-        let excess = map.len() - max;
-        let mut order: Vec<(bool, u64, u64, Arc<SecretName>)> = map
-            .iter()
+        let excess = len - max;
+        let mut order: Vec<(bool, u64, u64, Arc<SecretName>)> = self
+            .map
+            .iter(guard)
             .map(|(name, e)| {
                 (
                     now < e.stale_until,
@@ -650,7 +702,7 @@ impl<B: SecretsManager + 'static> Shared<B> {
             .collect();
         order.select_nth_unstable(excess - 1);
         for (_, _, _, name) in order.into_iter().take(excess) {
-            map.remove(&*name);
+            self.map.remove(&*name, guard);
         }
         Counters::add(&self.counters.evictions, excess as u64);
     }
@@ -752,16 +804,9 @@ impl<'a, B: SecretsManager + 'static> Future for Get<'a, B> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.miss.is_none() {
             let (shared, name) = (self.shared, self.name);
-            if let Some(value) = shared.fresh_value(name) {
-                return Poll::Ready(Ok(value));
-            }
-            match shared.lookup(name) {
-                Lookup::Hit(answer) => return Poll::Ready(answer),
-                Lookup::HitRefresh(answer) => {
-                    shared.refresh_in_background(name);
-                    return Poll::Ready(answer);
-                }
-                Lookup::Miss => self.miss = Some(Box::pin(Shared::miss(shared, name))),
+            match shared.cached(name) {
+                Some(answer) => return Poll::Ready(answer),
+                None => self.miss = Some(Box::pin(Shared::miss(shared, name))),
             }
         }
         match self.miss.as_mut() {
@@ -775,7 +820,7 @@ impl<B: SecretsManager> fmt::Debug for Cache<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
             .field("backend", &self.shared.backend)
-            .field("entries", &self.shared.map.load().len())
+            .field("entries", &self.shared.map.len())
             .field("config", &self.shared.config)
             .finish()
     }
@@ -793,7 +838,23 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
         self.shared.backend.location(name)
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    /// A hit is answered at once in a ready [`GetFuture`] (nothing boxed, so a hit through
+    /// `Arc<dyn SecretsManager>` costs about what [`Cache::get`] does); a miss boxes its wait.
+    fn get<'a>(&'a self, name: &'a SecretName) -> GetFuture<'a> {
+        match self.shared.cached(name) {
+            Some(answer) => GetFuture::ready(answer),
+            None => GetFuture::boxed(Shared::miss(&self.shared, name)),
+        }
+    }
+
+    /// A usable entry's answer (a value or a remembered `NotFound`), counted as a hit; a
+    /// read that should refresh ahead starts its background refresh. `None` on a miss.
+    #[inline]
+    fn get_cached(&self, name: &SecretName) -> Option<Result<SecretValue>> {
+        self.shared.cached(name)
+    }
+
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         Cache::get(self, name).await
     }
 

@@ -13,7 +13,10 @@
 //! ```
 //!
 //! What it does:
-//! - hits without locks or allocations (an atomically swapped map; values are shared handles);
+//! - hits without locks or allocations, also through `Arc<dyn SecretsManager>` (a concurrent
+//!   map with lock-free reads; values are shared handles, one copy per thread stripe so that
+//!   threads do not share a reference count); a fill costs the same however many entries are
+//!   held;
 //! - single-flight: concurrent misses on one name make one backend call and share its answer;
 //! - batching: misses arriving together are fetched with the backend's `get_many`;
 //! - per-entry TTL, an LRU bound on entries, brief negative caching of `NotFound`;

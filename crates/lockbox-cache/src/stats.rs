@@ -1,5 +1,6 @@
 //! Counters a cache keeps about itself. Hits are counted on per-thread stripes so that threads
-//! reading the same secret do not fight over one counter's cache line.
+//! reading the same secret do not fight over one counter's cache line; the hit count is
+//! therefore approximate when more threads than stripes hit at once (see [`CacheStats::hits`]).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -8,6 +9,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Reads answered from the cache (a stale value served from the cache counts too).
+    /// Counted on 8 stripes that threads take in turn, without atomic adds: exact while no
+    /// two threads of one stripe hit at the same instant; otherwise a hit may occasionally go
+    /// uncounted (never counted twice).
     pub hits: u64,
     /// Reads that found no usable entry and waited for the backend.
     pub misses: u64,
@@ -26,7 +30,9 @@ pub struct CacheStats {
     pub background_refreshes: u64,
 }
 
-const STRIPES: usize = 8;
+/// Hit-counter stripes (and per-entry value replicas, see `cache.rs`): threads take them in
+/// turn.
+pub(crate) const STRIPES: usize = 8;
 
 #[repr(align(128))]
 #[derive(Default)]
@@ -45,8 +51,9 @@ pub(crate) struct Counters {
     pub(crate) background_refreshes: AtomicU64,
 }
 
+/// The calling thread's stripe, `0..STRIPES`, fixed for the thread's life.
 #[inline]
-fn stripe() -> usize {
+pub(crate) fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -62,9 +69,17 @@ fn stripe() -> usize {
 }
 
 impl Counters {
+    /// Counts a hit on `stripe` (the caller's [`stripe()`]). A plain load and store, not an
+    /// atomic add: a locked add costs as much as the rest of a hit. Exact while no two
+    /// threads of one stripe count at the same instant; with more than [`STRIPES`] threads
+    /// hitting at once, a few hits may go uncounted (never counted twice).
     #[inline]
-    pub(crate) fn hit(&self) {
-        self.hits[stripe()].0.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn hit(&self, stripe: usize) {
+        let counter = &self.hits[stripe].0;
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn add(counter: &AtomicU64, n: u64) {

@@ -13,7 +13,7 @@ mod retry;
 mod value;
 
 pub use error::{Error, ErrorKind, Result};
-pub use manager::{PutMode, SecretsManager, SecretsManagerExt, Version, VersionInfo};
+pub use manager::{GetFuture, PutMode, SecretsManager, SecretsManagerExt, Version, VersionInfo};
 pub use memory::MemoryBackend;
 pub use name::SecretName;
 pub use retry::{Retry, RetryPolicy};

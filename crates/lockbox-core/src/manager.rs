@@ -1,6 +1,9 @@
 //! The secrets-manager trait.
 
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
@@ -85,7 +88,31 @@ pub trait SecretsManager: Send + Sync + Debug {
 
     /// The secret's current value, or an error of kind `NotFound` when the backend says it does
     /// not exist.
-    async fn get(&self, name: &SecretName) -> Result<SecretValue>;
+    ///
+    /// Not an `async fn`: the future is a concrete [`GetFuture`], so that an answer a wrapper
+    /// already holds (a cache hit) comes back through `dyn SecretsManager` without boxing a
+    /// future. The default answers from [`get_cached`](Self::get_cached) when it has an
+    /// answer, else boxes [`get_uncached`](Self::get_uncached). Backends implement
+    /// `get_uncached`; only wrappers with a faster path of their own override this.
+    fn get<'a>(&'a self, name: &'a SecretName) -> GetFuture<'a> {
+        match self.get_cached(name) {
+            Some(answer) => GetFuture::ready(answer),
+            None => GetFuture::boxed(self.get_uncached(name)),
+        }
+    }
+
+    /// The answer [`get`](Self::get) would give right now without waiting for anything (no
+    /// call, no lock held across an await): a cache's hit. `None` (the default) means "ask
+    /// with `get_uncached`". Counts as a read where the backend counts reads.
+    #[inline]
+    fn get_cached(&self, name: &SecretName) -> Option<Result<SecretValue>> {
+        let _ = name;
+        None
+    }
+
+    /// The backend's own read of the secret's current value, the slow path of
+    /// [`get`](Self::get): what every backend implements. Callers use `get`.
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue>;
 
     /// A given version of the secret. Backends without versions support only
     /// [`Version::Current`] and answer `Unsupported` for the rest.
@@ -211,8 +238,15 @@ impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     fn location(&self, name: &SecretName) -> String {
         (**self).location(name)
     }
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
-        (**self).get(name).await
+    fn get<'a>(&'a self, name: &'a SecretName) -> GetFuture<'a> {
+        (**self).get(name)
+    }
+    #[inline]
+    fn get_cached(&self, name: &SecretName) -> Option<Result<SecretValue>> {
+        (**self).get_cached(name)
+    }
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
+        (**self).get_uncached(name).await
     }
     async fn get_version(&self, name: &SecretName, version: &Version) -> Result<SecretValue> {
         (**self).get_version(name, version).await
@@ -240,6 +274,60 @@ impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     }
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
         (**self).history(name).await
+    }
+}
+
+type BoxedGet<'a> = Pin<Box<dyn Future<Output = Result<SecretValue>> + Send + 'a>>;
+
+/// The future of [`SecretsManager::get`]: either an answer already at hand (a cache hit,
+/// returned on the first poll with nothing allocated) or a boxed read.
+#[must_use = "futures do nothing unless awaited"]
+pub struct GetFuture<'a>(GetState<'a>);
+
+enum GetState<'a> {
+    Ready(Option<Result<SecretValue>>),
+    Boxed(BoxedGet<'a>),
+}
+
+impl<'a> GetFuture<'a> {
+    /// A future that answers `answer` on its first poll.
+    #[inline]
+    pub fn ready(answer: Result<SecretValue>) -> Self {
+        Self(GetState::Ready(Some(answer)))
+    }
+
+    /// A future that runs `future` (boxed).
+    pub fn boxed(future: impl Future<Output = Result<SecretValue>> + Send + 'a) -> Self {
+        Self(GetState::Boxed(Box::pin(future)))
+    }
+
+    /// A future that runs an already boxed `future` (what `async_trait` methods return).
+    pub fn from_boxed(future: BoxedGet<'a>) -> Self {
+        Self(GetState::Boxed(future))
+    }
+}
+
+impl Future for GetFuture<'_> {
+    type Output = Result<SecretValue>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            GetState::Ready(answer) => {
+                Poll::Ready(answer.take().expect("GetFuture polled after completion"))
+            }
+            GetState::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl Debug for GetFuture<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the answer: it may hold a secret.
+        f.write_str(match self.0 {
+            GetState::Ready(_) => "GetFuture::Ready",
+            GetState::Boxed(_) => "GetFuture::Boxed",
+        })
     }
 }
 

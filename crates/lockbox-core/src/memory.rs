@@ -37,7 +37,7 @@ impl SecretsManager for MemoryBackend {
         BACKEND
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         let map = self.secrets.read().unwrap_or_else(|p| p.into_inner());
         map.get(name)
             .cloned()

@@ -107,7 +107,20 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
         self.inner.location(name)
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    fn get<'a>(&'a self, name: &'a SecretName) -> crate::GetFuture<'a> {
+        match self.inner.get_cached(name) {
+            Some(answer) => crate::GetFuture::ready(answer),
+            None => crate::GetFuture::boxed(self.get_uncached(name)),
+        }
+    }
+
+    /// An answer the inner backend holds (a cache hit) needs no retry.
+    #[inline]
+    fn get_cached(&self, name: &SecretName) -> Option<Result<SecretValue>> {
+        self.inner.get_cached(name)
+    }
+
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         self.policy.run(|| self.inner.get(name)).await
     }
 
@@ -246,7 +259,7 @@ mod tests {
         fn backend(&self) -> &'static str {
             "flaky"
         }
-        async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
             self.trip()?;
             self.inner.get(name).await
         }
@@ -359,7 +372,7 @@ mod tests {
         fn backend(&self) -> &'static str {
             "batches"
         }
-        async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
             self.gets.fetch_add(1, Ordering::SeqCst);
             self.inner.get(name).await
         }

@@ -265,7 +265,7 @@ impl SecretsManager for Faulty {
     fn location(&self, n: &SecretName) -> String {
         format!("/data/{n}.key")
     }
-    async fn get(&self, n: &SecretName) -> lockbox_core::Result<SecretValue> {
+    async fn get_uncached(&self, n: &SecretName) -> lockbox_core::Result<SecretValue> {
         self.log.lock().unwrap().push(format!("get {n}"));
         self.inner.get(n).await
     }

@@ -387,7 +387,7 @@ impl SecretsManager for LocalBackend {
         self.path_of(name).display().to_string()
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         let name = name.clone();
         self.blocking(move |b| b.read(&name)).await
     }

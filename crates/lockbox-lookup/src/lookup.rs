@@ -423,7 +423,7 @@ impl SecretsManager for Store {
         self.0.settings.backend.name()
     }
 
-    async fn get(&self, key: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, key: &SecretName) -> Result<SecretValue> {
         let backend = self.0.settings.backend;
         let name = full_name(backend, key);
         match self.0.read(&name, &name).await? {

@@ -141,7 +141,7 @@ impl SecretsManager for SecretsManagerBackend {
         format!("Secrets Manager secret {}/{}", self.prefix, name)
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         self.get_version(name, &Version::Current).await
     }
 

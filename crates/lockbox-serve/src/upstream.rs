@@ -454,7 +454,7 @@ impl SecretsManager for Upstream {
         BACKEND
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         let req = Request::from_cache_name(name)?;
         self.fetch(&req).await
     }

@@ -158,7 +158,7 @@ impl SecretsManager for SsmBackend {
         format!("SSM parameter {}/{}", self.prefix, name)
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         let parameter = self.parameter_name(name)?;
         self.read(name, parameter).await
     }

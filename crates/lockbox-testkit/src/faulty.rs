@@ -205,7 +205,7 @@ impl SecretsManager for FaultyBackend {
         self.name
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         self.record("get", name);
         self.pass_gate().await;
         self.gets.fetch_add(1, Ordering::SeqCst);

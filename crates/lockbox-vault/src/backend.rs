@@ -284,7 +284,7 @@ impl SecretsManager for VaultBackend {
         }
     }
 
-    async fn get(&self, name: &SecretName) -> Result<SecretValue> {
+    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
         let path = self.data_path(name);
         let body = self
             .call(Method::GET, &path, None, None, Op::Read, name.as_str())
