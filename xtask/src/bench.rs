@@ -65,9 +65,16 @@ pub fn run(options: &Options) -> Result<()> {
     let mut results = Results::read(&target, started)?;
     results.add_cli_figures();
     print!("{}", results.table());
+    // The HTTP load run (lockbox serve vs the AWS agent), next to this run's in-process hit.
+    let load = crate::load::run(
+        options.quick,
+        Some(results.time("cache_hit/lockbox_one_thread")),
+    )?;
+    print!("{}", load.table());
+    let summary = crate::load::merge_summary(&results.summary_json(), &load);
     if let Some(path) = &options.summary {
         let path = std::env::current_dir()?.join(path);
-        std::fs::write(&path, results.summary_json())
+        std::fs::write(&path, summary)
             .with_context(|| format!("could not write {}", path.display()))?;
         eprintln!("summary written to {}", path.display());
     }

@@ -13,7 +13,10 @@
 //! - `cargo xtask gen-policy [lockbox policy args] [--check|--update]`: IAM policies; `--check`
 //!   fails when an example under `fixtures/policies/` is stale (as the test
 //!   `policy_examples_are_up_to_date` does), `--update` rewrites it.
-//! - `cargo xtask bench [--quick] [--summary FILE]`: criterion throughput benchmarks.
+//! - `cargo xtask bench [--quick] [--summary FILE]`: criterion throughput benchmarks, then the
+//!   HTTP load run (`lockbox serve` vs the AWS agent); `cargo xtask bench-load` runs that alone.
+//! - `cargo xtask agent-it [-- ARGS]`: the AWS agent's own integration tests against
+//!   `lockbox serve` on a private moto (agent checkout in `LOCKBOX_AGENT_SRC`).
 //! - `cargo xtask airflow-diff [--only TEXT] [--verbose]`: `lockbox lookup` against Apache
 //!   Airflow's own secrets backends (pinned, in a cached virtualenv) on the same emulator data;
 //!   prints `N/M cases match`. Also a step of `cargo xtask ci`, after the tests.
@@ -23,10 +26,12 @@
 //! Integration tests read the endpoint from [`ENV_ENDPOINT`] and the region from [`ENV_REGION`];
 //! without the endpoint they skip themselves.
 
+mod agent_it;
 mod airflow_diff;
 mod bench;
 mod emulator;
 mod gen_policy;
+mod load;
 mod package;
 mod paths;
 mod probe;
@@ -117,6 +122,18 @@ enum Command {
     /// start against a 40 req/s SSM limit), prints a table, and with --summary writes the
     /// headline numbers as JSON.
     Bench(bench::Options),
+    /// Only the HTTP load run of `bench`: `lockbox serve` vs the AWS Secrets Manager Agent
+    /// (built from `$LOCKBOX_AGENT_SRC`) on a private moto, hits at 1, 16 and 64 connections.
+    #[command(name = "bench-load")]
+    BenchLoad(bench::Options),
+    /// The AWS Secrets Manager Agent's own integration tests (checkout in `$LOCKBOX_AGENT_SRC`)
+    /// against `lockbox serve` on a private moto; prints `agent-it: N passed, N failed`.
+    #[command(name = "agent-it")]
+    AgentIt {
+        /// Extra arguments for every test binary (after `--`), e.g. a test name filter.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Compare `lockbox lookup` with Apache Airflow's own SSM and Secrets Manager backends.
     ///
     /// Installs the pinned apache-airflow and apache-airflow-providers-amazon
@@ -217,6 +234,8 @@ fn run(command: Command) -> Result<ExitCode> {
         } => it(emulator, docker, runner.resolve(), &args).map(|()| ExitCode::SUCCESS),
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
+        Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
+        Command::AgentIt { args } => agent_it::run(&args),
         Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
             EmulatorAction::Start {

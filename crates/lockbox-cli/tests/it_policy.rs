@@ -164,6 +164,24 @@ impl MotoServer {
         v["ARN"].as_str().unwrap().to_owned()
     }
 
+    /// An SSM String parameter, created before enforcement is on.
+    fn put_parameter(&self, name: &str, value: &str) {
+        let body = json!({"Name": name, "Value": value, "Type": "String"}).to_string();
+        let (status, answer) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", "AmazonSSM.PutParameter"),
+                ("Authorization", &authorization("ssm")),
+            ],
+            body.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "PutParameter {name}: {answer}");
+    }
+
     /// Turns IAM enforcement on: every later call is checked.
     fn enforce(&self) {
         let (status, body) = http(
@@ -584,7 +602,235 @@ fn it_policy_sync_manifest_generated_actions_are_enough_and_each_one_counts() {
     denied(&sync(&nothing), "secretsmanager:GetSecretValue");
 }
 
+/// `lockbox serve` on a free port with `config` (TOML without `http_port`) as the IAM user
+/// `creds`; killed when dropped.
+struct Serve {
+    child: Child,
+    port: u16,
+}
+
+const SERVE_TOKEN: &str = "it-policy-serve-token";
+
+impl Serve {
+    fn start(dir: &Path, config: &str, creds: &(String, String)) -> Serve {
+        let port = free_port();
+        let path = dir.join(format!("serve-{port}.toml"));
+        std::fs::write(&path, format!("http_port = {port}\n{config}")).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+        cmd.args(["serve", "--config", path.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_TOKEN", SERVE_TOKEN)
+            .env("AWS_ACCESS_KEY_ID", &creds.0)
+            .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut serve = Serve {
+            child: cmd.spawn().unwrap(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("lockbox serve exited at start: {status}");
+            }
+            if let Ok((200, _)) = http(port, "GET", "/ping", &[], b"") {
+                return serve;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lockbox serve did not answer /ping"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http(
+            self.port,
+            "GET",
+            path,
+            &[("X-Aws-Parameters-Secrets-Token", SERVE_TOKEN)],
+            b"",
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn it_policy_serve_generated_actions_are_enough_and_each_one_counts() {
+    let Some(exe) =
+        moto_executable("it_policy_serve_generated_actions_are_enough_and_each_one_counts")
+    else {
+        return;
+    };
+    let moto = MotoServer::start(&exe);
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("lockbox-it/policy-{}", tag());
+    let secret = format!("{prefix}/serve-secret");
+    let parameter = format!("/{prefix}/serve-parameter");
+    moto.create_secret(&secret, "secret-value");
+    moto.put_parameter(&parameter, "parameter-value");
+    // The prefetch lists are what the policy covers; serve also reads them at start.
+    let config = format!(
+        "validate_credentials = false\nregion = \"{REGION}\"\n\n[lockbox]\n\
+         endpoint_url = \"{}\"\nprefetch_secrets = [\"{secret}\"]\n\
+         prefetch_parameters = [\"{parameter}\"]\n",
+        moto.endpoint()
+    );
+    let config_path = tmp.path().join("serve.toml");
+    std::fs::write(&config_path, format!("http_port = 2773\n{config}")).unwrap();
+
+    // The serve config's region is used for names.
+    let policy = generated(&["--serve-config", config_path.to_str().unwrap()]);
+    assert_eq!(
+        actions(&policy),
+        ["secretsmanager:GetSecretValue", "ssm:GetParameter"]
+    );
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        json!([format!(
+            "arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{secret}-??????"
+        )])
+    );
+    assert_eq!(
+        policy["Statement"][1]["Resource"],
+        json!([format!(
+            "arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}"
+        )])
+    );
+    let reader = moto.user_with_policy("reader", &actions_only(&policy, None));
+    let no_secret = moto.user_with_policy(
+        "no-secret",
+        &actions_only(&policy, Some("secretsmanager:GetSecretValue")),
+    );
+    let no_parameter = moto.user_with_policy(
+        "no-parameter",
+        &actions_only(&policy, Some("ssm:GetParameter")),
+    );
+    moto.enforce();
+
+    let secret_path = format!("/secretsmanager/get?secretId={secret}");
+    let parameter_path = format!("/systemsmanager/parameters/get?name={parameter}");
+    // The generated actions are enough for both services.
+    let serve = Serve::start(tmp.path(), &config, &reader);
+    let (status, body) = serve.get(&secret_path);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["SecretString"],
+        "secret-value"
+    );
+    let (status, body) = serve.get(&parameter_path);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["Parameter"]["Value"],
+        "parameter-value"
+    );
+    drop(serve);
+    // One action less and the reads that need it fail; the other service still answers.
+    // (serve answers moto's denial of GetSecretValue as 500 InternalFailure: the SDK finds no
+    // code and message in it, so the body cannot name the action.)
+    let serve = Serve::start(tmp.path(), &config, &no_secret);
+    let (status, body) = serve.get(&secret_path);
+    assert!(status >= 400, "{status} {body}");
+    assert!(!body.contains("secret-value"), "{body}");
+    assert_eq!(serve.get(&parameter_path).0, 200);
+    drop(serve);
+    let serve = Serve::start(tmp.path(), &config, &no_parameter);
+    let (status, body) = serve.get(&parameter_path);
+    assert!(status >= 400, "{status} {body}");
+    assert!(!body.contains("parameter-value"), "{body}");
+    assert_eq!(serve.get(&secret_path).0, 200);
+}
+
 // Without an emulator: the command line itself.
+
+#[test]
+fn policy_serve_config_names_what_it_cannot_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["policy", "--account", ACCOUNT];
+        all.extend_from_slice(args);
+        lockbox(&all, None)
+    };
+    let fails = |args: &[&str], message: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    };
+    let empty = write("empty.toml", "http_port = 2773\n");
+    fails(
+        &["--serve-config", &empty],
+        "names no secrets or parameters",
+    );
+    let unknown = write("unknown.toml", "[lockbox]\nprefetch = [\"x\"]\n");
+    fails(&["--serve-config", &unknown], "prefetch");
+    let bad = write(
+        "bad.toml",
+        "region = \"us-east-1\"\n[lockbox]\nprefetch_parameters = [\"/a b\"]\n",
+    );
+    fails(
+        &["--serve-config", &bad],
+        "serve config prefetch_parameters[0]",
+    );
+    fails(
+        &["--serve-config", "/nonexistent/serve.toml"],
+        "/nonexistent/serve.toml",
+    );
+    // Parameters: kms:Decrypt is named on stderr, not granted.
+    let good = write(
+        "good.toml",
+        "[lockbox]\nprefetch_parameters = [\"/app/url\"]\nprefetch_secrets = [\"app/db\"]\n",
+    );
+    let o = run(&["--serve-config", &good, "--region", "eu-west-1"]);
+    let doc = ok(&o);
+    assert!(
+        stderr(&o).contains("left out kms:Decrypt"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        actions(&doc),
+        ["secretsmanager:GetSecretValue", "ssm:GetParameter"]
+    );
+    assert!(doc.to_string().contains(&format!(
+        "arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/app/url"
+    )));
+    // With a config: its statements and the serve config's, the config's region.
+    let o = run(&[
+        "--serve-config",
+        &good,
+        "--config",
+        "fixtures/policies/inputs/configs/aws-ssm.json",
+    ]);
+    let doc = ok(&o);
+    let sids: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert!(sids.contains(&"SsmReadNodeParameters"), "{sids:?}");
+    assert!(sids.contains(&"SsmReadServeParameters"), "{sids:?}");
+}
 
 #[test]
 fn policy_prints_every_example_policy_byte_for_byte() {

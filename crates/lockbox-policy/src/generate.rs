@@ -34,6 +34,17 @@ pub const ACTIONS_WITHOUT_RESOURCES: [&str; 2] = [
 /// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
 pub const SYNC_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
 
+/// What `lockbox serve` calls on each secret its config names: GetSecretValue (one call per
+/// id, also for the batched prefetch, which reads the misses of a batch concurrently; serve
+/// never calls BatchGetSecretValue, which AWS grants only on `"Resource": "*"`). Picked from
+/// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
+pub const SERVE_SECRET_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
+
+/// What `lockbox serve` calls on each SSM parameter its config names: GetParameter (with
+/// decryption). Picked from [`lockbox_ssm::ACTIONS`] by name; a test checks the table still has
+/// it.
+pub const SERVE_PARAMETER_ACTIONS: [&str; 1] = ["ssm:GetParameter"];
+
 /// How much a policy allows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Access {
@@ -85,6 +96,12 @@ pub struct PolicySources<'a> {
     pub config: Option<&'a SecretsManagerConfig>,
     /// The secret ids (ARN or name) a sync manifest lists.
     pub manifest_secrets: &'a [String],
+    /// The Secrets Manager ids (ARN or name) a `lockbox serve` config names
+    /// (`[lockbox] prefetch_secrets`): [`SERVE_SECRET_ACTIONS`] on each.
+    pub serve_secrets: &'a [String],
+    /// The SSM parameter names (or ARNs) a `lockbox serve` config names
+    /// (`[lockbox] prefetch_parameters`): [`SERVE_PARAMETER_ACTIONS`] on each.
+    pub serve_parameters: &'a [String],
 }
 
 /// Where resources live: partition, region (when known) and account.
@@ -133,10 +150,15 @@ pub fn generate(
     options: &PolicyOptions,
 ) -> Result<PolicyDocument, Error> {
     check_account(&options.account, "account")?;
-    if sources.config.is_none() && sources.manifest_secrets.is_empty() {
+    if sources.config.is_none()
+        && sources.manifest_secrets.is_empty()
+        && sources.serve_secrets.is_empty()
+        && sources.serve_parameters.is_empty()
+    {
         return Err(Error::invalid_config(
             "config",
-            "nothing to derive a policy from: give a config, a manifest with secrets, or both",
+            "nothing to derive a policy from: give a config, a manifest with secrets, a serve \
+             config naming secrets or parameters, or several",
         ));
     }
     if let Some(region) = &options.region
@@ -191,6 +213,12 @@ pub fn generate(
     if !sources.manifest_secrets.is_empty() {
         statements.extend(manifest_statements(sources.manifest_secrets, &target)?);
     }
+    statements.extend(serve_statements(
+        sources.serve_secrets,
+        sources.serve_parameters,
+        &target,
+        &mut omitted,
+    )?);
     if let Some(role) = &options.role_arn {
         statements.push(role_statement(role, &target)?);
     }
@@ -393,6 +421,140 @@ fn manifest_statements(ids: &[String], target: &Target<'_>) -> Result<Vec<Statem
         SYNC_ACTIONS,
         resources,
     )])
+}
+
+/// A `lockbox serve` config: [`SERVE_SECRET_ACTIONS`] on exactly the secrets it names (an ARN
+/// as is, a name as `secret:<name>-??????`) and [`SERVE_PARAMETER_ACTIONS`] on exactly the
+/// parameters it names (`parameter/<name>`, an ARN as is). Reading SecureStrings under a
+/// customer managed key also needs `kms:Decrypt` on that key, which a serve config does not
+/// name: reported in `omitted`.
+fn serve_statements(
+    secrets: &[String],
+    parameters: &[String],
+    target: &Target<'_>,
+    omitted: &mut Vec<OmittedAction>,
+) -> Result<Vec<Statement>, Error> {
+    let mut statements = Vec::new();
+    let mut resources: Vec<String> = Vec::new();
+    for (i, id) in secrets.iter().enumerate() {
+        let field = format!("serve config prefetch_secrets[{i}]");
+        lockbox_resources::check_secret_id(id)
+            .map_err(|rule| Error::invalid_config(&field, rule))?;
+        let resource = if id.starts_with("arn:") {
+            check_service_arn(id, "secretsmanager", "secret:", target, &field)?;
+            id.clone()
+        } else {
+            let region = target.region(&format!("{field} {id:?}, a secret given by name"))?;
+            target.arn("secretsmanager", region, &format!("secret:{id}-??????"))
+        };
+        if !resources.contains(&resource) {
+            resources.push(resource);
+        }
+    }
+    if !resources.is_empty() {
+        statements.push(Statement::allow(
+            "SecretsManagerReadServeSecrets",
+            SERVE_SECRET_ACTIONS,
+            resources,
+        ));
+    }
+    let mut resources: Vec<String> = Vec::new();
+    for (i, name) in parameters.iter().enumerate() {
+        let field = format!("serve config prefetch_parameters[{i}]");
+        let resource = if name.starts_with("arn:") {
+            check_service_arn(name, "ssm", "parameter/", target, &field)?;
+            name.clone()
+        } else {
+            check_parameter_name(name).map_err(|rule| Error::invalid_config(&field, rule))?;
+            let region = target.region(&format!("{field} {name:?}, a parameter given by name"))?;
+            // `/a/b` is `parameter/a/b` in its ARN; a name without a leading slash gets one.
+            target.arn(
+                "ssm",
+                region,
+                &format!("parameter/{}", name.trim_start_matches('/')),
+            )
+        };
+        if !resources.contains(&resource) {
+            resources.push(resource);
+        }
+    }
+    if !resources.is_empty() {
+        statements.push(Statement::allow(
+            "SsmReadServeParameters",
+            SERVE_PARAMETER_ACTIONS,
+            resources,
+        ));
+        omitted.push(OmittedAction {
+            action: KMS_DECRYPT,
+            reason: "a serve config does not name the KMS key of its SecureString parameters: \
+                     under the AWS managed key (aws/ssm) none is needed; under a customer \
+                     managed key, allow kms:Decrypt on that key yourself"
+                .into(),
+        });
+    }
+    Ok(statements)
+}
+
+/// An SSM parameter name as AWS accepts it: 1..=2048 characters of `a-zA-Z0-9_.-/`, no `//`,
+/// at most 15 levels, not starting with `aws` or `ssm` (any case).
+fn check_parameter_name(name: &str) -> Result<(), String> {
+    let bare = name.trim_start_matches('/');
+    if bare.is_empty() || name.len() > 2048 {
+        return Err(format!(
+            "{name:?}: a parameter name is 1 to 2048 characters"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+    {
+        return Err(format!(
+            "{name:?}: parameter names are a-z A-Z 0-9 _ . - with / between levels \
+             (a version or label selector is not part of the name)"
+        ));
+    }
+    if name.contains("//") || name.ends_with('/') {
+        return Err(format!("{name:?}: empty level in a parameter name"));
+    }
+    if name.matches('/').count() > 15 {
+        return Err(format!("{name:?}: more than 15 levels"));
+    }
+    let lower = bare.to_ascii_lowercase();
+    if lower.starts_with("aws") || lower.starts_with("ssm") {
+        return Err(format!("{name:?}: names cannot start with aws or ssm"));
+    }
+    Ok(())
+}
+
+/// An ARN in a serve config: this service, `resource` kind, the policy's partition, no wildcard.
+fn check_service_arn(
+    id: &str,
+    service: &str,
+    resource: &str,
+    target: &Target<'_>,
+    field: &str,
+) -> Result<(), Error> {
+    let bad = |rule: String| Err(Error::invalid_config(field, format!("{id:?}: {rule}")));
+    let Some(arn) = Arn::parse(id) else {
+        return bad("not an ARN".into());
+    };
+    if arn.service != service || !arn.resource.starts_with(resource) {
+        return bad(format!(
+            "not a {service} {} ARN",
+            resource.trim_end_matches([':', '/'])
+        ));
+    }
+    if arn.partition != target.partition.as_str() {
+        return bad(format!("partition {:?} is not the policy's", arn.partition));
+    }
+    check_account(arn.account, field)?;
+    if !is_region_name(arn.region) {
+        return bad(format!("{:?} is not a region name", arn.region));
+    }
+    if id.contains(['*', '?']) {
+        return bad("wildcards are not allowed".into());
+    }
+    Ok(())
 }
 
 /// `sts:AssumeRole` on exactly the configured role.

@@ -17,6 +17,10 @@
 //!   granted: the document lists them in [`PolicyDocument::omitted`] instead.
 //! - A customer managed key (`extra.kms-key-id`) adds `kms:Decrypt`, and for writes the one
 //!   KMS action the service calls (see [`SSM_KMS_WRITE`], [`SECRETSMANAGER_KMS_WRITE`]).
+//! - A `lockbox serve` config's prefetch lists (`[lockbox] prefetch_secrets`,
+//!   `prefetch_parameters`) get [`SERVE_SECRET_ACTIONS`] and [`SERVE_PARAMETER_ACTIONS`] on
+//!   exactly the names listed. Serve reads any id a client asks for, so ids outside the lists
+//!   are denied unless another source (a config's path prefix, a manifest) covers them.
 //! - A role the node assumes adds `sts:AssumeRole` on that role.
 //!
 //! ```
@@ -45,5 +49,6 @@ pub use arn::{Partition, check_account};
 pub use document::{Condition, Effect, OmittedAction, POLICY_VERSION, PolicyDocument, Statement};
 pub use generate::{
     ACTIONS_WITHOUT_RESOURCES, Access, KMS_DECRYPT, PolicyOptions, PolicySources,
-    SECRETSMANAGER_KMS_WRITE, SSM_KMS_WRITE, STS_ASSUME_ROLE, SYNC_ACTIONS, generate,
+    SECRETSMANAGER_KMS_WRITE, SERVE_PARAMETER_ACTIONS, SERVE_SECRET_ACTIONS, SSM_KMS_WRITE,
+    STS_ASSUME_ROLE, SYNC_ACTIONS, generate,
 };

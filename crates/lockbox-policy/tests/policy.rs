@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use lockbox_config::SecretsManagerConfig;
 use lockbox_core::{ErrorKind, SecretName};
 use lockbox_policy::{
-    ACTIONS_WITHOUT_RESOURCES, Access, PolicyDocument, PolicyOptions, PolicySources, SYNC_ACTIONS,
-    generate,
+    ACTIONS_WITHOUT_RESOURCES, Access, PolicyDocument, PolicyOptions, PolicySources,
+    SERVE_PARAMETER_ACTIONS, SERVE_SECRET_ACTIONS, SYNC_ACTIONS, generate,
 };
 use lockbox_secretsmanager::{SecretsManagerBackend, SecretsManagerSettings};
 use lockbox_ssm::{SsmBackend, SsmSettings};
@@ -185,6 +185,169 @@ fn sync_actions_come_from_the_secretsmanager_table() {
 }
 
 #[test]
+fn serve_actions_come_from_the_backend_tables() {
+    for action in SERVE_SECRET_ACTIONS {
+        let a = lockbox_secretsmanager::ACTIONS
+            .iter()
+            .find(|a| a.name == action)
+            .unwrap_or_else(|| panic!("{action} is not in the Secrets Manager table"));
+        assert!(a.read, "{action} must be a read");
+    }
+    for action in SERVE_PARAMETER_ACTIONS {
+        let a = lockbox_ssm::ACTIONS
+            .iter()
+            .find(|a| a.name == action)
+            .unwrap_or_else(|| panic!("{action} is not in the SSM table"));
+        assert!(a.read, "{action} must be a read");
+    }
+}
+
+#[test]
+fn serve_configs_allow_exactly_their_names() {
+    let arn = "arn:aws:secretsmanager:eu-west-1:210987654321:secret:shared/db-Xy12Ab";
+    let secrets = vec![
+        arn.to_string(),
+        "app/api-key".to_string(),
+        "app/api-key".to_string(),
+    ];
+    let parameters = vec![
+        "/app/db/url".to_string(),
+        "plain".to_string(),
+        "arn:aws:ssm:eu-west-1:210987654321:parameter/shared/flag".to_string(),
+    ];
+    let options = PolicyOptions {
+        region: Some("eu-west-1".into()),
+        ..PolicyOptions::new(ACCOUNT)
+    };
+    let doc = generate(
+        PolicySources {
+            serve_secrets: &secrets,
+            serve_parameters: &parameters,
+            ..Default::default()
+        },
+        &options,
+    )
+    .unwrap();
+    assert_eq!(doc.statements.len(), 2);
+    let s = doc.statement("SecretsManagerReadServeSecrets").unwrap();
+    assert_eq!(s.actions, SERVE_SECRET_ACTIONS);
+    assert_eq!(
+        s.resources,
+        [
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app/api-key-??????",
+            arn,
+        ]
+    );
+    let s = doc.statement("SsmReadServeParameters").unwrap();
+    assert_eq!(s.actions, SERVE_PARAMETER_ACTIONS);
+    assert_eq!(
+        s.resources,
+        [
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db/url",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/plain",
+            "arn:aws:ssm:eu-west-1:210987654321:parameter/shared/flag",
+        ]
+    );
+    // Parameters name the KMS action they may need, without granting it.
+    assert_eq!(
+        doc.omitted.iter().map(|o| o.action).collect::<Vec<_>>(),
+        ["kms:Decrypt"]
+    );
+    assert!(!doc.actions().iter().any(|a| a.starts_with("kms:")));
+
+    // Secrets only: no SSM statement and nothing omitted.
+    let doc = generate(
+        PolicySources {
+            serve_secrets: &secrets[1..2],
+            ..Default::default()
+        },
+        &options,
+    )
+    .unwrap();
+    assert_eq!(doc.statements.len(), 1);
+    assert!(doc.omitted.is_empty());
+
+    // With a config: both, the config's region for names.
+    let c = sm_config("p", "n");
+    let doc = generate(
+        PolicySources {
+            config: Some(&c),
+            serve_secrets: &secrets[1..2],
+            ..Default::default()
+        },
+        &PolicyOptions::new(ACCOUNT),
+    )
+    .unwrap();
+    assert!(doc.statement("SecretsManagerReadNodeSecrets").is_some());
+    assert!(
+        doc.resources()
+            .contains(&"arn:aws:secretsmanager:us-east-1:123456789012:secret:app/api-key-??????")
+    );
+}
+
+#[test]
+fn serve_names_are_checked_by_field() {
+    let options = PolicyOptions {
+        region: Some(REGION.into()),
+        ..PolicyOptions::new(ACCOUNT)
+    };
+    let err = |secrets: &[&str], parameters: &[&str]| {
+        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        let parameters: Vec<String> = parameters.iter().map(|s| s.to_string()).collect();
+        generate(
+            PolicySources {
+                serve_secrets: &secrets,
+                serve_parameters: &parameters,
+                ..Default::default()
+            },
+            &options,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let e = err(&["ok", "no spaces"], &[]);
+    assert!(e.contains("serve config prefetch_secrets[1]"), "{e}");
+    let e = err(&["arn:aws:ssm:us-east-1:123456789012:parameter/x"], &[]);
+    assert!(
+        e.contains("prefetch_secrets[0]") && e.contains("not secretsmanager"),
+        "{e}"
+    );
+    let e = err(
+        &["arn:aws:secretsmanager:us-east-1:123456789012:secret:*"],
+        &[],
+    );
+    assert!(
+        e.contains("prefetch_secrets[0]") && e.contains("'*'"),
+        "{e}"
+    );
+    let e = err(&[], &["/ok", "/bad name"]);
+    assert!(e.contains("serve config prefetch_parameters[1]"), "{e}");
+    let e = err(&[], &["/a//b"]);
+    assert!(e.contains("empty level"), "{e}");
+    let e = err(&[], &["/ssm/x"]);
+    assert!(e.contains("cannot start with aws or ssm"), "{e}");
+    let e = err(&[], &["/app/x:3"]);
+    assert!(e.contains("selector"), "{e}");
+    let e = err(&[], &["arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x"]);
+    assert!(e.contains("partition"), "{e}");
+    // Names need a region.
+    let names = vec!["app/x".to_string()];
+    let e = generate(
+        PolicySources {
+            serve_parameters: &names,
+            ..Default::default()
+        },
+        &PolicyOptions::new(ACCOUNT),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("region: is needed for serve config prefetch_parameters[0]"),
+        "{e}"
+    );
+}
+
+#[test]
 fn an_ssm_policy_is_pinned_and_stable() {
     let c = ssm_config("polygon-edge//nodes/", "node1");
     let doc = policy(&c, Access::ReadWrite);
@@ -289,6 +452,7 @@ fn manifests_allow_exactly_their_secrets() {
         PolicySources {
             config: None,
             manifest_secrets: &ids,
+            ..Default::default()
         },
         &options,
     )
@@ -310,6 +474,7 @@ fn manifests_allow_exactly_their_secrets() {
         PolicySources {
             config: None,
             manifest_secrets: &only_names,
+            ..Default::default()
         },
         &PolicyOptions::new(ACCOUNT),
     )
@@ -324,6 +489,7 @@ fn manifests_allow_exactly_their_secrets() {
         PolicySources {
             config: Some(&c),
             manifest_secrets: &only_names,
+            ..Default::default()
         },
         &PolicyOptions::new(ACCOUNT),
     )
@@ -337,6 +503,7 @@ fn manifests_allow_exactly_their_secrets() {
         PolicySources {
             config: Some(&c),
             manifest_secrets: &bad,
+            ..Default::default()
         },
         &PolicyOptions::new(ACCOUNT),
     )
@@ -630,7 +797,7 @@ proptest! {
         prop_assume!(name != other);
         let ids = vec![name.clone()];
         let options = PolicyOptions { region: Some(REGION.into()), ..PolicyOptions::new(ACCOUNT) };
-        let doc = generate(PolicySources { config: None, manifest_secrets: &ids }, &options).unwrap();
+        let doc = generate(PolicySources { config: None, manifest_secrets: &ids, ..Default::default() }, &options).unwrap();
         let base = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:");
         let resources = doc.resources();
         prop_assert_eq!(resources.len(), 1);

@@ -1,6 +1,6 @@
-//! `lockbox policy`: the least-privilege IAM policy a node needs, derived from its config and/or
-//! a sync manifest, printed as pretty JSON on stdout (with `--json`: the same document, compact,
-//! on one line, like every other command's `--json` output).
+//! `lockbox policy`: the least-privilege IAM policy a node needs, derived from its config, a sync
+//! manifest and/or a `lockbox serve` config, printed as pretty JSON on stdout (with `--json`:
+//! the same document, compact, on one line, like every other command's `--json` output).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ use crate::report::{Note, Report, to_json};
     ArgGroup::new("source")
         .required(true)
         .multiple(true)
-        .args(["config", "manifest"])
+        .args(["config", "manifest", "serve_config"])
 ))]
 pub struct PolicyArgs {
     /// A secretsManagerConfig.json of type aws-ssm, aws-secretsmanager (IAM) or hashicorp-vault
@@ -32,6 +32,13 @@ pub struct PolicyArgs {
     /// secrets it lists.
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
+    /// A `lockbox serve` config (the AWS agent's TOML keys plus `[lockbox]`): GetSecretValue
+    /// on each of its `prefetch_secrets` and ssm:GetParameter on each of its
+    /// `prefetch_parameters`, by exact name. Serve reads whatever id a client asks for, so ids
+    /// not listed are denied unless --config (its path prefix) or --manifest also covers them.
+    /// Its `region` is used when neither --region nor --config gives one.
+    #[arg(long, value_name = "FILE")]
+    serve_config: Option<PathBuf>,
     /// The 12-digit AWS account the secrets live in (required for IAM policies; a
     /// hashicorp-vault config needs none).
     #[arg(long, value_name = "ID", env = "AWS_ACCOUNT_ID")]
@@ -70,10 +77,10 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
     if let Some(config) = &config
         && let Settings::HashicorpVault { server_url, .. } = config.validate()?
     {
-        if args.manifest.is_some() || args.role_arn.is_some() {
+        if args.manifest.is_some() || args.role_arn.is_some() || args.serve_config.is_some() {
             bail!(
                 "--config: a hashicorp-vault config gives a Vault policy, which cannot be \
-                 combined with --manifest or --role-arn (IAM)"
+                 combined with --manifest, --serve-config or --role-arn (IAM)"
             );
         }
         let settings = lockbox_vault::VaultSettings::new(server_url, config.name.clone());
@@ -99,9 +106,36 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
             path.display()
         );
     }
+    let serve = args
+        .serve_config
+        .as_deref()
+        .map(|path| lockbox_serve::ServeConfig::load(Some(path)))
+        .transpose()?;
+    if let (Some(path), Some(serve)) = (&args.serve_config, &serve)
+        && serve.lockbox.prefetch_secrets.is_empty()
+        && serve.lockbox.prefetch_parameters.is_empty()
+    {
+        bail!(
+            "serve config {}: names no secrets or parameters ([lockbox] prefetch_secrets, \
+             prefetch_parameters), so there is nothing to allow; serve reads ids on request, \
+             so list the ones it serves there, or give --config for a path prefix",
+            path.display()
+        );
+    }
+    // The serve config's region when nothing more specific gives one.
+    let region = match (&args.region, &config, &serve) {
+        (Some(region), _, _) => Some(region.clone()),
+        (None, None, Some(serve)) => serve.region.clone(),
+        _ => None,
+    };
+    let empty = Vec::new();
+    let (serve_secrets, serve_parameters) = match &serve {
+        Some(s) => (&s.lockbox.prefetch_secrets, &s.lockbox.prefetch_parameters),
+        None => (&empty, &empty),
+    };
     let options = PolicyOptions {
         account,
-        region: args.region,
+        region,
         partition: args
             .partition
             .as_deref()
@@ -117,6 +151,8 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
     let sources = PolicySources {
         config: config.as_ref(),
         manifest_secrets: &secret_ids,
+        serve_secrets,
+        serve_parameters,
     };
     Ok(Policy::Iam(lockbox_policy::generate(sources, &options)?))
 }
