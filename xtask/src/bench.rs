@@ -496,7 +496,12 @@ mod tests {
     #[test]
     fn summary_has_exactly_the_headline_keys() {
         let mut times = BTreeMap::new();
-        for (i, id) in TIMES.iter().chain(CACHE_TIMES.iter()).chain(&IO_TIMES).enumerate() {
+        for (i, id) in TIMES
+            .iter()
+            .chain(CACHE_TIMES.iter())
+            .chain(&IO_TIMES)
+            .enumerate()
+        {
             times.insert(*id, 10.0 * (i + 1) as f64);
         }
         let counts = [

@@ -683,6 +683,9 @@ fn it_policy_serve_generated_actions_are_enough_and_each_one_counts() {
     let parameter = format!("/{prefix}/serve-parameter");
     moto.create_secret(&secret, "secret-value");
     moto.put_parameter(&parameter, "parameter-value");
+    // Read on request only (not prefetched): GetParameter.
+    let on_request = format!("/{prefix}/serve-on-request");
+    moto.put_parameter(&on_request, "on-request-value");
     // The prefetch lists are what the policy covers; serve also reads them at start.
     let config = format!(
         "validate_credentials = false\nregion = \"{REGION}\"\n\n[lockbox]\n\
@@ -697,7 +700,11 @@ fn it_policy_serve_generated_actions_are_enough_and_each_one_counts() {
     let policy = generated(&["--serve-config", config_path.to_str().unwrap()]);
     assert_eq!(
         actions(&policy),
-        ["secretsmanager:GetSecretValue", "ssm:GetParameter"]
+        [
+            "secretsmanager:GetSecretValue",
+            "ssm:GetParameter",
+            "ssm:GetParameters"
+        ]
     );
     assert_eq!(
         policy["Statement"][0]["Resource"],
@@ -719,6 +726,10 @@ fn it_policy_serve_generated_actions_are_enough_and_each_one_counts() {
     let no_parameter = moto.user_with_policy(
         "no-parameter",
         &actions_only(&policy, Some("ssm:GetParameter")),
+    );
+    let no_parameters = moto.user_with_policy(
+        "no-parameters",
+        &actions_only(&policy, Some("ssm:GetParameters")),
     );
     moto.enforce();
 
@@ -748,11 +759,18 @@ fn it_policy_serve_generated_actions_are_enough_and_each_one_counts() {
     assert!(!body.contains("secret-value"), "{body}");
     assert_eq!(serve.get(&parameter_path).0, 200);
     drop(serve);
+    // Without GetParameter a parameter read on request fails (the prefetched one came in
+    // with GetParameters).
     let serve = Serve::start(tmp.path(), &config, &no_parameter);
-    let (status, body) = serve.get(&parameter_path);
+    let (status, body) = serve.get(&format!("/systemsmanager/parameters/get?name={on_request}"));
     assert!(status >= 400, "{status} {body}");
-    assert!(!body.contains("parameter-value"), "{body}");
+    assert!(!body.contains("on-request-value"), "{body}");
     assert_eq!(serve.get(&secret_path).0, 200);
+    drop(serve);
+    // Without GetParameters the prefetch falls back to GetParameter: reads still answer.
+    let serve = Serve::start(tmp.path(), &config, &no_parameters);
+    let (status, body) = serve.get(&parameter_path);
+    assert_eq!(status, 200, "{body}");
 }
 
 // Without an emulator: the command line itself.
@@ -809,7 +827,11 @@ fn policy_serve_config_names_what_it_cannot_use() {
     );
     assert_eq!(
         actions(&doc),
-        ["secretsmanager:GetSecretValue", "ssm:GetParameter"]
+        [
+            "secretsmanager:GetSecretValue",
+            "ssm:GetParameter",
+            "ssm:GetParameters"
+        ]
     );
     assert!(doc.to_string().contains(&format!(
         "arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/app/url"
@@ -830,6 +852,28 @@ fn policy_serve_config_names_what_it_cannot_use() {
         .collect();
     assert!(sids.contains(&"SsmReadNodeParameters"), "{sids:?}");
     assert!(sids.contains(&"SsmReadServeParameters"), "{sids:?}");
+    // The manifest serve syncs its offline store from: its secrets, one by one.
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gg/db-AbCdEf";
+    let manifest = write(
+        "manifest.json",
+        &json!({"cloudSecrets": [{"arn": arn, "labels": ["AWSCURRENT"]}]}).to_string(),
+    );
+    let offline = write(
+        "offline.toml",
+        &format!(
+            "[lockbox]\nmanifest = \"{manifest}\"\nstore = \"{}\"\n",
+            tmp.path().join("store").display()
+        ),
+    );
+    let o = run(&["--serve-config", &offline, "--region", "eu-west-1"]);
+    let doc = ok(&o);
+    assert_eq!(actions(&doc), ["secretsmanager:GetSecretValue"]);
+    assert_eq!(doc["Statement"][0]["Resource"], json!([arn]));
+    assert!(
+        stderr(&o).contains("left out secretsmanager:BatchGetSecretValue"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

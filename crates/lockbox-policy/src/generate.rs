@@ -30,20 +30,24 @@ pub const ACTIONS_WITHOUT_RESOURCES: [&str; 2] = [
 ];
 
 /// What a sync of a manifest calls on each listed secret: `lockbox_resources` fetches every
-/// (secret, label) with `SecretsManagerClient::fetch_version`, which is GetSecretValue. Picked from
+/// (secret, label) with GetSecretValue. It first tries BatchGetSecretValue for the current
+/// versions, which AWS grants only on `"Resource": "*"`: left out (reported in `omitted`),
+/// and the sync falls back to GetSecretValue when it is denied. Picked from
 /// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
 pub const SYNC_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
 
-/// What `lockbox serve` calls on each secret its config names: GetSecretValue (one call per
-/// id, also for the batched prefetch, which reads the misses of a batch concurrently; serve
-/// never calls BatchGetSecretValue, which AWS grants only on `"Resource": "*"`). Picked from
-/// [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has it.
+/// What `lockbox serve` calls on each secret its config names: GetSecretValue. The batched
+/// prefetch first tries BatchGetSecretValue, which AWS grants only on `"Resource": "*"`: left
+/// out (reported in `omitted`), and serve falls back to GetSecretValue when it is denied.
+/// Picked from [`lockbox_secretsmanager::ACTIONS`] by name; a test checks the table still has
+/// it.
 pub const SERVE_SECRET_ACTIONS: [&str; 1] = ["secretsmanager:GetSecretValue"];
 
-/// What `lockbox serve` calls on each SSM parameter its config names: GetParameter (with
-/// decryption). Picked from [`lockbox_ssm::ACTIONS`] by name; a test checks the table still has
-/// it.
-pub const SERVE_PARAMETER_ACTIONS: [&str; 1] = ["ssm:GetParameter"];
+/// What `lockbox serve` calls on each SSM parameter its config names: GetParameters (the
+/// batched prefetch, ten names a call) and GetParameter (a read on request, and a name a
+/// batch did not answer), both with decryption. Picked from [`lockbox_ssm::ACTIONS`] by name;
+/// a test checks the table still has them.
+pub const SERVE_PARAMETER_ACTIONS: [&str; 2] = ["ssm:GetParameter", "ssm:GetParameters"];
 
 /// How much a policy allows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -212,6 +216,20 @@ pub fn generate(
     }
     if !sources.manifest_secrets.is_empty() {
         statements.extend(manifest_statements(sources.manifest_secrets, &target)?);
+    }
+    if !sources.manifest_secrets.is_empty() || !sources.serve_secrets.is_empty() {
+        let batch = "secretsmanager:BatchGetSecretValue";
+        if !omitted.iter().any(|o: &OmittedAction| o.action == batch) {
+            omitted.push(OmittedAction {
+                action: batch,
+                reason: format!(
+                    "AWS grants {batch} only on \"Resource\": \"*\", which a least-privilege \
+                     policy never uses; sync and serve's prefetch try it first for {} and fall \
+                     back to GetSecretValue, one call per secret, when it is denied",
+                    unscoped_use(batch)
+                ),
+            });
+        }
     }
     statements.extend(serve_statements(
         sources.serve_secrets,

@@ -248,14 +248,15 @@ fn serve_configs_allow_exactly_their_names() {
             "arn:aws:ssm:eu-west-1:210987654321:parameter/shared/flag",
         ]
     );
-    // Parameters name the KMS action they may need, without granting it.
+    // The batched prefetch's action (only on "*") and the KMS action parameters may need
+    // are named, not granted.
     assert_eq!(
         doc.omitted.iter().map(|o| o.action).collect::<Vec<_>>(),
-        ["kms:Decrypt"]
+        ["secretsmanager:BatchGetSecretValue", "kms:Decrypt"]
     );
     assert!(!doc.actions().iter().any(|a| a.starts_with("kms:")));
 
-    // Secrets only: no SSM statement and nothing omitted.
+    // Secrets only: no SSM statement, and only the batch action omitted.
     let doc = generate(
         PolicySources {
             serve_secrets: &secrets[1..2],
@@ -265,7 +266,10 @@ fn serve_configs_allow_exactly_their_names() {
     )
     .unwrap();
     assert_eq!(doc.statements.len(), 1);
-    assert!(doc.omitted.is_empty());
+    assert_eq!(
+        doc.omitted.iter().map(|o| o.action).collect::<Vec<_>>(),
+        ["secretsmanager:BatchGetSecretValue"]
+    );
 
     // With a config: both, the config's region for names.
     let c = sm_config("p", "n");

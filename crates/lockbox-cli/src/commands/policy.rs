@@ -33,8 +33,9 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "FILE")]
     manifest: Option<PathBuf>,
     /// A `lockbox serve` config (the AWS agent's TOML keys plus `[lockbox]`): GetSecretValue
-    /// on each of its `prefetch_secrets` and ssm:GetParameter on each of its
-    /// `prefetch_parameters`, by exact name. Serve reads whatever id a client asks for, so ids
+    /// on each of its `prefetch_secrets` and on each secret of its offline-store `manifest`,
+    /// and ssm:GetParameter(s) on each of its `prefetch_parameters`, by exact name. Serve
+    /// reads whatever id a client asks for, so ids
     /// not listed are denied unless --config (its path prefix) or --manifest also covers them.
     /// Its `region` is used when neither --region nor --config gives one.
     #[arg(long, value_name = "FILE")]
@@ -96,7 +97,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
             .exit();
     };
     let manifest = args.manifest.as_deref().map(Manifest::read).transpose()?;
-    let secret_ids: Vec<String> = manifest
+    let mut secret_ids: Vec<String> = manifest
         .iter()
         .flat_map(|m| m.secret_ids().map(str::to_owned))
         .collect();
@@ -111,14 +112,27 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         .as_deref()
         .map(|path| lockbox_serve::ServeConfig::load(Some(path)))
         .transpose()?;
+    // The manifest serve syncs its offline store from (`[lockbox] manifest`).
+    let serve_manifest = serve
+        .as_ref()
+        .and_then(|s| s.lockbox.offline.as_ref())
+        .and_then(|o| o.manifest.as_deref())
+        .map(Manifest::read)
+        .transpose()?;
+    for id in serve_manifest.iter().flat_map(|m| m.secret_ids()) {
+        if !secret_ids.iter().any(|known| known == id) {
+            secret_ids.push(id.to_owned());
+        }
+    }
     if let (Some(path), Some(serve)) = (&args.serve_config, &serve)
         && serve.lockbox.prefetch_secrets.is_empty()
         && serve.lockbox.prefetch_parameters.is_empty()
+        && serve_manifest.is_none()
     {
         bail!(
             "serve config {}: names no secrets or parameters ([lockbox] prefetch_secrets, \
-             prefetch_parameters), so there is nothing to allow; serve reads ids on request, \
-             so list the ones it serves there, or give --config for a path prefix",
+             prefetch_parameters, manifest), so there is nothing to allow; serve reads ids on \
+             request, so list the ones it serves there, or give --config for a path prefix",
             path.display()
         );
     }
