@@ -62,7 +62,7 @@ impl Verdict {
             "InvalidRequestException" if e.message.to_lowercase().contains("delet") => {
                 Self::Deleted
             }
-            "TimeoutError" | "ConnectionError" | "InternalFailure" => Self::Unreachable,
+            "TimeoutError" | "ConnectionError" => Self::Unreachable,
             _ if e.status >= 500 => Self::Unreachable,
             _ => Self::Other,
         }

@@ -89,7 +89,7 @@ impl UpstreamError {
 
     /// The agent's error body: `{"__type":"X", "message":"Y"}`, or `{"__type":"InternalFailure"}`.
     pub fn body(&self) -> String {
-        if self.message.is_empty() || self.code == "InternalFailure" {
+        if self.code == "InternalFailure" {
             return "{\"__type\":\"InternalFailure\"}".into();
         }
         let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
@@ -166,10 +166,26 @@ where
                 code,
                 message,
                 status: Some(status),
-            } if !code.is_empty() && !message.is_empty() => UpstreamError {
+            } if !code.is_empty() => UpstreamError {
                 status,
                 code,
                 message,
+            },
+            // An answer whose body names no code (an emulator's or a proxy's): its status
+            // still says what kind of failure it is, and a refusal must never read as an
+            // outage (which the offline fallback would answer from the store).
+            lockbox_aws::Failure::Service {
+                status: Some(status),
+                ..
+            } if (400..500).contains(&status) => UpstreamError {
+                status,
+                code: match status {
+                    401 | 403 => "AccessDeniedException",
+                    429 => "ThrottlingException",
+                    _ => "ClientError",
+                }
+                .into(),
+                message: String::new(),
             },
             _ => UpstreamError::internal(),
         },
