@@ -667,33 +667,44 @@ fn parameter_query(query: &str) -> std::result::Result<(Request, bool), (u16, St
 }
 
 async fn read(state: &State, service: &ServiceCache, request: Request, refresh: bool) -> Answer {
-    let fetch = async {
-        match (&service.cache, request.cache_name()) {
-            (Some(cache), Some(name)) => {
-                if refresh {
-                    cache.invalidate(&name);
+    let name = request.cache_name();
+    // A fresh hit answers at once: no upstream call, so no timer to arm.
+    let hit = match (&service.cache, &name, refresh) {
+        (Some(cache), Some(name), false) => lockbox_core::SecretsManager::get_cached(cache, name),
+        _ => None,
+    };
+    let outcome = match hit {
+        Some(outcome) => Ok(outcome),
+        None => {
+            let fetch = async {
+                match (&service.cache, &name) {
+                    (Some(cache), Some(name)) => {
+                        if refresh {
+                            cache.invalidate(name);
+                        }
+                        cache.get(name).await
+                    }
+                    _ => {
+                        state.metrics.uncached_read();
+                        state.upstream.fetch(&request).await
+                    }
                 }
-                cache.get(&name).await
-            }
-            _ => {
-                state.metrics.uncached_read();
-                state.upstream.fetch(&request).await
-            }
+            };
+            tokio::time::timeout(state.request_timeout, fetch).await
         }
     };
-    let result: std::result::Result<SecretValue, UpstreamError> =
-        match tokio::time::timeout(state.request_timeout, fetch).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                // The error names the secret and AWS's code, never a value.
-                tracing::warn!("read of {} failed: {e}", request.target());
-                Err(UpstreamError::of(&e))
-            }
-            Err(_) => {
-                state.metrics.timeout();
-                Err(UpstreamError::timeout())
-            }
-        };
+    let result: std::result::Result<SecretValue, UpstreamError> = match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            // The error names the secret and AWS's code, never a value.
+            tracing::warn!("read of {} failed: {e}", request.target());
+            Err(UpstreamError::of(&e))
+        }
+        Err(_) => {
+            state.metrics.timeout();
+            Err(UpstreamError::timeout())
+        }
+    };
     if let (
         Some(offline),
         Request::Secret {
