@@ -94,8 +94,11 @@ pub struct ServeConfig {
     pub ignore_transient_errors: bool,
     /// `validate_credentials` (default true): refuse to start when no AWS credentials resolve.
     pub validate_credentials: bool,
-    /// `credentials_file_path`: accepted for compatibility with the agent, and refused when set
-    /// (lockbox uses the SDK's credential chain; see the crate docs).
+    /// `credentials_file_path`: an AWS shared-credentials file to sign with instead of the
+    /// SDK's chain, re-read when it changes (checked every 300 s, or every
+    /// `SMA_CREDENTIALS_RELOAD_SECS`), as the agent does. A missing, empty or malformed file
+    /// does not stop the start (and `validate_credentials` is then skipped): reads answer
+    /// `InternalFailure` until valid credentials appear.
     pub credentials_file_path: Option<PathBuf>,
     /// lockbox's own keys, from `[lockbox]`.
     pub lockbox: LockboxSettings,
@@ -313,13 +316,6 @@ impl FileConfig {
         if !path_prefix.starts_with('/') {
             return Err(bad(BAD_PREFIX));
         }
-        if let Some(path) = &self.credentials_file_path {
-            return Err(bad(&format!(
-                "credentials_file_path ({}) is not supported by lockbox serve: use the AWS \
-                 credential chain (AWS_SHARED_CREDENTIALS_FILE points it at a file)",
-                path.display()
-            )));
-        }
         let lb = self.lockbox.unwrap_or_default();
         let listen = match &lb.listen {
             Some(s) => Some(s.parse::<SocketAddr>().map_err(|e| {
@@ -382,7 +378,7 @@ impl FileConfig {
             ssrf_env_variables,
             ignore_transient_errors: self.ignore_transient_errors.unwrap_or(true),
             validate_credentials: self.validate_credentials.unwrap_or(true),
-            credentials_file_path: None,
+            credentials_file_path: self.credentials_file_path,
             lockbox: LockboxSettings {
                 listen,
                 endpoint_url: lb.endpoint_url.filter(|u| !u.is_empty()),

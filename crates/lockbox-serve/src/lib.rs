@@ -25,6 +25,7 @@
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod config;
+mod credentials;
 mod metrics;
 mod offline;
 mod peer;

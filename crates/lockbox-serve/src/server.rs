@@ -107,9 +107,18 @@ impl Server {
     /// configured names. Fails (and nothing listens) without a token, with an address that
     /// cannot be bound, or, with `validate_credentials`, when no AWS credentials resolve.
     pub async fn start(config: ServeConfig) -> Result<Self> {
+        let credentials = match &config.credentials_file_path {
+            Some(path) => Some(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    crate::credentials::FileCredentials::watch(path.clone()).await,
+                ),
+            ),
+            None => None,
+        };
         let options = lockbox_aws::SdkOptions {
             region: config.region.clone(),
             endpoint_url: config.lockbox.endpoint_url.clone(),
+            credentials,
             ..lockbox_aws::SdkOptions::default()
         };
         let sdk = options.load().await;
@@ -120,7 +129,8 @@ impl Server {
     /// the config's `region` and `[lockbox] endpoint_url` are not applied to it.
     pub async fn start_with_sdk(config: ServeConfig, sdk: &aws_config::SdkConfig) -> Result<Self> {
         let token = crate::token::read_token(&config.ssrf_env_variables)?;
-        if config.validate_credentials {
+        // A credentials file may appear or be fixed later (the agent starts anyway too).
+        if config.validate_credentials && config.credentials_file_path.is_none() {
             check_credentials(sdk).await?;
         }
         let metrics = Arc::new(Metrics::default());

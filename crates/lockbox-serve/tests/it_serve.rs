@@ -1053,3 +1053,60 @@ async fn prefetch_is_batched_and_the_first_reads_are_hits() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_file_path_signs_with_the_files_keys_and_a_missing_file_still_starts() {
+    let Some(ep) = emulator("serve credentials_file_path") else {
+        return;
+    };
+    let name = prefix("serve-credfile");
+    sm(&ep)
+        .create_secret()
+        .name(&name)
+        .secret_string("from-file-creds")
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id=AKIDFILE\naws_secret_access_key=file-secret\n",
+    )
+    .unwrap();
+    let with = |path: &std::path::Path| {
+        config(
+            &format!(
+                "region = \"us-east-1\"\ncredentials_file_path = \"{}\"",
+                path.display()
+            ),
+            &format!("endpoint_url = \"{ep}\""),
+        )
+    };
+    // Server::start builds the SDK itself, with the file's credentials.
+    let start_own = |config: ServeConfig| async move {
+        let server = Server::start(config).await.unwrap();
+        let addr = server.local_addr();
+        let (tx, rx) = oneshot::channel();
+        let done = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Running {
+            addr,
+            stop: Some(tx),
+            done,
+            http: reqwest::Client::new(),
+        }
+    };
+    let s = start_own(with(&file)).await;
+    let j = s.json(&format!("/v1/{name}")).await;
+    assert_eq!(j["SecretString"], "from-file-creds");
+    s.stop().await;
+    // No file: serve starts, and reads answer InternalFailure (as the agent) until one appears.
+    let s = start_own(with(&dir.path().join("missing"))).await;
+    let (status, body) = get_as(&s, &format!("/v1/{name}"), &token()).await;
+    assert_ne!(status, 200, "{body}");
+    assert!(body.contains("InternalFailure"), "{body}");
+    assert!(!body.contains("from-file-creds"));
+    s.stop().await;
+}
