@@ -28,6 +28,9 @@ const MAX_TTL: Duration = Duration::from_secs(10 * 60);
 pub struct FileCredentials {
     cached: Arc<RwLock<Option<Credentials>>>,
     reload: Duration,
+    path: PathBuf,
+    /// Why the first read failed, if it did (logged by [`log_start`](Self::log_start)).
+    first_error: Option<String>,
 }
 
 impl FileCredentials {
@@ -47,21 +50,18 @@ impl FileCredentials {
     async fn watch_every(path: PathBuf, reload: Duration) -> Self {
         let cached = Arc::new(RwLock::new(None));
         let mut loaded_at_mtime = None;
+        let mut first_error = None;
         match load(&path).await {
             Ok(creds) => {
                 *cached.write().unwrap_or_else(|e| e.into_inner()) = Some(creds);
                 loaded_at_mtime = modified(&path);
-                warn_if_shared(&path);
-                tracing::info!("credentials loaded from {}", path.display());
             }
-            Err(e) => tracing::warn!(
-                "no credentials from {} yet ({e}); checking again every {} s",
-                path.display(),
-                reload.as_secs()
-            ),
+            Err(e) => first_error = Some(e.to_string()),
         }
         let shared = cached.clone();
+        let watched = path.clone();
         tokio::spawn(async move {
+            let path = watched;
             let mut last = loaded_at_mtime;
             let mut ticks = tokio::time::interval(reload);
             ticks.tick().await;
@@ -85,7 +85,28 @@ impl FileCredentials {
                 }
             }
         });
-        Self { cached, reload }
+        Self {
+            cached,
+            reload,
+            path,
+            first_error,
+        }
+    }
+
+    /// Logs how the first read went. Called once the endpoint's start line is out: the
+    /// agent's users (and its tests) expect `listening on` as the first line.
+    pub fn log_start(&self) {
+        match &self.first_error {
+            None => {
+                warn_if_shared(&self.path);
+                tracing::info!("credentials loaded from {}", self.path.display());
+            }
+            Some(e) => tracing::warn!(
+                "no credentials from {} yet ({e}); checking again every {} s",
+                self.path.display(),
+                self.reload.as_secs()
+            ),
+        }
     }
 }
 

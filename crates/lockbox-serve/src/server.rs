@@ -107,22 +107,24 @@ impl Server {
     /// configured names. Fails (and nothing listens) without a token, with an address that
     /// cannot be bound, or, with `validate_credentials`, when no AWS credentials resolve.
     pub async fn start(config: ServeConfig) -> Result<Self> {
-        let credentials = match &config.credentials_file_path {
-            Some(path) => Some(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    crate::credentials::FileCredentials::watch(path.clone()).await,
-                ),
-            ),
+        let file_credentials = match &config.credentials_file_path {
+            Some(path) => Some(crate::credentials::FileCredentials::watch(path.clone()).await),
             None => None,
         };
         let options = lockbox_aws::SdkOptions {
             region: config.region.clone(),
             endpoint_url: config.lockbox.endpoint_url.clone(),
-            credentials,
+            credentials: file_credentials
+                .clone()
+                .map(aws_credential_types::provider::SharedCredentialsProvider::new),
             ..lockbox_aws::SdkOptions::default()
         };
         let sdk = options.load().await;
-        Self::start_with_sdk(config, &sdk).await
+        let server = Self::start_with_sdk(config, &sdk).await?;
+        if let Some(f) = &file_credentials {
+            f.log_start();
+        }
+        Ok(server)
     }
 
     /// [`Server::start`] with an SDK config the caller built (custom credentials, tests);
