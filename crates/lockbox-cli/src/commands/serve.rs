@@ -33,17 +33,32 @@ impl Report for Stopped {
     }
 }
 
+/// lockbox's own tracing targets: the agent's `log_level` sets the level of its own messages,
+/// not of the SDK's and HTTP stack's.
+const OWN_TARGETS: [&str; 8] = [
+    "lockbox",
+    "lockbox_serve",
+    "lockbox_cache",
+    "lockbox_aws",
+    "lockbox_core",
+    "lockbox_resources",
+    "lockbox_secretsmanager",
+    "lockbox_ssm",
+];
+
 /// The tracing filter the config's `log_level` means (the agent's levels; `NONE` is `off`),
-/// used when RUST_LOG is not set. `None` when the config cannot be read (`run` reports why).
+/// used when RUST_LOG is not set: that level for lockbox's own messages, warnings from other
+/// crates (aws-config's credential-probe warnings only as errors, as for every command).
+/// `None` when the config cannot be read (`run` reports why).
 pub fn log_filter(args: &ServeArgs) -> Option<String> {
     use lockbox_serve::LogLevel;
     let config = lockbox_serve::ServeConfig::load(args.config.as_deref()).ok()?;
-    Some(match config.log_level {
-        LogLevel::None => "off".to_owned(),
-        LogLevel::Debug => "debug".to_owned(),
-        // aws-config's credential-probe warnings stay errors, as for every command.
-        level => format!("{},aws_config=error", level.filter()),
-    })
+    let level = match config.log_level {
+        LogLevel::None => return Some("off".to_owned()),
+        level => level.filter(),
+    };
+    let own: Vec<String> = OWN_TARGETS.iter().map(|t| format!("{t}={level}")).collect();
+    Some(format!("warn,aws_config=error,{}", own.join(",")))
 }
 
 /// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.
