@@ -50,21 +50,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     let target = paths::target_dir();
 
     eprintln!("agent-it: building the release lockbox binary");
-    let status = steps::cargo()
-        .current_dir(paths::workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "lockbox-cli",
-            "--bin",
-            "lockbox",
-        ])
-        .status()
-        .context("could not run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p lockbox-cli failed ({status})");
-    }
+    steps::build_release_lockbox()?;
     let lockbox = target.join("release/lockbox");
 
     eprintln!("agent-it: building the agent's integration tests (cargo test --no-run)");

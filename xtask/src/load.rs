@@ -100,21 +100,7 @@ pub fn run(quick: bool, cache_get_ns: Option<f64>) -> Result<LoadResults> {
     let target = paths::target_dir();
 
     eprintln!("load: building the release lockbox binary (cargo build --release -p lockbox-cli)");
-    let status = steps::cargo()
-        .current_dir(paths::workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "lockbox-cli",
-            "--bin",
-            "lockbox",
-        ])
-        .status()
-        .context("could not run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p lockbox-cli failed ({status})");
-    }
+    steps::build_release_lockbox()?;
     let lockbox = target.join("release/lockbox");
     let (agent_bin, mut agent_skipped) = match build_agent(&target) {
         Ok(path) => (Some(path), None),

@@ -352,6 +352,27 @@ pub fn show(command: &Command) -> String {
     shown
 }
 
+/// Builds `target/release/lockbox` (`cargo build --release -p lockbox-cli --bin lockbox`), for
+/// the measurements and tests that run the binary as users do.
+pub fn build_release_lockbox() -> Result<()> {
+    let status = cargo()
+        .current_dir(crate::paths::workspace_root())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "lockbox-cli",
+            "--bin",
+            "lockbox",
+        ])
+        .status()
+        .context("could not run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p lockbox-cli failed ({status})");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,21 +22,7 @@ const RUNS: usize = 10;
 /// Builds the release binary and measures both commands: `(key, median ms)`.
 pub fn measure() -> Result<Vec<(&'static str, f64)>> {
     eprintln!("building the release lockbox binary for the CLI figures");
-    let status = steps::cargo()
-        .current_dir(paths::workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "lockbox-cli",
-            "--bin",
-            "lockbox",
-        ])
-        .status()
-        .context("could not run cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release -p lockbox-cli failed ({status})");
-    }
+    steps::build_release_lockbox()?;
     let exe = paths::target_dir().join("release/lockbox");
     let work = paths::target_dir()
         .join("lockbox-bench")
