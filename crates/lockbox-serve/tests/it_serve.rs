@@ -68,7 +68,11 @@ fn config(top: &str, lockbox: &str) -> ServeConfig {
 
 async fn start_at(endpoint: &str, config: ServeConfig) -> Running {
     let sdk = lockbox_testkit::aws::sdk_config(endpoint, Duration::from_secs(5));
-    let server = Server::start_with_sdk(config, &sdk).await.unwrap();
+    running(Server::start_with_sdk(config, &sdk).await.unwrap())
+}
+
+/// Serves `server` in the background until [`Running::stop`].
+fn running(server: Server) -> Running {
     let addr = server.local_addr();
     let (tx, rx) = oneshot::channel();
     let done = tokio::spawn(server.run(async {
@@ -1084,20 +1088,8 @@ async fn credentials_file_path_signs_with_the_files_keys_and_a_missing_file_stil
         )
     };
     // Server::start builds the SDK itself, with the file's credentials.
-    let start_own = |config: ServeConfig| async move {
-        let server = Server::start(config).await.unwrap();
-        let addr = server.local_addr();
-        let (tx, rx) = oneshot::channel();
-        let done = tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        Running {
-            addr,
-            stop: Some(tx),
-            done,
-            http: reqwest::Client::new(),
-        }
-    };
+    let start_own =
+        |config: ServeConfig| async move { running(Server::start(config).await.unwrap()) };
     let s = start_own(with(&file)).await;
     let j = s.json(&format!("/v1/{name}")).await;
     assert_eq!(j["SecretString"], "from-file-creds");

@@ -217,11 +217,7 @@ impl SecretsManager for SsmBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        // Ask only for the deepest directory the prefix names, recursively.
-        let dir = match prefix.rfind('/') {
-            Some(i) => format!("{}/{}", self.prefix, &prefix[..i]),
-            None => self.prefix.clone(),
-        };
+        let dir = self.path_dir(prefix);
         let mut pages = self
             .client
             .get_parameters_by_path()
@@ -253,10 +249,7 @@ impl SecretsManager for SsmBackend {
     /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
     /// values together, so a prefix of 100 secrets takes 10 calls.
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
-        let dir = match prefix.rfind('/') {
-            Some(i) => format!("{}/{}", self.prefix, &prefix[..i]),
-            None => self.prefix.clone(),
-        };
+        let dir = self.path_dir(prefix);
         let mut pages = self
             .client
             .get_parameters_by_path()
@@ -379,6 +372,15 @@ impl SecretsManager for SsmBackend {
 }
 
 impl SsmBackend {
+    /// The deepest SSM path `prefix` names, to ask GetParametersByPath for (recursively), so
+    /// a listing or prefix read never pages through the node's other directories.
+    fn path_dir(&self, prefix: &str) -> String {
+        match prefix.rfind('/') {
+            Some(i) => format!("{}/{}", self.prefix, &prefix[..i]),
+            None => self.prefix.clone(),
+        }
+    }
+
     /// One GetParameters call for `chunk` (slot in `names`, parameter name): a result per slot.
     async fn get_chunk(
         &self,
