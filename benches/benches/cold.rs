@@ -16,25 +16,15 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
-use lockbox_benches::{SsmServer, VALUE, name, quick, ssm_backend, write_counts};
+mod common;
+
+use common::configure;
+use criterion::Criterion;
+use lockbox_benches::{SsmServer, VALUE, name, ssm_backend, write_counts};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::SecretName;
 
 const DELAY: Duration = Duration::from_millis(2);
-
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    if quick() {
-        group
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(4));
-    } else {
-        group
-            .warm_up_time(Duration::from_secs(2))
-            .measurement_time(Duration::from_secs(10));
-    }
-}
 
 /// Keeps the largest value seen.
 fn record_max(slot: &AtomicU64, value: u64) {

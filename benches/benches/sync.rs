@@ -14,8 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode};
-use lockbox_benches::{VALUE, quick, target_dir, write_counts};
+mod common;
+
+use common::configure;
+use criterion::Criterion;
+use lockbox_benches::{VALUE, target_dir, write_counts};
 use lockbox_resources::{CloudSecret, Manifest};
 use lockbox_secretsmanager::SecretsManagerClient;
 use serde_json::{Value, json};
@@ -145,16 +148,7 @@ fn main() {
     let lockbox_calls = AtomicU64::new(0);
     let sequential_calls = AtomicU64::new(0);
     let mut group = c.benchmark_group("sync_400");
-    group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    if quick() {
-        group
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(4));
-    } else {
-        group
-            .warm_up_time(Duration::from_secs(2))
-            .measurement_time(Duration::from_secs(10));
-    }
+    configure(&mut group);
     group.bench_function("lockbox", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
