@@ -1,174 +1,36 @@
-//! The cache wrapper.
-//!
-//! Layout: entries live in a concurrent hash map with lock-free reads (`papaya`: a read pins
-//! the map with a thread-local epoch guard, writes no shared cache line and takes no lock).
-//! Writers (fills, invalidations, evictions) serialise on one mutex and change single entries
-//! in place, so a fill costs the same in a map of a thousand names as in one of a hundred
-//! thousand (the map used to be copied whole on every fill). Each entry is an immutable
-//! answer plus two atomics (recency, refresh started); a refill replaces the entry. A hit
-//! hands out a replica of the value that belongs to the reading thread's stripe (see
-//! [`Entry::value_for`]), so threads reading one secret do not share a reference count.
-//! Misses register a "flight" per name under the mutex: later misses on the same
-//! name wait on that flight (single-flight), and new flights join the one open batch, which a
-//! spawned task sends to the backend's `get_many` after a short window.
+//! The cache for any [`SecretsManager`]: the generic [`LoadingCache`] keyed by [`SecretName`],
+//! filled by the backend, implementing the trait itself so it stacks with the other wrappers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
-use std::time::Duration;
-
-use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use lockbox_core::{
-    Error, ErrorKind, GetFuture, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
-    VersionInfo,
+    GetFuture, PutMode, Result, SecretName, SecretValue, SecretsManager, Version, VersionInfo,
 };
-use tokio::sync::watch;
 
-use crate::stats::{Counters, STRIPES, stripe};
+use crate::load::Load;
+use crate::loading::{Get, LoadingCache, Lookup, Shared};
 use crate::{CacheConfig, CacheStats};
 
-/// Recency is recorded at most this often per entry, so hits on a hot entry do not keep
-/// writing its cache line.
-const TOUCH_GRANULARITY_NS: u64 = 1_000_000;
+/// A backend as the loader of a [`LoadingCache`]: `get` for one name, `get_many` for a batch.
+#[derive(Debug)]
+pub struct BackendLoader<B>(pub B);
 
-/// foldhash: a seeded hash several times faster than SipHash on short names. Names are
-/// chosen by the program, and the map is bounded by `max_entries`, so SipHash's stronger
-/// flooding resistance buys little here.
-type Map = papaya::HashMap<Arc<SecretName>, Entry, foldhash::fast::RandomState>;
+impl<B: SecretsManager + 'static> Load<SecretName> for BackendLoader<B> {
+    type Value = SecretValue;
 
-fn new_map() -> Map {
-    papaya::HashMap::builder()
-        .hasher(foldhash::fast::RandomState::default())
-        // One writer at a time (the state mutex): a blocking resize is the cheaper one, and
-        // reads never wait for it.
-        .resize_mode(papaya::ResizeMode::Blocking)
-        .build()
-}
-type Answer = Option<Result<SecretValue>>;
-type Slot = watch::Sender<Answer>;
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// One cached answer: a value, or a remembered `NotFound`.
-struct Entry {
-    /// The error is boxed so that the entry's hot fields share one cache line.
-    outcome: std::result::Result<SecretValue, Box<Error>>,
-    /// Before this, reads are answered with no further work.
-    refresh_at: u64,
-    /// Before this (and from `refresh_at` on), reads are answered and one background refresh
-    /// starts. From here on, a read waits for a refresh.
-    expires_at: u64,
-    /// A failed refresh may serve this value until here (stale-if-error).
-    stale_until: u64,
-    last_used: AtomicU64,
-    /// Insertion order, to break ties in recency.
-    seq: u64,
-    refreshing: AtomicBool,
-    /// Copies of the value, one per hit-counter stripe, made the first time a thread of that
-    /// stripe reads the entry: each has its own reference count, so threads reading one
-    /// secret do not bounce one count's cache line between cores. At most [`STRIPES`]
-    /// copies, only of entries more than one thread reads; zeroed when dropped like any value.
-    replicas: [OnceLock<SecretValue>; STRIPES],
-}
-
-impl Entry {
-    fn new(
-        outcome: std::result::Result<SecretValue, Box<Error>>,
-        refresh_at: u64,
-        expires_at: u64,
-        stale_until: u64,
-        last_used: u64,
-        seq: u64,
-    ) -> Self {
-        Self {
-            outcome,
-            refresh_at,
-            expires_at,
-            stale_until,
-            last_used: AtomicU64::new(last_used),
-            seq,
-            refreshing: AtomicBool::new(false),
-            replicas: Default::default(),
-        }
+    fn backend(&self) -> &'static str {
+        self.0.backend()
     }
 
-    /// `value` (this entry's) as the calling thread's stripe holds it: its own copy, made on
-    /// the stripe's first read.
-    #[inline]
-    fn value_for(&self, value: &SecretValue, stripe: usize) -> SecretValue {
-        self.replicas[stripe]
-            .get_or_init(|| SecretValue::copy_from(value.expose_bytes()))
-            .clone()
+    async fn load(&self, key: &SecretName) -> Result<SecretValue> {
+        self.0.get(key).await
     }
 
-    /// The answer a read gets from this entry.
-    #[inline]
-    fn answer(&self) -> Result<SecretValue> {
-        match &self.outcome {
-            Ok(value) => Ok(self.value_for(value, stripe())),
-            Err(e) => Err((**e).clone()),
-        }
+    async fn load_many(&self, keys: &[SecretName]) -> Vec<Result<SecretValue>> {
+        self.0.get_many(keys).await
     }
-
-    #[inline]
-    fn touch(&self, now: u64) {
-        let last = self.last_used.load(Ordering::Relaxed);
-        if now >= last.saturating_add(TOUCH_GRANULARITY_NS) {
-            self.last_used.store(now, Ordering::Relaxed);
-        }
-    }
-}
-
-/// A fetch under way for one name.
-struct Flight {
-    slot: Arc<Slot>,
-    batch: u64,
-}
-
-/// The batch still gathering misses.
-struct Pending {
-    id: u64,
-    items: Vec<(Arc<SecretName>, Arc<Slot>)>,
-}
-
-#[derive(Default)]
-struct State {
-    inflight: HashMap<Arc<SecretName>, Flight>,
-    open: Option<Pending>,
-    next_batch: u64,
-    next_seq: u64,
-}
-
-struct Shared<B> {
-    backend: B,
-    config: CacheConfig,
-    map: Map,
-    state: Mutex<State>,
-    counters: Counters,
-}
-
-/// What a read found in the map.
-enum Lookup {
-    /// A usable answer.
-    Hit(Result<SecretValue>),
-    /// A usable answer, and this read should start a background refresh.
-    HitRefresh(Result<SecretValue>),
-    /// Nothing usable: the backend must be asked.
-    Miss,
-}
-
-/// What a fetch result does to the map.
-enum Change {
-    Insert(Entry),
-    Remove,
 }
 
 /// A caching [`SecretsManager`] over any backend `B`; it implements the trait itself, so it
@@ -200,15 +62,15 @@ enum Change {
 ///
 /// Misses spawn a Tokio task for the fetch, so a caller that gives up (its future dropped)
 /// never strands the others waiting on the same fetch. Misses therefore need a Tokio runtime.
-pub struct Cache<B> {
-    shared: Arc<Shared<B>>,
+pub struct Cache<B: SecretsManager + 'static> {
+    inner: LoadingCache<SecretName, BackendLoader<B>>,
 }
 
-impl<B> Clone for Cache<B> {
+impl<B: SecretsManager + 'static> Clone for Cache<B> {
     /// Another handle on the same cache.
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            inner: self.inner.clone(),
         }
     }
 }
@@ -217,14 +79,12 @@ impl<B: SecretsManager + 'static> Cache<B> {
     /// Wraps `backend` in a cache with `config`.
     pub fn new(backend: B, config: CacheConfig) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                backend,
-                config,
-                map: new_map(),
-                state: Mutex::new(State::default()),
-                counters: Counters::default(),
-            }),
+            inner: LoadingCache::new(BackendLoader(backend), config),
         }
+    }
+
+    fn shared(&self) -> &std::sync::Arc<Shared<SecretName, BackendLoader<B>>> {
+        &self.inner.shared
     }
 
     /// The secret's current value: from the cache when it holds a usable entry, otherwise
@@ -237,7 +97,7 @@ impl<B: SecretsManager + 'static> Cache<B> {
         name: &'a SecretName,
     ) -> impl Future<Output = Result<SecretValue>> + Send + 'a {
         Get {
-            shared: &self.shared,
+            shared: self.shared(),
             name,
             miss: None,
         }
@@ -246,582 +106,64 @@ impl<B: SecretsManager + 'static> Cache<B> {
     /// Values of several secrets, one result per name in order: hits from the cache, all
     /// misses in one batch.
     pub async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        Shared::get_many(&self.shared, names).await
+        self.inner.get_many(names).await
     }
 
     /// Forgets `name`: the next read asks the backend. A fetch of `name` already sent to the
     /// backend still answers the reads waiting on it but is not stored.
     pub fn invalidate(&self, name: &SecretName) {
-        self.shared.invalidate(Some(name));
+        self.inner.invalidate(name);
     }
 
     /// Forgets every entry.
     pub fn invalidate_all(&self) {
-        self.shared.invalidate(None);
+        self.inner.invalidate_all();
     }
 
     /// The counters so far.
     pub fn stats(&self) -> CacheStats {
-        self.shared.counters.snapshot()
+        self.inner.stats()
     }
 
     /// Entries held (values and remembered `NotFound`s, expired ones included until they are
     /// refreshed or evicted).
     pub fn len(&self) -> usize {
-        self.shared.map.len()
+        self.inner.len()
     }
 
     /// True when no entry is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.inner.is_empty()
     }
 
     /// Whether an entry for `name` is held, usable or not. Does not count as a use.
     pub fn contains(&self, name: &SecretName) -> bool {
-        self.shared.map.pin().contains_key(name)
+        self.inner.contains(name)
     }
 
     /// The answer a read would get from the cache right now, without asking the backend,
     /// counting a hit or starting a refresh: `None` when a read would have to wait for a fetch.
     pub fn peek(&self, name: &SecretName) -> Option<Result<SecretValue>> {
-        let now = self.shared.config.clock.coarse_nanos();
-        self.shared.with_entry(name, |entry| {
-            entry.filter(|e| now < e.expires_at).map(|e| e.answer())
-        })
+        self.inner.peek(name)
     }
 
     /// The wrapped backend.
     pub fn inner(&self) -> &B {
-        &self.shared.backend
+        &self.inner.loader().0
     }
 
     /// The settings this cache runs with.
     pub fn config(&self) -> &CacheConfig {
-        &self.shared.config
+        self.inner.config()
     }
 }
 
-impl<B: SecretsManager + 'static> Shared<B> {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn count_backend_call(&self) {
-        Counters::add(&self.counters.backend_calls, 1);
-    }
-
-    /// Runs `f` on the entry for `name`, if any, under a lock-free read guard.
-    #[inline]
-    fn with_entry<R>(&self, name: &SecretName, f: impl FnOnce(Option<&Entry>) -> R) -> R {
-        let guard = self.map.guard();
-        f(self.map.get(name, &guard))
-    }
-
-    /// The lock-free read path.
-    #[inline]
-    fn lookup(&self, name: &SecretName) -> Lookup {
-        let now = self.config.clock.coarse_nanos();
-        self.with_entry(name, |entry| self.lookup_in(entry, now))
-    }
-
-    /// The common case alone: a value (not a remembered `NotFound`) that needs no refresh.
-    /// Returns only the 8-byte handle, so nothing large is copied on the hot path.
-    #[inline]
-    fn fresh_value(&self, name: &SecretName) -> Option<SecretValue> {
-        let now = self.config.clock.coarse_nanos();
-        self.with_entry(name, |entry| {
-            let entry = entry?;
-            let value = entry.outcome.as_ref().ok()?;
-            if now >= entry.refresh_at {
-                return None;
-            }
-            entry.touch(now);
-            let stripe = stripe();
-            self.counters.hit(stripe);
-            Some(entry.value_for(value, stripe))
-        })
-    }
-
-    /// What a read gets without waiting: the fresh value (the common case, checked first),
-    /// else any usable answer (starting a refresh-ahead when due); `None` on a miss.
-    #[inline]
-    fn cached(self: &Arc<Self>, name: &SecretName) -> Option<Result<SecretValue>> {
-        if let Some(value) = self.fresh_value(name) {
-            return Some(Ok(value));
-        }
-        match self.lookup(name) {
-            Lookup::Hit(answer) => Some(answer),
-            Lookup::HitRefresh(answer) => {
-                self.refresh_in_background(name);
-                Some(answer)
-            }
-            Lookup::Miss => None,
-        }
-    }
-
-    #[inline]
-    fn lookup_in(&self, entry: Option<&Entry>, now: u64) -> Lookup {
-        let Some(entry) = entry else {
-            return Lookup::Miss;
-        };
-        if now < entry.refresh_at {
-            entry.touch(now);
-            self.counters.hit(stripe());
-            return Lookup::Hit(entry.answer());
-        }
-        if now < entry.expires_at {
-            entry.touch(now);
-            self.counters.hit(stripe());
-            let first = entry
-                .refreshing
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
-            return if first {
-                Lookup::HitRefresh(entry.answer())
-            } else {
-                Lookup::Hit(entry.answer())
-            };
-        }
-        Lookup::Miss
-    }
-
-    /// Registers a fetch of `name` unless one is under way, and returns a receiver for its
-    /// answer. `None` when there is no Tokio runtime to run the fetch on.
-    fn register(
-        self: &Arc<Self>,
-        st: &mut State,
-        name: &SecretName,
-    ) -> Option<watch::Receiver<Answer>> {
-        if let Some(flight) = st.inflight.get(name) {
-            Counters::add(&self.counters.coalesced_waits, 1);
-            return Some(flight.slot.subscribe());
-        }
-        let name = Arc::new(name.clone());
-        let (tx, rx) = watch::channel(None);
-        let slot = Arc::new(tx);
-        let batch = match &mut st.open {
-            Some(pending) => {
-                pending.items.push((Arc::clone(&name), Arc::clone(&slot)));
-                pending.id
-            }
-            None => {
-                let runtime = tokio::runtime::Handle::try_current().ok()?;
-                let id = st.next_batch;
-                st.next_batch += 1;
-                st.open = Some(Pending {
-                    id,
-                    items: vec![(Arc::clone(&name), Arc::clone(&slot))],
-                });
-                runtime.spawn(run_batch(Arc::clone(self)));
-                id
-            }
-        };
-        st.inflight.insert(name, Flight { slot, batch });
-        Some(rx)
-    }
-
-    fn no_runtime(&self, name: &SecretName) -> Error {
-        Error::new(
-            ErrorKind::Unsupported,
-            self.backend.backend(),
-            "lockbox-cache fetches on a Tokio runtime, and none is running here",
-        )
-        .with_secret(name)
-    }
-
-    async fn miss(self: &Arc<Self>, name: &SecretName) -> Result<SecretValue> {
-        let rx = {
-            let mut st = self.lock();
-            // A fill may have landed between the lock-free look and the lock.
-            match self.lookup(name) {
-                Lookup::Hit(answer) => return answer,
-                Lookup::HitRefresh(answer) => {
-                    self.refresh_locked(&mut st, name);
-                    return answer;
-                }
-                Lookup::Miss => {}
-            }
-            Counters::add(&self.counters.misses, 1);
-            self.register(&mut st, name)
-        };
-        match rx {
-            Some(rx) => self.wait(rx, name).await,
-            None => Err(self.no_runtime(name)),
-        }
-    }
-
-    async fn wait(
-        &self,
-        mut rx: watch::Receiver<Answer>,
-        name: &SecretName,
-    ) -> Result<SecretValue> {
-        match rx.wait_for(Option::is_some).await {
-            Ok(answer) => answer.clone().unwrap_or_else(|| Err(self.abandoned(name))),
-            Err(_) => Err(self.abandoned(name)),
-        }
-    }
-
-    fn abandoned(&self, name: &SecretName) -> Error {
-        Error::new(
-            ErrorKind::Backend,
-            self.backend.backend(),
-            "the cache's fetch ended without an answer (it panicked or its runtime stopped)",
-        )
-        .with_secret(name)
-    }
-
-    fn refresh_in_background(self: &Arc<Self>, name: &SecretName) {
-        let mut st = self.lock();
-        self.refresh_locked(&mut st, name);
-    }
-
-    fn refresh_locked(self: &Arc<Self>, st: &mut State, name: &SecretName) {
-        if st.inflight.contains_key(name) {
-            return;
-        }
-        if self.register(st, name).is_some() {
-            Counters::add(&self.counters.background_refreshes, 1);
-        }
-    }
-
-    async fn get_many(self: &Arc<Self>, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        let mut out: Vec<Option<Result<SecretValue>>> = Vec::with_capacity(names.len());
-        let mut refresh = Vec::new();
-        for name in names {
-            out.push(match self.lookup(name) {
-                Lookup::Hit(answer) => Some(answer),
-                Lookup::HitRefresh(answer) => {
-                    refresh.push(name);
-                    Some(answer)
-                }
-                Lookup::Miss => None,
-            });
-        }
-        let mut waits = Vec::new();
-        {
-            let mut st = self.lock();
-            for name in refresh {
-                self.refresh_locked(&mut st, name);
-            }
-            for (i, name) in names.iter().enumerate() {
-                if out[i].is_some() {
-                    continue;
-                }
-                match self.lookup(name) {
-                    Lookup::Hit(answer) => out[i] = Some(answer),
-                    Lookup::HitRefresh(answer) => {
-                        self.refresh_locked(&mut st, name);
-                        out[i] = Some(answer);
-                    }
-                    Lookup::Miss => {
-                        Counters::add(&self.counters.misses, 1);
-                        match self.register(&mut st, name) {
-                            Some(rx) => waits.push((i, rx)),
-                            None => out[i] = Some(Err(self.no_runtime(name))),
-                        }
-                    }
-                }
-            }
-        }
-        for (i, rx) in waits {
-            out[i] = Some(self.wait(rx, &names[i]).await);
-        }
-        out.into_iter()
-            .map(|answer| answer.expect("every name has an answer"))
-            .collect()
-    }
-
-    fn invalidate(&self, name: Option<&SecretName>) {
-        let mut st = self.lock();
-        let guard = self.map.guard();
-        match name {
-            Some(name) => {
-                self.map.remove(name, &guard);
-            }
-            None => self.map.clear(&guard),
-        }
-        // Fetches already sent may carry an answer from before the change: detach them so
-        // their answer is not stored and later reads start a new fetch. A fetch still
-        // gathering its batch has not asked yet, so it stays.
-        let open = st.open.as_ref().map(|p| p.id);
-        match name {
-            Some(name) => {
-                if st.inflight.get(name).is_some_and(|f| Some(f.batch) != open) {
-                    st.inflight.remove(name);
-                }
-            }
-            None => st.inflight.retain(|_, f| Some(f.batch) == open),
-        }
-    }
-
-    /// Applies a batch's answers: stores what may be stored, then wakes the waiters.
-    fn complete(
-        &self,
-        items: Vec<(Arc<SecretName>, Arc<Slot>)>,
-        results: Vec<Result<SecretValue>>,
-    ) {
-        let now = self.config.clock.now_nanos();
-        let mut deliveries = Vec::with_capacity(items.len());
-        {
-            let mut st = self.lock();
-            let guard = self.map.guard();
-            let mut inserted = false;
-            for ((name, slot), result) in items.into_iter().zip(results) {
-                let attached = st
-                    .inflight
-                    .get(&*name)
-                    .is_some_and(|f| Arc::ptr_eq(&f.slot, &slot));
-                let old = self.map.get(&*name, &guard);
-                let seq = st.next_seq;
-                st.next_seq += 1;
-                let (change, answer) = self.decide(&name, old, result, now, seq);
-                if attached {
-                    st.inflight.remove(&*name);
-                    match change {
-                        Change::Insert(entry) => {
-                            self.map.insert(name, entry, &guard);
-                            inserted = true;
-                        }
-                        Change::Remove => {
-                            self.map.remove(&*name, &guard);
-                        }
-                    }
-                }
-                deliveries.push((slot, answer));
-            }
-            if inserted {
-                self.evict(&guard, now);
-            }
-        }
-        for (slot, answer) in deliveries {
-            slot.send_replace(Some(answer));
-        }
-    }
-
-    /// What a fetch result means for the entry and for the readers waiting on it.
-    fn decide(
-        &self,
-        name: &SecretName,
-        old: Option<&Entry>,
-        result: Result<SecretValue>,
-        now: u64,
-        seq: u64,
-    ) -> (Change, Result<SecretValue>) {
-        let cfg = &self.config;
-        match result {
-            Ok(value) => {
-                let expires_at = now.saturating_add(nanos(cfg.ttl));
-                let refresh_at = match cfg.refresh_ahead {
-                    Some(ahead) => expires_at.saturating_sub(nanos(ahead)).max(now),
-                    None => expires_at,
-                };
-                let entry = Entry::new(
-                    Ok(value.clone()),
-                    refresh_at,
-                    expires_at,
-                    expires_at.saturating_add(nanos(cfg.max_stale)),
-                    now,
-                    seq,
-                );
-                (Change::Insert(entry), Ok(value))
-            }
-            Err(e) if e.is_not_found() => {
-                if cfg.negative_ttl.is_zero() {
-                    return (Change::Remove, Err(e));
-                }
-                let expires_at = now.saturating_add(nanos(cfg.negative_ttl));
-                let entry = Entry::new(
-                    Err(Box::new(e.clone())),
-                    expires_at,
-                    expires_at,
-                    expires_at,
-                    now,
-                    seq,
-                );
-                (Change::Insert(entry), Err(e))
-            }
-            Err(e) if e.is_retryable() => match old {
-                Some(old) if old.outcome.is_ok() && now < old.stale_until => {
-                    let retry_at = now.saturating_add(nanos(cfg.stale_retry_interval));
-                    let stale = now >= old.expires_at;
-                    let expires_at = if stale {
-                        retry_at.min(old.stale_until)
-                    } else {
-                        old.expires_at
-                    };
-                    if stale {
-                        Counters::add(&self.counters.stale_served, 1);
-                        tracing::warn!(
-                            secret = %name,
-                            error = %e,
-                            "refresh failed transiently; serving the cached value past its TTL"
-                        );
-                    }
-                    let entry = Entry::new(
-                        old.outcome.clone(),
-                        retry_at.min(expires_at),
-                        expires_at,
-                        old.stale_until,
-                        old.last_used.load(Ordering::Relaxed).max(now),
-                        old.seq,
-                    );
-                    let answer = old.answer();
-                    (Change::Insert(entry), answer)
-                }
-                _ => (Change::Remove, Err(e)),
-            },
-            // PermissionDenied and every other permanent error: never masked, and the old
-            // value is no longer served.
-            Err(e) => (Change::Remove, Err(e)),
-        }
-    }
-
-    /// Drops entries past `max_entries`: those that can no longer be served at all first,
-    /// then the least recently used (older insertions first among equals).
-    ///
-    /// Runs under the state lock, after a fill; a scan of the map, so only a full cache pays
-    /// it (and then in proportion to `max_entries`, not to the names ever filled).
-    fn evict(&self, guard: &impl papaya::Guard, now: u64) {
-        let max = self.config.max_entries.max(1);
-        let len = self.map.len();
-        if len <= max {
-            return;
-        }
-        let excess = len - max;
-        let mut order: Vec<(bool, u64, u64, Arc<SecretName>)> = self
-            .map
-            .iter(guard)
-            .map(|(name, e)| {
-                (
-                    now < e.stale_until,
-                    e.last_used.load(Ordering::Relaxed),
-                    e.seq,
-                    Arc::clone(name),
-                )
-            })
-            .collect();
-        order.select_nth_unstable(excess - 1);
-        for (_, _, _, name) in order.into_iter().take(excess) {
-            self.map.remove(&*name, guard);
-        }
-        Counters::add(&self.counters.evictions, excess as u64);
-    }
-}
-
-/// Completes a batch's flights even when the fetch never returns (a panic in the backend,
-/// or the runtime shutting down), so no reader waits forever.
-struct BatchGuard<'a, B: SecretsManager + 'static> {
-    shared: &'a Shared<B>,
-    items: Option<Vec<(Arc<SecretName>, Arc<Slot>)>>,
-}
-
-impl<B: SecretsManager + 'static> Drop for BatchGuard<'_, B> {
-    fn drop(&mut self) {
-        if let Some(items) = self.items.take() {
-            let results = items
-                .iter()
-                .map(|(name, _)| Err(self.shared.abandoned(name)))
-                .collect();
-            self.shared.complete(items, results);
-        }
-    }
-}
-
-/// A batch stays open at most this many windows, however many misses keep arriving.
-const MAX_BATCH_WINDOWS: u32 = 8;
-
-/// The task behind one batch: gather misses until a window passes without a new one (or
-/// [`MAX_BATCH_WINDOWS`] have passed), close the batch, fetch, store, wake.
-async fn run_batch<B: SecretsManager + 'static>(shared: Arc<Shared<B>>) {
-    let window = shared.config.batch_window;
-    let mut seen = 0;
-    let mut windows = 0;
-    let items = loop {
-        if window.is_zero() {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(window).await;
-        }
-        windows += 1;
-        let mut st = shared.lock();
-        let gathered = st.open.as_ref().map_or(0, |p| p.items.len());
-        if window.is_zero() || gathered == seen || windows >= MAX_BATCH_WINDOWS {
-            break st.open.take().map(|p| p.items).unwrap_or_default();
-        }
-        seen = gathered;
-    };
-    if items.is_empty() {
-        return;
-    }
-    let names: Vec<SecretName> = items.iter().map(|(n, _)| (**n).clone()).collect();
-    let mut guard = BatchGuard {
-        shared: &shared,
-        items: Some(items),
-    };
-    shared.count_backend_call();
-    Counters::add(&shared.counters.names_fetched, names.len() as u64);
-    let mut results = if let [name] = names.as_slice() {
-        vec![shared.backend.get(name).await]
-    } else {
-        shared.backend.get_many(&names).await
-    };
-    if results.len() != names.len() {
-        let message = format!(
-            "get_many answered {} results for {} names",
-            results.len(),
-            names.len()
-        );
-        results = names
-            .iter()
-            .map(|n| {
-                Err(Error::new(
-                    ErrorKind::Backend,
-                    shared.backend.backend(),
-                    message.clone(),
-                )
-                .with_secret(n))
-            })
-            .collect();
-    }
-    if let Some(items) = guard.items.take() {
-        shared.complete(items, results);
-    }
-}
-
-type MissFuture<'a> = Pin<Box<dyn Future<Output = Result<SecretValue>> + Send + 'a>>;
-
-/// The future of [`Cache::get`]: answers a hit on its first poll with no allocation; a miss
-/// boxes the wait for the fetch.
-struct Get<'a, B> {
-    shared: &'a Arc<Shared<B>>,
-    name: &'a SecretName,
-    miss: Option<MissFuture<'a>>,
-}
-
-impl<'a, B: SecretsManager + 'static> Future for Get<'a, B> {
-    type Output = Result<SecretValue>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.miss.is_none() {
-            let (shared, name) = (self.shared, self.name);
-            match shared.cached(name) {
-                Some(answer) => return Poll::Ready(answer),
-                None => self.miss = Some(Box::pin(Shared::miss(shared, name))),
-            }
-        }
-        match self.miss.as_mut() {
-            Some(miss) => miss.as_mut().poll(cx),
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl<B: SecretsManager> fmt::Debug for Cache<B> {
+impl<B: SecretsManager + 'static> fmt::Debug for Cache<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
-            .field("backend", &self.shared.backend)
-            .field("entries", &self.shared.map.len())
-            .field("config", &self.shared.config)
+            .field("backend", self.inner())
+            .field("entries", &self.len())
+            .field("config", self.config())
             .finish()
     }
 }
@@ -831,19 +173,19 @@ impl<B: SecretsManager> fmt::Debug for Cache<B> {
 #[async_trait]
 impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
     fn backend(&self) -> &'static str {
-        self.shared.backend.backend()
+        self.inner().backend()
     }
 
     fn location(&self, name: &SecretName) -> String {
-        self.shared.backend.location(name)
+        self.inner().location(name)
     }
 
     /// A hit is answered at once in a ready [`GetFuture`] (nothing boxed, so a hit through
     /// `Arc<dyn SecretsManager>` costs about what [`Cache::get`] does); a miss boxes its wait.
     fn get<'a>(&'a self, name: &'a SecretName) -> GetFuture<'a> {
-        match self.shared.cached(name) {
+        match self.shared().cached(name) {
             Some(answer) => GetFuture::ready(answer),
-            None => GetFuture::boxed(Shared::miss(&self.shared, name)),
+            None => GetFuture::boxed(Shared::miss(self.shared(), name)),
         }
     }
 
@@ -851,7 +193,7 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
     /// read that should refresh ahead starts its background refresh. `None` on a miss.
     #[inline]
     fn get_cached(&self, name: &SecretName) -> Option<Result<SecretValue>> {
-        self.shared.cached(name)
+        self.shared().cached(name)
     }
 
     async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
@@ -862,43 +204,43 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
         match version {
             Version::Current => Cache::get(self, name).await,
             other => {
-                self.shared.count_backend_call();
-                self.shared.backend.get_version(name, other).await
+                self.shared().count_backend_call();
+                self.inner().get_version(name, other).await
             }
         }
     }
 
     async fn put(&self, name: &SecretName, value: &SecretValue, mode: PutMode) -> Result<()> {
-        self.shared.count_backend_call();
-        let result = self.shared.backend.put(name, value, mode).await;
+        self.shared().count_backend_call();
+        let result = self.inner().put(name, value, mode).await;
         // Even a failed write may have landed (a timeout after the backend applied it).
         self.invalidate(name);
         result
     }
 
     async fn delete(&self, name: &SecretName) -> Result<()> {
-        self.shared.count_backend_call();
-        let result = self.shared.backend.delete(name).await;
+        self.shared().count_backend_call();
+        let result = self.inner().delete(name).await;
         self.invalidate(name);
         result
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        self.shared.count_backend_call();
-        self.shared.backend.list(prefix).await
+        self.shared().count_backend_call();
+        self.inner().list(prefix).await
     }
 
     async fn has(&self, name: &SecretName) -> Result<bool> {
-        match self.shared.lookup(name) {
+        match self.shared().lookup(name) {
             Lookup::Hit(answer) => return answer_exists(answer),
             Lookup::HitRefresh(answer) => {
-                self.shared.refresh_in_background(name);
+                self.shared().refresh_in_background(name);
                 return answer_exists(answer);
             }
             Lookup::Miss => {}
         }
-        self.shared.count_backend_call();
-        self.shared.backend.has(name).await
+        self.shared().count_backend_call();
+        self.inner().has(name).await
     }
 
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
@@ -906,19 +248,19 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
     }
 
     fn check_put(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
-        self.shared.backend.check_put(name, value)
+        self.inner().check_put(name, value)
     }
 
     /// A whole prefix is read from the backend in its own batches (one listing is never
     /// cached: it would hide secrets added since).
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
-        self.shared.count_backend_call();
-        self.shared.backend.read_prefix(prefix).await
+        self.shared().count_backend_call();
+        self.inner().read_prefix(prefix).await
     }
 
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
-        self.shared.count_backend_call();
-        self.shared.backend.history(name).await
+        self.shared().count_backend_call();
+        self.inner().history(name).await
     }
 }
 

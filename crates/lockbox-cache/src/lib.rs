@@ -12,6 +12,10 @@
 //! # let _ = secrets; }
 //! ```
 //!
+//! The engine is generic: [`LoadingCache`] keeps any [`CacheValue`] by any [`Key`], filled by
+//! a [`Load`]er; [`Cache`] is its instance for a backend by secret name. (lockbox serve keys
+//! one by typed requests and keeps finished response bodies.)
+//!
 //! What it does:
 //! - hits without locks or allocations, also through `Arc<dyn SecretsManager>` (a concurrent
 //!   map with lock-free reads; values are shared handles, one copy per thread stripe so that
@@ -28,9 +32,14 @@
 mod cache;
 mod clock;
 mod config;
+mod load;
+mod loading;
 mod stats;
 
-pub use cache::Cache;
+pub use cache::{BackendLoader, Cache};
 pub use clock::{Clock, ManualClock};
 pub use config::CacheConfig;
+pub use load::{CacheValue, Key, Load};
+pub use loading::LoadingCache;
+pub use papaya::Equivalent;
 pub use stats::CacheStats;
