@@ -9,8 +9,9 @@
 //! 1. builds the release `lockbox` binary, and the agent's test binaries (`cargo test --no-run
 //!    -p integration-tests`, into `<target>/aws-agent`, cached by cargo);
 //! 2. writes a two-line shim `<target>/xtask/agent-it/target/release/aws_secretsmanager_agent`
-//!    that `exec`s `lockbox serve "$@"` with stderr on stdout (lockbox prints its `listening on`
-//!    line on stderr; `exec` keeps the test's kill-on-drop aimed at lockbox itself);
+//!    that only adds `serve`: `exec lockbox serve "$@"` (lockbox prints its `listening on`
+//!    line first on stdout, as the agent does; `exec` keeps the test's kill-on-drop aimed at
+//!    lockbox itself);
 //! 3. starts a private moto and runs every test binary from that directory, one test at a time
 //!    (the tests share fixed ports), with `AWS_ENDPOINT_URL` pointing both the tests' SDK and
 //!    lockbox at the emulator and test credentials;
@@ -145,7 +146,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 fn shim_script(lockbox: &Path) -> String {
     format!(
         "#!/bin/sh\n# lockbox serve in place of the AWS agent (written by cargo xtask agent-it)\n\
-         exec '{}' serve \"$@\" 2>&1\n",
+         exec '{}' serve \"$@\"\n",
         lockbox.display().to_string().replace('\'', "'\\''")
     )
 }
@@ -212,10 +213,10 @@ mod tests {
     }
 
     #[test]
-    fn the_shim_execs_lockbox_with_stderr_on_stdout() {
+    fn the_shim_only_adds_serve() {
         let s = shim_script(Path::new("/x/it's/lockbox"));
         assert!(
-            s.ends_with("exec '/x/it'\\''s/lockbox' serve \"$@\" 2>&1\n"),
+            s.ends_with("exec '/x/it'\\''s/lockbox' serve \"$@\"\n"),
             "{s}"
         );
     }

@@ -46,6 +46,10 @@ const ENV_SECONDS: &str = "LOCKBOX_LOAD_SECONDS";
 /// The connection counts measured.
 pub const CONNECTIONS: [usize; 3] = [1, 16, 64];
 /// The token header both servers accept.
+/// The servers' names in the run's output.
+const AGENT: &str = "AWS agent";
+const FLOOR: &str = "floor (bare hyper)";
+
 const TOKEN_HEADER: &str = "X-Aws-Parameters-Secrets-Token";
 
 /// One measured point.
@@ -85,6 +89,9 @@ pub struct LoadResults {
     pub agent: Option<ServerResult>,
     /// Why the agent column is missing.
     pub agent_skipped: Option<String>,
+    /// The floor: a bare hyper 1 + Tokio server answering fixed bytes of the same size after
+    /// a token check (`benches/src/bin/floor-server.rs`), when it could be built.
+    pub floor: Option<ServerResult>,
     /// In-process `Cache::get` on one thread, ns (criterion's `cache_hit/lockbox_one_thread`).
     pub cache_get_ns: f64,
 }
@@ -102,6 +109,9 @@ pub fn run(quick: bool, cache_get_ns: Option<f64>) -> Result<LoadResults> {
     eprintln!("load: building the release lockbox binary (cargo build --release -p lockbox-cli)");
     steps::build_release_lockbox()?;
     let lockbox = target.join("release/lockbox");
+    let floor_bin = build_floor(&target).inspect_err(|why| {
+        eprintln!("load: the floor column is skipped: {why:#}");
+    });
     let (agent_bin, mut agent_skipped) = match build_agent(&target) {
         Ok(path) => (Some(path), None),
         Err(why) => {
@@ -118,12 +128,13 @@ pub fn run(quick: bool, cache_get_ns: Option<f64>) -> Result<LoadResults> {
         &work,
         &lockbox,
         agent_bin.as_deref(),
+        floor_bin.as_deref().ok(),
         &mut agent_skipped,
         seconds,
     );
     let _ = fs::remove_dir_all(&work);
     emulator.stop();
-    let (generator, serve, agent) = result?;
+    let (generator, serve, agent, floor) = result?;
     let cache_get_ns = match cache_get_ns {
         Some(ns) => ns,
         None => in_process_hit(&target).unwrap_or_else(|e| {
@@ -137,6 +148,7 @@ pub fn run(quick: bool, cache_get_ns: Option<f64>) -> Result<LoadResults> {
         serve,
         agent,
         agent_skipped,
+        floor,
         cache_get_ns,
     })
 }
@@ -243,6 +255,46 @@ fn build_agent(target: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Builds the floor server (release, like the others).
+fn build_floor(target: &Path) -> Result<PathBuf> {
+    let status = steps::cargo()
+        .current_dir(paths::workspace_root())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "lockbox-benches",
+            "--bin",
+            "floor-server",
+        ])
+        .status()
+        .context("could not run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p lockbox-benches --bin floor-server failed ({status})");
+    }
+    Ok(target.join("release/floor-server"))
+}
+
+fn start_floor(
+    bin: &Path,
+    work: &Path,
+    endpoint: &str,
+    token: &str,
+    body: usize,
+) -> Result<Server> {
+    let port = probe::free_port()?;
+    let config = work.join("floor.toml");
+    fs::write(&config, agent_keys(port))?;
+    let mut command = Command::new(bin);
+    command
+        .arg("--config")
+        .arg(&config)
+        .current_dir(work)
+        .env("FLOOR_BODY_BYTES", body.to_string());
+    server_env(&mut command, endpoint, token);
+    start(FLOOR, command, port)
+}
+
 /// A server under test; killed on drop.
 struct Server {
     name: &'static str,
@@ -269,9 +321,15 @@ fn measure(
     work: &Path,
     lockbox: &Path,
     agent: Option<&Path>,
+    floor: Option<&Path>,
     agent_skipped: &mut Option<String>,
     seconds: u64,
-) -> Result<(String, ServerResult, Option<ServerResult>)> {
+) -> Result<(
+    String,
+    ServerResult,
+    Option<ServerResult>,
+    Option<ServerResult>,
+)> {
     let moto = endpoint
         .rsplit(':')
         .next()
@@ -294,7 +352,14 @@ fn measure(
         }
     }
     let path = format!("/secretsmanager/get?secretId={name}");
-    for server in &servers {
+    if let Some(floor) = floor {
+        let (_, body) = get(servers[0].port, &path, &token)?;
+        match start_floor(floor, work, endpoint, &token, body.len()) {
+            Ok(server) => servers.push(server),
+            Err(why) => eprintln!("load: the floor column is skipped: {why:#}"),
+        }
+    }
+    for server in servers.iter().filter(|s| s.name != FLOOR) {
         let (status, body) = get(server.port, &path, &token)?;
         if status != 200 || !body.contains("\"SecretString\"") {
             bail!(
@@ -350,10 +415,18 @@ fn measure(
         result.hwm_mb = hwm;
         result.rss_mb = rss;
     }
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     drop(servers);
-    let mut results = results.into_iter();
-    let serve = results.next().context("no lockbox result")?;
-    Ok((generator, serve, results.next()))
+    let mut serve = None;
+    let (mut agent, mut floor) = (None, None);
+    for (name, result) in names.into_iter().zip(results) {
+        match name {
+            FLOOR => floor = Some(result),
+            AGENT => agent = Some(result),
+            _ => serve = Some(result),
+        }
+    }
+    Ok((generator, serve.context("no lockbox result")?, agent, floor))
 }
 
 fn nanos() -> u128 {
@@ -413,7 +486,11 @@ fn start_lockbox(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result
         ),
     )?;
     let mut command = Command::new(bin);
-    command.args(["serve", "--config"]).arg(&config);
+    // The agent's default log_to_file writes ./logs/: keep it in the run's directory.
+    command
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(work);
     server_env(&mut command, endpoint, token);
     start("lockbox serve", command, port)
 }
@@ -425,7 +502,7 @@ fn start_agent(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result<S
     let mut command = Command::new(bin);
     command.arg("--config").arg(&config).current_dir(work);
     server_env(&mut command, endpoint, token);
-    start("AWS agent", command, port)
+    start(AGENT, command, port)
 }
 
 /// Spawns `command` and waits until `GET /ping` answers 200.
@@ -696,6 +773,13 @@ impl LoadResults {
         self.serve.points.get(&c).copied().unwrap_or(nan_point())
     }
 
+    fn floor_point(&self, c: usize) -> Point {
+        self.floor
+            .as_ref()
+            .and_then(|a| a.points.get(&c).copied())
+            .unwrap_or(nan_point())
+    }
+
     fn agent_point(&self, c: usize) -> Point {
         self.agent
             .as_ref()
@@ -725,6 +809,30 @@ impl LoadResults {
                 "serve_rps_ratio_vs_agent_64",
                 self.serve_point(64).rps / self.agent_point(64).rps,
             ),
+            ("floor_rps_16", self.floor_point(16).rps),
+            ("floor_rps_64", self.floor_point(64).rps),
+            ("floor_p99_ms_64", self.floor_point(64).p99_ms),
+            (
+                "floor_rss_mb",
+                self.floor.as_ref().map_or(f64::NAN, |f| f.hwm_mb),
+            ),
+            (
+                "serve_vs_agent_rps_c16",
+                self.serve_point(16).rps / self.agent_point(16).rps,
+            ),
+            (
+                "serve_vs_agent_rps_c64",
+                self.serve_point(64).rps / self.agent_point(64).rps,
+            ),
+            (
+                "serve_vs_agent_p99_c64",
+                self.serve_point(64).p99_ms / self.agent_point(64).p99_ms,
+            ),
+            (
+                "serve_vs_floor_rps_c64",
+                self.serve_point(64).rps / self.floor_point(64).rps,
+            ),
+            ("serve_rss_vs_agent", self.serve.hwm_mb / agent_hwm),
         ]
     }
 
@@ -746,14 +854,18 @@ impl LoadResults {
         );
         let _ = writeln!(
             out,
-            "| connections | lockbox serve req/s | p50 / p99 ms | AWS agent req/s | p50 / p99 ms | req/s ratio |"
+            "| connections | lockbox serve req/s | p50 / p99 ms | AWS agent req/s | p50 / p99 ms | floor req/s | p50 / p99 ms | vs agent | vs floor |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
         for c in CONNECTIONS {
-            let (s, a) = (self.serve_point(c), self.agent_point(c));
+            let (s, a, f) = (
+                self.serve_point(c),
+                self.agent_point(c),
+                self.floor_point(c),
+            );
             let _ = writeln!(
                 out,
-                "| {c} | {:.0}{} | {:.3} / {:.3} | {:.0}{} | {:.3} / {:.3} | x{:.2} |",
+                "| {c} | {:.0}{} | {:.3} / {:.3} | {:.0}{} | {:.3} / {:.3} | {:.0} | {:.3} / {:.3} | x{:.2} | x{:.2} |",
                 s.rps,
                 errors_note(s.errors),
                 s.p50_ms,
@@ -762,7 +874,11 @@ impl LoadResults {
                 errors_note(a.errors),
                 a.p50_ms,
                 a.p99_ms,
-                s.rps / a.rps
+                f.rps,
+                f.p50_ms,
+                f.p99_ms,
+                s.rps / a.rps,
+                s.rps / f.rps
             );
         }
         let agent = self.agent.clone().unwrap_or(ServerResult {
@@ -770,9 +886,10 @@ impl LoadResults {
             rss_mb: f64::NAN,
             ..ServerResult::default()
         });
+        let floor_hwm = self.floor.as_ref().map_or(f64::NAN, |f| f.hwm_mb);
         let _ = writeln!(
             out,
-            "| RSS peak (now) | {:.1} MiB ({:.1}) | | {:.1} MiB ({:.1}) | | |",
+            "| RSS peak (now) | {:.1} MiB ({:.1}) | | {:.1} MiB ({:.1}) | | {floor_hwm:.1} MiB | | | |",
             self.serve.hwm_mb, self.serve.rss_mb, agent.hwm_mb, agent.rss_mb
         );
         let check = |ok: bool| if ok { "met" } else { "MISSED" };
@@ -781,12 +898,14 @@ impl LoadResults {
         let p99 = self.serve_point(64).p99_ms / self.agent_point(64).p99_ms;
         let _ = writeln!(
             out,
-            "targets: req/s >= 1.5x at 16 ({}) and 64 ({}); p99 at 64 <= 0.5x (x{p99:.2}: {}); \
-             RSS <= agent's ({})",
+            "targets: req/s >= 1.5x the agent's at 16 ({}) and 64 ({}); p99 at 64 <= 0.5x (x{p99:.2}: {}); \
+             RSS <= agent's ({}); req/s >= 0.9x the floor's at 64 (x{:.2}: {})",
             check(r16 >= 1.5),
             check(r64 >= 1.5),
             check(p99 <= 0.5),
-            check(self.serve.hwm_mb <= agent.hwm_mb)
+            check(self.serve.hwm_mb <= agent.hwm_mb),
+            self.serve_point(64).rps / self.floor_point(64).rps,
+            check(self.serve_point(64).rps / self.floor_point(64).rps >= 0.9)
         );
         out
     }
@@ -826,7 +945,7 @@ mod tests {
     }
 
     #[test]
-    fn summary_has_the_twelve_keys_and_ratios() {
+    fn summary_has_every_key_and_ratio() {
         let mut r = LoadResults::default();
         for c in CONNECTIONS {
             r.serve.points.insert(
@@ -849,13 +968,15 @@ mod tests {
         );
         r.agent = Some(agent);
         let s: BTreeMap<_, _> = r.summary().into_iter().collect();
-        assert_eq!(s.len(), 12);
+        assert_eq!(s.len(), 21);
         assert_eq!(s["serve_rps_ratio_vs_agent_16"], 3.0);
+        assert_eq!(s["serve_vs_agent_rps_c16"], 3.0);
+        assert!(s["serve_vs_floor_rps_c64"].is_nan());
         assert!(s["serve_rps_ratio_vs_agent_64"].is_nan());
         assert!(r.table().contains("| 16 | 300 |"));
         let merged = merge_summary("{\n  \"cache_hit_ns\": 29.9,\n  \"x\": 1\n}\n", &r);
         let json: serde_json::Map<String, Value> = serde_json::from_str(&merged).unwrap();
-        assert_eq!(json.len(), 14);
+        assert_eq!(json.len(), 23);
         assert_eq!(json["serve_rps_16"], Value::from(300.0));
         assert_eq!(json["agent_rps_64"], Value::Null);
         let alone: serde_json::Map<String, Value> =

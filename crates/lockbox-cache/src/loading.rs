@@ -50,6 +50,8 @@ fn new_map<K: Key, V: CacheValue>() -> Map<K, V> {
 }
 type Answer<V> = Option<Result<V>>;
 type Slot<V> = watch::Sender<Answer<V>>;
+/// The flights of one batch: each key and the slot its readers wait on.
+type Items<K, V> = Vec<(Arc<K>, Arc<Slot<V>>)>;
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -435,7 +437,7 @@ impl<K: Key, L: Load<K>> Shared<K, L> {
     }
 
     /// Applies a batch's answers: stores what may be stored, then wakes the waiters.
-    fn complete(&self, items: Vec<(Arc<K>, Arc<Slot<L::Value>>)>, results: Vec<Result<L::Value>>) {
+    fn complete(&self, items: Items<K, L::Value>, results: Vec<Result<L::Value>>) {
         let now = self.config.clock.now_nanos();
         let mut deliveries = Vec::with_capacity(items.len());
         {
@@ -590,7 +592,7 @@ impl<K: Key, L: Load<K>> Shared<K, L> {
 /// or the runtime shutting down), so no reader waits forever.
 struct BatchGuard<'a, K: Key, L: Load<K>> {
     shared: &'a Shared<K, L>,
-    items: Option<Vec<(Arc<K>, Arc<Slot<L::Value>>)>>,
+    items: Option<Items<K, L::Value>>,
 }
 
 impl<K: Key, L: Load<K>> Drop for BatchGuard<'_, K, L> {

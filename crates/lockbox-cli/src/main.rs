@@ -102,11 +102,11 @@ fn main() -> ExitCode {
     }
     drop(matches);
     // `serve` applies its config's log_level (the agent's) unless RUST_LOG is set.
-    let log_filter = match &cli.command {
-        Command::Serve(args) => serve::log_filter(args),
-        _ => None,
+    let (log_filter, log_writer) = match &cli.command {
+        Command::Serve(args) => serve::log_setup(args),
+        _ => (None, None),
     };
-    init_tracing(log_filter.as_deref());
+    init_tracing(log_filter.as_deref(), log_writer);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -178,13 +178,18 @@ pub const CREDENTIAL_LOGGING_TARGETS: [&str; 3] = [
 /// Tracing on stderr, filtered by RUST_LOG (default: `default_filter`, else warnings, but
 /// aws-config's credential-probe warnings only as errors), with [`CREDENTIAL_LOGGING_TARGETS`]
 /// capped at debug. No secret value or credential is ever logged.
-fn init_tracing(default_filter: Option<&str>) {
+fn init_tracing(
+    default_filter: Option<&str>,
+    writer: Option<tracing_subscriber::fmt::writer::BoxMakeWriter>,
+) {
     use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, fmt};
     let lifted = std::env::var(ENV_LOG_CREDENTIALS).is_ok_and(|v| v == "1");
-    let ansi = std::io::stderr().is_terminal();
+    let ansi = writer.is_none() && std::io::stderr().is_terminal();
+    let writer = writer
+        .unwrap_or_else(|| tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr));
     if std::env::var_os(EnvFilter::DEFAULT_ENV).is_none() && !lifted && default_filter.is_none() {
         // The default (warnings; aws-config's credential-probe warnings only as errors) as a
         // plain target filter: no directive parsing, and the credential caps (at debug) are
@@ -193,7 +198,7 @@ fn init_tracing(default_filter: Option<&str>) {
             .with_default(LevelFilter::WARN)
             .with_target("aws_config", LevelFilter::ERROR);
         let layer = fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_ansi(ansi)
             .with_filter(filter);
         tracing_subscriber::registry().with(layer).init();
@@ -213,7 +218,7 @@ fn init_tracing(default_filter: Option<&str>) {
             )
     };
     let layer = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi)
         .with_filter(env.and(cap));
     tracing_subscriber::registry().with(layer).init();

@@ -61,7 +61,8 @@ pub fn to_json(value: &impl Serialize) -> anyhow::Result<Option<String>> {
 /// code.
 pub fn emit(report: &dyn Report, json: bool) -> anyhow::Result<ExitCode> {
     for note in report.notes() {
-        eprintln!("{}", note.line(json));
+        // A closed stderr loses the note; it never turns a finished command into a panic.
+        let _ = writeln!(io::stderr(), "{}", note.line(json));
     }
     let mut out = io::stdout().lock();
     let written = if json {

@@ -42,7 +42,7 @@ async fn serve_reads_through_and_stops_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "log_level = \"INFO\"\nttl_seconds = \"60\"\nmax_conn = \"50\"\nregion = \"us-east-1\"\n\
+            "log_level = \"INFO\"\nlog_to_file = false\nttl_seconds = \"60\"\nmax_conn = \"50\"\nregion = \"us-east-1\"\n\
              [lockbox]\nlisten = \"127.0.0.1:0\"\nendpoint_url = \"{ep}\"\nprefetch_secrets = [\"{name}\"]\n"
         ),
     )
@@ -53,18 +53,8 @@ async fn serve_reads_through_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "serve exited early"
-        );
-        if let Some(a) = line.trim().strip_prefix("lockbox serve: listening on ") {
-            break a.to_owned();
-        }
-    };
+    let mut stderr = child.stderr.take().unwrap();
+    let addr = first_stdout_addr(&mut child);
     let http = reqwest::Client::new();
     let get = |path: String, with_token: bool| {
         let mut rb = http.get(format!("http://{addr}{path}"));
@@ -152,33 +142,24 @@ fn serve_stderr(log_level: &str, rust_log: Option<&str>) -> String {
     std::fs::write(
         &config,
         format!(
-            "log_level = \"{log_level}\"\nvalidate_credentials = false\nregion = \"us-east-1\"\n\
+            "log_level = \"{log_level}\"\nlog_to_file = false\nvalidate_credentials = false\nregion = \"us-east-1\"\n\
              [lockbox]\nlisten = \"127.0.0.1:0\"\n"
         ),
     )
     .unwrap();
     let mut cmd = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()]);
     cmd.env("AWS_TOKEN", "log-level-token-0123456789")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(filter) = rust_log {
         cmd.env("RUST_LOG", filter);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    first_stdout_addr(&mut child);
     let mut all = String::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "serve exited early: {all}"
-        );
-        all.push_str(&line);
-        if line.starts_with("lockbox serve: listening on ") {
-            break;
-        }
-    }
+    // Records reach stderr through a queue: give the start's a moment to land.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     rustix::process::kill_process(
         rustix::process::Pid::from_child(&child),
         rustix::process::Signal::TERM,
@@ -187,6 +168,112 @@ fn serve_stderr(log_level: &str, rust_log: Option<&str>) -> String {
     std::io::Read::read_to_string(&mut stderr, &mut all).unwrap();
     assert!(child.wait().unwrap().success(), "{all}");
     all
+}
+
+/// Reads serve's first stdout line, which must be the agent-style start line, and returns
+/// the address in it; the stdout reader is then dropped (closed), as the agent's tests do.
+fn first_stdout_addr(child: &mut std::process::Child) -> String {
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    assert!(
+        stdout.read_line(&mut line).unwrap() > 0,
+        "serve exited early"
+    );
+    let (before, addr) = line
+        .trim()
+        .split_once(" listening on http://")
+        .unwrap_or_else(|| panic!("not a start line: {line:?}"));
+    assert!(before.starts_with("lockbox/"), "{line:?}");
+    addr.to_owned()
+}
+
+/// Starts serve in `dir` with `log_to_file` as given; stdout is closed after the start line
+/// and stderr is kept open but never read.
+fn serve_in(
+    dir: &std::path::Path,
+    log_to_file: bool,
+    token: &str,
+) -> (std::process::Child, std::process::ChildStderr, String) {
+    let config = dir.join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log_level = \"DEBUG\"\nlog_to_file = {log_to_file}\nvalidate_credentials = false\n\
+             region = \"us-east-1\"\n[lockbox]\nlisten = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()])
+        .current_dir(dir)
+        .env("AWS_TOKEN", token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = first_stdout_addr(&mut child);
+    let stderr = child.stderr.take().unwrap();
+    (child, stderr, addr)
+}
+
+/// Sends `n` requests with a wrong token (each one logs a warning), then checks /ping.
+fn hammer_with_bad_tokens(addr: &str, n: usize) {
+    use std::io::{Read, Write};
+    for _ in 0..n {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /secretsmanager/get?secretId=x HTTP/1.1\r\nHost: a\r\n\
+             X-Aws-Parameters-Secrets-Token: wrong\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    }
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET /ping HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.ends_with("healthy"), "{answer}");
+}
+
+fn stop(mut child: std::process::Child) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "serve is still running"
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn logs_go_to_the_agents_file_and_closed_or_unread_pipes_do_not_stop_serve() {
+    // log_to_file (the agent's default): ./logs/secrets_manager_agent.log in the working dir.
+    let dir = tempfile::tempdir().unwrap();
+    let token = "closed-pipes-token-0123456789";
+    let (child, stderr, addr) = serve_in(dir.path(), true, token);
+    hammer_with_bad_tokens(&addr, 50);
+    let log = std::fs::read_to_string(dir.path().join("logs/secrets_manager_agent.log")).unwrap();
+    assert!(log.contains("lockbox serve listening on"), "{log}");
+    assert!(log.contains("incorrect SSRF token"), "{log}");
+    stop(child);
+    drop(stderr);
+    // log_to_file = false: records go to stderr, which nobody reads here; 2,000 warnings are
+    // far more than a pipe holds, and serve must keep answering.
+    let dir = tempfile::tempdir().unwrap();
+    let (child, stderr, addr) = serve_in(dir.path(), false, token);
+    hammer_with_bad_tokens(&addr, 2000);
+    assert!(!dir.path().join("logs").exists());
+    stop(child);
+    drop(stderr);
 }
 
 #[test]

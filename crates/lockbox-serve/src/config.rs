@@ -71,7 +71,9 @@ impl LogLevel {
 pub struct ServeConfig {
     /// `log_level` (default INFO).
     pub log_level: LogLevel,
-    /// `log_to_file`: accepted for compatibility; lockbox always logs to stderr.
+    /// `log_to_file` (default true, as in the agent): log records go to
+    /// `./logs/secrets_manager_agent.log` (rolled at 10 MB into 5 gzipped archives under
+    /// `./logs/archive/`); false sends them to stderr.
     pub log_to_file: bool,
     /// `http_port` (default 2773, 1024..=65535).
     pub http_port: u16,

@@ -24,20 +24,32 @@
 //! ```
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
+mod accept;
 mod config;
 mod credentials;
+mod logging;
 mod metrics;
 mod offline;
 mod peer;
+mod query;
+mod read;
+mod rejection;
+mod request;
+mod routes;
 mod server;
+mod state;
 mod token;
 mod upstream;
+
+/// The backend name lockbox errors made by serve carry.
+pub(crate) const BACKEND: &str = "serve";
 
 pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
     DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
     LogLevel, OfflineSettings, ServeConfig,
 };
+pub use logging::{LOG_FILE, LossyStderr, RollingLog};
 pub use server::Server;
 pub use upstream::UpstreamError;
 
@@ -99,7 +111,7 @@ pub fn run_blocking(
         .map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,
-                "serve",
+                BACKEND,
                 format!("cannot start the runtime: {e}"),
             )
         })?;

@@ -1,62 +1,23 @@
-//! Reads from AWS, answered in the agent's and the extension's JSON, and the cache's backend.
-//!
-//! The cache (lockbox-cache) keeps [`SecretValue`]s by [`SecretName`]. Each request (service,
-//! id, version selector, decryption) is encoded into a name (`k` + base64url of its JSON), and
-//! the value kept is the finished response body, so a hit is a map lookup and a copy.
+//! Reads from AWS, answered in the agent's and the extension's JSON: the loader of the
+//! response cache ([`Upstream`] is a [`Load`] of [`Request`]s whose values are the finished
+//! response bodies, so a hit is a map lookup and a reference-counted `Bytes` clone).
 
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_smithy_types::date_time::Format;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use lockbox_core::{Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager};
+use base64::engine::general_purpose::STANDARD;
+use hyper::body::Bytes;
+use lockbox_cache::Load;
+use lockbox_core::{Error, ErrorKind, Result, SecretValue};
 use lockbox_secretsmanager::SecretVersion;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::BACKEND;
 use crate::metrics::Metrics;
-
-const BACKEND: &str = "serve";
-
-/// One read the endpoint can make.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Request {
-    /// GetSecretValue.
-    Secret {
-        id: String,
-        version_id: Option<String>,
-        stage: Option<String>,
-    },
-    /// GetParameter (`name` may carry a `:version` or `:label` selector).
-    Parameter { name: String, decrypt: bool },
-}
-
-impl Request {
-    /// The cache name for this request, or `None` when it is too long to be one (then the
-    /// request is read without the cache).
-    pub(crate) fn cache_name(&self) -> Option<SecretName> {
-        let json = serde_json::to_vec(self).ok()?;
-        let name = format!("k{}", URL_SAFE_NO_PAD.encode(json));
-        SecretName::new(name).ok()
-    }
-
-    fn from_cache_name(name: &SecretName) -> Result<Self> {
-        let bad = || Error::new(ErrorKind::Backend, BACKEND, "not a request key");
-        let b64 = name.as_str().strip_prefix('k').ok_or_else(bad)?;
-        let json = URL_SAFE_NO_PAD.decode(b64).map_err(|_| bad())?;
-        serde_json::from_slice(&json).map_err(|_| bad())
-    }
-
-    /// The id or name, for logs.
-    pub(crate) fn target(&self) -> &str {
-        match self {
-            Self::Secret { id, .. } => id,
-            Self::Parameter { name, .. } => name,
-        }
-    }
-}
+use crate::request::Request;
 
 /// What AWS (or the way to it) answered instead of a value: the status and JSON body the
 /// agent sends back. Attached as the source of the lockbox [`Error`] so it survives the cache.
@@ -249,9 +210,14 @@ fn epoch_with_fraction(d: &aws_smithy_types::DateTime) -> String {
     (d.secs() as f64 + f64::from(d.subsec_nanos()) / 1e9).to_string()
 }
 
+/// [`version_bytes`] as a [`SecretValue`] (the offline store's answer).
+pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
+    version_bytes(v).map(|b| SecretValue::copy_from(&b))
+}
+
 /// The agent's GetSecretValue body for a version read by lockbox-secretsmanager (a batch, or
 /// the sealed store): `CreatedDate` in whole seconds, as those keep it.
-pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
+pub(crate) fn version_bytes(v: &SecretVersion) -> Result<Bytes> {
     let (string, binary) = if v.binary {
         (None, Some(STANDARD.encode(v.value.expose_bytes())))
     } else {
@@ -275,11 +241,11 @@ pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
             .map(|secs| epoch_with_fraction(&aws_smithy_types::DateTime::from_secs(secs))),
     };
     serde_json::to_vec(&body)
-        .map(SecretValue::new)
+        .map(Bytes::from)
         .map_err(|_| Error::new(ErrorKind::Backend, BACKEND, "cannot render a secret"))
 }
 
-/// Both AWS clients; the cache's backend.
+/// Both AWS clients; the response cache's loader.
 #[derive(Clone)]
 pub(crate) struct Upstream {
     sm: aws_sdk_secretsmanager::Client,
@@ -307,7 +273,7 @@ impl Upstream {
     }
 
     /// Reads from AWS; the value is the finished response body.
-    pub(crate) async fn fetch(&self, req: &Request) -> Result<SecretValue> {
+    pub(crate) async fn fetch(&self, req: &Request) -> Result<Bytes> {
         self.metrics.backend_call();
         let out = match req {
             Request::Secret {
@@ -318,7 +284,10 @@ impl Upstream {
                 self.secret(id, version_id.as_deref(), stage.as_deref())
                     .await
             }
-            Request::Parameter { name, decrypt } => self.parameter(name, *decrypt).await,
+            Request::Parameter { decrypt, .. } => {
+                let name = req.parameter_name().unwrap_or_default();
+                self.parameter(&name, *decrypt).await
+            }
         };
         out.map_err(|e| {
             let err = e.into_error(req.target());
@@ -332,7 +301,7 @@ impl Upstream {
         id: &str,
         version_id: Option<&str>,
         stage: Option<&str>,
-    ) -> std::result::Result<SecretValue, UpstreamError> {
+    ) -> std::result::Result<Bytes, UpstreamError> {
         let out = self
             .sm
             .get_secret_value()
@@ -353,7 +322,7 @@ impl Upstream {
             created_date: out.created_date().map(epoch_with_fraction),
         };
         serde_json::to_vec(&body)
-            .map(SecretValue::new)
+            .map(Bytes::from)
             .map_err(|_| UpstreamError::internal())
     }
 
@@ -361,7 +330,7 @@ impl Upstream {
         &self,
         name: &str,
         decrypt: bool,
-    ) -> std::result::Result<SecretValue, UpstreamError> {
+    ) -> std::result::Result<Bytes, UpstreamError> {
         let out = self
             .ssm
             .get_parameter()
@@ -378,7 +347,7 @@ impl Upstream {
 
     /// AWSCURRENT of several secrets with lockbox-secretsmanager's BatchGetSecretValue (20 ids
     /// a call, GetSecretValue when the batch call is refused). Slots that failed are `None`.
-    async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<SecretValue>> {
+    async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<Bytes>> {
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         for _ in 0..unique.len().div_ceil(BATCH_GET_MAX) {
             self.metrics.backend_call();
@@ -387,12 +356,12 @@ impl Upstream {
             .fetch_many(ids)
             .await
             .into_iter()
-            .map(|r| r.ok().and_then(|v| version_body(&v).ok()))
+            .map(|r| r.ok().and_then(|v| version_bytes(&v).ok()))
             .collect()
     }
 
     /// Parameters with GetParameters, 10 names a call. Slots not answered are `None`.
-    async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<SecretValue>> {
+    async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<Bytes>> {
         let mut out = vec![None; names.len()];
         for (c, chunk) in names.chunks(GET_PARAMETERS_MAX).enumerate() {
             self.metrics.backend_call();
@@ -430,9 +399,7 @@ const BATCH_GET_MAX: usize = 20;
 const GET_PARAMETERS_MAX: usize = 10;
 
 /// The extension's GetParameter body for one parameter.
-fn parameter_body(
-    p: &aws_sdk_ssm::types::Parameter,
-) -> std::result::Result<SecretValue, UpstreamError> {
+fn parameter_body(p: &aws_sdk_ssm::types::Parameter) -> std::result::Result<Bytes, UpstreamError> {
     {
         let body = ParameterOut {
             parameter: ParameterFields {
@@ -451,51 +418,32 @@ fn parameter_body(
             result_metadata: Empty {},
         };
         serde_json::to_vec(&body)
-            .map(SecretValue::new)
+            .map(Bytes::from)
             .map_err(|_| UpstreamError::internal())
     }
 }
 
-fn read_only() -> Error {
-    Error::new(
-        ErrorKind::Unsupported,
-        BACKEND,
-        "the serve endpoint only reads",
-    )
-}
+impl Load<Request> for Upstream {
+    type Value = Bytes;
 
-#[async_trait]
-impl SecretsManager for Upstream {
     fn backend(&self) -> &'static str {
         BACKEND
     }
 
-    async fn get_uncached(&self, name: &SecretName) -> Result<SecretValue> {
-        let req = Request::from_cache_name(name)?;
-        self.fetch(&req).await
+    async fn load(&self, req: &Request) -> Result<Bytes> {
+        self.fetch(req).await
     }
 
     /// The misses of one batch (prefetch, or reads that missed together): AWSCURRENT secrets
     /// with BatchGetSecretValue, parameters with GetParameters (10 a call, per decryption
     /// flag); the rest, and every slot a batch did not answer, read alone and concurrently
     /// (so an error is exactly what GetSecretValue or GetParameter answers).
-    async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        let mut out: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
-        let requests: Vec<Option<Request>> = names
-            .iter()
-            .map(|n| Request::from_cache_name(n).ok())
-            .collect();
+    async fn load_many(&self, requests: &[Request]) -> Vec<Result<Bytes>> {
+        let mut out: Vec<Option<Result<Bytes>>> = vec![None; requests.len()];
         let current: Vec<(usize, String)> = requests
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| match r {
-                Some(Request::Secret {
-                    id,
-                    version_id: None,
-                    stage: None,
-                }) => Some((i, id.clone())),
-                _ => None,
-            })
+            .filter_map(|(i, r)| Some((i, r.current_secret()?.to_owned())))
             .collect();
         if current.len() > 1 {
             let ids: Vec<String> = current.iter().map(|(_, id)| id.clone()).collect();
@@ -508,8 +456,8 @@ impl SecretsManager for Upstream {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| match r {
-                    Some(Request::Parameter { name, decrypt: d }) if *d == decrypt => {
-                        Some((i, name.clone()))
+                    Request::Parameter { decrypt: d, .. } if *d == decrypt => {
+                        Some((i, r.parameter_name()?.into_owned()))
                     }
                     _ => None,
                 })
@@ -524,66 +472,26 @@ impl SecretsManager for Upstream {
                 }
             }
         }
-        let mut set = tokio::task::JoinSet::new();
-        for (i, name) in names.iter().enumerate() {
-            if out[i].is_some() {
-                continue;
-            }
-            let me = self.clone();
-            let name = name.clone();
-            set.spawn(async move { (i, me.get(&name).await) });
-        }
-        while let Some(joined) = set.join_next().await {
-            if let Ok((i, r)) = joined {
-                out[i] = Some(r);
-            }
-        }
+        let rest = requests
+            .iter()
+            .zip(&out)
+            .filter(|(_, o)| o.is_none())
+            .map(|(r, _)| self.fetch(r));
+        let mut rest = futures_util::future::join_all(rest).await.into_iter();
         out.into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, BACKEND, "read failed")))
+            .map(|o| match o {
+                Some(r) => r,
+                None => rest
+                    .next()
+                    .unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, BACKEND, "read failed"))),
             })
             .collect()
-    }
-
-    async fn put(&self, _: &SecretName, _: &SecretValue, _: PutMode) -> Result<()> {
-        Err(read_only())
-    }
-
-    async fn delete(&self, _: &SecretName) -> Result<()> {
-        Err(read_only())
-    }
-
-    async fn list(&self, _: &str) -> Result<Vec<SecretName>> {
-        Err(read_only())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_round_trip_through_cache_names() {
-        for req in [
-            Request::Secret {
-                id: "arn:aws:secretsmanager:us-east-1:1:secret:a/b c-XyZ".into(),
-                version_id: Some("v".into()),
-                stage: None,
-            },
-            Request::Parameter {
-                name: "/app/x:3".into(),
-                decrypt: true,
-            },
-        ] {
-            let name = req.cache_name().unwrap();
-            assert_eq!(Request::from_cache_name(&name).unwrap(), req);
-        }
-        let long = Request::Parameter {
-            name: "x".repeat(600),
-            decrypt: false,
-        };
-        assert!(long.cache_name().is_none());
-    }
 
     #[test]
     fn error_bodies_are_the_agents() {

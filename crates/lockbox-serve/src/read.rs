@@ -1,0 +1,78 @@
+//! A read: the response cache's fresh entry, else AWS (through the cache, single-flight,
+//! within the request timeout), else, for an outage, the offline store.
+
+use hyper::body::Bytes;
+
+use crate::offline::Verdict;
+use crate::query::Query;
+use crate::rejection::Rejection;
+use crate::request::RequestRef;
+use crate::state::{ServiceCache, State};
+use crate::upstream::UpstreamError;
+
+/// The body for `query`, or why there is none.
+pub(crate) async fn read(
+    state: &State,
+    service: &ServiceCache,
+    query: Query<'_>,
+) -> Result<Bytes, Rejection> {
+    // The hot path: a fresh hit found by the borrowed request, with no key built, no timer
+    // armed and no upstream involved.
+    if !query.refresh
+        && let Some(cache) = &service.cache
+        && let Some(body) = cache.get_fresh(&query.request)
+    {
+        return Ok(body);
+    }
+    let request = query.request.to_owned();
+    let fetch = async {
+        match &service.cache {
+            Some(cache) => {
+                if query.refresh {
+                    cache.invalidate(&request);
+                }
+                cache.get(&request).await
+            }
+            None => {
+                state.metrics.uncached_read();
+                state.upstream.fetch(&request).await
+            }
+        }
+    };
+    let result = match tokio::time::timeout(state.request_timeout, fetch).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => {
+            // The error names the secret and AWS's code, never a value.
+            tracing::warn!("read of {} failed: {e}", request.target());
+            Err(UpstreamError::of(&e))
+        }
+        Err(_) => {
+            state.metrics.timeout();
+            Err(UpstreamError::timeout())
+        }
+    };
+    if let (
+        Some(offline),
+        RequestRef::Secret {
+            id,
+            version_id,
+            stage,
+        },
+    ) = (&state.offline, &query.request)
+    {
+        let (version_id, stage) = (version_id.as_deref(), stage.as_deref());
+        match &result {
+            Ok(_) => offline.cloud_answered(id, version_id, stage),
+            Err(up) => match Verdict::of(up) {
+                Verdict::Deleted => offline.cloud_deleted(id, version_id, stage, up),
+                Verdict::Unreachable => {
+                    if let Some(answer) = offline.answer(id, version_id, stage) {
+                        return answer.map_err(Rejection::from);
+                    }
+                }
+                Verdict::Other => {}
+            },
+        }
+    }
+    result.map_err(Rejection::from)
+}

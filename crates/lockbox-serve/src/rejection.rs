@@ -1,0 +1,82 @@
+//! Every answer other than a value, as one type that renders itself (axum's error-handling
+//! example's shape): the status and the body the AWS agent sends for it.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+
+use crate::upstream::UpstreamError;
+
+/// The body of every answer.
+pub(crate) type Body = Full<Bytes>;
+
+/// Why a request gets no value.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// More connections than `max_conn`: 429.
+    ConnectionLimit,
+    /// An `X-Forwarded-For` header: 400 (the agent refuses proxied requests).
+    Forwarded,
+    /// No valid SSRF token (or consumer token): 403.
+    BadToken,
+    /// Not a GET: 405.
+    MethodNotAllowed,
+    /// A query the agent's rules refuse: 400 with the rule broken.
+    BadQuery(String),
+    /// No such route: 404.
+    NotFound,
+    /// A consumer may not read this: 403 `AccessDeniedException` with the message.
+    Denied(String),
+    /// What AWS (or the way to it, or the offline store) answered instead of a value.
+    Upstream(UpstreamError),
+}
+
+impl Rejection {
+    /// The HTTP status.
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Self::ConnectionLimit => 429,
+            Self::Forwarded | Self::BadQuery(_) => 400,
+            Self::BadToken | Self::Denied(_) => 403,
+            Self::MethodNotAllowed => 405,
+            Self::NotFound => 404,
+            Self::Upstream(up) => up.status,
+        }
+    }
+
+    /// The body, as the agent words it.
+    fn body(self) -> Bytes {
+        match self {
+            Self::ConnectionLimit => Bytes::from_static(b"Connection limit exceeded"),
+            Self::Forwarded => Bytes::from_static(b"Forwarded"),
+            Self::BadToken => Bytes::from_static(b"Bad Token"),
+            Self::MethodNotAllowed => Bytes::from_static(b"Not allowed"),
+            Self::NotFound => Bytes::from_static(b"Not found"),
+            Self::BadQuery(message) => Bytes::from(message),
+            Self::Denied(message) => Bytes::from(
+                UpstreamError {
+                    status: 403,
+                    code: "AccessDeniedException".into(),
+                    message,
+                }
+                .body(),
+            ),
+            Self::Upstream(up) => Bytes::from(up.body()),
+        }
+    }
+
+    /// The response.
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = Response::new(Full::new(self.body()));
+        *r.status_mut() = status;
+        r
+    }
+}
+
+impl From<UpstreamError> for Rejection {
+    fn from(up: UpstreamError) -> Self {
+        Self::Upstream(up)
+    }
+}
