@@ -3,7 +3,7 @@
 //! - [`Action`]: one row of a backend's table of the IAM actions it calls.
 //! - [`Arn`]: an ARN split into its six fields.
 //! - With the default `sdk` feature: [`SdkOptions`], the one SDK config loader (SDK retries
-//!   off, 3 s connect and 10 s attempt timeouts), and [`sdk_failure`], the transport and
+//!   off, 3 s connect and 10 s attempt timeouts), and [`AwsFailure`], the transport and
 //!   HTTP-status half of error mapping. Each service crate keeps only its own table of error
 //!   codes.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
@@ -22,7 +22,7 @@ pub use arn::Arn;
 #[cfg(feature = "sdk")]
 pub use config::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions};
 #[cfg(feature = "sdk")]
-pub use error::{Failure, sdk_failure};
+pub use error::{AwsFailure, Failure, Transport, sdk_failure};
 pub use status::{common_kind, service_detail, service_kind, status_kind};
 
 mod status;

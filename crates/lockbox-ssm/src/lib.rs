@@ -15,4 +15,6 @@ mod names;
 pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SsmBackend, SsmSettings, read_parameter};
+#[cfg(feature = "client")]
+pub use errors::error_kind;
 pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};
