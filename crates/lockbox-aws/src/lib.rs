@@ -19,6 +19,13 @@ mod http;
 
 pub use action::Action;
 pub use arn::Arn;
+/// The SDK's shared configuration (credentials, region, endpoint), as [`SdkOptions::load`]
+/// makes it and the service crates' clients take it.
+#[cfg(feature = "sdk")]
+pub use aws_config::SdkConfig;
+/// A date as AWS answers it, with its fraction of a second.
+#[cfg(feature = "sdk")]
+pub use aws_smithy_types::DateTime;
 #[cfg(feature = "sdk")]
 pub use config::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions};
 #[cfg(feature = "sdk")]

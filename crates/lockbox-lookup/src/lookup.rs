@@ -75,7 +75,7 @@ fn transient_absent_code(err: &Error) -> Option<&'static str> {
 }
 
 enum Reader {
-    Ssm(aws_sdk_ssm::Client),
+    Ssm(lockbox_ssm::SsmClient),
     SecretsManager(SecretsManagerClient),
 }
 
@@ -103,7 +103,9 @@ impl Inner {
                         if let Some(url) = endpoint {
                             b = b.endpoint_url(url);
                         }
-                        Reader::Ssm(aws_sdk_ssm::Client::from_conf(b.build()))
+                        Reader::Ssm(lockbox_ssm::SsmClient::from_client(
+                            aws_sdk_ssm::Client::from_conf(b.build()),
+                        ))
                     }
                     BackendKind::SecretsManager => {
                         let mut b = aws_sdk_secretsmanager::config::Builder::from(&sdk);
@@ -203,7 +205,10 @@ impl Lookup {
     }
 
     /// A lookup on an SSM client the caller configured (`settings.aws` is then not used).
-    pub fn with_ssm_client(settings: LookupSettings, client: aws_sdk_ssm::Client) -> Result<Self> {
+    pub fn with_ssm_client(
+        settings: LookupSettings,
+        client: lockbox_ssm::SsmClient,
+    ) -> Result<Self> {
         Self::with_reader(settings, BackendKind::Ssm, Reader::Ssm(client))
     }
 
