@@ -16,6 +16,8 @@ mod actions;
 #[cfg(feature = "client")]
 mod backend;
 #[cfg(feature = "client")]
+mod batch;
+#[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "client")]
 mod errors;
