@@ -23,6 +23,9 @@ pub use arn::Arn;
 /// makes it and the service crates' clients take it.
 #[cfg(feature = "sdk")]
 pub use aws_config::SdkConfig;
+/// Static credentials and the shared provider [`SdkOptions::credentials`] takes.
+#[cfg(feature = "sdk")]
+pub use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
 /// A date as AWS answers it, with its fraction of a second.
 #[cfg(feature = "sdk")]
 pub use aws_smithy_types::DateTime;

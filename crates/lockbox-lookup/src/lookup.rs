@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
-use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
-use lockbox_aws::SdkOptions;
+use lockbox_aws::{Credentials, SdkOptions, SharedCredentialsProvider};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
@@ -96,25 +95,15 @@ impl Inner {
         self.reader
             .get_or_try_init(|| async {
                 let sdk = sdk_config(&self.settings.aws, self.settings.backend).await;
-                let endpoint = self.settings.aws.endpoint_url.as_deref();
+                // The endpoint is set on the service client only: STS has its own.
+                let sdk = match &self.settings.aws.endpoint_url {
+                    Some(url) => sdk.into_builder().endpoint_url(url).build(),
+                    None => sdk,
+                };
                 Ok(match self.settings.backend {
-                    BackendKind::Ssm => {
-                        let mut b = aws_sdk_ssm::config::Builder::from(&sdk);
-                        if let Some(url) = endpoint {
-                            b = b.endpoint_url(url);
-                        }
-                        Reader::Ssm(lockbox_ssm::SsmClient::from_client(
-                            aws_sdk_ssm::Client::from_conf(b.build()),
-                        ))
-                    }
+                    BackendKind::Ssm => Reader::Ssm(lockbox_ssm::SsmClient::new(&sdk)),
                     BackendKind::SecretsManager => {
-                        let mut b = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-                        if let Some(url) = endpoint {
-                            b = b.endpoint_url(url);
-                        }
-                        Reader::SecretsManager(SecretsManagerClient::from_client(
-                            aws_sdk_secretsmanager::Client::from_conf(b.build()),
-                        ))
+                        Reader::SecretsManager(SecretsManagerClient::new(&sdk))
                     }
                 })
             })
