@@ -3,7 +3,7 @@
 //! - [`Action`]: one row of a backend's table of the IAM actions it calls.
 //! - [`Arn`]: an ARN split into its six fields.
 //! - With the default `sdk` feature: [`SdkOptions`], the one SDK config loader (SDK retries
-//!   off, 3 s connect and 10 s attempt timeouts), and [`sdk_failure`], the transport and
+//!   off, 3 s connect and 10 s attempt timeouts), and [`AwsFailure`], the transport and
 //!   HTTP-status half of error mapping. Each service crate keeps only its own table of error
 //!   codes.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
@@ -19,10 +19,20 @@ mod http;
 
 pub use action::Action;
 pub use arn::Arn;
+/// The SDK's shared configuration (credentials, region, endpoint), as [`SdkOptions::load`]
+/// makes it and the service crates' clients take it.
+#[cfg(feature = "sdk")]
+pub use aws_config::SdkConfig;
+/// Static credentials and the shared provider [`SdkOptions::credentials`] takes.
+#[cfg(feature = "sdk")]
+pub use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+/// A date as AWS answers it, with its fraction of a second.
+#[cfg(feature = "sdk")]
+pub use aws_smithy_types::DateTime;
 #[cfg(feature = "sdk")]
 pub use config::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions};
 #[cfg(feature = "sdk")]
-pub use error::{Failure, sdk_failure};
+pub use error::{AwsFailure, Failure, Transport, sdk_failure};
 pub use status::{common_kind, service_detail, service_kind, status_kind};
 
 mod status;

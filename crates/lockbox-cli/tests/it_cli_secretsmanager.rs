@@ -1,5 +1,6 @@
 //! `lockbox` on AWS Secrets Manager, against the emulator `cargo xtask` starts.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::process::Output;
 
 use lockbox_testkit::aws::setup_config;

@@ -1,5 +1,6 @@
 //! `lockbox` on AWS SSM Parameter Store, against the emulator `cargo xtask` starts.
 
+use lockbox_testkit::aws::aws_sdk_ssm;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

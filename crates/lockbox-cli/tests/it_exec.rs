@@ -1,6 +1,7 @@
 //! `lockbox exec`, `env`, `export`, `import` and `history` on SSM, Secrets Manager and the
 //! sealed store, against the emulator `cargo xtask` starts (skipped with a note without it).
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

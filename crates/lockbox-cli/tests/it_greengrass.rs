@@ -5,6 +5,7 @@
 //! resource removed from the definition leaves the store. Without LOCKBOX_IT_ENDPOINT the
 //! emulator tests say they were skipped.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};

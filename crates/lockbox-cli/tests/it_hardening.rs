@@ -2,6 +2,7 @@
 //! 4, 5, 7 and 8), run as the built binary. Tests marked with the emulator read
 //! LOCKBOX_IT_ENDPOINT and skip (saying so) without it; the others always run.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

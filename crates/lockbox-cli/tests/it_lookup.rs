@@ -1,6 +1,7 @@
 //! `lockbox lookup`: Airflow-compatible lookups, run as the built binary. The tests marked
 //! with the emulator read LOCKBOX_IT_ENDPOINT and skip (saying so) without it.
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::process::Output;
 
 use lockbox_testkit::aws::setup_config;

@@ -11,6 +11,7 @@
 //! Each scan prints a `MEASURED:` line. `LOCKBOX_MEMSCAN_EXE` runs the scans against another
 //! build (how the counts before the fix were taken); the assertions apply only to this build.
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! `cargo xtask` starts (moto serves Secrets Manager). Tests that need the emulator say they
 //! were skipped when LOCKBOX_IT_ENDPOINT is unset; the others always run.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! `lockbox serve` end to end: the built binary on a free port with the agent's config keys,
 //! read through with a plain HTTP client, stopped with SIGTERM, exits cleanly.
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! a note without it): 100 secrets are read in the batched number of calls, counted by an SDK
 //! interceptor that sees every request the client sends (the emulator does not count calls).
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 

@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
-use aws_sdk_ssm::config::{Credentials, SharedCredentialsProvider};
-use lockbox_aws::SdkOptions;
+use lockbox_aws::{Credentials, SdkOptions, SharedCredentialsProvider};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
@@ -75,7 +74,7 @@ fn transient_absent_code(err: &Error) -> Option<&'static str> {
 }
 
 enum Reader {
-    Ssm(aws_sdk_ssm::Client),
+    Ssm(lockbox_ssm::SsmClient),
     SecretsManager(SecretsManagerClient),
 }
 
@@ -96,23 +95,15 @@ impl Inner {
         self.reader
             .get_or_try_init(|| async {
                 let sdk = sdk_config(&self.settings.aws, self.settings.backend).await;
-                let endpoint = self.settings.aws.endpoint_url.as_deref();
+                // The endpoint is set on the service client only: STS has its own.
+                let sdk = match &self.settings.aws.endpoint_url {
+                    Some(url) => sdk.into_builder().endpoint_url(url).build(),
+                    None => sdk,
+                };
                 Ok(match self.settings.backend {
-                    BackendKind::Ssm => {
-                        let mut b = aws_sdk_ssm::config::Builder::from(&sdk);
-                        if let Some(url) = endpoint {
-                            b = b.endpoint_url(url);
-                        }
-                        Reader::Ssm(aws_sdk_ssm::Client::from_conf(b.build()))
-                    }
+                    BackendKind::Ssm => Reader::Ssm(lockbox_ssm::SsmClient::new(&sdk)),
                     BackendKind::SecretsManager => {
-                        let mut b = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-                        if let Some(url) = endpoint {
-                            b = b.endpoint_url(url);
-                        }
-                        Reader::SecretsManager(SecretsManagerClient::from_client(
-                            aws_sdk_secretsmanager::Client::from_conf(b.build()),
-                        ))
+                        Reader::SecretsManager(SecretsManagerClient::new(&sdk))
                     }
                 })
             })
@@ -203,7 +194,10 @@ impl Lookup {
     }
 
     /// A lookup on an SSM client the caller configured (`settings.aws` is then not used).
-    pub fn with_ssm_client(settings: LookupSettings, client: aws_sdk_ssm::Client) -> Result<Self> {
+    pub fn with_ssm_client(
+        settings: LookupSettings,
+        client: lockbox_ssm::SsmClient,
+    ) -> Result<Self> {
         Self::with_reader(settings, BackendKind::Ssm, Reader::Ssm(client))
     }
 

@@ -209,7 +209,7 @@ async fn ssm_only_parameter_not_found_is_absent() {
             .await;
         let l = Lookup::with_ssm_client(
             settings(BackendKind::Ssm, &server.uri(), json!({})),
-            ssm_client(&server.uri()),
+            lockbox_ssm::SsmClient::from_client(ssm_client(&server.uri())),
         )
         .unwrap();
         match (l.variable("v").await, expected) {

@@ -9,8 +9,8 @@ use lockbox_policy::{
     ACTIONS_WITHOUT_RESOURCES, Access, PolicyDocument, PolicyOptions, PolicySources,
     SERVE_PARAMETER_ACTIONS, SERVE_SECRET_ACTIONS, SYNC_ACTIONS, generate,
 };
-use lockbox_secretsmanager::{SecretsManagerBackend, SecretsManagerSettings};
-use lockbox_ssm::{SsmBackend, SsmSettings};
+use lockbox_secretsmanager::SecretsManagerBackend;
+use lockbox_ssm::SsmBackend;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -89,44 +89,15 @@ fn policy(config: &SecretsManagerConfig, access: Access) -> PolicyDocument {
     generate(sources, &options).unwrap()
 }
 
+/// Backends are built only to name secrets: their client never calls (nothing listens there).
+const NO_ENDPOINT: &str = "http://127.0.0.1:9";
+
 fn ssm_backend(path: &str, name: &str) -> SsmBackend {
-    let client = aws_sdk_ssm::Client::from_conf(
-        aws_sdk_ssm::Config::builder()
-            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-            .region(aws_sdk_ssm::config::Region::new(REGION))
-            .build(),
-    );
-    SsmBackend::with_client(
-        client,
-        SsmSettings {
-            region: REGION.into(),
-            parameter_path: path.into(),
-            node_name: name.into(),
-            kms_key_id: None,
-            endpoint_url: None,
-        },
-    )
-    .unwrap()
+    lockbox_testkit::aws::ssm_backend(NO_ENDPOINT, path, name)
 }
 
 fn sm_backend(path: &str, name: &str) -> SecretsManagerBackend {
-    let client = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new(REGION))
-            .build(),
-    );
-    SecretsManagerBackend::with_client(
-        client,
-        SecretsManagerSettings {
-            region: REGION.into(),
-            secrets_manager_path: path.into(),
-            node_name: name.into(),
-            kms_key_id: None,
-            endpoint_url: None,
-        },
-    )
-    .unwrap()
+    lockbox_testkit::aws::secretsmanager_backend(NO_ENDPOINT, path, name)
 }
 
 fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<&'a str> {

@@ -20,6 +20,7 @@
 //!           "version_id": "...",
 //!           "version_stages": ["AWSCURRENT", "blue"],
 //!           "created_date": 1732690000,
+//!           "created_date_nanos": 713000000,
 //!           "binary": false,
 //!           "nonce": "<base64, 24 bytes>",
 //!           "ciphertext": "<base64: value + 16-byte tag>"
@@ -35,6 +36,8 @@
 //!   192-bit nonce. Its associated data is the record's own metadata (ARN, name, manifest id,
 //!   version id, stages, creation date, binary flag), so a record moved to another secret or
 //!   version, or whose metadata was edited, fails to decrypt.
+//! - `created_date_nanos` (format version 4, written only when not 0) is the fraction of a
+//!   second of `created_date`; version 1 to 3 files have none (read as 0).
 //! - `key_check` is an empty message sealed under fixed associated data: it tells a wrong key
 //!   file apart from a tampered record.
 //! - `seal` is an empty message whose associated data is everything else in the file (every
@@ -67,12 +70,18 @@ pub const STORE_FILE: &str = "secrets.sealed";
 /// The `format` field of a store file.
 pub const FORMAT: &str = "lockbox-sealed-store";
 
-/// The newest `format_version` this code writes and reads: 3 when a secret carries a
-/// Greengrass v1 resource id and name, else 2 (so older readers still read stores of v2
-/// manifests); 1 is read too.
-pub const FORMAT_VERSION: u32 = 3;
+/// The newest `format_version` this code writes and reads: 4 when a version's creation date
+/// has a fraction of a second (`created_date_nanos`), else 3 when a secret carries a
+/// Greengrass v1 resource id and name, else 2 (so older readers still read what they can);
+/// 1 is read too.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The `format_version` written when no secret carries a resource id.
+/// The `format_version` written when a secret carries a resource id and no creation date
+/// has a fraction.
+pub const FORMAT_VERSION_WITH_RESOURCES: u32 = 3;
+
+/// The `format_version` written when no secret carries a resource id and no creation date
+/// has a fraction.
 pub const FORMAT_VERSION_WITHOUT_RESOURCES: u32 = 2;
 
 /// The oldest `format_version` this code reads (without a generation).
@@ -123,6 +132,9 @@ pub(crate) struct VersionRecord {
     pub(crate) version_id: String,
     pub(crate) version_stages: Vec<String>,
     pub(crate) created_date: Option<i64>,
+    /// The fraction of a second of `created_date` (format version 4; absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) created_date_nanos: u32,
     pub(crate) binary: bool,
     pub(crate) nonce: String,
     pub(crate) ciphertext: String,
@@ -153,6 +165,10 @@ pub(crate) struct StoreFile {
     pub(crate) key_check: Sealed,
     pub(crate) secrets: Vec<SecretRecord>,
     pub(crate) seal: Sealed,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Length-prefixed encoding of associated data: no two different field lists encode alike.
@@ -221,7 +237,7 @@ fn record_aad(
     resource: (Option<&str>, Option<&str>),
     version_id: &str,
     stages: &[String],
-    created_date: Option<i64>,
+    created_date: (Option<i64>, u32),
     binary: bool,
 ) -> Vec<u8> {
     let mut a = Aad::new(RECORD_DOMAIN);
@@ -233,9 +249,12 @@ fn record_aad(
     for s in stages {
         a.str(s);
     }
-    a.opt_i64(created_date).bool(binary);
+    a.opt_i64(created_date.0).bool(binary);
     if format_version >= 3 {
         a.opt_str(resource.0).opt_str(resource.1);
+    }
+    if format_version >= 4 {
+        a.u64(u64::from(created_date.1));
     }
     a.0
 }
@@ -252,7 +271,7 @@ fn version_aad(format_version: u32, secret: &SecretRecord, v: &VersionRecord) ->
         ),
         &v.version_id,
         &v.version_stages,
-        v.created_date,
+        (v.created_date, v.created_date_nanos),
         v.binary,
     )
 }
@@ -282,10 +301,11 @@ fn seal_aad(f: &StoreFile) -> Vec<u8> {
             for st in &v.version_stages {
                 a.str(st);
             }
-            a.opt_i64(v.created_date)
-                .bool(v.binary)
-                .str(&v.nonce)
-                .str(&v.ciphertext);
+            a.opt_i64(v.created_date).bool(v.binary);
+            if f.format_version >= 4 {
+                a.u64(u64::from(v.created_date_nanos));
+            }
+            a.str(&v.nonce).str(&v.ciphertext);
         }
     }
     a.0
@@ -341,9 +361,16 @@ pub(crate) fn seal(
     let format_version = if snapshot
         .secrets
         .iter()
-        .any(|s| s.resource_id.is_some() || s.resource_name.is_some())
+        .flat_map(|s| &s.versions)
+        .any(|v| v.created_date_nanos != 0)
     {
         FORMAT_VERSION
+    } else if snapshot
+        .secrets
+        .iter()
+        .any(|s| s.resource_id.is_some() || s.resource_name.is_some())
+    {
+        FORMAT_VERSION_WITH_RESOURCES
     } else {
         FORMAT_VERSION_WITHOUT_RESOURCES
     };
@@ -364,6 +391,11 @@ pub(crate) fn seal_as(
     for s in &snapshot.secrets {
         let mut versions = Vec::with_capacity(s.versions.len());
         for v in &s.versions {
+            let nanos = if format_version >= 4 {
+                v.created_date_nanos
+            } else {
+                0
+            };
             let aad = record_aad(
                 format_version,
                 &s.arn,
@@ -372,7 +404,7 @@ pub(crate) fn seal_as(
                 (s.resource_id.as_deref(), s.resource_name.as_deref()),
                 &v.version_id,
                 &v.version_stages,
-                v.created_date,
+                (v.created_date, nanos),
                 v.binary,
             );
             let sealed = encrypt(&cipher, v.value.expose_bytes(), &aad)?;
@@ -380,6 +412,7 @@ pub(crate) fn seal_as(
                 version_id: v.version_id.clone(),
                 version_stages: v.version_stages.clone(),
                 created_date: v.created_date,
+                created_date_nanos: nanos,
                 binary: v.binary,
                 nonce: sealed.nonce,
                 ciphertext: sealed.ciphertext,
@@ -481,6 +514,28 @@ pub(crate) fn open(bytes: &[u8], key: &StoreKey, store: &str) -> Result<StoreFil
                 file.format_version
             ),
         ));
+    }
+    for s in &file.secrets {
+        for v in &s.versions {
+            if v.created_date_nanos != 0 && file.format_version < 4 {
+                return Err(corrupt(
+                    store,
+                    format_args!(
+                        "format version {} cannot have created_date_nanos (it came in version 4)",
+                        file.format_version
+                    ),
+                ));
+            }
+            if v.created_date_nanos >= 1_000_000_000 {
+                return Err(corrupt(
+                    store,
+                    format_args!(
+                        "version {} of {}: created_date_nanos {} is not a fraction of a second",
+                        v.version_id, s.name, v.created_date_nanos
+                    ),
+                ));
+            }
+        }
     }
     if file.cipher != CIPHER {
         return Err(corrupt(
@@ -639,6 +694,7 @@ pub(crate) mod tests {
             version_id: id.into(),
             version_stages: stages.iter().map(|s| s.to_string()).collect(),
             created_date: Some(1_700_000_000),
+            created_date_nanos: 0,
             binary,
             value: SecretValue::new(value.to_vec()),
         }
@@ -735,6 +791,48 @@ pub(crate) mod tests {
             &k,
         );
         assert!(e.to_string().contains("cannot have resource ids"), "{e}");
+    }
+
+    #[test]
+    fn creation_date_fractions_are_sealed_in_format_version_4() {
+        let k = key(1);
+        let mut snap = sample();
+        snap.secrets[0].versions[0].created_date_nanos = 713_000_000;
+        let bytes = seal(&snap, &k, 42, 1).unwrap();
+        let file = open(&bytes, &k, "S").unwrap();
+        assert_eq!(file.format_version, 4);
+        let s = &file.secrets[0];
+        assert_eq!(s.versions[0].created_date_nanos, 713_000_000);
+        assert_eq!(s.versions[1].created_date_nanos, 0);
+        let v = open_value(&k, 4, s, &s.versions[0], "S").unwrap();
+        assert_eq!(v.expose_bytes(), b"db-password-current");
+        // A zero fraction is not written; the file stays at the older version.
+        let text = String::from_utf8(seal(&sample(), &k, 42, 1).unwrap()).unwrap();
+        assert!(!text.contains("created_date_nanos"), "{text}");
+        // An edited fraction fails authentication.
+        let e = open_err(
+            &edit(&bytes, |v| {
+                v["secrets"][0]["versions"][0]["created_date_nanos"] = 1.into()
+            }),
+            &k,
+        );
+        assert!(e.to_string().contains("failed authentication"), "{e}");
+        // A fraction in an older file, or one of a second or more, is refused.
+        let v2 = seal(&sample(), &k, 42, 1).unwrap();
+        let e = open_err(
+            &edit(&v2, |v| {
+                v["secrets"][0]["versions"][0]["created_date_nanos"] = 5.into()
+            }),
+            &k,
+        );
+        assert!(e.to_string().contains("came in version 4"), "{e}");
+        let e = open_err(
+            &edit(&bytes, |v| {
+                v["secrets"][0]["versions"][0]["created_date_nanos"] = 1_000_000_000.into()
+            }),
+            &k,
+        );
+        assert!(e.to_string().contains("not a fraction"), "{e}");
     }
 
     #[test]

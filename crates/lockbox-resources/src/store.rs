@@ -289,6 +289,7 @@ impl Store {
             version_id: version.version_id.clone(),
             version_stages: version.version_stages.clone(),
             created_date: version.created_date,
+            created_date_nanos: version.created_date_nanos,
             value,
             binary: version.binary,
         })

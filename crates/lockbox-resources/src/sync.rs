@@ -685,6 +685,7 @@ mod tests {
                 version_id: id.clone(),
                 version_stages: st.clone(),
                 created_date: Some(1),
+                created_date_nanos: 0,
                 value: SecretValue::new(v.clone()),
                 binary: *b,
             })

@@ -2,6 +2,7 @@
 //! Manager). Every test uses its own random secret-name prefix; without LOCKBOX_IT_ENDPOINT the
 //! tests say they were skipped.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -2,27 +2,16 @@
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
-use aws_smithy_types::Blob;
-use lockbox_aws::Arn;
+use aws_smithy_types::{Blob, DateTime};
 use lockbox_core::{Error, ErrorKind, Result, SecretValue, Version, VersionInfo};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use crate::BACKEND;
 use crate::SecretVersion;
-use crate::actions::{CREATE, DELETE, DESCRIBE, GET, GET_MANY, HISTORY, LIST, PUT};
-use crate::errors::{map_sdk_error, map_service_error, scheduled_for_deletion_on_create};
+use crate::actions::{CREATE, DELETE, DESCRIBE, GET, HISTORY, LIST, PUT};
+use crate::errors::{map_sdk_error, scheduled_for_deletion_on_create};
 use crate::names::MAX_VALUE_BYTES;
-
-/// BatchGetSecretValue takes at most this many secret ids a call.
-pub(crate) const BATCH: usize = 20;
-
-/// How many BatchGetSecretValue calls one `fetch_many` keeps in flight.
-const BATCH_CONCURRENCY: usize = 4;
-
-/// How many GetSecretValue calls run at once when BatchGetSecretValue is not granted.
-const FALLBACK_CONCURRENCY: usize = 8;
 
 /// Most staging labels one version may carry.
 const MAX_STAGES: usize = 20;
@@ -41,14 +30,14 @@ pub(crate) struct Described {
 /// and by [`crate::SecretsManagerBackend`], which adds the node prefix.
 #[derive(Clone, Debug)]
 pub struct SecretsManagerClient {
-    client: Client,
+    pub(crate) client: Client,
     /// Set once BatchGetSecretValue was denied (it needs `"Resource": "*"`, which a
     /// least-privilege policy does not grant) or is not supported: later batches go straight
     /// to concurrent GetSecretValue calls.
-    batch_denied: Arc<AtomicBool>,
+    pub(crate) batch_denied: Arc<AtomicBool>,
     /// Set once a BatchGetSecretValue call was answered: until then a `fetch_many` sends its
     /// first batch alone, so a refusal is learnt from one call, not from several at once.
-    batch_answered: Arc<AtomicBool>,
+    pub(crate) batch_answered: Arc<AtomicBool>,
 }
 
 impl SecretsManagerClient {
@@ -75,23 +64,61 @@ impl SecretsManagerClient {
         }
     }
 
+    /// A client on a loaded SDK configuration (see [`lockbox_aws::SdkOptions::load`]).
+    pub fn new(sdk: &lockbox_aws::SdkConfig) -> Self {
+        Self::from_client(Client::new(sdk))
+    }
+
+    /// GetSecretValue as AWS takes it: `secret_id` (a name or ARN), and a version id and a
+    /// staging label, each optional, sent as given (both, one, or neither: AWSCURRENT). No
+    /// local check: what AWS answers is the answer, its error carrying a
+    /// [`lockbox_aws::AwsFailure`] as its source.
+    pub async fn get_secret_value(
+        &self,
+        secret_id: &str,
+        version_id: Option<&str>,
+        version_stage: Option<&str>,
+    ) -> Result<SecretVersion> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .set_version_id(version_id.map(str::to_owned))
+            .set_version_stage(version_stage.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error(&e, GET.name, secret_id))?;
+        let (value, binary) =
+            value_of(out.secret_string, out.secret_binary).ok_or_else(|| no_value(secret_id))?;
+        let (created_date, created_date_nanos) = date_parts(out.created_date.as_ref());
+        Ok(SecretVersion {
+            arn: out.arn.unwrap_or_default(),
+            name: out.name.unwrap_or_default(),
+            version_id: out.version_id.unwrap_or_default(),
+            version_stages: out.version_stages.unwrap_or_default(),
+            created_date,
+            created_date_nanos,
+            value,
+            binary,
+        })
+    }
+
     /// One version of a secret: [`Version::Current`] (AWSCURRENT), [`Version::Label`] (a
     /// staging label) or [`Version::Id`] (a version id). [`Version::Number`] is `Unsupported`:
-    /// Secrets Manager versions have no numbers.
+    /// Secrets Manager versions have no numbers. The id and the label are checked first.
     pub async fn fetch_version(&self, secret_id: &str, version: &Version) -> Result<SecretVersion> {
         check_id(secret_id)?;
-        let mut request = self.client.get_secret_value().secret_id(secret_id);
-        match version {
-            Version::Current => {}
+        let (id, stage) = match version {
+            Version::Current => (None, None),
             Version::Label(label) => {
                 check_stage(secret_id, label)?;
-                request = request.version_stage(label);
+                (None, Some(label.as_str()))
             }
             Version::Id(id) => {
                 if id.is_empty() {
                     return Err(invalid(secret_id, "a version id must not be empty"));
                 }
-                request = request.version_id(id);
+                (Some(id.as_str()), None)
             }
             Version::Number(n) => {
                 return Err(Error::new(
@@ -103,208 +130,18 @@ impl SecretsManagerClient {
                 )
                 .with_secret(secret_id));
             }
-        }
-        let out = request.send().await.map_err(|e| {
-            let err = map_sdk_error(&e, GET.name, secret_id);
-            if err.is_not_found() && *version != Version::Current {
-                err.with_message(format!(
-                    "Secrets Manager secret {secret_id}, version {version:?}"
-                ))
-            } else {
-                err
-            }
-        })?;
-        let (value, binary) =
-            value_of(out.secret_string, out.secret_binary).ok_or_else(|| no_value(secret_id))?;
-        Ok(SecretVersion {
-            arn: out.arn.unwrap_or_default(),
-            name: out.name.unwrap_or_default(),
-            version_id: out.version_id.unwrap_or_default(),
-            version_stages: out.version_stages.unwrap_or_default(),
-            created_date: out.created_date.map(|d| d.secs()),
-            value,
-            binary,
-        })
-    }
-
-    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call, up to
-    /// 4 calls at once. One result per id in the order given; a secret
-    /// that is missing (or denied, or scheduled for deletion) fails its own slot only. An id
-    /// given twice is fetched once. When BatchGetSecretValue itself is denied or unsupported,
-    /// the ids are read with GetSecretValue instead (8 at a time), and so are later batches of
-    /// this client.
-    pub async fn fetch_many(&self, secret_ids: &[String]) -> Vec<Result<SecretVersion>> {
-        self.fetch_many_counted(secret_ids).await.0
-    }
-
-    /// [`SecretsManagerClient::fetch_many`], with the number of requests it sent
-    /// (BatchGetSecretValue pages and GetSecretValue calls).
-    pub async fn fetch_many_counted(
-        &self,
-        secret_ids: &[String],
-    ) -> (Vec<Result<SecretVersion>>, usize) {
-        use futures_util::StreamExt;
-        let mut results: Vec<Option<Result<SecretVersion>>> = vec![None; secret_ids.len()];
-        let mut unique: Vec<&str> = Vec::new();
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        for (i, id) in secret_ids.iter().enumerate() {
-            if let Err(e) = check_id(id) {
-                results[i] = Some(Err(e));
-            } else if seen.insert(id.as_str()) {
-                unique.push(id);
-            }
-        }
-        let mut fetched: HashMap<&str, Result<SecretVersion>> = HashMap::new();
-        let mut requests = 0;
-        let mut groups = unique.chunks(BATCH);
-        let known = self.batch_answered.load(Ordering::Relaxed)
-            || self.batch_denied.load(Ordering::Relaxed);
-        if !known && let Some(first) = groups.next() {
-            let (found, calls) = self.fetch_group(first).await;
-            fetched.extend(found);
-            requests += calls;
-        }
-        let chunks: Vec<_> = groups.map(|chunk| self.fetch_group(chunk)).collect();
-        let mut answers = futures_util::stream::iter(chunks).buffer_unordered(BATCH_CONCURRENCY);
-        while let Some((found, calls)) = answers.next().await {
-            fetched.extend(found);
-            requests += calls;
-        }
-        for (i, id) in secret_ids.iter().enumerate() {
-            if results[i].is_none() {
-                results[i] = Some(fetched.get(id.as_str()).cloned().unwrap_or_else(|| {
-                    Err(Error::new(
-                        ErrorKind::Backend,
-                        BACKEND,
-                        format!(
-                            "{} returned neither a value nor an error for secret {id}",
-                            GET_MANY.name
-                        ),
-                    )
-                    .with_secret(id))
-                }));
-            }
-        }
-        let results = results
-            .into_iter()
-            .map(|r| r.expect("every slot is filled"))
-            .collect();
-        (results, requests)
-    }
-
-    /// One group of at most [`BATCH`] ids: BatchGetSecretValue, or GetSecretValue calls once
-    /// it was refused. Returns the answers and the requests sent.
-    async fn fetch_group<'a>(
-        &self,
-        ids: &[&'a str],
-    ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
-        if self.batch_denied.load(Ordering::Relaxed) {
-            (self.fetch_each(ids).await, ids.len())
-        } else {
-            self.fetch_chunk(ids).await
-        }
-    }
-
-    /// One BatchGetSecretValue call (following NextToken, should AWS page) for at most
-    /// [`BATCH`] distinct ids.
-    /// Returns the answers and the requests sent.
-    async fn fetch_chunk<'a>(
-        &self,
-        ids: &[&'a str],
-    ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
-        let mut requests = 0;
-        let mut pages = self
-            .client
-            .batch_get_secret_value()
-            .set_secret_id_list(Some(ids.iter().map(|s| s.to_string()).collect()))
-            .into_paginator()
-            .send();
-        let mut found: Vec<(&'a str, Result<SecretVersion>)> = Vec::new();
-        while let Some(page) = pages.next().await {
-            requests += 1;
-            let page = match page {
-                Ok(page) => {
-                    self.batch_answered.store(true, Ordering::Relaxed);
-                    page
-                }
-                Err(e) => {
-                    let list = ids.join(", ");
-                    let err = map_sdk_error(&e, GET_MANY.name, &list);
-                    if found.is_empty()
-                        && (matches!(
-                            err.kind(),
-                            ErrorKind::PermissionDenied | ErrorKind::Unsupported
-                        ) || err.code().is_some_and(|c| {
-                            c == "UnknownOperationException" || c == "InvalidAction"
-                        }))
-                    {
-                        tracing::debug!(
-                            code = err.code().unwrap_or(""),
-                            "BatchGetSecretValue refused; reading with GetSecretValue"
-                        );
-                        self.batch_denied.store(true, Ordering::Relaxed);
-                        return (self.fetch_each(ids).await, requests + ids.len());
-                    }
-                    // The whole call failed: every id not yet answered gets the error.
-                    for id in ids {
-                        if !found.iter().any(|(f, _)| f == id) {
-                            let err = map_sdk_error(&e, GET_MANY.name, &list).with_secret(id);
-                            found.push((id, Err(err)));
-                        }
-                    }
-                    return (found, requests);
-                }
-            };
-            for entry in page.secret_values() {
-                let arn = entry.arn().unwrap_or_default();
-                let name = entry.name().unwrap_or_default();
-                let result = value_of(
-                    entry.secret_string().map(str::to_owned),
-                    entry.secret_binary().cloned(),
-                )
-                .map(|(value, binary)| SecretVersion {
-                    arn: arn.to_owned(),
-                    name: name.to_owned(),
-                    version_id: entry.version_id().unwrap_or_default().to_owned(),
-                    version_stages: entry.version_stages().to_vec(),
-                    created_date: entry.created_date().map(|d| d.secs()),
-                    value,
-                    binary,
-                });
-                // A name and an ARN of one secret may both have been asked for.
-                for id in ids.iter().filter(|id| names_secret(id, name, arn)) {
-                    found.push((id, result.clone().ok_or_else(|| no_value(id))));
-                }
-            }
-            for error in page.errors() {
-                let Some(id) = ids.iter().find(|id| Some(**id) == error.secret_id()) else {
-                    continue;
-                };
-                let err = map_service_error(
-                    error.error_code().unwrap_or(""),
-                    error.message().unwrap_or(""),
-                    None,
-                    GET_MANY.name,
-                    id,
-                );
-                found.push((id, Err(err)));
-            }
-        }
-        (found, requests)
-    }
-
-    /// GetSecretValue for each id, [`FALLBACK_CONCURRENCY`] at a time.
-    async fn fetch_each<'a>(&self, ids: &[&'a str]) -> Vec<(&'a str, Result<SecretVersion>)> {
-        use futures_util::StreamExt;
-        let calls: Vec<_> = ids.iter().map(|id| self.fetch_one(id)).collect();
-        futures_util::stream::iter(calls)
-            .buffered(FALLBACK_CONCURRENCY)
-            .collect()
+        };
+        self.get_secret_value(secret_id, id, stage)
             .await
-    }
-
-    async fn fetch_one<'a>(&self, id: &'a str) -> (&'a str, Result<SecretVersion>) {
-        (id, self.fetch_version(id, &Version::Current).await)
+            .map_err(|err| {
+                if err.is_not_found() && *version != Version::Current {
+                    err.with_message(format!(
+                        "Secrets Manager secret {secret_id}, version {version:?}"
+                    ))
+                } else {
+                    err
+                }
+            })
     }
 
     /// Every version of the secret (ListSecretVersionIds, deprecated versions included),
@@ -490,19 +327,16 @@ impl SecretsManagerClient {
     }
 }
 
-/// Whether a BatchGetSecretValue entry with `name` and `arn` answers the requested `id`: by
-/// name, by full ARN, or by ARN without AWS's `-xxxxxx` suffix.
-fn names_secret(id: &str, name: &str, arn: &str) -> bool {
-    id == name
-        || id == arn
-        || (Arn::looks_like(id)
-            && arn
-                .strip_prefix(id)
-                .is_some_and(|suffix| suffix.len() == 7 && suffix.starts_with('-')))
+/// Whole seconds and the nanoseconds of a date AWS answered.
+pub(crate) fn date_parts(d: Option<&DateTime>) -> (Option<i64>, u32) {
+    d.map_or((None, 0), |d| (Some(d.secs()), d.subsec_nanos()))
 }
 
 /// The value of a GetSecretValue answer and whether it was binary; `None` when it has neither.
-fn value_of(string: Option<String>, binary: Option<Blob>) -> Option<(SecretValue, bool)> {
+pub(crate) fn value_of(
+    string: Option<String>,
+    binary: Option<Blob>,
+) -> Option<(SecretValue, bool)> {
     match (string, binary) {
         (Some(s), _) => Some((SecretValue::from_string(s), false)),
         (None, Some(b)) => Some((SecretValue::new(b.into_inner()), true)),
@@ -510,7 +344,7 @@ fn value_of(string: Option<String>, binary: Option<Blob>) -> Option<(SecretValue
     }
 }
 
-fn no_value(secret_id: &str) -> Error {
+pub(crate) fn no_value(secret_id: &str) -> Error {
     Error::new(
         ErrorKind::Corrupt,
         BACKEND,
@@ -524,7 +358,7 @@ fn invalid(secret_id: &str, rule: impl Into<String>) -> Error {
 }
 
 /// A secret id is a name or an ARN; AWS checks the rest.
-fn check_id(secret_id: &str) -> Result<()> {
+pub(crate) fn check_id(secret_id: &str) -> Result<()> {
     if secret_id.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidName,
@@ -581,24 +415,6 @@ mod tests {
                 "secretsmanager:DeleteSecret"
             ]
         );
-    }
-
-    #[test]
-    fn batch_entries_match_names_and_arns() {
-        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf";
-        assert!(names_secret("app/db", "app/db", arn));
-        assert!(names_secret(arn, "app/db", arn));
-        assert!(names_secret(
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db",
-            "app/db",
-            arn
-        ));
-        assert!(!names_secret("app/d", "app/db", arn));
-        assert!(!names_secret(
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/d",
-            "app/db",
-            arn
-        ));
     }
 
     #[test]

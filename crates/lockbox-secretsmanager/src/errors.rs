@@ -1,16 +1,17 @@
 //! The one place Secrets Manager's errors become lockbox errors: Secrets Manager's own error
-//! codes and messages here, the transport and HTTP-status half in [`lockbox_aws::sdk_failure`].
+//! codes and messages here, the transport and HTTP-status half in [`lockbox_aws::AwsFailure`].
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use lockbox_aws::{Failure, service_detail, service_kind};
+use lockbox_aws::AwsFailure;
 use lockbox_core::{Error, ErrorKind};
 
 use crate::BACKEND;
 use crate::actions::CREATE;
 
 /// Maps an SDK error from `action` (e.g. `secretsmanager:GetSecretValue`) on the secret
-/// `secret_id` to lockbox's error, naming the action and the secret.
+/// `secret_id` to lockbox's error, naming the action and the secret. The error carries the
+/// [`AwsFailure`] as its source.
 pub(crate) fn map_sdk_error<E>(
     err: &SdkError<E, HttpResponse>,
     action: &str,
@@ -19,19 +20,7 @@ pub(crate) fn map_sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match lockbox_aws::sdk_failure(err) {
-        Failure::Transport { kind, detail } => Error::new(
-            kind,
-            BACKEND,
-            format!("{action} on secret {secret_id}: {detail}"),
-        )
-        .with_secret(secret_id),
-        Failure::Service {
-            code,
-            message,
-            status,
-        } => map_service_error(&code, &message, status, action, secret_id),
-    }
+    map_failure(AwsFailure::from_sdk(err), action, secret_id)
 }
 
 /// Maps an error code and message AWS returned for one secret: a whole call's service error,
@@ -43,16 +32,26 @@ pub(crate) fn map_service_error(
     action: &str,
     secret_id: &str,
 ) -> Error {
-    if is_deletion_state(code, aws_message) {
+    map_failure(
+        AwsFailure::service(status, code, aws_message),
+        action,
+        secret_id,
+    )
+}
+
+/// Maps a failure of `action` on `secret_id`; the error carries `failure` as its source.
+fn map_failure(failure: AwsFailure, action: &str, secret_id: &str) -> Error {
+    let (code, aws_message) = (failure.code.as_str(), failure.message.as_str());
+    if failure.transport.is_none() && is_deletion_state(code, aws_message) {
         let err = if action == CREATE.name {
             scheduled_for_deletion_on_create(secret_id)
         } else {
             scheduled_for_deletion(action, secret_id)
         };
-        return err.with_code(code);
+        let code = code.to_owned();
+        return err.with_code(code).with_source(failure);
     }
-    let kind = service_kind(code, aws_message, status, sm_kind);
-    let detail = service_detail(code, aws_message, status);
+    let (kind, detail) = failure.resolve(error_kind);
     let message = match (kind, code) {
         (ErrorKind::NotFound | ErrorKind::AlreadyExists, _) => {
             format!("Secrets Manager secret {secret_id}")
@@ -69,9 +68,25 @@ pub(crate) fn map_service_error(
         ),
         _ => format!("{action} on secret {secret_id}: {detail}"),
     };
-    Error::new(kind, BACKEND, message)
+    failure
+        .into_error(kind, BACKEND, message)
         .with_secret(secret_id)
-        .with_code(code)
+}
+
+/// True when AWS's answer says the secret asked for is gone: ResourceNotFoundException (no
+/// such secret, or no such version of it), or InvalidRequestException about a secret
+/// scheduled for (or undergoing) deletion. A transport failure, a refusal or throttling is
+/// never "gone".
+pub fn is_gone(failure: &AwsFailure) -> bool {
+    failure.transport.is_none()
+        && (failure.code == "ResourceNotFoundException"
+            || is_deletion_state(&failure.code, &failure.message))
+}
+
+/// [`is_gone`] for a lockbox error from this crate's calls (false when it carries no
+/// [`AwsFailure`]).
+pub fn error_is_gone(err: &Error) -> bool {
+    AwsFailure::of(err).is_some_and(is_gone)
 }
 
 /// `AlreadyExists` for a create that found the name held by a secret scheduled for deletion.
@@ -114,8 +129,16 @@ fn is_deletion_state(code: &str, message: &str) -> bool {
         || m.contains("was deleted")
 }
 
-/// Secrets Manager's own error codes; the ones every service shares are in
-/// [`lockbox_aws::common_kind`].
+/// The kind of a Secrets Manager error code: its own codes, then the ones every AWS service
+/// shares ([`lockbox_aws::common_kind`]: access, throttling, credentials, internal failures).
+/// `None` for a code neither knows (then the HTTP status decides, see
+/// [`AwsFailure::kind`]). The one table of Secrets Manager's codes. A secret scheduled for
+/// deletion answers InvalidRequestException (`Backend` here); see [`is_gone`].
+pub fn error_kind(code: &str) -> Option<ErrorKind> {
+    sm_kind(code).or_else(|| lockbox_aws::common_kind(code))
+}
+
+/// Secrets Manager's own error codes.
 fn sm_kind(code: &str) -> Option<ErrorKind> {
     Some(match code {
         "ResourceNotFoundException" => ErrorKind::NotFound,
@@ -130,6 +153,8 @@ fn sm_kind(code: &str) -> Option<ErrorKind> {
 
 #[cfg(test)]
 mod tests {
+    use lockbox_aws::service_kind;
+
     use super::*;
     use crate::actions::{DELETE, GET, PUT};
 
@@ -247,5 +272,47 @@ mod tests {
         );
         assert_eq!(e.kind(), ErrorKind::Backend);
         assert!(!e.to_string().contains("scheduled"), "{e}");
+    }
+
+    #[test]
+    fn gone_is_not_found_or_deletion_and_the_failure_is_kept() {
+        let e = map_service_error("ResourceNotFoundException", "no", Some(400), GET.name, "a");
+        assert!(error_is_gone(&e));
+        let f = AwsFailure::of(&e).unwrap();
+        assert_eq!(
+            (f.status, f.code.as_str(), f.message.as_str()),
+            (Some(400), "ResourceNotFoundException", "no")
+        );
+        let e = map_service_error(
+            "InvalidRequestException",
+            "You can't perform this operation on the secret because it was marked for deletion.",
+            Some(400),
+            GET.name,
+            "a",
+        );
+        assert!(error_is_gone(&e));
+        assert_eq!(e.code(), Some("InvalidRequestException"));
+        for (code, message) in [
+            ("InvalidRequestException", "managed by another service"),
+            ("AccessDeniedException", ""),
+            ("ThrottlingException", ""),
+        ] {
+            let e = map_service_error(code, message, Some(400), GET.name, "a");
+            assert!(!error_is_gone(&e), "{code}");
+        }
+        assert!(!error_is_gone(&Error::not_found(BACKEND, "a")));
+        assert_eq!(
+            error_kind("RequestLimitExceeded"),
+            Some(ErrorKind::Throttled)
+        );
+        assert_eq!(
+            error_kind("ExpiredTokenException"),
+            Some(ErrorKind::Unauthenticated)
+        );
+        assert_eq!(
+            error_kind("ResourceNotFoundException"),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(error_kind("InvalidRequestException"), None);
     }
 }

@@ -16,6 +16,8 @@ mod actions;
 #[cfg(feature = "client")]
 mod backend;
 #[cfg(feature = "client")]
+mod batch;
+#[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "client")]
 mod errors;
@@ -30,5 +32,7 @@ pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 pub use backend::{SecretsManagerBackend, SecretsManagerSettings};
 #[cfg(feature = "client")]
 pub use client::SecretsManagerClient;
+#[cfg(feature = "client")]
+pub use errors::{error_is_gone, error_kind, is_gone};
 pub use names::{MAX_NAME_CHARS, MAX_VALUE_BYTES, normalize_path, secret_prefix};
 pub use version::SecretVersion;

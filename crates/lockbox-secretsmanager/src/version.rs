@@ -16,12 +16,24 @@ pub struct SecretVersion {
     pub version_id: String,
     /// Staging labels attached to this version, such as `AWSCURRENT`.
     pub version_stages: Vec<String>,
-    /// When the version was created, in seconds since the Unix epoch.
+    /// When the version was created, in whole seconds since the Unix epoch.
     pub created_date: Option<i64>,
+    /// The fraction of a second of `created_date`, in nanoseconds (0 to 999,999,999; 0 when
+    /// unknown, as in stores synced before it was kept).
+    pub created_date_nanos: u32,
     /// The value: SecretString's UTF-8 bytes, or SecretBinary's bytes.
     pub value: SecretValue,
     /// True when the value came from SecretBinary.
     pub binary: bool,
+}
+
+impl SecretVersion {
+    /// The creation date in seconds since the Unix epoch with its fraction, as the AWS
+    /// Secrets Manager Agent prints `CreatedDate`.
+    pub fn created_epoch_seconds(&self) -> Option<f64> {
+        self.created_date
+            .map(|secs| secs as f64 + f64::from(self.created_date_nanos) / 1e9)
+    }
 }
 
 impl fmt::Debug for SecretVersion {
@@ -32,6 +44,7 @@ impl fmt::Debug for SecretVersion {
             .field("version_id", &self.version_id)
             .field("version_stages", &self.version_stages)
             .field("created_date", &self.created_date)
+            .field("created_date_nanos", &self.created_date_nanos)
             .field("value", &format_args!("[REDACTED]"))
             .field("binary", &self.binary)
             .finish()
@@ -50,11 +63,34 @@ mod tests {
             version_id: "v1".into(),
             version_stages: vec!["AWSCURRENT".into()],
             created_date: Some(1),
+            created_date_nanos: 0,
             value: SecretValue::from("hunter2-very-secret"),
             binary: false,
         };
         let d = format!("{v:?} {v:#?}");
         assert!(!d.contains("hunter2"), "{d}");
         assert!(d.contains("REDACTED") && d.contains("AWSCURRENT"), "{d}");
+    }
+
+    #[test]
+    fn the_creation_date_keeps_its_fraction() {
+        let mut v = SecretVersion {
+            arn: String::new(),
+            name: "a".into(),
+            version_id: "v1".into(),
+            version_stages: vec![],
+            created_date: Some(1_523_477_145),
+            created_date_nanos: 713_000_000,
+            value: SecretValue::from("x"),
+            binary: false,
+        };
+        assert_eq!(
+            v.created_epoch_seconds().map(|s| s.to_string()).as_deref(),
+            Some("1523477145.713")
+        );
+        v.created_date_nanos = 0;
+        assert_eq!(v.created_epoch_seconds(), Some(1_523_477_145.0));
+        v.created_date = None;
+        assert_eq!(v.created_epoch_seconds(), None);
     }
 }

@@ -3,24 +3,18 @@
 use async_trait::async_trait;
 use aws_sdk_ssm::Client;
 use aws_sdk_ssm::types::ParameterType;
+
+use crate::client::SsmClient;
 use lockbox_core::{
     Error, ErrorKind, PutMode, Result, SecretName, SecretValue, SecretsManager, Version,
     VersionInfo,
 };
 
-use crate::actions::{DELETE, GET, GET_MANY, HISTORY, LIST, PUT};
+use crate::actions::{DELETE, HISTORY, PUT};
 use crate::errors::map_sdk_error;
 use crate::names::{STANDARD_TIER_MAX_BYTES, check_name, parameter_prefix};
 
 pub(crate) const BACKEND: &str = "aws-ssm";
-
-/// GetParameters takes at most this many names a call, and GetParametersByPath answers at
-/// most this many parameters a page.
-const BATCH: usize = 10;
-
-/// How many GetParameters calls one `get_many` keeps in flight: 100 names in one round trip.
-/// After a throttled call the rest go one at a time.
-const MAX_IN_FLIGHT: usize = 10;
 
 /// What an `aws-ssm` config says.
 #[derive(Clone, Debug)]
@@ -40,7 +34,7 @@ pub struct SsmSettings {
 /// Node secrets as SecureString parameters under `<path>/<node name>/`.
 #[derive(Clone, Debug)]
 pub struct SsmBackend {
-    client: Client,
+    client: SsmClient,
     prefix: String,
     region: String,
     kms_key_id: Option<String>,
@@ -55,16 +49,21 @@ impl SsmBackend {
         let sdk = lockbox_aws::SdkOptions::new(&settings.region, settings.endpoint_url.as_deref())
             .load()
             .await;
-        Ok(Self::from_parts(Client::new(&sdk), prefix, settings))
+        Ok(Self::from_parts(SsmClient::new(&sdk), prefix, settings))
     }
 
     /// Builds the backend on a client the caller configured (tests, custom credentials).
     pub fn with_client(client: Client, settings: SsmSettings) -> Result<Self> {
+        Self::with_ssm_client(SsmClient::from_client(client), settings)
+    }
+
+    /// Builds the backend on a raw [`SsmClient`].
+    pub fn with_ssm_client(client: SsmClient, settings: SsmSettings) -> Result<Self> {
         let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
         Ok(Self::from_parts(client, prefix, settings))
     }
 
-    fn from_parts(client: Client, prefix: String, settings: SsmSettings) -> Self {
+    fn from_parts(client: SsmClient, prefix: String, settings: SsmSettings) -> Self {
         Self {
             client,
             prefix,
@@ -87,6 +86,11 @@ impl SsmBackend {
         Ok(full)
     }
 
+    /// The raw client the backend reads and writes with.
+    pub fn client(&self) -> &SsmClient {
+        &self.client
+    }
+
     async fn read(&self, name: &SecretName, parameter: String) -> Result<SecretValue> {
         get_parameter(&self.client, &parameter, name.as_str()).await
     }
@@ -97,7 +101,11 @@ impl SsmBackend {
 /// have (ParameterVersionNotFound) is an error, as in Airflow's SSM backend, which treats only
 /// ParameterNotFound as absent. `secret` is what errors call it. For callers that address
 /// parameters outside a node prefix (Airflow-style lookups).
-pub async fn read_parameter(client: &Client, parameter: &str, secret: &str) -> Result<SecretValue> {
+pub async fn read_parameter(
+    client: &SsmClient,
+    parameter: &str,
+    secret: &str,
+) -> Result<SecretValue> {
     get_parameter(client, parameter, secret)
         .await
         .map_err(crate::errors::selector_not_found_is_an_error)
@@ -105,23 +113,12 @@ pub async fn read_parameter(client: &Client, parameter: &str, secret: &str) -> R
 
 /// GetParameter with decryption; a missing version or label is `NotFound` (the backend's own
 /// reads of a version selector).
-async fn get_parameter(client: &Client, parameter: &str, secret: &str) -> Result<SecretValue> {
-    let out = client
-        .get_parameter()
-        .name(parameter)
-        .with_decryption(true)
-        .send()
+async fn get_parameter(client: &SsmClient, parameter: &str, secret: &str) -> Result<SecretValue> {
+    client
+        .get_parameter(parameter, true)
         .await
-        .map_err(|e| map_sdk_error(&e, GET.name, secret, parameter))?;
-    let value = out.parameter.and_then(|p| p.value).ok_or_else(|| {
-        Error::new(
-            ErrorKind::Corrupt,
-            BACKEND,
-            format!("{} on {parameter} returned no value", GET.name),
-        )
-        .with_secret(secret)
-    })?;
-    Ok(SecretValue::from_string(value))
+        .map(|p| p.value)
+        .map_err(|e| e.with_secret(secret))
 }
 
 /// The value as text, if SSM can hold it: UTF-8, 1 to 4096 bytes (standard tier).
@@ -192,6 +189,7 @@ impl SecretsManager for SsmBackend {
         let parameter = self.parameter_name(name)?;
         let text = check_value(name, value)?;
         self.client
+            .sdk()
             .put_parameter()
             .name(&parameter)
             .value(text)
@@ -208,6 +206,7 @@ impl SecretsManager for SsmBackend {
     async fn delete(&self, name: &SecretName) -> Result<()> {
         let parameter = self.parameter_name(name)?;
         self.client
+            .sdk()
             .delete_parameter()
             .name(&parameter)
             .send()
@@ -217,30 +216,12 @@ impl SecretsManager for SsmBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
-        let dir = self.path_dir(prefix);
-        let mut pages = self
-            .client
-            .get_parameters_by_path()
-            .path(&dir)
-            .recursive(true)
-            .with_decryption(false)
-            .into_paginator()
-            .send();
-        let mut names = Vec::new();
-        let strip = format!("{}/", self.prefix);
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error(&e, LIST.name, prefix, &dir))?;
-            for p in page.parameters() {
-                let Some(rel) = p.name().and_then(|n| n.strip_prefix(&strip)) else {
-                    continue;
-                };
-                if rel.starts_with(prefix)
-                    && let Ok(n) = SecretName::new(rel)
-                {
-                    names.push(n);
-                }
-            }
-        }
+        let mut names: Vec<SecretName> = self
+            .under(prefix, false)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         names.sort();
         names.dedup();
         Ok(names)
@@ -249,33 +230,7 @@ impl SecretsManager for SsmBackend {
     /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
     /// values together, so a prefix of 100 secrets takes 10 calls.
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
-        let dir = self.path_dir(prefix);
-        let mut pages = self
-            .client
-            .get_parameters_by_path()
-            .path(&dir)
-            .recursive(true)
-            .with_decryption(true)
-            .max_results(BATCH as i32)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        let strip = format!("{}/", self.prefix);
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error(&e, LIST.name, prefix, &dir))?;
-            for p in page.parameters() {
-                let Some(rel) = p.name().and_then(|n| n.strip_prefix(&strip)) else {
-                    continue;
-                };
-                if !rel.starts_with(prefix) {
-                    continue;
-                }
-                let (Ok(name), Some(value)) = (SecretName::new(rel), p.value()) else {
-                    continue;
-                };
-                out.push((name, SecretValue::from(value)));
-            }
-        }
+        let mut out = self.under(prefix, true).await?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.dedup_by(|a, b| a.0 == b.0);
         Ok(out)
@@ -287,6 +242,7 @@ impl SecretsManager for SsmBackend {
         let parameter = self.parameter_name(name)?;
         let mut pages = self
             .client
+            .sdk()
             .get_parameter_history()
             .name(&parameter)
             .with_decryption(false)
@@ -311,58 +267,35 @@ impl SecretsManager for SsmBackend {
     async fn has(&self, name: &SecretName) -> Result<bool> {
         let parameter = self.parameter_name(name)?;
         // Without decryption: existence needs no KMS permission.
-        match self
-            .client
-            .get_parameter()
-            .name(&parameter)
-            .with_decryption(false)
-            .send()
-            .await
-        {
+        match self.client.get_parameter(&parameter, false).await {
             Ok(_) => Ok(true),
-            Err(e) => {
-                let e = map_sdk_error(&e, GET.name, name.as_str(), &parameter);
-                if e.is_not_found() { Ok(false) } else { Err(e) }
-            }
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.with_secret(name)),
         }
     }
 
-    /// GetParameters, ten names a call, up to [`MAX_IN_FLIGHT`] calls at once: 100 names
-    /// take about one round trip instead of ten. Once a call is throttled, the calls not yet
-    /// sent go one at a time (the names of a throttled call fail with `Throttled`, for a
-    /// retry wrapper to send again later). One result per name, in order.
+    /// GetParameters through [`SsmClient::get_parameters`]: ten names a call, up to ten
+    /// calls at once, one at a time once throttled. One result per name, in order.
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        use futures_util::StreamExt;
-        use futures_util::stream::FuturesUnordered;
-
         let mut results: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
-        let mut valid = Vec::new();
+        let mut slots = Vec::new();
+        let mut parameters = Vec::new();
         for (i, name) in names.iter().enumerate() {
             match self.parameter_name(name) {
-                Ok(p) => valid.push((i, p)),
+                Ok(p) => {
+                    slots.push(i);
+                    parameters.push(p);
+                }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let mut pending = valid.chunks(BATCH);
-        let mut in_flight = FuturesUnordered::new();
-        let mut limit = MAX_IN_FLIGHT;
-        loop {
-            while in_flight.len() < limit {
-                let Some(chunk) = pending.next() else { break };
-                in_flight.push(self.get_chunk(names, chunk));
-            }
-            let Some(answers) = in_flight.next().await else {
-                break;
-            };
-            for (i, answer) in answers {
-                if answer
-                    .as_ref()
-                    .is_err_and(|e| e.kind() == ErrorKind::Throttled)
-                {
-                    limit = 1;
-                }
-                results[i] = Some(answer);
-            }
+        let answers = self.client.get_parameters(&parameters, true).await;
+        for (i, answer) in slots.into_iter().zip(answers) {
+            results[i] = Some(
+                answer
+                    .map(|p| p.value)
+                    .map_err(|e| e.with_secret(&names[i])),
+            );
         }
         results
             .into_iter()
@@ -381,50 +314,25 @@ impl SsmBackend {
         }
     }
 
-    /// One GetParameters call for `chunk` (slot in `names`, parameter name): a result per slot.
-    async fn get_chunk(
-        &self,
-        names: &[SecretName],
-        chunk: &[(usize, String)],
-    ) -> Vec<(usize, Result<SecretValue>)> {
-        let parameters: Vec<String> = chunk.iter().map(|(_, p)| p.clone()).collect();
-        match self
+    /// The secrets whose names start with `prefix` and their values (ciphertext when not
+    /// `decrypt`), from one recursive GetParametersByPath under [`Self::path_dir`].
+    async fn under(&self, prefix: &str, decrypt: bool) -> Result<Vec<(SecretName, SecretValue)>> {
+        let dir = self.path_dir(prefix);
+        let strip = format!("{}/", self.prefix);
+        let found = self
             .client
-            .get_parameters()
-            .set_names(Some(parameters))
-            .with_decryption(true)
-            .send()
+            .get_parameters_by_path(&dir, true, decrypt)
             .await
-        {
-            Ok(out) => chunk
-                .iter()
-                .map(|(i, parameter)| {
-                    let found = out
-                        .parameters()
-                        .iter()
-                        .find(|p| p.name() == Some(parameter.as_str()));
-                    let result = match found.and_then(|p| p.value()) {
-                        Some(v) => Ok(SecretValue::from(v)),
-                        None => Err(Error::not_found(BACKEND, &names[*i])
-                            .with_message(format!("parameter {parameter}"))),
-                    };
-                    (*i, result)
-                })
-                .collect(),
-            Err(e) => {
-                let list = chunk
-                    .iter()
-                    .map(|(_, p)| p.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                chunk
-                    .iter()
-                    .map(|(i, _)| {
-                        let err = map_sdk_error(&e, GET_MANY.name, names[*i].as_str(), &list);
-                        (*i, Err(err))
-                    })
-                    .collect()
-            }
-        }
+            .map_err(|e| e.with_secret(prefix))?;
+        Ok(found
+            .into_iter()
+            .filter_map(|p| {
+                let rel = p.name.strip_prefix(&strip)?;
+                if !rel.starts_with(prefix) {
+                    return None;
+                }
+                Some((SecretName::new(rel).ok()?, p.value))
+            })
+            .collect())
     }
 }

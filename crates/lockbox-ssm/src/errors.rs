@@ -1,8 +1,9 @@
 //! The one place SSM's errors become lockbox errors: SSM's own error codes here, the transport
-//! and HTTP-status half in [`lockbox_aws::sdk_failure`].
+//! and HTTP-status half in [`lockbox_aws::AwsFailure`].
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use lockbox_aws::AwsFailure;
 use lockbox_core::{Error, ErrorKind};
 
 use crate::backend::BACKEND;
@@ -18,15 +19,25 @@ pub(crate) fn map_sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let failure = lockbox_aws::sdk_failure(err);
-    let (kind, detail) = failure.resolve(ssm_kind);
+    map_failure(AwsFailure::from_sdk(err), action, secret, parameter)
+}
+
+/// Maps a failure of `action` on `parameter` to lockbox's error, which carries it as its
+/// source (see [`AwsFailure::of`]).
+pub(crate) fn map_failure(
+    failure: AwsFailure,
+    action: &str,
+    secret: &str,
+    parameter: &str,
+) -> Error {
+    let (kind, detail) = failure.resolve(error_kind);
     let message = match kind {
         ErrorKind::NotFound | ErrorKind::AlreadyExists => format!("parameter {parameter}"),
         _ => format!("{action} on parameter {parameter}: {detail}"),
     };
-    Error::new(kind, BACKEND, message)
+    failure
+        .into_error(kind, BACKEND, message)
         .with_secret(secret)
-        .with_code(failure.code())
 }
 
 /// The error codes that say the parameter exists but the version or label selected after its
@@ -57,10 +68,21 @@ pub(crate) fn selector_not_found_is_an_error(err: Error) -> Error {
     if let Some(s) = secret {
         mapped = mapped.with_secret(s);
     }
+    if let Some(failure) = AwsFailure::of(&err) {
+        mapped = mapped.with_source(failure.clone());
+    }
     mapped
 }
 
-/// SSM's own error codes; the ones every service shares are in [`lockbox_aws::common_kind`].
+/// The kind of an SSM error code: SSM's own codes, then the ones every AWS service shares
+/// ([`lockbox_aws::common_kind`]: access, throttling, credentials, internal failures). `None`
+/// for a code neither knows (then the HTTP status decides, see [`AwsFailure::kind`]). The one
+/// table of SSM's codes.
+pub fn error_kind(code: &str) -> Option<ErrorKind> {
+    ssm_kind(code).or_else(|| lockbox_aws::common_kind(code))
+}
+
+/// SSM's own error codes.
 fn ssm_kind(code: &str) -> Option<ErrorKind> {
     Some(match code {
         "ParameterNotFound" | "ParameterVersionNotFound" => ErrorKind::NotFound,
@@ -136,6 +158,36 @@ mod tests {
                 ssm_kind
             ),
             ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn the_public_table_covers_shared_codes_and_errors_keep_the_failure() {
+        for (code, kind) in [
+            ("ThrottlingException", ErrorKind::Throttled),
+            ("RequestLimitExceeded", ErrorKind::Throttled),
+            ("TooManyUpdates", ErrorKind::Throttled),
+            ("ExpiredTokenException", ErrorKind::Unauthenticated),
+            ("ParameterNotFound", ErrorKind::NotFound),
+            ("ParameterVersionNotFound", ErrorKind::NotFound),
+            ("AccessDeniedException", ErrorKind::PermissionDenied),
+        ] {
+            assert_eq!(error_kind(code), Some(kind), "{code}");
+        }
+        assert_eq!(error_kind("ValidationException"), None);
+        let e = map_failure(
+            AwsFailure::service(Some(400), "ParameterVersionNotFound", "no v9"),
+            "ssm:GetParameter",
+            "s",
+            "/a:9",
+        );
+        assert!(e.is_not_found());
+        let e = selector_not_found_is_an_error(e);
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        let f = AwsFailure::of(&e).expect("kept through the remapping");
+        assert_eq!(
+            (f.status, f.code.as_str()),
+            (Some(400), "ParameterVersionNotFound")
         );
     }
 }

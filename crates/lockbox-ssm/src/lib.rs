@@ -9,10 +9,20 @@ mod actions;
 #[cfg(feature = "client")]
 mod backend;
 #[cfg(feature = "client")]
+mod client;
+#[cfg(feature = "client")]
 mod errors;
 mod names;
+#[cfg(feature = "client")]
+mod parameter;
 
 pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SsmBackend, SsmSettings, read_parameter};
+#[cfg(feature = "client")]
+pub use client::SsmClient;
+#[cfg(feature = "client")]
+pub use errors::error_kind;
 pub use names::{STANDARD_TIER_MAX_BYTES, normalize_path, parameter_prefix};
+#[cfg(feature = "client")]
+pub use parameter::{Parameter, ParameterType};

@@ -13,6 +13,11 @@ use lockbox_ssm::{SsmBackend, SsmSettings};
 
 use crate::conformance::Subject;
 
+/// The SDK crates, for tests that arrange data on the emulator with the raw SDK: other crates'
+/// tests reach them through the test kit, so only lockbox-ssm and lockbox-secretsmanager
+/// depend on them directly.
+pub use {aws_sdk_secretsmanager, aws_sdk_ssm};
+
 /// The region every test client and backend uses.
 pub const REGION: &str = "us-east-1";
 

@@ -1,6 +1,7 @@
 //! Helpers shared by this crate's integration tests.
 #![allow(dead_code)]
 
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use std::io::{Read, Write};
 use std::time::Duration;
 
