@@ -176,48 +176,6 @@ impl fmt::Display for AwsFailure {
 
 impl std::error::Error for AwsFailure {}
 
-/// What a failed SDK call comes to (the earlier shape of [`AwsFailure`], kept for callers not
-/// yet moved to it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// No usable answer: a timeout, a connection or credentials failure, a request that could
-    /// not be built, or an answer that could not be read. The kind and detail are decided.
-    Transport {
-        /// What kind of failure it is.
-        kind: ErrorKind,
-        /// What went wrong, for the error message.
-        detail: String,
-    },
-    /// The service answered with an error; its kind depends on the service's codes.
-    Service {
-        /// AWS's error code, or empty.
-        code: String,
-        /// AWS's message, or empty.
-        message: String,
-        /// The HTTP status, when there was an answer.
-        status: Option<u16>,
-    },
-}
-
-/// Sorts an SDK error into a [`Failure`] (see [`AwsFailure::from_sdk`]).
-pub fn sdk_failure<E>(err: &SdkError<E, HttpResponse>) -> Failure
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let f = AwsFailure::from_sdk(err);
-    match f.transport {
-        Some(_) => Failure::Transport {
-            kind: f.kind(|_| None),
-            detail: f.detail,
-        },
-        None => Failure::Service {
-            code: f.code,
-            message: f.message,
-            status: f.status,
-        },
-    }
-}
-
 /// `Unauthenticated` when a failure's context says the credentials were the problem.
 fn credentials_failure(context: &str) -> Option<AwsFailure> {
     (context.contains("credentials") || context.contains("Credentials")).then(|| {

@@ -32,7 +32,7 @@ pub use aws_smithy_types::DateTime;
 #[cfg(feature = "sdk")]
 pub use config::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions};
 #[cfg(feature = "sdk")]
-pub use error::{AwsFailure, Failure, Transport, sdk_failure};
+pub use error::{AwsFailure, Transport};
 pub use status::{common_kind, service_detail, service_kind, status_kind};
 
 mod status;

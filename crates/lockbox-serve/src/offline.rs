@@ -90,7 +90,7 @@ impl Offline {
     /// and reads the store's index. Fails when there is no readable store afterwards.
     pub(crate) async fn start(
         settings: &OfflineSettings,
-        sdk: &aws_config::SdkConfig,
+        sdk: &lockbox_aws::SdkConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
         let key_file = match &settings.key_file {
@@ -112,7 +112,7 @@ impl Offline {
             key_file,
             manifest: settings.manifest.clone(),
             interval,
-            client: SecretsManagerClient::from_client(aws_sdk_secretsmanager::Client::new(sdk)),
+            client: SecretsManagerClient::new(sdk),
             index: RwLock::default(),
             deleted: Mutex::default(),
             deleted_count: AtomicUsize::new(0),

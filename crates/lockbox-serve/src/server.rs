@@ -55,7 +55,7 @@ impl Server {
 
     /// [`Server::start`] with an SDK config the caller built (custom credentials, tests);
     /// the config's `region` and `[lockbox] endpoint_url` are not applied to it.
-    pub async fn start_with_sdk(config: ServeConfig, sdk: &aws_config::SdkConfig) -> Result<Self> {
+    pub async fn start_with_sdk(config: ServeConfig, sdk: &lockbox_aws::SdkConfig) -> Result<Self> {
         let token = crate::token::read_token(&config.ssrf_env_variables)?;
         // A credentials file may appear or be fixed later (the agent starts anyway too).
         if config.validate_credentials && config.credentials_file_path.is_none() {
@@ -152,7 +152,7 @@ impl Server {
     }
 }
 
-async fn check_credentials(sdk: &aws_config::SdkConfig) -> Result<()> {
+async fn check_credentials(sdk: &lockbox_aws::SdkConfig) -> Result<()> {
     use aws_credential_types::provider::ProvideCredentials;
     let unauthenticated = |detail: String| {
         Error::new(

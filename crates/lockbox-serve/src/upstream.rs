@@ -1,18 +1,22 @@
-//! Reads from AWS, answered in the agent's and the extension's JSON: the loader of the
-//! response cache ([`Upstream`] is a [`Load`] of [`Request`]s whose values are the finished
-//! response bodies, so a hit is a map lookup and a reference-counted `Bytes` clone).
+//! Reads from AWS through lockbox's own clients (lockbox-secretsmanager's GetSecretValue and
+//! BatchGetSecretValue, lockbox-ssm's GetParameter and GetParameters), answered in the
+//! agent's and the extension's JSON. [`Upstream`] is the response cache's loader: a
+//! [`Load`] of [`Request`]s whose values are the finished bodies, so a hit is a map lookup
+//! and a reference-counted `Bytes` clone. Errors stay the clients' lockbox errors (their kind,
+//! from each crate's one code table, drives stale-if-error); [`UpstreamError::of`] renders
+//! them as the agent does from the [`AwsFailure`] they carry.
 
 use std::fmt;
 use std::sync::Arc;
 
-use aws_sdk_secretsmanager::error::SdkError;
-use aws_smithy_types::date_time::Format;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hyper::body::Bytes;
+use lockbox_aws::{AwsFailure, Transport};
 use lockbox_cache::Load;
-use lockbox_core::{Error, ErrorKind, Result, SecretValue};
-use lockbox_secretsmanager::SecretVersion;
+use lockbox_core::{Error, ErrorKind, Result};
+use lockbox_secretsmanager::{SecretVersion, SecretsManagerClient};
+use lockbox_ssm::{Parameter, SsmClient};
 use serde::Serialize;
 
 use crate::BACKEND;
@@ -20,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::request::Request;
 
 /// What AWS (or the way to it) answered instead of a value: the status and JSON body the
-/// agent sends back. Attached as the source of the lockbox [`Error`] so it survives the cache.
+/// agent sends back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UpstreamError {
     /// HTTP status to answer with.
@@ -33,18 +37,18 @@ pub struct UpstreamError {
 
 impl UpstreamError {
     pub(crate) fn timeout() -> Self {
-        Self {
-            status: 504,
-            code: "TimeoutError".into(),
-            message: "Timeout".into(),
-        }
+        Self::new(504, "TimeoutError", "Timeout")
     }
 
     fn internal() -> Self {
+        Self::new(500, "InternalFailure", "")
+    }
+
+    fn new(status: u16, code: &str, message: &str) -> Self {
         Self {
-            status: 500,
-            code: "InternalFailure".into(),
-            message: String::new(),
+            status,
+            code: code.into(),
+            message: message.into(),
         }
     }
 
@@ -61,37 +65,39 @@ impl UpstreamError {
         )
     }
 
-    fn kind(&self) -> ErrorKind {
-        match self.code.as_str() {
-            "ResourceNotFoundException" | "ParameterNotFound" | "ParameterVersionNotFound" => {
-                ErrorKind::NotFound
-            }
-            "ThrottlingException" | "TooManyRequestsException" => ErrorKind::Throttled,
-            "AccessDeniedException" => ErrorKind::PermissionDenied,
-            "TimeoutError" | "ConnectionError" => ErrorKind::Unavailable,
-            _ if self.status >= 500 => ErrorKind::Unavailable,
-            _ => ErrorKind::Backend,
-        }
-    }
-
-    fn into_error(self, target: &str) -> Error {
-        let kind = self.kind();
-        Error::new(
-            kind,
-            BACKEND,
-            format!("{} (HTTP {})", self.code, self.status),
-        )
-        .with_secret(target)
-        .with_code(self.code.clone())
-        .with_source(self)
-    }
-
-    /// The upstream answer carried by `err`, or an internal failure.
+    /// The agent's answer for a read that failed with `err`: a service error keeps its
+    /// status, code and message; a code-less 4xx keeps its status (a refusal never reads as
+    /// an outage); timeouts are 504, connection failures and unreadable answers 502,
+    /// anything else 500. An error that carries no AWS answer (a batch slot AWS listed as
+    /// invalid) is `ParameterNotFound` when it is a not-found, else 500.
     pub fn of(err: &Error) -> Self {
-        std::error::Error::source(err)
-            .and_then(|s| s.downcast_ref::<UpstreamError>())
-            .cloned()
-            .unwrap_or_else(Self::internal)
+        if let Some(up) = std::error::Error::source(err).and_then(|s| s.downcast_ref::<Self>()) {
+            return up.clone();
+        }
+        let Some(f) = AwsFailure::of(err) else {
+            return if err.is_not_found() {
+                Self::new(400, "ParameterNotFound", "")
+            } else {
+                Self::internal()
+            };
+        };
+        match (f.transport, f.status) {
+            (Some(Transport::Timeout), _) => Self::timeout(),
+            (Some(Transport::Connect), _) => Self::new(502, "ConnectionError", "Read Error"),
+            (Some(Transport::Unreadable), _) => Self::new(502, "ConnectionError", "Response Error"),
+            (Some(_), _) => Self::internal(),
+            (None, Some(status)) if !f.code.is_empty() => Self::new(status, &f.code, &f.message),
+            (None, Some(status)) if (400..500).contains(&status) => Self::new(
+                status,
+                match status {
+                    401 | 403 => "AccessDeniedException",
+                    429 => "ThrottlingException",
+                    _ => "ClientError",
+                },
+                "",
+            ),
+            _ => Self::internal(),
+        }
     }
 }
 
@@ -102,63 +108,6 @@ impl fmt::Display for UpstreamError {
 }
 
 impl std::error::Error for UpstreamError {}
-
-/// Sorts an SDK error the way the agent does: service errors keep their code, message and
-/// status (read by lockbox-aws' `sdk_failure`, the one place that takes SDK errors apart);
-/// timeouts are 504, connection failures 502, anything else 500.
-fn classify<E>(
-    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> UpstreamError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    let transport = |status, code: &str, message: &str| UpstreamError {
-        status,
-        code: code.into(),
-        message: message.into(),
-    };
-    match err {
-        SdkError::ServiceError(_) => match lockbox_aws::sdk_failure(err) {
-            lockbox_aws::Failure::Service {
-                code,
-                message,
-                status: Some(status),
-            } if !code.is_empty() => UpstreamError {
-                status,
-                code,
-                message,
-            },
-            // An answer whose body names no code (an emulator's or a proxy's): its status
-            // still says what kind of failure it is, and a refusal must never read as an
-            // outage (which the offline fallback would answer from the store).
-            lockbox_aws::Failure::Service {
-                status: Some(status),
-                ..
-            } if (400..500).contains(&status) => UpstreamError {
-                status,
-                code: match status {
-                    401 | 403 => "AccessDeniedException",
-                    429 => "ThrottlingException",
-                    _ => "ClientError",
-                }
-                .into(),
-                message: String::new(),
-            },
-            _ => UpstreamError::internal(),
-        },
-        SdkError::TimeoutError(_) => transport(504, "TimeoutError", "Timeout"),
-        SdkError::DispatchFailure(d) if d.is_timeout() => transport(504, "TimeoutError", "Timeout"),
-        SdkError::DispatchFailure(d) if d.is_io() => {
-            transport(502, "ConnectionError", "Read Error")
-        }
-        SdkError::ResponseError(_) => transport(502, "ConnectionError", "Response Error"),
-        _ => UpstreamError::internal(),
-    }
-}
 
 /// The agent's GetSecretValue body.
 #[derive(Serialize)]
@@ -205,18 +154,22 @@ struct ParameterFields<'a> {
     version: i64,
 }
 
-/// Seconds since the epoch with fraction, as the agent prints them (`f64` to string).
-fn epoch_with_fraction(d: &aws_smithy_types::DateTime) -> String {
-    (d.secs() as f64 + f64::from(d.subsec_nanos()) / 1e9).to_string()
+fn render_failed(target: &str) -> Error {
+    Error::new(ErrorKind::Backend, BACKEND, "cannot render the answer").with_secret(target)
 }
 
-/// [`version_bytes`] as a [`SecretValue`] (the offline store's answer).
-pub(crate) fn version_body(v: &SecretVersion) -> Result<SecretValue> {
-    version_bytes(v).map(|b| SecretValue::copy_from(&b))
+fn non_empty(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
 }
 
-/// The agent's GetSecretValue body for a version read by lockbox-secretsmanager (a batch, or
-/// the sealed store): `CreatedDate` in whole seconds, as those keep it.
+/// [`version_bytes`] as a [`SecretValue`](lockbox_core::SecretValue) (the offline store's
+/// answer).
+pub(crate) fn version_body(v: &SecretVersion) -> Result<lockbox_core::SecretValue> {
+    version_bytes(v).map(|b| lockbox_core::SecretValue::copy_from(&b))
+}
+
+/// The agent's GetSecretValue body for a version (a read, a batch or the sealed store):
+/// `CreatedDate` as epoch seconds with their fraction, as the agent prints it.
 pub(crate) fn version_bytes(v: &SecretVersion) -> Result<Bytes> {
     let (string, binary) = if v.binary {
         (None, Some(STANDARD.encode(v.value.expose_bytes())))
@@ -228,30 +181,49 @@ pub(crate) fn version_bytes(v: &SecretVersion) -> Result<Bytes> {
         (Some(s), None)
     };
     let body = SecretOut {
-        arn: Some(&v.arn).filter(|s| !s.is_empty()).map(String::as_str),
-        name: Some(&v.name).filter(|s| !s.is_empty()).map(String::as_str),
-        version_id: Some(&v.version_id)
-            .filter(|s| !s.is_empty())
-            .map(String::as_str),
+        arn: non_empty(&v.arn),
+        name: non_empty(&v.name),
+        version_id: non_empty(&v.version_id),
         secret_string: string,
         secret_binary: binary,
         version_stages: Some(&v.version_stages[..]),
-        created_date: v
-            .created_date
-            .map(|secs| epoch_with_fraction(&aws_smithy_types::DateTime::from_secs(secs))),
+        created_date: v.created_epoch_seconds().map(|s| s.to_string()),
     };
     serde_json::to_vec(&body)
         .map(Bytes::from)
-        .map_err(|_| Error::new(ErrorKind::Backend, BACKEND, "cannot render a secret"))
+        .map_err(|_| render_failed(&v.name))
+}
+
+/// The extension's GetParameter body for one parameter (dates as ISO 8601, as GetParameter's
+/// JSON has them).
+fn parameter_bytes(p: &Parameter) -> Result<Bytes> {
+    let value = std::str::from_utf8(p.value.expose_bytes()).map_err(|_| render_failed(&p.name))?;
+    let body = ParameterOut {
+        parameter: ParameterFields {
+            arn: p.arn.as_deref(),
+            data_type: p.data_type.as_deref(),
+            last_modified_date: p
+                .last_modified_date
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            name: Some(&p.name),
+            selector: p.selector.as_deref(),
+            source_result: p.source_result.as_deref(),
+            kind: p.kind.as_ref().map(|k| k.as_str()),
+            value: Some(value),
+            version: p.version,
+        },
+        result_metadata: Empty {},
+    };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|_| render_failed(&p.name))
 }
 
 /// Both AWS clients; the response cache's loader.
 #[derive(Clone)]
 pub(crate) struct Upstream {
-    sm: aws_sdk_secretsmanager::Client,
-    ssm: aws_sdk_ssm::Client,
-    /// lockbox-secretsmanager's client on `sm`: its BatchGetSecretValue with fallback.
-    batch: lockbox_secretsmanager::SecretsManagerClient,
+    sm: SecretsManagerClient,
+    ssm: SsmClient,
     metrics: Arc<Metrics>,
 }
 
@@ -261,13 +233,17 @@ impl fmt::Debug for Upstream {
     }
 }
 
+/// BatchGetSecretValue takes at most this many ids a call.
+const BATCH_GET_MAX: usize = 20;
+
+/// GetParameters takes at most this many names a call.
+const GET_PARAMETERS_MAX: usize = 10;
+
 impl Upstream {
-    pub(crate) fn new(sdk: &aws_config::SdkConfig, metrics: Arc<Metrics>) -> Self {
-        let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    pub(crate) fn new(sdk: &lockbox_aws::SdkConfig, metrics: Arc<Metrics>) -> Self {
         Self {
-            batch: lockbox_secretsmanager::SecretsManagerClient::from_client(sm.clone()),
-            sm,
-            ssm: aws_sdk_ssm::Client::new(sdk),
+            sm: SecretsManagerClient::new(sdk),
+            ssm: SsmClient::new(sdk),
             metrics,
         }
     }
@@ -280,79 +256,33 @@ impl Upstream {
                 id,
                 version_id,
                 stage,
-            } => {
-                self.secret(id, version_id.as_deref(), stage.as_deref())
-                    .await
-            }
+            } => match self
+                .sm
+                .get_secret_value(id, version_id.as_deref(), stage.as_deref())
+                .await
+            {
+                Ok(v) => version_bytes(&v),
+                Err(e) => Err(e),
+            },
             Request::Parameter { decrypt, .. } => {
                 let name = req.parameter_name().unwrap_or_default();
-                self.parameter(&name, *decrypt).await
+                match self.ssm.get_parameter(&name, *decrypt).await {
+                    Ok(p) => parameter_bytes(&p),
+                    Err(e) => Err(e),
+                }
             }
         };
-        out.map_err(|e| {
-            let err = e.into_error(req.target());
-            self.metrics.upstream_error(err.kind());
-            err
-        })
+        out.inspect_err(|e| self.metrics.upstream_error(e.kind()))
     }
 
-    async fn secret(
-        &self,
-        id: &str,
-        version_id: Option<&str>,
-        stage: Option<&str>,
-    ) -> std::result::Result<Bytes, UpstreamError> {
-        let out = self
-            .sm
-            .get_secret_value()
-            .secret_id(id)
-            .set_version_id(version_id.map(str::to_owned))
-            .set_version_stage(stage.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let binary = out.secret_binary().map(|b| STANDARD.encode(b.as_ref()));
-        let body = SecretOut {
-            arn: out.arn(),
-            name: out.name(),
-            version_id: out.version_id(),
-            secret_string: out.secret_string(),
-            secret_binary: binary,
-            version_stages: out.version_stages.as_deref(),
-            created_date: out.created_date().map(epoch_with_fraction),
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .map_err(|_| UpstreamError::internal())
-    }
-
-    async fn parameter(
-        &self,
-        name: &str,
-        decrypt: bool,
-    ) -> std::result::Result<Bytes, UpstreamError> {
-        let out = self
-            .ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(decrypt)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let Some(p) = out.parameter() else {
-            return Err(UpstreamError::internal());
-        };
-        parameter_body(p)
-    }
-
-    /// AWSCURRENT of several secrets with lockbox-secretsmanager's BatchGetSecretValue (20 ids
-    /// a call, GetSecretValue when the batch call is refused). Slots that failed are `None`.
+    /// AWSCURRENT of several secrets with BatchGetSecretValue (20 ids a call, GetSecretValue
+    /// when the batch call is refused). Slots that failed are `None`.
     async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<Bytes>> {
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         for _ in 0..unique.len().div_ceil(BATCH_GET_MAX) {
             self.metrics.backend_call();
         }
-        self.batch
+        self.sm
             .fetch_many(ids)
             .await
             .into_iter()
@@ -360,66 +290,18 @@ impl Upstream {
             .collect()
     }
 
-    /// Parameters with GetParameters, 10 names a call. Slots not answered are `None`.
+    /// Parameters with GetParameters (10 names a call, concurrent). Slots not answered are
+    /// `None`.
     async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<Bytes>> {
-        let mut out = vec![None; names.len()];
-        for (c, chunk) in names.chunks(GET_PARAMETERS_MAX).enumerate() {
+        for _ in 0..names.len().div_ceil(GET_PARAMETERS_MAX) {
             self.metrics.backend_call();
-            let Ok(answer) = self
-                .ssm
-                .get_parameters()
-                .set_names(Some(chunk.to_vec()))
-                .with_decryption(decrypt)
-                .send()
-                .await
-            else {
-                continue;
-            };
-            for p in answer.parameters() {
-                let name = p.name().unwrap_or_default();
-                let with_selector = format!("{name}{}", p.selector().unwrap_or_default());
-                for (i, asked) in chunk.iter().enumerate() {
-                    if (*asked == with_selector || (asked == name && p.selector().is_none()))
-                        && let Ok(body) = parameter_body(p)
-                    {
-                        out[c * GET_PARAMETERS_MAX + i] = Some(body);
-                    }
-                }
-            }
         }
-        out
-    }
-}
-
-/// BatchGetSecretValue takes at most this many ids a call (the batches of
-/// `SecretsManagerClient::fetch_many`).
-const BATCH_GET_MAX: usize = 20;
-
-/// GetParameters takes at most this many names a call.
-const GET_PARAMETERS_MAX: usize = 10;
-
-/// The extension's GetParameter body for one parameter.
-fn parameter_body(p: &aws_sdk_ssm::types::Parameter) -> std::result::Result<Bytes, UpstreamError> {
-    {
-        let body = ParameterOut {
-            parameter: ParameterFields {
-                arn: p.arn(),
-                data_type: p.data_type(),
-                last_modified_date: p
-                    .last_modified_date()
-                    .and_then(|d| d.fmt(Format::DateTime).ok()),
-                name: p.name(),
-                selector: p.selector(),
-                source_result: p.source_result(),
-                kind: p.r#type().map(|t| t.as_str()),
-                value: p.value(),
-                version: p.version(),
-            },
-            result_metadata: Empty {},
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .map_err(|_| UpstreamError::internal())
+        self.ssm
+            .get_parameters(names, decrypt)
+            .await
+            .into_iter()
+            .map(|r| r.ok().and_then(|p| parameter_bytes(&p).ok()))
+            .collect()
     }
 }
 
@@ -508,16 +390,18 @@ mod tests {
             UpstreamError::internal().body(),
             "{\"__type\":\"InternalFailure\"}"
         );
-        let err = e.clone().into_error("x");
-        assert!(err.is_not_found());
+        let err = lockbox_aws::AwsFailure::service(
+            Some(400),
+            "ResourceNotFoundException",
+            "Secrets Manager can't find the specified secret.",
+        )
+        .into_error(ErrorKind::NotFound, "x", "gone".into());
         assert_eq!(UpstreamError::of(&err), e);
-    }
-
-    #[test]
-    fn created_date_is_epoch_seconds_with_fraction() {
-        let d = aws_smithy_types::DateTime::from_secs_and_nanos(1_700_000_000, 250_000_000);
-        assert_eq!(epoch_with_fraction(&d), "1700000000.25");
-        let d = aws_smithy_types::DateTime::from_secs(1_700_000_000);
-        assert_eq!(epoch_with_fraction(&d), "1700000000");
+        let refused = lockbox_aws::AwsFailure::service(Some(403), "", "").into_error(
+            ErrorKind::PermissionDenied,
+            "x",
+            "no".into(),
+        );
+        assert_eq!(UpstreamError::of(&refused).code, "AccessDeniedException");
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_ssm::types::ParameterType;
 use lockbox_serve::{ServeConfig, Server};
+use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm};
 use lockbox_testkit::{emulator, prefix};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
