@@ -8,6 +8,10 @@
 //! - [`read_trusted`] / [`open_trusted`]: a file that holds a secret is read only if it is
 //!   ours: no symbolic link, a regular file owned by the effective user, no group or other
 //!   bits, under a size cap, opened without blocking (a FIFO is refused at once).
+//! - [`read_protected`] / [`open_protected`]: a file lockbox takes orders from (a consumers
+//!   file, a token file): no symbolic link, no FIFO, a regular file owned by the effective user
+//!   or root that group and others cannot write (with [`Readers::OwnerOnly`], nor read), in a
+//!   directory owned by the effective user or root that group and others cannot write.
 //! - [`read_regular`] / [`open_regular`]: a config file or manifest: any owner, but a regular
 //!   file under a size cap, opened without blocking.
 //! - [`check_key_dirs`] / [`ensure_key_dirs`]: the directories keys are kept in are ours and
@@ -48,8 +52,8 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 pub use dirs::{DirChange, check_key_dirs, create_private_dirs, ensure_key_dirs, sync_dir};
 pub use error::{FileKind, FsError};
 pub use read::{
-    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, open_regular,
-    open_trusted, read_regular, read_trusted,
+    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, Readers, open_protected,
+    open_regular, open_trusted, read_protected, read_regular, read_trusted,
 };
 
 /// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment
