@@ -173,11 +173,33 @@ impl Offline {
         // Read again each round, so edits apply without a restart (as `lockbox sync`).
         let result = async {
             let manifest = Manifest::read(path)?;
-            lockbox_resources::sync(&manifest, &self.store, &self.key_file, &self.client).await
+            // A rolled-back store (an older copy put back) is replaced by what the cloud
+            // answers now, under a generation above any seen: the old copy only names what
+            // was there before, and nothing is written unless every fetch succeeds, so a
+            // rolled-back store is never served and a reachable cloud repairs it.
+            let options = lockbox_resources::SyncOptions {
+                allow_rollback: true,
+                ..lockbox_resources::SyncOptions::default()
+            };
+            lockbox_resources::sync_with_options(
+                &manifest,
+                &self.store,
+                &self.key_file,
+                &self.client,
+                &options,
+            )
+            .await
         }
         .await;
         self.metrics.sync(result.is_ok());
         let report = result?;
+        if report.accepted_rollback {
+            tracing::warn!(
+                "the store {} was older than one seen before (an older copy was put back); \
+                 replaced it with the secrets the cloud holds now",
+                self.store.display()
+            );
+        }
         tracing::info!(
             "synced {} secrets into {} ({} requests)",
             report.secrets.len(),
