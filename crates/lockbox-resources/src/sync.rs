@@ -822,6 +822,34 @@ mod tests {
         }
     }
 
+    /// Issue 23 item 7: deleting `<key>.generation` does not hide a rollback: the highest
+    /// generation is also kept in an extended attribute of the key file, which only who may
+    /// change the key can remove.
+    #[tokio::test]
+    async fn an_older_store_is_refused_even_when_the_generation_file_was_deleted() {
+        let f = fake();
+        let d = dirs();
+        let m = manifest(&[("db", &[])]);
+        sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let old = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        assert_eq!(
+            sync_with(&m, &d.store, &d.key, &f)
+                .await
+                .unwrap()
+                .generation,
+            2
+        );
+        std::fs::remove_file(generation_file(&d.key)).unwrap();
+        std::fs::write(d.store.join(STORE_FILE), &old).unwrap();
+        let e = Store::open(&d.store, &d.key).unwrap_err();
+        assert!(
+            e.to_string().contains("is generation 1, but generation 2"),
+            "{e}"
+        );
+        let e = sync_with(&m, &d.store, &d.key, &f).await.unwrap_err();
+        assert!(e.to_string().contains("rollback"), "{e}");
+    }
+
     #[tokio::test]
     async fn an_older_store_copied_back_is_refused_unless_accepted() {
         let f = fake();
