@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
 //!   fresh moto emulator and a fresh OpenBao dev server (Vault API), then `airflow-diff` on that
-//!   emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
+//!   emulator; closes with `ci: N passed, N failed, N skipped` (counted
+//!   from nextest's `Summary` line; `N passed (N flaky)` and a `ci: flaky: NAME` line per test
+//!   that passed only on a retry). What `.ci/run` calls.
 //!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration

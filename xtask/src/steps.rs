@@ -47,33 +47,64 @@ pub fn nextest_available() -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// Whose summary lines a step's output is counted from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Summaries {
+    /// libtest's `test result: ok. 3 passed; 0 failed; 1 ignored; ...`, one per test binary
+    /// (`cargo test`, doc tests).
+    Libtest,
+    /// nextest's one `Summary [ 1.2s] 4 tests run: 3 passed (1 flaky), 1 failed, 2 skipped`
+    /// and the `FLAKY` lines under it. The libtest lines nextest shows in a failed try's output
+    /// are not counted: a test that passed on a retry is a flaky pass, not a failure.
+    Nextest,
+}
+
 /// Test counts read from the runners' own summary lines.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct Counts {
-    /// Tests that passed.
+    /// Tests that passed (flaky ones included).
     pub passed: u64,
     /// Tests that failed (or timed out).
     pub failed: u64,
     /// Tests skipped or ignored.
     pub skipped: u64,
+    /// Of those passed, how many passed only on a retry.
+    pub flaky: u64,
+    /// The names nextest gives them (`crate::binary test_name`), as it lists them.
+    pub flaky_names: Vec<String>,
 }
 
 impl Counts {
-    /// Adds the counts from one line of runner output, if it is a summary line: libtest's
-    /// `test result: ok. 3 passed; 0 failed; 1 ignored; ...` or nextest's
-    /// `Summary [ 1.2s] 4 tests run: 3 passed, 1 failed, 2 skipped`.
-    fn add_line(&mut self, line: &str) {
+    /// The counts in `output`, a step's whole output read as `from`.
+    #[cfg(test)]
+    fn of_output(output: &str, from: Summaries) -> Self {
+        let mut counts = Self::default();
+        for line in output.lines() {
+            counts.add_line(line, from);
+        }
+        counts
+    }
+
+    /// Adds the counts from one line of runner output, if it is a summary line of `from`.
+    fn add_line(&mut self, line: &str, from: Summaries) {
         let line = strip_ansi(line);
         let line = line.trim();
-        let items = if let Some(rest) = line.strip_prefix("test result: ") {
+        let items = match from {
             // "ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s"
-            rest.split_once(". ")
-                .map(|(_, items)| items.split(';').collect::<Vec<_>>())
-        } else if line.starts_with("Summary [") {
-            line.split_once(" run: ")
-                .map(|(_, items)| items.split(',').collect::<Vec<_>>())
-        } else {
-            None
+            Summaries::Libtest => line
+                .strip_prefix("test result: ")
+                .and_then(|rest| rest.split_once(". "))
+                .map(|(_, items)| items.split(';').collect::<Vec<_>>()),
+            Summaries::Nextest => {
+                if let Some(rest) = line.strip_prefix("FLAKY ") {
+                    self.add_flaky_name(rest);
+                    return;
+                }
+                // "Summary [   0.3s] 3 tests run: 2 passed (1 flaky), 1 failed, 1 skipped"
+                line.strip_prefix("Summary [")
+                    .and_then(|rest| rest.split_once(" run: "))
+                    .map(|(_, items)| items.split(',').collect::<Vec<_>>())
+            }
         };
         for item in items.unwrap_or_default() {
             let mut words = item.split_whitespace();
@@ -81,12 +112,75 @@ impl Counts {
                 continue;
             };
             match words.next() {
-                Some("passed") => self.passed += n,
+                Some("passed") => {
+                    self.passed += n;
+                    // "(1 flaky)"
+                    if let Some(flaky) = words
+                        .next()
+                        .and_then(|w| w.strip_prefix('('))
+                        .and_then(|w| w.parse::<u64>().ok())
+                        .filter(|_| words.next() == Some("flaky)"))
+                    {
+                        self.flaky += flaky;
+                    }
+                }
                 Some("failed" | "timed") => self.failed += n,
                 Some("ignored" | "skipped") => self.skipped += n,
                 _ => {}
             }
         }
+    }
+
+    /// Records the test of a `FLAKY 2/3 [   0.007s] (1/3) crate::bin test_name` line (the
+    /// text after `FLAKY `; older nextest versions print no `(1/3)`).
+    fn add_flaky_name(&mut self, rest: &str) {
+        let Some((_, after)) = rest.split_once("] ") else {
+            return;
+        };
+        let after = after.trim_start();
+        let name = match after.strip_prefix('(') {
+            Some(progress) => progress.split_once(") ").map_or("", |(_, name)| name),
+            None => after,
+        };
+        let name = name.trim();
+        if !name.is_empty() && !self.flaky_names.iter().any(|n| n == name) {
+            self.flaky_names.push(name.to_owned());
+        }
+    }
+
+    /// Adds `other`'s counts and flaky names.
+    fn add(&mut self, other: Self) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.flaky += other.flaky;
+        self.flaky_names.extend(other.flaky_names);
+    }
+
+    /// The closing lines: `WHAT: N passed, N failed, N skipped`, with ` (N flaky)` after the
+    /// passed count and one `WHAT: flaky: NAME` line per flaky test when there are any.
+    pub fn closing_lines(&self, what: &str) -> Vec<String> {
+        let Self {
+            passed,
+            failed,
+            skipped,
+            flaky,
+            flaky_names,
+        } = self;
+        let flaky_note = if *flaky > 0 {
+            format!(" ({flaky} flaky)")
+        } else {
+            String::new()
+        };
+        let mut lines = vec![format!(
+            "{what}: {passed} passed{flaky_note}, {failed} failed, {skipped} skipped"
+        )];
+        lines.extend(
+            flaky_names
+                .iter()
+                .map(|name| format!("{what}: flaky: {name}")),
+        );
+        lines
     }
 }
 
@@ -134,29 +228,33 @@ impl Steps {
 
     /// Runs `command` with inherited stdio as step `name`.
     pub fn run(&mut self, name: &str, command: &mut Command) -> Result<()> {
-        self.run_inner(name, command, false)
+        self.run_inner(name, command, None)
     }
 
-    /// Runs `command` as step `name`, passing its output through while counting tests.
-    fn run_counted(&mut self, name: &str, command: &mut Command) -> Result<()> {
+    /// Runs `command` as step `name`, passing its output through while counting tests from
+    /// the summary lines of `from`.
+    fn run_counted(&mut self, name: &str, command: &mut Command, from: Summaries) -> Result<()> {
         if std::io::stderr().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
             command.env("CARGO_TERM_COLOR", "always");
         }
-        self.run_inner(name, command, true)
+        self.run_inner(name, command, Some(from))
     }
 
     /// Runs one step; with `count`, tees its output and adds up the runner's summary lines.
-    fn run_inner(&mut self, name: &str, command: &mut Command, count: bool) -> Result<()> {
+    fn run_inner(
+        &mut self,
+        name: &str,
+        command: &mut Command,
+        count: Option<Summaries>,
+    ) -> Result<()> {
         let shown = show(command);
         eprintln!("\nxtask: ==> [{name}] {shown}");
         let started = Instant::now();
         command.stdin(Stdio::null());
-        let status = if count {
-            let (status, counts) = tee_and_count(command)
+        let status = if let Some(from) = count {
+            let (status, counts) = tee_and_count(command, from)
                 .with_context(|| format!("step `{name}`: could not run `{shown}`"))?;
-            self.counts.passed += counts.passed;
-            self.counts.failed += counts.failed;
-            self.counts.skipped += counts.skipped;
+            self.counts.add(counts);
             status
         } else {
             command
@@ -188,6 +286,10 @@ impl Steps {
     ) -> Result<()> {
         let mut command = cargo();
         command.current_dir(paths::workspace_root());
+        let from = match runner {
+            Runner::Nextest => Summaries::Nextest,
+            Runner::Cargo => Summaries::Libtest,
+        };
         match runner {
             Runner::Nextest => {
                 // moto 5.2.5's Secrets Manager sometimes answers 500 ("dictionary changed size
@@ -220,7 +322,7 @@ impl Steps {
             TestSet::All => "tests",
             TestSet::Integration => "integration tests",
         };
-        self.run_counted(name, &mut command)
+        self.run_counted(name, &mut command, from)
     }
 
     /// Runs the doc tests (nextest does not run them).
@@ -230,7 +332,7 @@ impl Steps {
             .args(["test", "--workspace", "--doc", "--no-fail-fast"])
             .current_dir(paths::workspace_root());
         set_emulator_env(&mut command, session);
-        self.run_counted("doc tests", &mut command)
+        self.run_counted("doc tests", &mut command, Summaries::Libtest)
     }
 
     /// Prints how long each step took.
@@ -241,25 +343,23 @@ impl Steps {
         }
     }
 
-    /// Prints the plain closing line `WHAT: N passed, N failed, N skipped` on stdout, once any
-    /// test step ran.
+    /// Prints the plain closing line `WHAT: N passed, N failed, N skipped` on stdout (with
+    /// ` (N flaky)` after the passed count and a `WHAT: flaky: NAME` line for each test that
+    /// passed only on a retry), once any test step ran.
     pub fn print_counts(&self, what: &str) {
-        let Counts {
-            passed,
-            failed,
-            skipped,
-        } = self.counts;
         let ran_tests = self.timings.iter().any(|(name, _)| name.contains("tests"));
         if ran_tests {
             let _ = std::io::stderr().flush();
-            println!("{what}: {passed} passed, {failed} failed, {skipped} skipped");
+            for line in self.counts.closing_lines(what) {
+                println!("{line}");
+            }
         }
     }
 }
 
 /// Runs `command` with its stdout and stderr piped through to ours, line by line, and counts
-/// the tests its summary lines report.
-fn tee_and_count(command: &mut Command) -> Result<(ExitStatus, Counts)> {
+/// the tests its summary lines (of `from`) report.
+fn tee_and_count(command: &mut Command, from: Summaries) -> Result<(ExitStatus, Counts)> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -267,24 +367,26 @@ fn tee_and_count(command: &mut Command) -> Result<(ExitStatus, Counts)> {
     let counts = Arc::new(Mutex::new(Counts::default()));
     let stdout = child.stdout.take().map(|out| {
         let counts = Arc::clone(&counts);
-        thread::spawn(move || pump(out, std::io::stdout(), &counts))
+        thread::spawn(move || pump(out, std::io::stdout(), &counts, from))
     });
     let stderr = child.stderr.take().map(|err| {
         let counts = Arc::clone(&counts);
-        thread::spawn(move || pump(err, std::io::stderr(), &counts))
+        thread::spawn(move || pump(err, std::io::stderr(), &counts, from))
     });
     for pump in [stdout, stderr].into_iter().flatten() {
         let _ = pump.join();
     }
     let status = child.wait()?;
-    let counts = *counts
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let counts = std::mem::take(
+        &mut *counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
     Ok((status, counts))
 }
 
 /// Copies `from` to `to` line by line, adding summary lines to `counts`.
-fn pump(from: impl Read, mut to: impl Write, counts: &Mutex<Counts>) {
+fn pump(from: impl Read, mut to: impl Write, counts: &Mutex<Counts>, summaries: Summaries) {
     let mut reader = BufReader::new(from);
     let mut line = Vec::new();
     loop {
@@ -295,7 +397,7 @@ fn pump(from: impl Read, mut to: impl Write, counts: &Mutex<Counts>) {
                 let _ = to.write_all(&line);
                 let _ = to.flush();
                 if let Ok(mut counts) = counts.lock() {
-                    counts.add_line(&String::from_utf8_lossy(&line));
+                    counts.add_line(&String::from_utf8_lossy(&line), summaries);
                 }
             }
         }
@@ -378,28 +480,90 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_libtest_and_nextest_summaries() {
-        let mut counts = Counts::default();
-        counts.add_line(
-            "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
-             finished in 0.00s\n",
+    fn counts_libtest_summaries() {
+        let output = "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; \
+                      finished in 0.00s\n\
+                      running 3 tests\n\
+                      test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured\n\
+                      \u{1b}[32;1m     Summary\u{1b}[0m [   1.0s] 5 tests run: 5 passed, 0 skipped\n";
+        assert_eq!(
+            Counts::of_output(output, Summaries::Libtest),
+            Counts {
+                passed: 4,
+                failed: 2,
+                skipped: 1,
+                ..Counts::default()
+            }
         );
-        counts.add_line("test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured");
-        counts.add_line("     Summary [   9.856s] 142 tests run: 142 passed, 0 skipped");
-        counts.add_line(
-            "\u{1b}[32;1m     Summary\u{1b}[0m [   1.0s] 5 tests run: 3 passed, \
-             1 failed, 1 timed out, 4 skipped",
+    }
+
+    #[test]
+    fn counts_nextest_summaries_only() {
+        let output = "     Summary [   9.856s] 142 tests run: 142 passed, 0 skipped\n\
+                      \u{1b}[32;1m     Summary\u{1b}[0m [   1.0s] 5 tests run: 3 passed, \
+                      1 failed, 1 timed out, 4 skipped\n\
+                      test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured\n";
+        assert_eq!(
+            Counts::of_output(output, Summaries::Nextest),
+            Counts {
+                passed: 145,
+                failed: 2,
+                skipped: 4,
+                ..Counts::default()
+            }
         );
-        // A test that passed on a retry counts once, as passed.
-        counts.add_line("     Summary [  12.0s] 7 tests run: 7 passed (1 flaky), 0 skipped");
-        counts.add_line("running 3 tests");
+    }
+
+    /// Captured from nextest 0.9.143 (colours on): a test failed its first try and passed its
+    /// second; the run exits 0. The failed try's output shows libtest's `FAILED` line.
+    #[test]
+    fn a_test_that_passed_on_a_retry_is_flaky_not_failed() {
+        let counts = Counts::of_output(
+            include_str!("../testdata/nextest_flaky_passed.txt"),
+            Summaries::Nextest,
+        );
         assert_eq!(
             counts,
             Counts {
-                passed: 156,
-                failed: 4,
-                skipped: 5
+                passed: 2,
+                failed: 0,
+                skipped: 2,
+                flaky: 1,
+                flaky_names: vec!["harden-flaky flaky_one".to_owned()],
             }
+        );
+        assert_eq!(
+            counts.closing_lines("ci"),
+            [
+                "ci: 2 passed (1 flaky), 0 failed, 2 skipped",
+                "ci: flaky: harden-flaky flaky_one",
+            ]
+        );
+    }
+
+    /// Captured from nextest 0.9.143 (no colours): one flaky test, one that failed all three
+    /// tries, one ignored; the run exits 100.
+    #[test]
+    fn a_test_that_failed_every_try_counts_once() {
+        let counts = Counts::of_output(
+            include_str!("../testdata/nextest_flaky_and_failed.txt"),
+            Summaries::Nextest,
+        );
+        assert_eq!(
+            counts.closing_lines("it"),
+            [
+                "it: 2 passed (1 flaky), 1 failed, 1 skipped",
+                "it: flaky: harden-flaky flaky_one",
+            ]
+        );
+        let mut all = counts.clone();
+        all.add(Counts::of_output(
+            "test result: ok. 7 passed; 0 failed; 0 ignored; 0 measured\n",
+            Summaries::Libtest,
+        ));
+        assert_eq!(
+            all.closing_lines("ci")[0],
+            "ci: 9 passed (1 flaky), 1 failed, 1 skipped"
         );
     }
 

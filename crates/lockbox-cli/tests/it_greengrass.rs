@@ -43,6 +43,29 @@ fn sdk(endpoint: &str, region: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(conf)
 }
 
+/// The account of the ARNs in Greengrass's documentation: moto's default account, and the one
+/// LocalStack uses when it is the access key id (LocalStack takes a 12-digit access key id as
+/// the account; with any other key it is 000000000000).
+const DOC_ACCOUNT: &str = "123456789012";
+
+/// [`sdk`] signing with access key id [`DOC_ACCOUNT`], so the emulator's account is that of
+/// the documentation's ARNs on moto and LocalStack alike.
+fn sdk_in_doc_account(endpoint: &str, region: &str) -> aws_sdk_secretsmanager::Client {
+    let conf = aws_sdk_secretsmanager::config::Builder::from(&setup_config(endpoint))
+        .region(aws_sdk_secretsmanager::config::Region::new(
+            region.to_owned(),
+        ))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            DOC_ACCOUNT,
+            "test",
+            None,
+            None,
+            "lockbox-tests",
+        ))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
+}
+
 type Dirs = StoreDirs;
 
 /// `lockbox read --store <d.store> ARGS`.
@@ -210,8 +233,9 @@ async fn v1_definition_syncs_reads_by_resource_id_name_and_arn_and_drops_removed
 }
 
 /// The resource definition from Greengrass's documentation (create-resource-definition), used
-/// as is: its ARN names account 123456789012 (moto's) in us-west-2, secret
-/// `greengrass-SomeSecret-KUj89s`, labels Label1 and Label2.
+/// as is: its ARN names account 123456789012 in us-west-2, secret
+/// `greengrass-SomeSecret-KUj89s`, labels Label1 and Label2. The test and the sync sign with
+/// access key id [`DOC_ACCOUNT`], which makes that the account on LocalStack too.
 #[tokio::test]
 async fn greengrass_documented_definition_as_is() {
     let Some(endpoint) = emulator("greengrass_documented_definition_as_is") else {
@@ -234,7 +258,7 @@ async fn greengrass_documented_definition_as_is() {
         }
     ]
 }"#;
-    let sm = sdk(&endpoint, "us-west-2");
+    let sm = sdk_in_doc_account(&endpoint, "us-west-2");
     let name = "greengrass-SomeSecret-KUj89s";
     let run = tag();
     let current = format!("current-{run}");
@@ -260,7 +284,10 @@ async fn greengrass_documented_definition_as_is() {
     d.write_manifest_text(DOC);
     let mut args = d.sync_args(&endpoint);
     args.extend(["--region", "us-west-2"]);
-    ok(&lockbox(&args));
+    ok(&command(&args)
+        .env("AWS_ACCESS_KEY_ID", DOC_ACCOUNT)
+        .output()
+        .unwrap());
     assert_eq!(
         ok(&read(&d, &["--resource-id", "my-resource-id"])),
         current.as_bytes()

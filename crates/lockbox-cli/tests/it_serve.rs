@@ -38,6 +38,12 @@ async fn serve_reads_through_and_stops_on_sigterm() {
     let token = "cli-serve-token-0123456789";
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    // A token file must be owner-only, as a key file.
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let config = dir.path().join("serve.toml");
     // The agent's keys as the agent writes them, lockbox's under [lockbox].
     std::fs::write(

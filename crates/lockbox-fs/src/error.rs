@@ -123,6 +123,13 @@ pub enum FsError {
         /// Its permission bits (`0o777`, ...).
         mode: u32,
     },
+    /// A file that group or others can write to (so they could change what lockbox obeys).
+    FileWritableByOthers {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits (`0o664`, ...).
+        mode: u32,
+    },
     /// A file larger than what may be read there.
     TooLarge {
         /// The path.
@@ -152,6 +159,7 @@ impl FsError {
             | Self::NotOwned { path, .. }
             | Self::OpenToOthers { path, .. }
             | Self::WritableByOthers { path, .. }
+            | Self::FileWritableByOthers { path, .. }
             | Self::TooLarge { path, .. } => path,
         }
     }
@@ -162,12 +170,14 @@ impl FsError {
     }
 
     /// The command that fixes it, when one does: `chmod 600 <path>` (a file others can
-    /// access), `chmod go-w <path>` (a directory others can write to), `chown <uid> <path>`
+    /// access), `chmod go-w <path>` (a directory or file others can write to), `chown <uid> <path>`
     /// (another user's file or directory).
     pub fn fix(&self) -> Option<String> {
         match self {
             Self::OpenToOthers { path, .. } => Some(format!("chmod 600 {}", path.display())),
-            Self::WritableByOthers { path, .. } => Some(format!("chmod go-w {}", path.display())),
+            Self::WritableByOthers { path, .. } | Self::FileWritableByOthers { path, .. } => {
+                Some(format!("chmod go-w {}", path.display()))
+            }
             Self::NotOwned { path, euid, .. } => Some(format!("chown {euid} {}", path.display())),
             _ => None,
         }
@@ -194,7 +204,8 @@ impl FsError {
             }
             | Self::NotOwned { .. }
             | Self::OpenToOthers { .. }
-            | Self::WritableByOthers { .. } => ErrorKind::PermissionDenied,
+            | Self::WritableByOthers { .. }
+            | Self::FileWritableByOthers { .. } => ErrorKind::PermissionDenied,
             Self::NotAFile { .. } | Self::NotADirectory { .. } | Self::TooLarge { .. } => {
                 ErrorKind::InvalidConfig
             }
@@ -211,9 +222,10 @@ impl FsError {
             } => io::ErrorKind::IsADirectory,
             Self::NotADirectory { .. } => io::ErrorKind::NotADirectory,
             Self::NotAFile { .. } | Self::TooLarge { .. } => io::ErrorKind::InvalidData,
-            Self::NotOwned { .. } | Self::OpenToOthers { .. } | Self::WritableByOthers { .. } => {
-                io::ErrorKind::PermissionDenied
-            }
+            Self::NotOwned { .. }
+            | Self::OpenToOthers { .. }
+            | Self::WritableByOthers { .. }
+            | Self::FileWritableByOthers { .. } => io::ErrorKind::PermissionDenied,
         }
     }
 }
@@ -270,6 +282,12 @@ impl fmt::Display for FsError {
                 f,
                 "directory {} has mode {mode:04o}, so group or others can replace what is in \
                  it (fix: chmod go-w {})",
+                path.display(),
+                path.display()
+            ),
+            Self::FileWritableByOthers { path, mode } => write!(
+                f,
+                "{} has mode {mode:04o}, so group or others can change it (fix: chmod go-w {})",
                 path.display(),
                 path.display()
             ),

@@ -3,10 +3,15 @@
 //!
 //! - [`write_file_atomic`]: a crash leaves either the old file or the whole new one, never a
 //!   part; new files are 0600 and new directories 0700 (each new directory's parent is
-//!   fsynced); temporary files a killed earlier write left in that directory are removed.
+//!   fsynced); the temporary file is held under an exclusive `flock` while it is written, and
+//!   temporary files a killed earlier write left in that directory (no lock held) are removed.
 //! - [`read_trusted`] / [`open_trusted`]: a file that holds a secret is read only if it is
 //!   ours: no symbolic link, a regular file owned by the effective user, no group or other
 //!   bits, under a size cap, opened without blocking (a FIFO is refused at once).
+//! - [`read_protected`] / [`open_protected`]: a file lockbox takes orders from (a consumers
+//!   file, a token file): no symbolic link, no FIFO, a regular file owned by the effective user
+//!   or root that group and others cannot write (with [`Readers::OwnerOnly`], nor read), in a
+//!   directory owned by the effective user or root that group and others cannot write.
 //! - [`read_regular`] / [`open_regular`]: a config file or manifest: any owner, but a regular
 //!   file under a size cap, opened without blocking.
 //! - [`check_key_dirs`] / [`ensure_key_dirs`]: the directories keys are kept in are ours and
@@ -40,15 +45,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
 
 use lockbox_core::PutMode;
+use rustix::fs::{FlockOperation, Mode, OFlags};
 
 pub use dirs::{DirChange, check_key_dirs, create_private_dirs, ensure_key_dirs, sync_dir};
 pub use error::{FileKind, FsError};
 pub use read::{
-    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, open_regular,
-    open_trusted, read_regular, read_trusted,
+    CheckedFile, MAX_INPUT_FILE_LEN, MAX_KEY_FILE_LEN, MAX_STORE_FILE_LEN, Readers, open_protected,
+    open_regular, open_trusted, read_protected, read_regular, read_trusted,
 };
 
 /// Prefix of the temporary files [`write_file_atomic`] creates; secret names with a segment
@@ -63,28 +68,26 @@ const TMP_RANDOM_LEN: usize = 6;
 /// place and the directory fsynced. [`PutMode::Create`] never replaces an existing file (the
 /// rename itself refuses, so there is no check-then-write race) and fails with
 /// `io::ErrorKind::AlreadyExists`. Missing parent directories are created 0700, each new
-/// directory's parent fsynced. Before writing, temporary files an earlier, killed write left in
-/// the directory are removed ([`remove_stale_temp_files`]). Errors name the path and the step
-/// that failed; on error no temporary file is left behind.
+/// directory's parent fsynced. The temporary file is held under an exclusive `flock` from
+/// before its first byte until it is renamed, so no cleanup removes it; before writing,
+/// temporary files an earlier, killed write left in the directory are removed
+/// ([`remove_stale_temp_files`]). Errors name the path and the step that failed; on error no
+/// temporary file is left behind.
 pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result<()> {
-    run_started();
     let with_path = |step: &str, p: &Path, e: io::Error| {
         io::Error::new(e.kind(), format!("{step} {}: {e}", p.display()))
     };
     let dir = dirs::parent_of(path);
     create_private_dirs(dir)?;
     remove_stale_temp_files(dir);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .rand_bytes(TMP_RANDOM_LEN)
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| with_path("create temporary file in", dir, e))?;
+    let mut tmp =
+        locked_temp_file(dir).map_err(|e| with_path("create temporary file in", dir, e))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| with_path("write", tmp.path(), e))?;
     crash_point("wrote a temporary file");
-    // On failure the temporary file is removed when the returned handle drops.
+    // On failure the temporary file is removed when the returned handle drops. On success
+    // the renamed file's descriptor (and so the lock) is closed only after the rename.
     match mode {
         PutMode::Create => tmp.persist_noclobber(path).map(drop),
         PutMode::Overwrite => tmp.persist(path).map(drop),
@@ -109,17 +112,43 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], mode: PutMode) -> io::Result
     sync_dir(dir).map_err(|e| with_path("fsync", dir, e))
 }
 
+/// How often [`locked_temp_file`] creates a new temporary file when a cleanup removed the
+/// one it had just created before it could lock it.
+const LOCK_ATTEMPTS: usize = 16;
+
+/// A new, empty 0600 temporary file in `dir` under an exclusive `flock`. Between creating the
+/// file and locking it, a cleanup in another thread or process may lock and remove it (it
+/// looks like a killed write's leftover): then the file has no link left, and a new one is
+/// made.
+fn locked_temp_file(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    for _ in 0..LOCK_ATTEMPTS {
+        let tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .rand_bytes(TMP_RANDOM_LEN)
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)?;
+        rustix::fs::flock(tmp.as_file(), FlockOperation::LockExclusive)?;
+        if tmp.as_file().metadata()?.nlink() > 0 {
+            return Ok(tmp);
+        }
+        // Removed by a cleanup: forget its name (another file may take it) and try again.
+        drop(tmp.keep().map_err(|e| e.error)?);
+    }
+    Err(io::Error::other(format!(
+        "temporary files kept being removed before they could be locked ({LOCK_ATTEMPTS} tries)"
+    )))
+}
+
 /// Removes temporary files of [`write_file_atomic`] in `dir` that a killed earlier write left
 /// behind: only names of its pattern ([`TMP_PREFIX`] and six random letters or digits), only
-/// regular files owned by the effective user, and only those last modified before this
-/// process first used lockbox-fs ([`run_started`]), so a write in progress in another process
-/// is left alone. Returns how many were removed; errors are logged, never fatal.
+/// regular files owned by the effective user, and only those it can lock (`flock`, without
+/// waiting): a write in progress, in this process or another, holds its temporary file's lock
+/// until it has renamed it, so it is left alone however old the file looks. Returns how many
+/// were removed; errors are logged, never fatal.
 pub fn remove_stale_temp_files(dir: &Path) -> usize {
-    let started = run_started();
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
-    let euid = rustix::process::geteuid().as_raw();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
@@ -127,20 +156,12 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
             continue;
         }
         let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let stale = meta.file_type().is_file()
-            && meta.uid() == euid
-            && meta.modified().is_ok_and(|m| m < started);
-        if !stale {
-            continue;
-        }
-        match fs::remove_file(&path) {
-            Ok(()) => {
+        match remove_if_unlocked(&path) {
+            Ok(true) => {
                 tracing::info!(path = %path.display(), "removed a temporary file a killed write left behind");
                 removed += 1;
             }
+            Ok(false) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale temporary file");
@@ -155,18 +176,34 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
     removed
 }
 
+/// Removes `path` if it is our regular file and no one holds its lock; whether it did.
+fn remove_if_unlocked(path: &Path) -> io::Result<bool> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let file = fs::File::from(rustix::fs::open(path, flags, Mode::empty())?);
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() || meta.uid() != rustix::process::geteuid().as_raw() {
+        return Ok(false);
+    }
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    // Still the file we locked at that name (a writer renames its file only while it holds
+    // the lock, so the name cannot change hands between this check and the removal).
+    let now = fs::symlink_metadata(path)?;
+    if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+        return Ok(false);
+    }
+    fs::remove_file(path)?;
+    Ok(true)
+}
+
 /// Whether `name` is one of [`write_file_atomic`]'s temporary file names.
 pub fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(TMP_PREFIX).is_some_and(|rest| {
         rest.len() == TMP_RANDOM_LEN && rest.bytes().all(|b| b.is_ascii_alphanumeric())
     })
-}
-
-/// When this process first used lockbox-fs (the first call of this function, which every
-/// write makes). Temporary files older than that cannot belong to a write of this run.
-pub fn run_started() -> SystemTime {
-    static STARTED: OnceLock<SystemTime> = OnceLock::new();
-    *STARTED.get_or_init(SystemTime::now)
 }
 
 /// Environment variable of the crash-test hook; see [`crash_point`].

@@ -110,6 +110,75 @@ pub fn read_trusted(path: &Path, max_len: u64) -> Result<Vec<u8>, FsError> {
     open_trusted(path, max_len)?.read_all()
 }
 
+/// Who besides its owner may read a file [`open_protected`] opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readers {
+    /// Anyone may read it (it holds rules, not secrets): group and others may not write.
+    Anyone,
+    /// Only its owner (it holds a secret, such as a token): no group or other bit at all.
+    OwnerOnly,
+}
+
+/// Opens a file lockbox takes orders from without holding its own secret in it (a consumers
+/// file, an SSRF token file), trusting it as a key file: its directory must be owned by the
+/// effective user or root and not writable by group or others (else they could replace the
+/// file); the file is opened with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC` (a symbolic link is
+/// refused, a FIFO does not block) and must be a regular file owned by the effective user or
+/// root, not writable by group or others (with [`Readers::OwnerOnly`], no group or other bit
+/// at all), at most `max_len` bytes. Each refusal names the path and the fix.
+pub fn open_protected(path: &Path, max_len: u64, readers: Readers) -> Result<CheckedFile, FsError> {
+    let euid = rustix::process::geteuid().as_raw();
+    let dir = crate::dirs::parent_of(path);
+    let dir_meta = std::fs::metadata(dir).map_err(|e| what_is_there(dir, e, "open"))?;
+    if dir_meta.uid() != euid && dir_meta.uid() != 0 {
+        return Err(FsError::NotOwned {
+            path: dir.to_owned(),
+            owner: dir_meta.uid(),
+            euid,
+        });
+    }
+    if dir_meta.mode() & 0o022 != 0 {
+        return Err(FsError::WritableByOthers {
+            path: dir.to_owned(),
+            mode: dir_meta.mode() & 0o7777,
+        });
+    }
+    let file = open_nonblocking(path, OFlags::NOFOLLOW)?;
+    let meta = file.metadata().map_err(|e| FsError::io(path, "stat", e))?;
+    check_regular(path, &meta, max_len)?;
+    if meta.uid() != euid && meta.uid() != 0 {
+        return Err(FsError::NotOwned {
+            path: path.to_owned(),
+            owner: meta.uid(),
+            euid,
+        });
+    }
+    let mode = meta.mode() & 0o777;
+    if readers == Readers::OwnerOnly && mode & 0o077 != 0 {
+        return Err(FsError::OpenToOthers {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    if mode & 0o022 != 0 {
+        return Err(FsError::FileWritableByOthers {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(CheckedFile {
+        file,
+        path: path.to_owned(),
+        meta,
+        max_len,
+    })
+}
+
+/// [`open_protected`] and [`CheckedFile::read_all`].
+pub fn read_protected(path: &Path, max_len: u64, readers: Readers) -> Result<Vec<u8>, FsError> {
+    open_protected(path, max_len, readers)?.read_all()
+}
+
 /// Opens a file a user points lockbox at (a config file, a manifest): symbolic links are
 /// followed and any owner and mode is accepted, but the open does not block (a FIFO is
 /// refused at once), the descriptor must be a regular file, and at most `max_len` bytes.

@@ -313,7 +313,6 @@ fn a_killed_writes_temp_file_is_removed_by_the_next_write_and_nothing_else_is() 
     let dir = tempfile::tempdir().unwrap();
     let long_ago = SystemTime::now() - Duration::from_secs(3600);
     let stale = dir.path().join(".lockbox-tmp-AbC123");
-    let fresh = dir.path().join(".lockbox-tmp-XyZ789");
     let not_ours = dir.path().join(".lockbox-tmp-other-name");
     for p in [&stale, &not_ours] {
         fs::write(p, "part of a secret").unwrap();
@@ -324,20 +323,104 @@ fn a_killed_writes_temp_file_is_removed_by_the_next_write_and_nothing_else_is() 
             .set_modified(long_ago)
             .unwrap();
     }
-    // Written after this process started: may be another process's write in progress.
-    let started = lockbox_fs::run_started();
-    fs::write(&fresh, "in progress").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&fresh)
-        .unwrap()
-        .set_modified(started + Duration::from_secs(1))
-        .unwrap();
     write_file_atomic(&dir.path().join("k"), b"v", PutMode::Create).unwrap();
     assert!(!stale.exists(), "the stale temp file was removed");
-    assert!(fresh.exists(), "a newer temp file is left alone");
     assert!(
         not_ours.exists(),
         "a name outside the pattern is left alone"
     );
+}
+
+/// Files lockbox takes orders from (a consumers file, a token file), issue 23 item 4: a
+/// symbolic link, a FIFO, a file others can write (or read, for a token), a file in a
+/// directory others can write, another user's file: each refused at once, naming the fix.
+#[test]
+fn protected_files_are_trusted_like_key_files() {
+    use lockbox_fs::{Readers, read_protected};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    fs::create_dir(&conf).unwrap();
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o755)).unwrap();
+    let file = conf.join("consumers.json");
+    fs::write(&file, "{}").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(read_protected(&file, 64, Readers::Anyone).unwrap(), b"{}");
+    // Readable by others: fine for rules, not for a token.
+    let e = read_protected(&file, 64, Readers::OwnerOnly).unwrap_err();
+    assert_eq!(
+        e.fix(),
+        Some(format!("chmod 600 {}", file.display())),
+        "{e}"
+    );
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        read_protected(&file, 64, Readers::OwnerOnly).unwrap(),
+        b"{}"
+    );
+    // Writable by group or others.
+    for bad in [0o666, 0o620, 0o602] {
+        fs::set_permissions(&file, fs::Permissions::from_mode(bad)).unwrap();
+        let e = read_protected(&file, 64, Readers::Anyone).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(
+            e.fix(),
+            Some(format!("chmod go-w {}", file.display())),
+            "{e}"
+        );
+        assert!(e.to_string().contains("can change it"), "{e}");
+    }
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    // In a directory others can write: they could replace it.
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o777)).unwrap();
+    let e = read_protected(&file, 64, Readers::Anyone).unwrap_err();
+    assert_eq!(
+        e.fix(),
+        Some(format!("chmod go-w {}", conf.display())),
+        "{e}"
+    );
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o700)).unwrap();
+    // A symbolic link, a FIFO (refused at once, not waited on), a directory.
+    let link = conf.join("link");
+    symlink(&file, &link).unwrap();
+    let e = read_protected(&link, 64, Readers::Anyone).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FsError::NotAFile {
+                found: FileKind::Symlink,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let fifo = conf.join("fifo");
+    mkfifo(&fifo);
+    let e = read_protected(&fifo, 64, Readers::OwnerOnly).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FsError::NotAFile {
+                found: FileKind::Fifo,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = read_protected(&conf, 64, Readers::Anyone).unwrap_err();
+    assert!(matches!(e, FsError::NotAFile { .. }), "{e}");
+    // Another user's file (root may make one).
+    if is_root() {
+        rustix::fs::chown(&file, Some(rustix::process::Uid::from_raw(OTHER_UID)), None).unwrap();
+        let e = read_protected(&file, 64, Readers::Anyone).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FsError::NotOwned {
+                    owner: OTHER_UID,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }

@@ -35,7 +35,10 @@
 //!
 //! Keys are matched exactly (as the Greengrass API does); an unknown key, a key given twice
 //! (in any case), a wrong type or a broken rule is refused naming the file, the consumer index
-//! and the field. A file that holds a `Token` must be owner-only (`chmod 600`).
+//! and the field. The file is trusted as a key file is: a regular file (no symbolic link, no
+//! FIFO) owned by the user reading it or root, that group and others cannot write, in a
+//! directory owned by that user or root that group and others cannot write. A file that holds
+//! a `Token` must be owner-only (`chmod 600`).
 //!
 //! Decisions: [`Consumer::authorize`] says [`Decision::Allowed`] only when the resource is in
 //! the consumer's policies; otherwise [`Decision::Denied`], which names the consumer and the
@@ -192,11 +195,18 @@ pub fn authorize(consumer: &Consumer, resource_id: &str) -> Decision {
 }
 
 impl Consumers {
-    /// Reads and validates the consumers file at `path` (a regular file under 4 MiB, opened
-    /// without blocking; owner-only when it holds a token).
+    /// Reads and validates the consumers file at `path`, trusted as a key file is
+    /// ([`lockbox_fs::open_protected`]): a regular file under 4 MiB (no symbolic link, no
+    /// FIFO), owned by this user or root, that group and others cannot write, in a directory
+    /// owned by this user or root that group and others cannot write; owner-only when it
+    /// holds a token.
     pub fn read(path: &Path) -> Result<Self> {
-        let file = lockbox_fs::open_regular(path, lockbox_fs::MAX_INPUT_FILE_LEN)
-            .map_err(|e| fs_error(path, &e))?;
+        let file = lockbox_fs::open_protected(
+            path,
+            lockbox_fs::MAX_INPUT_FILE_LEN,
+            lockbox_fs::Readers::Anyone,
+        )
+        .map_err(|e| fs_error(path, &e))?;
         let meta = file.metadata().clone();
         let bytes = file.read_all().map_err(|e| fs_error(path, &e))?;
         let text = String::from_utf8(bytes)
@@ -660,7 +670,7 @@ mod tests {
         assert!(e.to_string().contains("chmod 600"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(Consumers::read(&p).unwrap().consumers().len(), 3);
-        // Uids only: any mode.
+        // Uids only: others may read it (not write it).
         let q = tmp.path().join("uids.json");
         std::fs::write(
             &q,
@@ -671,5 +681,56 @@ mod tests {
         assert!(Consumers::read(&q).is_ok());
         let e = Consumers::read(&tmp.path().join("missing.json")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    /// Issue 23 item 4: a consumers file is trusted like a key file. A uid-only file that
+    /// others can write (0666: another user rewrites it and gives himself every resource), a
+    /// symbolic link, a FIFO, a file in a directory others can write: each refused.
+    #[test]
+    fn a_consumers_file_others_can_change_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etc");
+        std::fs::create_dir(&dir).unwrap();
+        mode(&dir, 0o755);
+        let q = dir.join("uids.json");
+        std::fs::write(
+            &q,
+            r#"{"Consumers": [{"Name": "a", "Uid": 1, "ResourceAccessPolicies": []}]}"#,
+        )
+        .unwrap();
+        for bad in [0o666, 0o664, 0o646] {
+            mode(&q, bad);
+            let e = Consumers::read(&q).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{bad:o}: {e}");
+            assert!(e.to_string().contains("chmod go-w"), "{e}");
+        }
+        mode(&q, 0o644);
+        assert!(Consumers::read(&q).is_ok());
+        mode(&dir, 0o777);
+        let e = Consumers::read(&q).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("chmod go-w {}", dir.display())),
+            "{e}"
+        );
+        mode(&dir, 0o755);
+        let link = dir.join("link.json");
+        std::os::unix::fs::symlink(&q, &link).unwrap();
+        let e = Consumers::read(&link).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let fifo = dir.join("fifo.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = Consumers::read(&fifo).unwrap_err();
+        assert!(e.to_string().contains("FIFO"), "{e}");
     }
 }

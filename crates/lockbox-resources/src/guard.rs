@@ -13,6 +13,11 @@
 //!   store whose generation is lower than the remembered one (an older `secrets.sealed`
 //!   copied back) is refused by [`Store::open`](crate::Store::open) and by a sync, unless the
 //!   caller accepts it ([`SyncOptions::allow_rollback`], `--allow-rollback`).
+//!   The same map is also kept in an extended attribute of the key file itself
+//!   ([`GENERATION_XATTR`]), which only who may change the key can remove: a deleted or older
+//!   generation file does not hide a rollback (the higher of the two counts, with a loud
+//!   warning). Where the file system keeps no extended attributes, the file alone counts and a
+//!   warning says so.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -33,6 +38,13 @@ pub const LOCK_FILE_SUFFIX: &str = ".lock";
 /// Suffix added to the key file's name to make the file remembering generations
 /// (`/var/lib/lockbox/resources.key.generation`).
 pub const GENERATION_FILE_SUFFIX: &str = ".generation";
+
+/// Extended attribute of the key file that keeps the generation map too (the file's
+/// JSON), so removing the generation file does not reset rollback detection.
+pub const GENERATION_XATTR: &str = "user.lockbox.generations";
+
+/// Largest generation map kept in [`GENERATION_XATTR`] (ext4 keeps a value in one block).
+const MAX_GENERATION_XATTR: usize = 4000;
 
 /// How long a sync waits for another sync of the same store by default.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -174,7 +186,7 @@ pub(crate) struct Generations {
 
 impl Generations {
     /// Reads the generation file of `key_file`; a missing file remembers nothing.
-    pub(crate) fn load(key_file: &Path) -> Result<Self> {
+    fn read_file(key_file: &Path) -> Result<Self> {
         let path = generation_file(key_file);
         let text = match read_owner_only(&path)? {
             Some(text) => text,
@@ -197,6 +209,27 @@ impl Generations {
             )
         })?;
         Ok(Self { path, seen })
+    }
+
+    /// [`Generations::read_file`] raised to what the key file's [`GENERATION_XATTR`] keeps.
+    pub(crate) fn load(key_file: &Path) -> Result<Self> {
+        let mut me = Self::read_file(key_file)?;
+        for (store, kept) in key_file_generations(key_file) {
+            let slot = me.seen.entry(store.clone()).or_insert(0);
+            if kept > *slot {
+                tracing::warn!(
+                    store = %store,
+                    generation = kept,
+                    file_says = *slot,
+                    "the generation file {} is missing or older than the generations kept with \
+                     the key file {}; using those (was it deleted or copied back?)",
+                    me.path.display(),
+                    key_file.display()
+                );
+                *slot = kept;
+            }
+        }
+        Ok(me)
     }
 
     /// The highest generation seen for the store in `store_dir` (0 when none).
@@ -257,8 +290,56 @@ impl Generations {
                     format!("writing generation file {}: {e}", current.path.display()),
                 )
             },
-        )
+        )?;
+        keep_with_key(&key, key_file, text.trim_end().as_bytes());
+        Ok(())
         // The key file's lock is released when `key` is dropped.
+    }
+}
+
+/// The generation map kept in the key file's [`GENERATION_XATTR`] (empty when there is none
+/// or it cannot be read).
+fn key_file_generations(key_file: &Path) -> BTreeMap<String, u64> {
+    let Ok(key) = File::open(key_file) else {
+        return BTreeMap::new();
+    };
+    let mut buf = vec![0u8; MAX_GENERATION_XATTR];
+    match rustix::fs::fgetxattr(&key, GENERATION_XATTR, &mut buf[..]) {
+        Ok(len) => std::str::from_utf8(&buf[..len])
+            .ok()
+            .and_then(|text| parse_generations(text).ok())
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    key = %key_file.display(),
+                    "the generations kept with the key file are unreadable; ignoring them"
+                );
+                BTreeMap::new()
+            }),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+/// Keeps the generation map `json` in the key file's [`GENERATION_XATTR`]; a file system
+/// without extended attributes (or a map too large) is a warning: the generation file alone
+/// then remembers, and deleting it resets rollback detection.
+fn keep_with_key(key: &File, key_file: &Path, json: &[u8]) {
+    let result = if json.len() > MAX_GENERATION_XATTR {
+        Err(format!(
+            "the map is {} bytes, more than {MAX_GENERATION_XATTR}",
+            json.len()
+        ))
+    } else {
+        rustix::fs::fsetxattr(key, GENERATION_XATTR, json, rustix::fs::XattrFlags::empty())
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = result {
+        tracing::warn!(
+            key = %key_file.display(),
+            error = %e,
+            "cannot keep the store generations with the key file; only {} remembers them, and \
+             deleting it would hide a rollback",
+            generation_file(key_file).display()
+        );
     }
 }
 

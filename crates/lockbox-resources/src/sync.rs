@@ -526,7 +526,8 @@ impl SyncTarget {
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         let generation = self.highest_generation.saturating_add(1);
         let bytes = sealed::seal(snapshot, &key, synced_at, generation)?;
-        let temp_files_removed = remove_temp_files(&self.store_dir);
+        // Leftovers of a sync killed mid-write (a write in progress holds its file's lock).
+        let temp_files_removed = lockbox_fs::remove_stale_temp_files(&self.store_dir);
         let store_file = self.store_dir.join(STORE_FILE);
         lockbox_fs::write_file_atomic(&store_file, &bytes, PutMode::Overwrite).map_err(|e| {
             Error::new(
@@ -581,30 +582,6 @@ impl SyncTarget {
             accepted_rollback: self.accepted_rollback,
         })
     }
-}
-
-/// Removes `.lockbox-tmp-*` files in `dir` (leftovers of a sync killed mid-write). A file that
-/// vanishes meanwhile is fine; other errors are logged, never fatal.
-fn remove_temp_files(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
-            && entry.file_type().is_ok_and(|t| t.is_file())
-        {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove temporary file");
-                }
-            }
-        }
-    }
-    removed
 }
 
 #[cfg(test)]
@@ -844,6 +821,34 @@ mod tests {
             store,
             key,
         }
+    }
+
+    /// Issue 23 item 7: deleting `<key>.generation` does not hide a rollback: the highest
+    /// generation is also kept in an extended attribute of the key file, which only who may
+    /// change the key can remove.
+    #[tokio::test]
+    async fn an_older_store_is_refused_even_when_the_generation_file_was_deleted() {
+        let f = fake();
+        let d = dirs();
+        let m = manifest(&[("db", &[])]);
+        sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let old = std::fs::read(d.store.join(STORE_FILE)).unwrap();
+        assert_eq!(
+            sync_with(&m, &d.store, &d.key, &f)
+                .await
+                .unwrap()
+                .generation,
+            2
+        );
+        std::fs::remove_file(generation_file(&d.key)).unwrap();
+        std::fs::write(d.store.join(STORE_FILE), &old).unwrap();
+        let e = Store::open(&d.store, &d.key).unwrap_err();
+        assert!(
+            e.to_string().contains("is generation 1, but generation 2"),
+            "{e}"
+        );
+        let e = sync_with(&m, &d.store, &d.key, &f).await.unwrap_err();
+        assert!(e.to_string().contains("rollback"), "{e}");
     }
 
     #[tokio::test]
@@ -1146,14 +1151,14 @@ mod tests {
             .await
             .unwrap();
         std::fs::write(d.store.join(STORE_FILE), b"{ broken").unwrap();
-        std::fs::write(d.store.join(".lockbox-tmp-abc"), b"partial").unwrap();
+        std::fs::write(d.store.join(".lockbox-tmp-abc123"), b"partial").unwrap();
         std::fs::write(d.store.join("unrelated"), b"keep").unwrap();
         let r = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
             .await
             .unwrap();
         assert!(r.replaced_unreadable_store);
         assert_eq!(r.temp_files_removed, 1);
-        assert!(!d.store.join(".lockbox-tmp-abc").exists());
+        assert!(!d.store.join(".lockbox-tmp-abc123").exists());
         assert!(d.store.join("unrelated").exists());
         Store::open(&d.store, &d.key).unwrap();
     }

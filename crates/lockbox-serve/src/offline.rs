@@ -2,17 +2,24 @@
 //! syncs at start and on an interval, and answers Secrets Manager reads from when AWS cannot
 //! be reached.
 //!
-//! Deleted secrets: when Secrets Manager answers a read of a secret with
-//! `ResourceNotFoundException`, or with `InvalidRequestException` saying it is marked for
-//! deletion, that answer is remembered for the secret (by the id asked and by its ARN in the
-//! store), and while the cloud stays unreachable later reads of it get that same answer, never
-//! the store's copy. A successful cloud read of it forgets it again.
+//! The store answers only for an outage (the cloud unreachable: network, timeout, 5xx), never
+//! for a refusal. Deleted secrets: when Secrets Manager answers a read of a stored secret with
+//! a not-found about the whole secret ("can't find the specified secret", whatever
+//! `versionStage` or `versionId` was asked), or with `InvalidRequestException` saying it is
+//! marked for deletion, the whole secret is remembered as deleted; a not-found about one
+//! version ("... secret value for staging label / VersionId") remembers that version only.
+//! While the cloud stays unreachable, later reads of it get that same answer, never the
+//! store's copy; a successful cloud read of it forgets it again.
+//!
+//! That memory holds only secrets and versions the store holds (a read of an id or a stage
+//! the store does not have adds nothing: the store could not answer it anyway), at most
+//! [`MAX_TOMBSTONES`] entries (the least recently used goes first), each for [`TOMBSTONE_TTL`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
 use lockbox_core::{Error, ErrorKind, Result};
@@ -27,6 +34,79 @@ use crate::upstream::{UpstreamError, version_body};
 /// `periodicRefreshIntervalMin` says one.
 pub(crate) const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// Most "deleted in the cloud" answers remembered; the least recently used is dropped first.
+pub(crate) const MAX_TOMBSTONES: usize = 4096;
+
+/// How long a "deleted in the cloud" answer is remembered without being seen again.
+pub(crate) const TOMBSTONE_TTL: Duration = Duration::from_secs(3600);
+
+/// The cloud's "deleted" answers, by key, bounded in number and age (an LRU with a TTL).
+#[derive(Default)]
+struct Tombstones {
+    /// key -> (answer, last used, use stamp).
+    entries: HashMap<String, (UpstreamError, Instant, u64)>,
+    /// Increases with every insert or hit; the smallest stamp is the least recently used.
+    clock: u64,
+}
+
+impl Tombstones {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn insert(&mut self, key: String, answer: UpstreamError, now: Instant) {
+        self.clock += 1;
+        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_TOMBSTONES {
+            self.entries
+                .retain(|_, (_, used, _)| now.duration_since(*used) < TOMBSTONE_TTL);
+            if self.entries.len() >= MAX_TOMBSTONES
+                && let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, _, stamp))| *stamp)
+                    .map(|(k, _)| k.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(key, (answer, now, self.clock));
+    }
+
+    fn get(&mut self, key: &str, now: Instant) -> Option<UpstreamError> {
+        let (answer, used, stamp) = self.entries.get_mut(key)?;
+        if now.duration_since(*used) >= TOMBSTONE_TTL {
+            self.entries.remove(key);
+            return None;
+        }
+        self.clock += 1;
+        *used = now;
+        *stamp = self.clock;
+        Some(answer.clone())
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.entries.remove(key);
+    }
+}
+
+/// Whether the cloud's not-found (or marked-for-deletion) answer is about the whole secret,
+/// not one version or label of it. Secrets Manager says "can't find the specified secret." for
+/// a missing secret whatever `versionStage` or `versionId` was asked, and "can't find the
+/// specified secret value for staging label: X" (or "for VersionId: X") for a missing
+/// version. An answer that names no version counts as the whole secret.
+pub(crate) fn secret_is_gone(answer: &UpstreamError) -> bool {
+    match answer.code.as_str() {
+        "ResourceNotFoundException" => {
+            let message = answer.message.to_lowercase();
+            !["secret value", "staging label", "versionid", "version id"]
+                .iter()
+                .any(|about_a_version| message.contains(about_a_version))
+        }
+        "InvalidRequestException" => answer.message.to_lowercase().contains("delet"),
+        _ => false,
+    }
+}
+
 /// The store, its sync and what the cloud said was deleted.
 pub(crate) struct Offline {
     store: PathBuf,
@@ -37,9 +117,10 @@ pub(crate) struct Offline {
     client: SecretsManagerClient,
     /// The store's secrets, without values: read at start and after each sync.
     index: RwLock<Arc<Vec<SecretInfo>>>,
-    /// Tombstones: `s:<id or ARN>` for a whole secret, `v:<id>\0<version id>\0<stage>` for one
-    /// version the cloud said does not exist; the cloud's answer.
-    deleted: Mutex<HashMap<String, UpstreamError>>,
+    /// Tombstones of stored secrets: `s:<ARN>` for a whole secret,
+    /// `v:<ARN>\0<version id>\0<stage>` for one stored version the cloud said does not exist;
+    /// the cloud's answer.
+    deleted: Mutex<Tombstones>,
     /// How many tombstones there are (a read that succeeds skips the lock when none).
     deleted_count: AtomicUsize,
     metrics: Arc<Metrics>,
@@ -51,9 +132,25 @@ pub(crate) enum Verdict {
     Unreachable,
     /// The cloud says the secret (or this version) is gone: never answer it from the store.
     Deleted,
-    /// Anything else (access denied, throttled, bad request): answer the cloud's error.
+    /// Anything else (access denied, throttled, bad request, missing or invalid credentials):
+    /// answer the cloud's error, never the store's copy.
     Other,
 }
+
+/// Error codes that mean the request's credentials are missing or wrong, whatever the status:
+/// never an outage. `CredentialsError` is the code a local credentials or signing failure
+/// should carry (see `upstream.rs`).
+const CREDENTIAL_CODES: &[&str] = &[
+    "CredentialsError",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "AccessDeniedException",
+];
 
 impl Verdict {
     pub(crate) fn of(e: &UpstreamError) -> Self {
@@ -62,6 +159,7 @@ impl Verdict {
             "InvalidRequestException" if e.message.to_lowercase().contains("delet") => {
                 Self::Deleted
             }
+            code if CREDENTIAL_CODES.contains(&code) => Self::Other,
             "TimeoutError" | "ConnectionError" => Self::Unreachable,
             _ if e.status >= 500 => Self::Unreachable,
             _ => Self::Other,
@@ -69,12 +167,23 @@ impl Verdict {
     }
 }
 
-fn version_key(id: &str, version_id: Option<&str>, stage: Option<&str>) -> String {
+fn version_key(arn: &str, version_id: Option<&str>, stage: Option<&str>) -> String {
     format!(
-        "v:{id}\0{}\0{}",
+        "v:{arn}\0{}\0{}",
         version_id.unwrap_or(""),
         stage.unwrap_or("AWSCURRENT")
     )
+}
+
+/// Whether the store holds the version of `secret` that `version_id` or `stage` selects.
+fn holds_version(secret: &SecretInfo, version_id: Option<&str>, stage: Option<&str>) -> bool {
+    secret.versions.iter().any(|(id, stages)| match version_id {
+        Some(v) => id == v && stage.is_none_or(|s| stages.iter().any(|t| t == s)),
+        None => {
+            let stage = stage.unwrap_or("AWSCURRENT");
+            stages.iter().any(|t| t == stage)
+        }
+    })
 }
 
 fn selector(version_id: Option<&str>, stage: Option<&str>) -> Selector {
@@ -173,11 +282,33 @@ impl Offline {
         // Read again each round, so edits apply without a restart (as `lockbox sync`).
         let result = async {
             let manifest = Manifest::read(path)?;
-            lockbox_resources::sync(&manifest, &self.store, &self.key_file, &self.client).await
+            // A rolled-back store (an older copy put back) is replaced by what the cloud
+            // answers now, under a generation above any seen: the old copy only names what
+            // was there before, and nothing is written unless every fetch succeeds, so a
+            // rolled-back store is never served and a reachable cloud repairs it.
+            let options = lockbox_resources::SyncOptions {
+                allow_rollback: true,
+                ..lockbox_resources::SyncOptions::default()
+            };
+            lockbox_resources::sync_with_options(
+                &manifest,
+                &self.store,
+                &self.key_file,
+                &self.client,
+                &options,
+            )
+            .await
         }
         .await;
         self.metrics.sync(result.is_ok());
         let report = result?;
+        if report.accepted_rollback {
+            tracing::warn!(
+                "the store {} was older than one seen before (an older copy was put back); \
+                 replaced it with the secrets the cloud holds now",
+                self.store.display()
+            );
+        }
         tracing::info!(
             "synced {} secrets into {} ({} requests)",
             report.secrets.len(),
@@ -226,16 +357,18 @@ impl Offline {
         if self.deleted_count.load(Ordering::Relaxed) == 0 {
             return;
         }
+        let Some(secret) = self.find(id) else {
+            return;
+        };
         let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
-        deleted.remove(&format!("s:{id}"));
-        deleted.remove(&version_key(id, version_id, stage));
-        if let Some(s) = self.find(id) {
-            deleted.remove(&format!("s:{}", s.arn));
-        }
+        deleted.remove(&format!("s:{}", secret.arn));
+        deleted.remove(&version_key(&secret.arn, version_id, stage));
         self.deleted_count.store(deleted.len(), Ordering::Relaxed);
     }
 
     /// The cloud said `id` (or this version of it) does not exist or is marked for deletion.
+    /// Remembered only for a secret (or version) the store holds: for anything else the store
+    /// has no answer to withhold.
     pub(crate) fn cloud_deleted(
         &self,
         id: &str,
@@ -243,20 +376,25 @@ impl Offline {
         stage: Option<&str>,
         answer: &UpstreamError,
     ) {
-        let whole = answer.code != "ResourceNotFoundException"
-            || (version_id.is_none() && stage.is_none_or(|s| s == "AWSCURRENT"));
-        let mut keys = vec![version_key(id, version_id, stage)];
-        if whole {
-            keys.push(format!("s:{id}"));
-            if let Some(s) = self.find(id) {
-                keys.push(format!("s:{}", s.arn));
-            }
-        }
+        let Some(secret) = self.find(id) else {
+            return;
+        };
+        let key = if secret_is_gone(answer) {
+            format!("s:{}", secret.arn)
+        } else if holds_version(&secret, version_id, stage) {
+            version_key(&secret.arn, version_id, stage)
+        } else {
+            return;
+        };
         let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
-        for k in keys {
-            deleted.insert(k, answer.clone());
-        }
+        deleted.insert(key, answer.clone(), Instant::now());
         self.deleted_count.store(deleted.len(), Ordering::Relaxed);
+    }
+
+    /// How many "deleted in the cloud" answers are remembered.
+    #[cfg(test)]
+    fn tombstones(&self) -> usize {
+        self.deleted.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn tombstone(
@@ -268,16 +406,14 @@ impl Offline {
         if self.deleted_count.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
-        let arn = self.find(id).map(|s| format!("s:{}", s.arn));
-        [
-            Some(version_key(id, version_id, stage)),
-            Some(format!("s:{id}")),
-            arn,
-        ]
-        .into_iter()
-        .flatten()
-        .find_map(|k| deleted.get(&k).cloned())
+        let secret = self.find(id)?;
+        let now = Instant::now();
+        let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        let found = deleted
+            .get(&format!("s:{}", secret.arn), now)
+            .or_else(|| deleted.get(&version_key(&secret.arn, version_id, stage), now));
+        self.deleted_count.store(deleted.len(), Ordering::Relaxed);
+        found
     }
 
     /// The answer for a read the cloud could not take: the store's version, in the agent's
@@ -324,5 +460,159 @@ impl Offline {
     /// The store directory.
     pub(crate) fn store_dir(&self) -> &Path {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+
+    /// An `Offline` whose store index holds `db` (versions v1 AWSCURRENT, v0 AWSPREVIOUS),
+    /// without a store on disk or a reachable cloud.
+    fn offline() -> Offline {
+        let sdk = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .build();
+        let info = SecretInfo {
+            arn: ARN.into(),
+            name: "db".into(),
+            manifest_id: "db".into(),
+            resource_id: None,
+            resource_name: None,
+            versions: vec![
+                ("v1".into(), vec!["AWSCURRENT".into()]),
+                ("v0".into(), vec!["AWSPREVIOUS".into()]),
+            ],
+        };
+        Offline {
+            store: PathBuf::from("/nonexistent"),
+            key_file: PathBuf::from("/nonexistent.key"),
+            manifest: None,
+            interval: Duration::ZERO,
+            client: SecretsManagerClient::from_client(aws_sdk_secretsmanager::Client::from_conf(
+                sdk,
+            )),
+            index: RwLock::new(Arc::new(vec![info])),
+            deleted: Mutex::default(),
+            deleted_count: AtomicUsize::new(0),
+            metrics: Arc::default(),
+        }
+    }
+
+    fn not_found(message: &str) -> UpstreamError {
+        UpstreamError {
+            status: 400,
+            code: "ResourceNotFoundException".into(),
+            message: message.into(),
+        }
+    }
+
+    const GONE: &str = "Secrets Manager can't find the specified secret.";
+
+    /// Item 6: a not-found about the whole secret, asked with any stage or version id, marks
+    /// the whole secret deleted, so AWSCURRENT is not served from the store afterwards.
+    #[test]
+    fn a_not_found_about_the_whole_secret_marks_it_deleted_whatever_was_asked() {
+        for (version_id, stage) in [
+            (None, Some("random-stage-1")),
+            (Some("no-such-version"), None),
+            (None, Some("AWSPREVIOUS")),
+            (None, None),
+        ] {
+            let o = offline();
+            o.cloud_deleted("db", version_id, stage, &not_found(GONE));
+            for (v, s) in [
+                (None, None),
+                (Some("v0"), None),
+                (None, Some("AWSPREVIOUS")),
+            ] {
+                assert!(
+                    o.tombstone(ARN, v, s).is_some(),
+                    "asked {version_id:?}/{stage:?}; then {v:?}/{s:?} was served from the store"
+                );
+            }
+        }
+    }
+
+    /// A not-found about one stored version withholds that version only.
+    #[test]
+    fn a_not_found_about_one_version_marks_only_that_version() {
+        let o = offline();
+        let answer = not_found(
+            "Secrets Manager can't find the specified secret value for staging label: AWSPREVIOUS",
+        );
+        o.cloud_deleted("db", None, Some("AWSPREVIOUS"), &answer);
+        assert!(o.tombstone("db", None, Some("AWSPREVIOUS")).is_some());
+        assert!(o.tombstone("db", None, None).is_none());
+        assert!(secret_is_gone(&not_found(GONE)));
+        assert!(secret_is_gone(&not_found("")));
+        assert!(!secret_is_gone(&not_found(
+            "Secrets Manager can't find the specified secret value for VersionId: x"
+        )));
+    }
+
+    /// Item 6: missing or invalid credentials are never an outage.
+    #[test]
+    fn credential_failures_are_never_answered_from_the_store() {
+        for code in [
+            "UnrecognizedClientException",
+            "InvalidSignatureException",
+            "CredentialsError",
+        ] {
+            let e = UpstreamError {
+                status: 500,
+                code: code.into(),
+                message: String::new(),
+            };
+            assert!(matches!(Verdict::of(&e), Verdict::Other), "{code}");
+        }
+        let outage = UpstreamError {
+            status: 503,
+            code: "ServiceUnavailable".into(),
+            message: String::new(),
+        };
+        assert!(matches!(Verdict::of(&outage), Verdict::Unreachable));
+    }
+
+    /// Item 2: reads of ids the store does not hold, and random stages of a stored secret,
+    /// add nothing; the memory never passes its cap, and an entry expires after its TTL.
+    #[test]
+    fn the_deleted_memory_is_bounded() {
+        let o = offline();
+        for i in 0..30_000 {
+            o.cloud_deleted(&format!("missing-{i}"), None, None, &not_found(GONE));
+            let stage = format!("stage-{i}");
+            let answer = not_found(&format!(
+                "Secrets Manager can't find the specified secret value for staging label: {stage}"
+            ));
+            o.cloud_deleted("db", None, Some(&stage), &answer);
+        }
+        assert_eq!(o.tombstones(), 0);
+        o.cloud_deleted("db", None, None, &not_found(GONE));
+        assert_eq!(o.tombstones(), 1);
+
+        let mut t = Tombstones::default();
+        let start = Instant::now();
+        for i in 0..MAX_TOMBSTONES + 100 {
+            t.insert(format!("k{i}"), not_found(GONE), start);
+        }
+        assert_eq!(t.len(), MAX_TOMBSTONES);
+        // The least recently used went first; a recent hit keeps an old key.
+        assert!(t.get("k0", start).is_none());
+        assert!(t.get("k100", start).is_some());
+        t.insert("new".into(), not_found(GONE), start);
+        assert!(
+            t.get("k100", start).is_some(),
+            "a recently used entry was dropped"
+        );
+        assert!(t.get("k101", start).is_none());
+        assert!(
+            t.get("new", start + TOMBSTONE_TTL).is_none(),
+            "expired entry kept"
+        );
+        assert_eq!(t.len(), MAX_TOMBSTONES - 1);
     }
 }
