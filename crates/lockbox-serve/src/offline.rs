@@ -137,32 +137,18 @@ pub(crate) enum Verdict {
     Other,
 }
 
-/// Error codes that mean the request's credentials are missing or wrong, whatever the status:
-/// never an outage. `CredentialsError` is the code a local credentials or signing failure
-/// should carry (see `upstream.rs`).
-const CREDENTIAL_CODES: &[&str] = &[
-    "CredentialsError",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-    "ExpiredTokenException",
-    "SignatureDoesNotMatch",
-    "AccessDeniedException",
-];
-
 impl Verdict {
-    pub(crate) fn of(e: &UpstreamError) -> Self {
-        match e.code.as_str() {
-            "ResourceNotFoundException" => Self::Deleted,
-            "InvalidRequestException" if e.message.to_lowercase().contains("delet") => {
-                Self::Deleted
-            }
-            code if CREDENTIAL_CODES.contains(&code) => Self::Other,
-            "TimeoutError" | "ConnectionError" => Self::Unreachable,
-            _ if e.status >= 500 => Self::Unreachable,
-            _ => Self::Other,
+    /// What a failed read means for the store, from the lockbox error the read ended with
+    /// (`None`: serve's own request timeout). The kinds come from each AWS crate's one code
+    /// table: a secret Secrets Manager says is gone is `Deleted`; missing, invalid or expired
+    /// credentials (`Unauthenticated`) and refusals are never an outage; only `Unavailable`
+    /// (timeouts, connection failures, 5xx) is answered from the store.
+    pub(crate) fn of_error(err: Option<&lockbox_core::Error>) -> Self {
+        match err {
+            None => Self::Unreachable,
+            Some(e) if lockbox_secretsmanager::error_is_gone(e) => Self::Deleted,
+            Some(e) if e.kind() == ErrorKind::Unavailable => Self::Unreachable,
+            Some(_) => Self::Other,
         }
     }
 }
@@ -472,9 +458,9 @@ mod tests {
     /// An `Offline` whose store index holds `db` (versions v1 AWSCURRENT, v0 AWSPREVIOUS),
     /// without a store on disk or a reachable cloud.
     fn offline() -> Offline {
-        let sdk = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        let sdk = lockbox_aws::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
             .build();
         let info = SecretInfo {
             arn: ARN.into(),
@@ -492,9 +478,7 @@ mod tests {
             key_file: PathBuf::from("/nonexistent.key"),
             manifest: None,
             interval: Duration::ZERO,
-            client: SecretsManagerClient::from_client(aws_sdk_secretsmanager::Client::from_conf(
-                sdk,
-            )),
+            client: SecretsManagerClient::new(&sdk),
             index: RwLock::new(Arc::new(vec![info])),
             deleted: Mutex::default(),
             deleted_count: AtomicUsize::new(0),
@@ -557,24 +541,32 @@ mod tests {
     /// Item 6: missing or invalid credentials are never an outage.
     #[test]
     fn credential_failures_are_never_answered_from_the_store() {
-        for code in [
-            "UnrecognizedClientException",
-            "InvalidSignatureException",
-            "CredentialsError",
-        ] {
-            let e = UpstreamError {
-                status: 500,
-                code: code.into(),
-                message: String::new(),
-            };
-            assert!(matches!(Verdict::of(&e), Verdict::Other), "{code}");
-        }
-        let outage = UpstreamError {
-            status: 503,
-            code: "ServiceUnavailable".into(),
-            message: String::new(),
-        };
-        assert!(matches!(Verdict::of(&outage), Verdict::Unreachable));
+        use lockbox_aws::{AwsFailure, Transport};
+        let creds = lockbox_core::Error::new(ErrorKind::Unauthenticated, "t", "no credentials");
+        assert!(matches!(Verdict::of_error(Some(&creds)), Verdict::Other));
+        let expired = AwsFailure::service(Some(400), "ExpiredTokenException", "").into_error(
+            ErrorKind::Unauthenticated,
+            "t",
+            "expired".into(),
+        );
+        assert!(matches!(Verdict::of_error(Some(&expired)), Verdict::Other));
+        let gone = AwsFailure::service(Some(400), "ResourceNotFoundException", GONE).into_error(
+            ErrorKind::NotFound,
+            "t",
+            "gone".into(),
+        );
+        assert!(matches!(Verdict::of_error(Some(&gone)), Verdict::Deleted));
+        let outage = AwsFailure::service(Some(503), "ServiceUnavailable", "").into_error(
+            ErrorKind::Unavailable,
+            "t",
+            "down".into(),
+        );
+        assert!(matches!(
+            Verdict::of_error(Some(&outage)),
+            Verdict::Unreachable
+        ));
+        let _ = Transport::Timeout;
+        assert!(matches!(Verdict::of_error(None), Verdict::Unreachable));
     }
 
     /// Item 2: reads of ids the store does not hold, and random stages of a stored secret,

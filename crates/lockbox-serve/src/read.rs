@@ -44,11 +44,11 @@ pub(crate) async fn read(
         Ok(Err(e)) => {
             // The error names the secret and AWS's code, never a value.
             tracing::warn!("read of {} failed: {e}", request.target());
-            Err(UpstreamError::of(&e))
+            Err((UpstreamError::of(&e), Verdict::of_error(Some(&e))))
         }
         Err(_) => {
             state.metrics.timeout();
-            Err(UpstreamError::timeout())
+            Err((UpstreamError::timeout(), Verdict::of_error(None)))
         }
     };
     if let (
@@ -63,7 +63,7 @@ pub(crate) async fn read(
         let (version_id, stage) = (version_id.as_deref(), stage.as_deref());
         match &result {
             Ok(_) => offline.cloud_answered(id, version_id, stage),
-            Err(up) => match Verdict::of(up) {
+            Err((up, verdict)) => match verdict {
                 Verdict::Deleted => offline.cloud_deleted(id, version_id, stage, up),
                 Verdict::Unreachable => {
                     if let Some(answer) = offline.answer(id, version_id, stage) {
@@ -74,5 +74,5 @@ pub(crate) async fn read(
             },
         }
     }
-    result.map_err(Rejection::from)
+    result.map_err(|(up, _)| Rejection::from(up))
 }

@@ -4,6 +4,7 @@
 //! The in-process servers read their SSRF token from `CARGO_MANIFEST_DIR` (cargo sets it for
 //! test runs), since tests cannot set environment variables without `unsafe`.
 
+use lockbox_testkit::aws::aws_sdk_secretsmanager;
 use std::time::Duration;
 
 use lockbox_serve::{ServeConfig, Server};
