@@ -20,6 +20,8 @@
 //! - `cargo xtask airflow-diff [--only TEXT] [--verbose]`: `lockbox lookup` against Apache
 //!   Airflow's own secrets backends (pinned, in a cached virtualenv) on the same emulator data;
 //!   prints `N/M cases match`. Also a step of `cargo xtask ci`, after the tests.
+//! - `cargo xtask dotenv-readers`: installs the pinned python-dotenv and npm `dotenv` that the
+//!   dotenv round-trip test reads `lockbox export -f dotenv` output with.
 //! - `cargo xtask emulator exec [--emulator moto|localstack] -- COMMAND...`: COMMAND against a
 //!   fresh emulator that stops afterwards.
 //!
@@ -29,6 +31,7 @@
 mod agent_it;
 mod airflow_diff;
 mod bench;
+mod dotenv_readers;
 mod emulator;
 mod gen_policy;
 mod load;
@@ -134,6 +137,10 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Install the pinned python-dotenv and npm `dotenv` (fixtures/dotenv/) that the dotenv
+    /// round-trip test of `lockbox export -f dotenv` reads with.
+    #[command(name = "dotenv-readers")]
+    DotenvReaders,
     /// Compare `lockbox lookup` with Apache Airflow's own SSM and Secrets Manager backends.
     ///
     /// Installs the pinned apache-airflow and apache-airflow-providers-amazon
@@ -236,6 +243,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
         Command::AgentIt { args } => agent_it::run(&args),
+        Command::DotenvReaders => dotenv_readers::run().map(|()| ExitCode::SUCCESS),
         Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
             EmulatorAction::Start {

@@ -27,7 +27,7 @@ mod name;
 mod source;
 
 pub use child::{ChildOptions, DEFAULT_SENTINEL, child_environment};
-pub use format::{Binary, Format, shell_quote};
+pub use format::{Binary, Format, dotenv_quote, shell_quote};
 pub use import::{ImportEntry, ImportFormat, check_import, parse_import};
 pub use name::variable_name;
 pub use source::{Entry, Layer, Loaded, Source, load, variables};

@@ -20,7 +20,8 @@ pub struct ExportArgs {
     sources: SourceArgs,
     #[command(flatten)]
     values: ValueArgs,
-    /// json, yaml, dotenv, tfvars, java-properties, csv or tsv. dotenv and tfvars are keyed by
+    /// json, yaml, dotenv (the python-dotenv / npm dotenv dialect), tfvars, java-properties, csv
+    /// or tsv. dotenv and tfvars are keyed by
     /// variable name (as `exec` sets them), the others by secret name.
     #[arg(long, short = 'f', value_name = "FORMAT", default_value = "json")]
     format: Format,
