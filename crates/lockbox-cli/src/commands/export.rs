@@ -21,8 +21,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     values: ValueArgs,
     /// json, yaml, dotenv (the python-dotenv / npm dotenv dialect), tfvars, java-properties, csv
-    /// or tsv. dotenv and tfvars are keyed by
-    /// variable name (as `exec` sets them), the others by secret name.
+    /// or tsv. dotenv and tfvars are keyed by variable name (as `exec` sets them), the others by
+    /// secret name.
     #[arg(long, short = 'f', value_name = "FORMAT", default_value = "json")]
     format: Format,
     /// Write to FILE (atomically, mode 0600) instead of stdout.
