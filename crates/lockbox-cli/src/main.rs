@@ -141,7 +141,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => emit(&sync::run(args, json).await?, json),
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
-        Command::Exec(args) => match exec::run(args).await? {},
+        Command::Exec(args) => exec::run(args).await,
         Command::Env(args) => emit(&env::run(args).await?, json),
         Command::Export(args) => emit(&export::run(args).await?, json),
         Command::Import(args) => emit(&import::run(args).await?, json),

@@ -20,4 +20,5 @@ pub mod put;
 pub mod read;
 pub mod serve;
 pub mod sources;
+pub mod supervise;
 pub mod sync;
