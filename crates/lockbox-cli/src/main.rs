@@ -27,7 +27,7 @@ mod sensitive;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
     completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
-    man, output, policy, put, read, serve, sync,
+    man, output, policy, put, read, render, serve, sync,
 };
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
@@ -69,6 +69,9 @@ enum Command {
     /// Run COMMAND with the secrets of the sources in its environment (chamber exec); lockbox
     /// becomes COMMAND, so its signals and exit code are COMMAND's own.
     Exec(exec::ExecArgs),
+    /// Fill templates with the secrets and write them atomically, only when they change;
+    /// with --watch keep them current (Vault Agent templates, consul-template).
+    Render(render::RenderArgs),
     /// Print the secrets as `export NAME='value'` lines for a POSIX shell (chamber env).
     Env(env::EnvArgs),
     /// Print (or write with -o) the secrets as json, yaml, dotenv, tfvars, java-properties, csv
@@ -142,6 +145,7 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
         Command::Exec(args) => exec::run(args).await,
+        Command::Render(args) => emit(&render::run(args).await?, json),
         Command::Env(args) => emit(&env::run(args).await?, json),
         Command::Export(args) => emit(&export::run(args).await?, json),
         Command::Import(args) => emit(&import::run(args).await?, json),

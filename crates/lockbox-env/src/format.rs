@@ -287,6 +287,36 @@ pub fn shell_quote(value: &str) -> String {
     out
 }
 
+/// `value` as a YAML double-quoted scalar: `\\`, `\"`, `\n`, `\r`, `\t`, and every
+/// character YAML does not allow as it is (controls, DEL, C1 controls, the byte-order mark,
+/// U+2028 and U+2029 line and paragraph separators) escaped, so any YAML 1.1 or 1.2 parser
+/// reads back exactly `value`.
+pub fn yaml_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The inside of an HCL quoted string: `\\ \" \n \r \t`, other control characters as
 /// `\uXXXX`, and the template openers `${` and `%{` doubled (`$${`, `%%{`).
 fn hcl_escape(value: &str) -> String {
@@ -393,6 +423,18 @@ mod tests {
             "{e}"
         );
         assert_eq!(Format::Tfvars.write(&[("A", "b")]).unwrap(), "A = \"b\"\n");
+    }
+
+    #[test]
+    fn yaml_quoting_reads_back() {
+        for v in [
+            "",
+            "a\"b\\c\n\r\t\u{0}\u{7f}\u{85}\u{2028}\u{feff}ü😀 # x: y",
+            "- [x] {y}: 'z'",
+        ] {
+            let back: String = serde_yaml_ng::from_str(&yaml_quote(v)).unwrap();
+            assert_eq!(back, v);
+        }
     }
 
     #[test]
