@@ -15,6 +15,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -171,6 +172,7 @@ pub async fn run(
     let mut child = spawn(command, &env)?;
     let mut health = watcher.health();
     let mut stale_warned = false;
+    let mut watching = true;
     loop {
         let forwarded = async {
             let recvs = listeners.iter_mut().map(|(sig, l)| {
@@ -191,8 +193,12 @@ pub async fn run(
                 tracing::debug!("forwarding {sig} to the child");
                 send(&child, sig);
             }
-            loaded = watcher.changed() => {
-                let Some(loaded) = loaded else { continue };
+            loaded = next_change(&mut watcher, watching) => {
+                let Some(loaded) = loaded else {
+                    tracing::warn!("polling stopped; the child keeps the secrets it has");
+                    watching = false;
+                    continue;
+                };
                 match environment(&loaded) {
                     Ok(new) if new == env => {
                         tracing::debug!("the secrets changed, the child's environment did not");
@@ -227,6 +233,15 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// The next map from `watcher`, or never once `watching` is false.
+async fn next_change(watcher: &mut Watcher, watching: bool) -> Option<Arc<lockbox_env::Loaded>> {
+    if watching {
+        watcher.changed().await
+    } else {
+        std::future::pending().await
     }
 }
 
