@@ -19,8 +19,10 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 mod backend;
+mod chamber;
 mod commands;
 mod progress;
+mod region;
 mod report;
 mod sensitive;
 
@@ -90,10 +92,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    let wants_json = json_requested(std::env::args_os());
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (m, cli)));
+    let (matches, cli) = match parsed {
+        Ok(both) => both,
+        Err(e) => return usage_error(&e, wants_json),
     };
     let json = cli.json;
     if let Err(message) = sensitive::refuse_credentials_on_argv(&matches) {
@@ -116,14 +121,44 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command, json)) {
         Ok(code) => code,
-        Err(e) => match e.downcast_ref::<exec::CannotRun>() {
-            Some(cannot) => {
+        Err(e) => {
+            if let Some(cannot) = e.downcast_ref::<exec::CannotRun>() {
                 report::print_error(&cannot.message, json);
                 ExitCode::from(cannot.code)
+            } else if let Some(usage) = e.downcast_ref::<commands::sources::UsageError>() {
+                report::print_error(&usage.0, json);
+                ExitCode::from(2)
+            } else {
+                fail(json, &format!("{e:#}"))
             }
-            None => fail(json, &format!("{e:#}")),
-        },
+        }
     }
+}
+
+/// True when `--json` comes before any `--` (clap could not parse the line, so it cannot
+/// tell; a usage error is then reported as JSON too).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A command line clap refused: `--help` and `--version` print as usual (exit 0); a usage
+/// error prints clap's text, or `{"error", "usage"}` with `--json`, and exits 2.
+fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !json
+        || matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+    {
+        e.exit()
+    }
+    report::print_usage_error(&e.render().to_string(), json);
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// Runs one command and prints its report.

@@ -92,3 +92,49 @@ pub fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// `1 secret`, `2 secrets`: a count with its noun (`one` for 1, else `many`).
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Prints a usage error (clap's or lockbox's own): clap's text as it is, or with `--json`
+/// `{"error": ..., "usage": ...}` on stderr, the first line of clap's message and its usage
+/// line apart.
+pub fn print_usage_error(rendered: &str, json: bool) {
+    if !json {
+        eprint!("{rendered}");
+        return;
+    }
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let usage = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .map(str::to_owned);
+    let mut body = json!({ "error": message });
+    if let Some(usage) = usage {
+        body["usage"] = json!(usage);
+    }
+    eprintln!("{body}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(0, "secret", "secrets"), "0 secrets");
+        assert_eq!(plural(1, "secret", "secrets"), "1 secret");
+        assert_eq!(plural(2, "entry", "entries"), "2 entries");
+    }
+}

@@ -44,6 +44,8 @@ pub struct SsmBackend {
     prefix: String,
     region: String,
     kms_key_id: Option<String>,
+    /// Whether listings and prefix reads descend into sub-paths (the default).
+    recursive: bool,
 }
 
 impl SsmBackend {
@@ -70,7 +72,17 @@ impl SsmBackend {
             prefix,
             region: settings.region,
             kms_key_id: settings.kms_key_id,
+            recursive: true,
         }
+    }
+
+    /// Listings and prefix reads see only the parameters directly under the path they ask
+    /// for, not those of sub-paths (GetParametersByPath without `Recursive`), as chamber
+    /// reads a service: `/app/token` but not `/app/prod/token`.
+    #[must_use]
+    pub fn one_level(mut self) -> Self {
+        self.recursive = false;
+        self
     }
 
     /// `<path>/<node name>`, the prefix of every parameter this backend touches.
@@ -222,7 +234,7 @@ impl SecretsManager for SsmBackend {
             .client
             .get_parameters_by_path()
             .path(&dir)
-            .recursive(true)
+            .recursive(self.recursive)
             .with_decryption(false)
             .into_paginator()
             .send();
@@ -254,7 +266,7 @@ impl SecretsManager for SsmBackend {
             .client
             .get_parameters_by_path()
             .path(&dir)
-            .recursive(true)
+            .recursive(self.recursive)
             .with_decryption(true)
             .max_results(BATCH as i32)
             .into_paginator()

@@ -323,9 +323,8 @@ async fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<Stri
     if let Some(region) = given {
         return Ok(region.to_owned());
     }
-    let chain = aws_config::default_provider::region::DefaultRegionChain::builder().build();
-    if let Some(region) = chain.region().await.filter(|r| !r.as_ref().is_empty()) {
-        return Ok(region.to_string());
+    if let Some(region) = crate::region::from_chain().await {
+        return Ok(region);
     }
     manifest
         .single_arn_region()
