@@ -105,6 +105,7 @@ fn main() -> ExitCode {
         report::print_error(&message, json);
         return ExitCode::from(2);
     }
+    let subcommand = matches.subcommand_name().unwrap_or_default().to_owned();
     drop(matches);
     // `serve` applies its config's log_level (the agent's) unless RUST_LOG is set.
     let log_filter = match &cli.command {
@@ -126,7 +127,14 @@ fn main() -> ExitCode {
                 report::print_error(&cannot.message, json);
                 ExitCode::from(cannot.code)
             } else if let Some(usage) = e.downcast_ref::<commands::sources::UsageError>() {
-                report::print_error(&usage.0, json);
+                // As clap's own usage errors: the message, then the command's usage line.
+                let mut cmd = Cli::command();
+                cmd.build();
+                let line = cmd
+                    .find_subcommand_mut(&subcommand)
+                    .map(|c| c.render_usage().to_string())
+                    .unwrap_or_default();
+                report::print_usage_error(&format!("error: {}\n\n{line}\n", usage.0), json);
                 ExitCode::from(2)
             } else {
                 fail(json, &format!("{e:#}"))
@@ -165,7 +173,7 @@ fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
 async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     use report::emit;
     match command {
-        Command::Generate(args) => emit(&generate::run(args)?, json),
+        Command::Generate(args) => emit(&generate::run(args).await?, json),
         Command::Init(args) => emit(&init::run(args).await?, json),
         Command::Output(args) => emit(&output::run(args).await?, json),
         Command::Get(args) => emit(&get::run(args).await?, json),

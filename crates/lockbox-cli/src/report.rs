@@ -37,6 +37,11 @@ pub enum Note {
     Absent(String),
 }
 
+/// Prints one note on stderr at once (for a command still running).
+pub fn print_note(note: &Note, json: bool) {
+    eprintln!("{}", note.line(json));
+}
+
 impl Note {
     fn line(&self, json: bool) -> String {
         let (label, key, text) = match self {
