@@ -21,6 +21,7 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 mod backend;
 mod chamber;
 mod commands;
+mod man_pages;
 mod progress;
 mod region;
 mod report;
@@ -32,9 +33,17 @@ use commands::{
     man, output, policy, put, read, serve, sync,
 };
 
-/// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
+/// Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or Vault.
 #[derive(Parser, Debug)]
-#[command(name = "lockbox", version, about)]
+#[command(
+    name = "lockbox",
+    version,
+    about = "Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or \
+             Vault: node keys (generate, init, output), one secret (get, put, delete, list, \
+             history), secrets into programs as chamber does (exec, env, export, import), a \
+             sealed offline store (sync, read), Airflow lookups (lookup), IAM policies (policy) \
+             and a loopback Secrets Manager Agent endpoint (serve)"
+)]
 pub struct Cli {
     /// Print results, and errors (on stderr), as JSON.
     #[arg(long, global = true)]
