@@ -51,7 +51,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<History> {
         }
         versions.sort_by_key(|v| v.created.unwrap_or(i64::MAX));
         return Ok(History {
-            name: name,
+            name,
             versions,
         });
     }
