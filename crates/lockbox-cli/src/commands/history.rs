@@ -50,10 +50,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<History> {
             versions.push(v);
         }
         versions.sort_by_key(|v| v.created.unwrap_or(i64::MAX));
-        return Ok(History {
-            name,
-            versions,
-        });
+        return Ok(History { name, versions });
     }
     let backend = source.backend().await?.expect("not a store");
     let name = if source.is_service() {
