@@ -60,7 +60,7 @@ enum Command {
     Init(init::InitArgs),
     /// Print the node's address, BLS public key and node ID.
     Output(output::OutputArgs),
-    /// Print a secret's value (raw bytes on stdout, no newline added). NAME:3 reads SSM version
+    /// Print a secret's value (raw bytes when piped; a newline added on a terminal). NAME:3 reads SSM version
     /// 3 and NAME:label the version with that label.
     Get(get::NameArgs),
     /// Store a secret read from stdin or --from-file (never from the command line).

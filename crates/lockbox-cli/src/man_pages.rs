@@ -241,7 +241,7 @@ pub fn page(command: Option<&str>) -> Page {
         Some(c @ ("get" | "put" | "delete" | "list")) => p(
             match c {
                 "get" => {
-                    "Prints a secret's value: raw bytes on stdout, no newline added. NAME:3 reads SSM version 3, NAME:label the version with that label."
+                    "Prints a secret's value: raw bytes when piped, with a newline added only when stdout is a terminal. NAME:3 reads SSM version 3, NAME:label the version with that label."
                 }
                 "put" => {
                     "Stores a secret read from stdin or --from-file, never from the command line (argv is visible to other users)."
@@ -310,7 +310,7 @@ pub fn page(command: Option<&str>) -> Page {
             ],
         ),
         Some("read") => p(
-            "Reads a secret from the sealed store offline, by name or ARN, with --version-stage or --version-id.",
+            "Reads a secret from the sealed store offline, by name or ARN, with --version-stage or --version-id. --json prints lockbox's snake_case fields (arn, name, version_id, secret_string or secret_binary, version_stages, created_date); with --aws-fields the agent's (ARN, Name, VersionId, SecretString or SecretBinary, VersionStages, CreatedDate).",
             MANIFEST_KEYS,
             NONE,
             STORE_FILES,

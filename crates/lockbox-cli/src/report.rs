@@ -1,7 +1,7 @@
 //! The one output path: every command returns a [`Report`], and [`emit`] prints it as text or,
 //! with `--json`, as one line of JSON. Errors go through [`print_error`].
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -68,19 +68,52 @@ pub fn emit(report: &dyn Report, json: bool) -> anyhow::Result<ExitCode> {
     for note in report.notes() {
         eprintln!("{}", note.line(json));
     }
-    let mut out = io::stdout().lock();
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
     let written = if json {
         match report.json()? {
             Some(value) => writeln!(out, "{value}"),
             None => Ok(()),
         }
     } else {
-        report.write_text(&mut out)
+        let mut tracked = LastByte {
+            inner: &mut out,
+            last: None,
+        };
+        report.write_text(&mut tracked).and_then(|()| {
+            // A value printed raw (get, read, lookup) keeps its bytes when piped; on a
+            // terminal the prompt starts on a line of its own.
+            match tracked.last {
+                Some(b) if b != b'\n' && terminal => tracked.inner.write_all(b"\n"),
+                _ => Ok(()),
+            }
+        })
     };
     written
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// A writer that remembers the last byte written through it.
+struct LastByte<'a> {
+    inner: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl Write for LastByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Prints an error as one line on stderr: `error: ...`, or `{"error": ...}` with `--json`.

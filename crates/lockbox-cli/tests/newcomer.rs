@@ -203,3 +203,34 @@ fn help_agrees_with_behaviour() {
         "{lookup}"
     );
 }
+
+#[test]
+fn values_get_a_newline_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("node");
+    let d = d.to_str().unwrap();
+    let mut put = Command::new(env!("CARGO_BIN_EXE_lockbox"))
+        .args(["put", "--data-dir", d, "app/x"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut put.stdin.take().unwrap(), b"v1").unwrap();
+    let o = put.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Piped: the raw bytes.
+    assert_eq!(lockbox(&["get", "--data-dir", d, "app/x"]).stdout, b"v1");
+    // On a terminal (script(1) gives the command a pty): a newline after the value.
+    let Ok(o) = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} get --data-dir {d} app/x", env!("CARGO_BIN_EXE_lockbox")),
+            "/dev/null",
+        ])
+        .output()
+    else {
+        eprintln!("skipped the terminal half: no script(1)");
+        return;
+    };
+    assert_eq!(stdout(&o), "v1\r\n");
+}
