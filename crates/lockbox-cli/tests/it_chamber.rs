@@ -137,6 +137,38 @@ async fn chamber_command_lines_work_verbatim() {
         stdout(&o),
         "export API_KEY='k1'\nexport REGION='eu'\nexport ZONE='a'\n"
     );
+    // chamber's flags: import --normalize-keys, env -p, export -o / --output-file.
+    ok(lockbox(
+        e,
+        &["import", "--normalize-keys", &fresh, "-"],
+        &[],
+        Some("Mixed_Case: m"),
+    ));
+    let o = ok(lockbox(e, &["env", "-p", &fresh], &[], None));
+    assert!(
+        stdout(&o).contains("export mixed_case='m'\n"),
+        "{}",
+        stdout(&o)
+    );
+    let out = dir.path().join("out.env");
+    ok(lockbox(
+        e,
+        &[
+            "export",
+            "-f",
+            "dotenv",
+            "--output-file",
+            out.to_str().unwrap(),
+            &fresh,
+        ],
+        &[],
+        None,
+    ));
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("MIXED_CASE='m'")
+    );
     let described = aws_sdk_ssm::Client::new(&setup_config(e))
         .describe_parameters()
         .parameter_filters(

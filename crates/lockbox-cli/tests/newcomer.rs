@@ -193,6 +193,11 @@ fn help_agrees_with_behaviour() {
         assert!(!help.contains("repeatable"), "{c}: {help}");
         assert!(help.contains(&format!("Usage: lockbox {c} [OPTIONS] [SERVICE]")));
     }
+    // One help layout everywhere: the compact one (no command switches to clap's long layout).
+    for c in COMMANDS {
+        let help = stdout(&lockbox(&[c, "--help"]));
+        assert!(!help.contains("see a summary with '-h'"), "{c}: {help}");
+    }
     let exec = stdout(&lockbox(&["exec", "--help"]));
     assert!(exec.contains("Usage: lockbox exec [OPTIONS] [SERVICE]... -- <COMMAND>..."));
     assert!(exec.contains("--recursive"));

@@ -25,7 +25,7 @@ pub struct ExportArgs {
     #[arg(long, short = 'f', value_name = "FORMAT", default_value = "json")]
     format: Format,
     /// Write to FILE (atomically, mode 0600) instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", visible_alias = "output-file")]
     output: Option<PathBuf>,
     /// With -o, replace FILE if it exists (by default export refuses to).
     #[arg(long, requires = "output")]

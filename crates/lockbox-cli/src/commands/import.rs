@@ -34,6 +34,10 @@ pub struct ImportArgs {
     /// Replace secrets that exist (by default import refuses to, before writing anything).
     #[arg(long)]
     overwrite: bool,
+    /// Lower-case every key before storing it, as `chamber write` (and chamber's import with
+    /// the same flag) does; without it keys are stored as the file spells them.
+    #[arg(long)]
+    normalize_keys: bool,
 }
 
 /// The names stored: a note on stderr as text, `{"stored": [...]}` as JSON.
@@ -59,9 +63,14 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Imported> {
         },
     };
     let text = read_file(&file)?;
-    let entries =
+    let mut entries =
         parse_import(format, &text).with_context(|| format!("import {}", file.display()))?;
     drop(text);
+    if args.normalize_keys {
+        for (key, _) in &mut entries {
+            *key = crate::chamber::normalize_key(key);
+        }
+    }
     let entries = check_import(backend.as_ref(), entries)?;
     if !args.overwrite {
         let existing = existing(backend.as_ref(), &entries).await?;

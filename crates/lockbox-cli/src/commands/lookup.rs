@@ -23,11 +23,10 @@ pub const EXIT_ABSENT: u8 = 3;
 /// What `lockbox lookup` looks up.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum KindArg {
-    /// An Airflow connection (by connection id).
+    // Described in LookupArgs::kind's help (doc comments here would switch clap to the long
+    // help layout).
     Connection,
-    /// An Airflow variable (by key).
     Variable,
-    /// An Airflow configuration option (by key).
     Config,
 }
 
@@ -44,7 +43,8 @@ impl From<KindArg> for LookupKind {
 /// Arguments of `lockbox lookup`.
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// What to look up.
+    /// What to look up: an Airflow connection (by connection id), variable (by key) or
+    /// config option (by key).
     #[arg(value_enum)]
     kind: KindArg,
     /// The connection id, variable key or config key.

@@ -477,7 +477,7 @@ mod tests {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ValueArgs {
     /// Keep the case of secret names in variable names (default: upper-case them).
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     pub preserve_case: bool,
     /// Pass binary (non-UTF-8) values base64-encoded; without it they are refused.
     #[arg(long, value_name = "ENCODING", value_parser = ["base64"], require_equals = true)]
