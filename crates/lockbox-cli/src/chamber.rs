@@ -4,7 +4,8 @@
 //! As chamber (segmentio/chamber v3) does: a service is lower-cased and must match
 //! `^[\w\-.]+(/[\w\-.]+)*$` (so `a/b` nests); its secrets are the SSM parameters
 //! `/<service>/<key>`, read one level deep (GetParametersByPath without `Recursive`);
-//! `CHAMBER_SECRET_BACKEND` picks the backend (default `ssm`, any case),
+//! `CHAMBER_SECRET_BACKEND` picks the backend (default `ssm`, any case; `secretsmanager`
+//! reads a service as chamber stores it there, see [`crate::chamber_sm`]),
 //! `CHAMBER_KMS_KEY_ALIAS` the KMS key of written values (default `alias/parameter_store_key`,
 //! `alias/` put before a bare name), `CHAMBER_AWS_REGION` overrides the AWS region chain and
 //! `CHAMBER_AWS_SSM_ENDPOINT` the SSM endpoint.
@@ -60,18 +61,30 @@ pub fn kms_key(from_env: Option<&str>) -> String {
     }
 }
 
-/// Checks `CHAMBER_SECRET_BACKEND`: only SSM (chamber's default) is read here.
-pub fn check_backend(value: Option<&str>) -> Result<(), Error> {
+/// The chamber backends lockbox reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SSM Parameter Store (chamber's default).
+    Ssm,
+    /// Secrets Manager, one secret per service (read-only here).
+    SecretsManager,
+}
+
+/// Reads `CHAMBER_SECRET_BACKEND` (any case; unset or empty: SSM). chamber's S3 backends are
+/// refused by name.
+pub fn check_backend(value: Option<&str>) -> Result<Backend, Error> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(());
+        return Ok(Backend::Ssm);
     };
     match value.to_ascii_uppercase().as_str() {
-        "SSM" => Ok(()),
-        "SECRETSMANAGER" | "S3" | "S3-KMS" | "NULL" => Err(Error::input(
+        "SSM" => Ok(Backend::Ssm),
+        "SECRETSMANAGER" => Ok(Backend::SecretsManager),
+        "S3" | "S3-KMS" | "NULL" => Err(Error::input(
             ErrorKind::Unsupported,
             format!(
                 "{ENV_BACKEND}={value}: lockbox reads chamber services from SSM Parameter Store \
-                 only; unset it (or set it to ssm), or give the secrets as --config FILE"
+                 and Secrets Manager only; unset it (or set it to ssm or secretsmanager), or \
+                 give the secrets as --config FILE"
             ),
         )),
         _ => Err(Error::input(
@@ -87,7 +100,7 @@ pub fn check_backend(value: Option<&str>) -> Result<(), Error> {
 /// Opens service `service` (already normalised) as chamber's SSM store would read it: one
 /// level deep unless `recursive`, wrapped in lockbox's retry.
 pub async fn open(service: &str, recursive: bool) -> lockbox_core::Result<Arc<dyn SecretsManager>> {
-    check_backend(std::env::var(ENV_BACKEND).ok().as_deref())?;
+    let backend = check_backend(std::env::var(ENV_BACKEND).ok().as_deref())?;
     let region = match std::env::var(ENV_REGION).ok().filter(|r| !r.is_empty()) {
         Some(r) => r,
         None => crate::region::from_chain().await.ok_or_else(|| {
@@ -100,6 +113,16 @@ pub async fn open(service: &str, recursive: bool) -> lockbox_core::Result<Arc<dy
             )
         })?,
     };
+    if backend == Backend::SecretsManager {
+        let endpoint = std::env::var(crate::chamber_sm::ENV_ENDPOINT)
+            .ok()
+            .filter(|e| !e.is_empty());
+        let client =
+            lockbox_secretsmanager::SecretsManagerClient::connect(&region, endpoint.as_deref())
+                .await?;
+        let service = crate::chamber_sm::ServiceSecret::new(client, service.to_owned());
+        return Ok(Arc::new(Retry::new(service, RetryPolicy::default())));
+    }
     let settings = lockbox_ssm::SsmSettings {
         region,
         parameter_path: "/".into(),
@@ -138,10 +161,14 @@ mod tests {
         assert_eq!(kms_key(Some("")), "alias/parameter_store_key");
         assert_eq!(kms_key(Some("mine")), "alias/mine");
         assert_eq!(kms_key(Some("alias/mine")), "alias/mine");
-        assert!(check_backend(None).is_ok());
-        assert!(check_backend(Some("ssm")).is_ok());
-        assert!(check_backend(Some("SSM")).is_ok());
-        assert!(check_backend(Some("secretsmanager")).is_err());
+        assert_eq!(check_backend(None).unwrap(), Backend::Ssm);
+        assert_eq!(check_backend(Some("ssm")).unwrap(), Backend::Ssm);
+        assert_eq!(check_backend(Some("SSM")).unwrap(), Backend::Ssm);
+        assert_eq!(
+            check_backend(Some("secretsmanager")).unwrap(),
+            Backend::SecretsManager
+        );
+        assert!(check_backend(Some("s3")).is_err());
         assert!(check_backend(Some("nope")).is_err());
     }
 }

@@ -20,6 +20,7 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 
 mod backend;
 mod chamber;
+mod chamber_sm;
 mod commands;
 mod man_pages;
 mod progress;

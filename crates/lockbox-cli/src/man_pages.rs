@@ -60,7 +60,7 @@ const AWS_ENV: &[(&str, &str)] = &[
 const SOURCE_ENV: &[(&str, &str)] = &[
     (
         "CHAMBER_SECRET_BACKEND",
-        "For a SERVICE: chamber's backend; ssm (the default, any case) is read, the others are refused.",
+        "For a SERVICE: chamber's backend, any case: ssm (the default) or secretsmanager (one secret per service, read-only); s3 and s3-kms are refused.",
     ),
     (
         "CHAMBER_KMS_KEY_ALIAS",
@@ -73,6 +73,10 @@ const SOURCE_ENV: &[(&str, &str)] = &[
     (
         "CHAMBER_AWS_SSM_ENDPOINT",
         "For a SERVICE: a custom SSM endpoint.",
+    ),
+    (
+        "CHAMBER_AWS_SECRETS_MANAGER_ENDPOINT",
+        "For a SERVICE with the secretsmanager backend: a custom Secrets Manager endpoint.",
     ),
     (
         "AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL",

@@ -206,25 +206,50 @@ async fn chamber_environment_and_misuse() {
     let app = format!("app{}", tag());
     put(e, &format!("/{app}/token"), "t").await;
 
-    // CHAMBER_SECRET_BACKEND=ssm (any case) is the default; the others are refused by name.
+    // CHAMBER_SECRET_BACKEND=ssm (any case) is the default; S3 is refused by name.
     ok(lockbox(
         e,
         &["env", &app],
         &[("CHAMBER_SECRET_BACKEND", "SSM")],
         None,
     ));
-    let o = lockbox(
-        e,
-        &["env", &app],
-        &[("CHAMBER_SECRET_BACKEND", "secretsmanager")],
-        None,
-    );
+    let o = lockbox(e, &["env", &app], &[("CHAMBER_SECRET_BACKEND", "s3")], None);
     assert_eq!(code(&o), 1);
     assert!(
         stderr(&o).contains(
-            "CHAMBER_SECRET_BACKEND=secretsmanager: lockbox reads chamber services from SSM \
-             Parameter Store only"
+            "CHAMBER_SECRET_BACKEND=s3: lockbox reads chamber services from SSM Parameter Store \
+             and Secrets Manager only"
         ),
+        "{}",
+        stderr(&o)
+    );
+    // secretsmanager: one secret per service, a JSON object, read as chamber reads it.
+    let sm_service = format!("sm{}", tag());
+    aws_sdk_secretsmanager::Client::new(&setup_config(e))
+        .create_secret()
+        .name(&sm_service)
+        .secret_string(
+            r#"{"token": "sm-token", "port": 5432, "_chamber_metadata": "{\"token\": {}}"}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let sm = [("CHAMBER_SECRET_BACKEND", "secretsmanager")];
+    let o = ok(lockbox(e, &["env", &sm_service], &sm, None));
+    assert_eq!(stdout(&o), "export PORT='5432'\nexport TOKEN='sm-token'\n");
+    let o = ok(lockbox(
+        e,
+        &["exec", &sm_service, "--", "sh", "-c", "echo $TOKEN"],
+        &sm,
+        None,
+    ));
+    assert_eq!(stdout(&o), "sm-token\n");
+    // Writing it is refused before anything is written.
+    let o = lockbox(e, &["import", &sm_service, "-"], &sm, Some("x: y"));
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o)
+            .contains("lockbox reads chamber's Secrets Manager services but does not write them"),
         "{}",
         stderr(&o)
     );
