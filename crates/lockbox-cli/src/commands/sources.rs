@@ -319,92 +319,89 @@ impl FromArgMatches for SourceArgs {
 /// The sources in `m`, in order. `repeatable` (not `import` and `history`, whose SERVICE
 /// comes apart, see [`OneSourceArgs::split`]): at least one (a usage error otherwise).
 fn parse(m: &ArgMatches, repeatable: bool) -> Result<SourceArgs, clap::Error> {
-    {
-        let usage =
-            |msg: String| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, msg + "\n");
-        let mut given: Vec<(usize, Place)> = Vec::new();
-        let services = if repeatable {
-            m.indices_of("service").zip(m.get_many::<String>("service"))
-        } else {
-            None
+    let usage =
+        |msg: String| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, msg + "\n");
+    let mut given: Vec<(usize, Place)> = Vec::new();
+    let services = if repeatable {
+        m.indices_of("service").zip(m.get_many::<String>("service"))
+    } else {
+        None
+    };
+    if let Some((indices, values)) = services {
+        for (i, v) in indices.zip(values) {
+            let service =
+                crate::chamber::normalize_service(v).map_err(|e| usage(e.message().to_string()))?;
+            given.push((i, Place::Service(service)));
+        }
+    }
+    for kind in KINDS {
+        let (Some(indices), Some(values)) = (m.indices_of(kind), m.get_many::<PathBuf>(kind))
+        else {
+            continue;
         };
-        if let Some((indices, values)) = services {
-            for (i, v) in indices.zip(values) {
-                let service = crate::chamber::normalize_service(v)
-                    .map_err(|e| usage(e.message().to_string()))?;
-                given.push((i, Place::Service(service)));
-            }
-        }
-        for kind in KINDS {
-            let (Some(indices), Some(values)) = (m.indices_of(kind), m.get_many::<PathBuf>(kind))
-            else {
-                continue;
+        for (i, v) in indices.zip(values) {
+            let place = match kind {
+                "config" => Place::Config(v.clone()),
+                "data_dir" => Place::DataDir(v.clone()),
+                _ => Place::Store(v.clone(), None),
             };
-            for (i, v) in indices.zip(values) {
-                let place = match kind {
-                    "config" => Place::Config(v.clone()),
-                    "data_dir" => Place::DataDir(v.clone()),
-                    _ => Place::Store(v.clone(), None),
-                };
-                given.push((i, place));
+            given.push((i, place));
+        }
+    }
+    if given.is_empty() && repeatable {
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "give at least one source: a chamber SERVICE, --config FILE, --data-dir DIR or \
+                 --store DIR\n",
+        ));
+    }
+    let recursive = m.get_flag("recursive");
+    given.sort_by_key(|(i, _)| *i);
+    let starts: Vec<usize> = given.iter().map(|(i, _)| *i).collect();
+    let before = |i: usize| starts.iter().rposition(|j| *j < i);
+    let mut prefixes: Vec<Option<String>> = vec![None; given.len()];
+    let mut default_prefix: Option<String> = None;
+    if let (Some(indices), Some(values)) = (m.indices_of("prefix"), m.get_many::<String>("prefix"))
+    {
+        for (i, p) in indices.zip(values) {
+            let slot = match before(i) {
+                Some(s) => &mut prefixes[s],
+                None => &mut default_prefix,
+            };
+            if slot.replace(p.clone()).is_some() {
+                return Err(usage(format!(
+                    "--prefix {p:?}: that source already has a --prefix"
+                )));
             }
         }
-        if given.is_empty() && repeatable {
-            return Err(clap::Error::raw(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "give at least one source: a chamber SERVICE, --config FILE, --data-dir DIR or \
-                 --store DIR\n",
-            ));
-        }
-        let recursive = m.get_flag("recursive");
-        given.sort_by_key(|(i, _)| *i);
-        let starts: Vec<usize> = given.iter().map(|(i, _)| *i).collect();
-        let before = |i: usize| starts.iter().rposition(|j| *j < i);
-        let mut prefixes: Vec<Option<String>> = vec![None; given.len()];
-        let mut default_prefix: Option<String> = None;
-        if let (Some(indices), Some(values)) =
-            (m.indices_of("prefix"), m.get_many::<String>("prefix"))
-        {
-            for (i, p) in indices.zip(values) {
-                let slot = match before(i) {
-                    Some(s) => &mut prefixes[s],
-                    None => &mut default_prefix,
-                };
-                if slot.replace(p.clone()).is_some() {
+    }
+    if let (Some(indices), Some(values)) =
+        (m.indices_of("key_file"), m.get_many::<PathBuf>("key_file"))
+    {
+        for (i, k) in indices.zip(values) {
+            match before(i).map(|s| &mut given[s].1) {
+                Some(Place::Store(_, key @ None)) => *key = Some(k.clone()),
+                _ => {
                     return Err(usage(format!(
-                        "--prefix {p:?}: that source already has a --prefix"
+                        "--key-file {}: it names the key of the --store DIR just before it",
+                        k.display()
                     )));
                 }
             }
         }
-        if let (Some(indices), Some(values)) =
-            (m.indices_of("key_file"), m.get_many::<PathBuf>("key_file"))
-        {
-            for (i, k) in indices.zip(values) {
-                match before(i).map(|s| &mut given[s].1) {
-                    Some(Place::Store(_, key @ None)) => *key = Some(k.clone()),
-                    _ => {
-                        return Err(usage(format!(
-                            "--key-file {}: it names the key of the --store DIR just before it",
-                            k.display()
-                        )));
-                    }
-                }
-            }
-        }
-        let sources = given
-            .into_iter()
-            .zip(prefixes)
-            .map(|((_, place), prefix)| SourceSpec {
-                place,
-                prefix: prefix
-                    .or_else(|| default_prefix.clone())
-                    .unwrap_or_default(),
-                recursive,
-            })
-            .collect();
-        Ok(SourceArgs { sources })
     }
+    let sources = given
+        .into_iter()
+        .zip(prefixes)
+        .map(|((_, place), prefix)| SourceSpec {
+            place,
+            prefix: prefix
+                .or_else(|| default_prefix.clone())
+                .unwrap_or_default(),
+            recursive,
+        })
+        .collect();
+    Ok(SourceArgs { sources })
 }
 
 #[cfg(test)]
