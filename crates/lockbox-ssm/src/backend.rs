@@ -258,8 +258,9 @@ impl SecretsManager for SsmBackend {
         Ok(names)
     }
 
-    /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
-    /// values together, so a prefix of 100 secrets takes 10 calls.
+    /// GetParametersByPath, recursive (unless [`SsmBackend::one_level`]) and with decryption:
+    /// ten parameters a call, names and values together, so a prefix of 100 secrets takes 10
+    /// calls.
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
         let dir = self.path_dir(prefix);
         let mut pages = self
