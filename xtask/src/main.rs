@@ -3,7 +3,8 @@
 //! - `cargo xtask ci [--no-emulator]`: format check, clippy, doc tests, then all tests against a
 //!   fresh moto emulator and a fresh OpenBao dev server (Vault API), then `airflow-diff` on that
 //!   emulator; closes with `ci: N passed, N failed, N skipped`. What `.ci/run` calls.
-//!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
+//!   Between clippy and the doc tests, `cargo package` of every publishable crate, then
+//!   `dotenv-readers` (skipped, saying so, without node and npm). Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator and an OpenBao server.
@@ -285,6 +286,11 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
         "package",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
+
+    // The dotenv round-trip test reads `export -f dotenv` with python-dotenv and npm dotenv.
+    let t = Instant::now();
+    dotenv_readers::ci_step()?;
+    steps.record("dotenv readers", t.elapsed());
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {

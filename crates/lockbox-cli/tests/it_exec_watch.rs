@@ -121,6 +121,50 @@ async fn it_exec_watch_signals_once_per_ssm_change() {
     .await;
 }
 
+/// chamber's command line with --watch: `lockbox exec --watch=1s SERVICE -- CHILD` reads the
+/// service's SSM parameters `/SERVICE/KEY` and signals the child once when one changes.
+#[tokio::test]
+async fn it_exec_watch_follows_a_chamber_service() {
+    let Some(endpoint) = emulator("it_exec_watch_follows_a_chamber_service") else {
+        return;
+    };
+    let raw = aws_sdk_ssm::Client::new(&setup_config(&endpoint));
+    let service = format!("watchsvc{}", tag());
+    let put = async |value: &str| {
+        raw.put_parameter()
+            .name(format!("/{service}/password"))
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    };
+    put("one").await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("unused");
+    let s = Supervisor::start_with_env(
+        dir,
+        node,
+        std::slice::from_ref(&service),
+        &["--watch=1s"],
+        "trap",
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("CHAMBER_SECRET_BACKEND", "ssm"),
+        ],
+    );
+    assert!(s.log().contains("PASSWORD=one"), "{}", s.log());
+    s.wait_polls(2);
+    assert_eq!(s.log().matches("sig HUP").count(), 0, "{}", s.log());
+    put("two").await;
+    s.wait_for("one SIGHUP", |log, _| log.contains("sig HUP"));
+    s.wait_polls(2);
+    assert_eq!(s.log().matches("sig HUP").count(), 1, "{}", s.log());
+    assert_eq!(s.log().matches("start ").count(), 1);
+}
+
 /// A TCP relay to `target` on a free port of 127.0.0.1 that [`Relay::stop`] closes for good
 /// (new connections refused, open ones reset): the emulator as seen when it stops.
 struct Relay {

@@ -134,8 +134,14 @@ fn a_missing_secret_names_itself_and_the_line_and_writes_nothing() {
         "{}",
         stderr(&o)
     );
+    // An unpaired --out is a usage error (exit 2) with the command's usage line.
     let o = render(dir.path(), &node, &["--out", "x"]);
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Usage: lockbox render "),
+        "{}",
+        stderr(&o)
+    );
     let o = render(dir.path(), &node, &["--mode", "999"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }

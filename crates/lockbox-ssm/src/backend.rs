@@ -44,6 +44,8 @@ pub struct SsmBackend {
     prefix: String,
     region: String,
     kms_key_id: Option<String>,
+    /// Whether listings and prefix reads descend into sub-paths (the default).
+    recursive: bool,
 }
 
 impl SsmBackend {
@@ -70,7 +72,17 @@ impl SsmBackend {
             prefix,
             region: settings.region,
             kms_key_id: settings.kms_key_id,
+            recursive: true,
         }
+    }
+
+    /// Listings and prefix reads see only the parameters directly under the path they ask
+    /// for, not those of sub-paths (GetParametersByPath without `Recursive`), as chamber
+    /// reads a service: `/app/token` but not `/app/prod/token`.
+    #[must_use]
+    pub fn one_level(mut self) -> Self {
+        self.recursive = false;
+        self
     }
 
     /// `<path>/<node name>`, the prefix of every parameter this backend touches.
@@ -222,7 +234,7 @@ impl SecretsManager for SsmBackend {
             .client
             .get_parameters_by_path()
             .path(&dir)
-            .recursive(true)
+            .recursive(self.recursive)
             .with_decryption(false)
             .into_paginator()
             .send();
@@ -246,15 +258,16 @@ impl SecretsManager for SsmBackend {
         Ok(names)
     }
 
-    /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
-    /// values together, so a prefix of 100 secrets takes 10 calls.
+    /// GetParametersByPath, recursive (unless [`SsmBackend::one_level`]) and with decryption:
+    /// ten parameters a call, names and values together, so a prefix of 100 secrets takes 10
+    /// calls.
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
         let dir = self.path_dir(prefix);
         let mut pages = self
             .client
             .get_parameters_by_path()
             .path(&dir)
-            .recursive(true)
+            .recursive(self.recursive)
             .with_decryption(true)
             .max_results(BATCH as i32)
             .into_paginator()

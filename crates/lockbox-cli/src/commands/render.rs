@@ -23,7 +23,7 @@ use lockbox_env::{Loaded, WatchOptions, Watcher};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::json;
 
-use crate::commands::sources::{SourceArgs, ValueArgs};
+use crate::commands::sources::{SourceArgs, UsageError, ValueArgs};
 use crate::report::{Note, Report, to_json};
 
 /// The most a template file may hold.
@@ -115,11 +115,12 @@ pub struct Rendered {
 /// Renders every template once, or with `--watch` until SIGTERM or SIGINT.
 pub async fn run(args: RenderArgs) -> anyhow::Result<Rendered> {
     if args.templates.len() != args.outs.len() {
-        bail!(
+        return Err(UsageError(format!(
             "give one --out for each --template ({} templates, {} outputs)",
             args.templates.len(),
             args.outs.len()
-        );
+        ))
+        .into());
     }
     let mut pairs = Vec::with_capacity(args.templates.len());
     for (template, out) in args.templates.iter().zip(&args.outs) {

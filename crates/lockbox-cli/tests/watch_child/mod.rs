@@ -98,6 +98,18 @@ impl Supervisor {
         extra: &[&str],
         mode: &str,
     ) -> Supervisor {
+        Supervisor::start_with_env(dir, node, sources, extra, mode, &[])
+    }
+
+    /// [`Supervisor::start_on`] with `env` added to lockbox's environment.
+    pub fn start_with_env(
+        dir: tempfile::TempDir,
+        node: PathBuf,
+        sources: &[String],
+        extra: &[&str],
+        mode: &str,
+        env: &[(&str, &str)],
+    ) -> Supervisor {
         let log = dir.path().join("child.log");
         let err = dir.path().join("lockbox.err");
         let mut args: Vec<&str> = vec!["exec"];
@@ -107,6 +119,7 @@ impl Supervisor {
         let child = lockbox()
             .args(&args)
             .env("RUST_LOG", "lockbox_env=debug,lockbox=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&err).unwrap())
