@@ -783,7 +783,7 @@ fn pyenv_pythons(min: (u32, u32)) -> Vec<PathBuf> {
 }
 
 /// FNV-1a, 64 bit: a stable hash for the install marker (std's hasher is not stable).
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -960,7 +960,7 @@ impl Drop for InstallLock {
 }
 
 /// Runs an install command, showing its output only if it fails.
-fn run_quiet(command: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_quiet(command: &mut Command, what: &str) -> Result<()> {
     let output = command.stdin(Stdio::null()).output().with_context(|| {
         format!(
             "{what}: could not run {}",

@@ -5,7 +5,8 @@
 //!   emulator; closes with `ci: N passed, N failed, N skipped` (counted
 //!   from nextest's `Summary` line; `N passed (N flaky)` and a `ci: flaky: NAME` line per test
 //!   that passed only on a retry). What `.ci/run` calls.
-//!   Between clippy and the doc tests, `cargo package` of every publishable crate. Generated
+//!   Between clippy and the doc tests, `cargo package` of every publishable crate, then
+//!   `dotenv-readers` (skipped, saying so, without node and npm). Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator and an OpenBao server.
@@ -22,6 +23,8 @@
 //! - `cargo xtask airflow-diff [--only TEXT] [--verbose]`: `lockbox lookup` against Apache
 //!   Airflow's own secrets backends (pinned, in a cached virtualenv) on the same emulator data;
 //!   prints `N/M cases match`. Also a step of `cargo xtask ci`, after the tests.
+//! - `cargo xtask dotenv-readers`: installs the pinned python-dotenv and npm `dotenv` that the
+//!   dotenv round-trip test reads `lockbox export -f dotenv` output with.
 //! - `cargo xtask emulator exec [--emulator moto|localstack] -- COMMAND...`: COMMAND against a
 //!   fresh emulator that stops afterwards.
 //!
@@ -31,6 +34,7 @@
 mod agent_it;
 mod airflow_diff;
 mod bench;
+mod dotenv_readers;
 mod emulator;
 mod gen_policy;
 mod load;
@@ -136,6 +140,10 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Install the pinned python-dotenv and npm `dotenv` (fixtures/dotenv/) that the dotenv
+    /// round-trip test of `lockbox export -f dotenv` reads with.
+    #[command(name = "dotenv-readers")]
+    DotenvReaders,
     /// Compare `lockbox lookup` with Apache Airflow's own SSM and Secrets Manager backends.
     ///
     /// Installs the pinned apache-airflow and apache-airflow-providers-amazon
@@ -238,6 +246,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
         Command::AgentIt { args } => agent_it::run(&args),
+        Command::DotenvReaders => dotenv_readers::run().map(|()| ExitCode::SUCCESS),
         Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
             EmulatorAction::Start {
@@ -279,6 +288,11 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
         "package",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
+
+    // The dotenv round-trip test reads `export -f dotenv` with python-dotenv and npm dotenv.
+    let t = Instant::now();
+    dotenv_readers::ci_step()?;
+    steps.record("dotenv readers", t.elapsed());
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {

@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success, 1 any error (one line on stderr, or `{"error": ...}` with `--json`),
 //! 2 usage error, 3 a lookup found nothing; `exec` exits with its program's code, or 126 / 127
-//! when the program cannot be run / found.
+//! when the program cannot be run / found; `exec --watch` exits with its child's code (128+N
+//! for signal N), 75 after `--on-change exit`, 69 after `--fail-after`.
 //!
 //! `main` only parses and dispatches: each command lives in its own file under `commands/`,
 //! returns a [`report::Report`], and [`report::emit`] prints it.
@@ -19,20 +20,33 @@ static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 mod backend;
+mod chamber;
+mod chamber_sm;
 mod commands;
+mod man_pages;
 mod progress;
+mod region;
 mod report;
 mod sensitive;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
     completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
-    man, output, policy, put, read, serve, sync,
+    man, output, policy, put, read, render, serve, sync,
 };
 
-/// Keep and fetch secrets on local disk, AWS SSM Parameter Store or AWS Secrets Manager.
+/// Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or Vault.
 #[derive(Parser, Debug)]
-#[command(name = "lockbox", version, about)]
+#[command(
+    name = "lockbox",
+    version,
+    about = "Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or \
+             Vault: node keys (generate, init, output), one secret (get, put, delete, list, \
+             history), secrets into programs as chamber does (exec, env, export, import), \
+             secrets that rotate (exec --watch, render), a sealed offline store (sync, read), \
+             Airflow lookups (lookup), IAM policies (policy) and a loopback Secrets Manager \
+             Agent endpoint (serve)"
+)]
 pub struct Cli {
     /// Print results, and errors (on stderr), as JSON.
     #[arg(long, global = true)]
@@ -49,7 +63,7 @@ enum Command {
     Init(init::InitArgs),
     /// Print the node's address, BLS public key and node ID.
     Output(output::OutputArgs),
-    /// Print a secret's value (raw bytes on stdout, no newline added). NAME:3 reads SSM version
+    /// Print a secret's value (raw bytes when piped; a newline added on a terminal). NAME:3 reads SSM version
     /// 3 and NAME:label the version with that label.
     Get(get::NameArgs),
     /// Store a secret read from stdin or --from-file (never from the command line).
@@ -67,8 +81,12 @@ enum Command {
     /// Look up an Airflow connection, variable or config value (exit 3 when absent).
     Lookup(lookup::LookupArgs),
     /// Run COMMAND with the secrets of the sources in its environment (chamber exec); lockbox
-    /// becomes COMMAND, so its signals and exit code are COMMAND's own.
+    /// becomes COMMAND, so its signals and exit code are COMMAND's own; with --watch it stays
+    /// and acts on COMMAND when a secret changes.
     Exec(exec::ExecArgs),
+    /// Fill templates with the secrets and write them atomically, only when they change;
+    /// with --watch keep them current (Vault Agent templates, consul-template).
+    Render(render::RenderArgs),
     /// Print the secrets as `export NAME='value'` lines for a POSIX shell (chamber env).
     Env(env::EnvArgs),
     /// Print (or write with -o) the secrets as json, yaml, dotenv, tfvars, java-properties, csv
@@ -90,16 +108,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    let wants_json = json_requested(std::env::args_os());
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (m, cli)));
+    let (matches, cli) = match parsed {
+        Ok(both) => both,
+        Err(e) => return usage_error(&e, wants_json),
     };
     let json = cli.json;
     if let Err(message) = sensitive::refuse_credentials_on_argv(&matches) {
         report::print_error(&message, json);
         return ExitCode::from(2);
     }
+    let subcommand = matches.subcommand_name().unwrap_or_default().to_owned();
     drop(matches);
     // `serve` applies its config's log_level (the agent's) unless RUST_LOG is set.
     let (log_filter, log_writer) = match &cli.command {
@@ -116,21 +138,58 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command, json)) {
         Ok(code) => code,
-        Err(e) => match e.downcast_ref::<exec::CannotRun>() {
-            Some(cannot) => {
+        Err(e) => {
+            if let Some(cannot) = e.downcast_ref::<exec::CannotRun>() {
                 report::print_error(&cannot.message, json);
                 ExitCode::from(cannot.code)
+            } else if let Some(usage) = e.downcast_ref::<commands::sources::UsageError>() {
+                // As clap's own usage errors: the message, then the command's usage line.
+                let mut cmd = Cli::command();
+                cmd.build();
+                let line = cmd
+                    .find_subcommand_mut(&subcommand)
+                    .map(|c| c.render_usage().to_string())
+                    .unwrap_or_default();
+                report::print_usage_error(&format!("error: {}\n\n{line}\n", usage.0), json);
+                ExitCode::from(2)
+            } else {
+                fail(json, &format!("{e:#}"))
             }
-            None => fail(json, &format!("{e:#}")),
-        },
+        }
     }
+}
+
+/// True when `--json` comes before any `--` (clap could not parse the line, so it cannot
+/// tell; a usage error is then reported as JSON too).
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A command line clap refused: `--help` and `--version` print as usual (exit 0); a usage
+/// error prints clap's text, or `{"error", "usage"}` with `--json`, and exits 2.
+fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    if !json
+        || matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        )
+    {
+        e.exit()
+    }
+    report::print_usage_error(&e.render().to_string(), json);
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
 }
 
 /// Runs one command and prints its report.
 async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     use report::emit;
     match command {
-        Command::Generate(args) => emit(&generate::run(args)?, json),
+        Command::Generate(args) => emit(&generate::run(args).await?, json),
         Command::Init(args) => emit(&init::run(args).await?, json),
         Command::Output(args) => emit(&output::run(args).await?, json),
         Command::Get(args) => emit(&get::run(args).await?, json),
@@ -141,7 +200,8 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => emit(&sync::run(args, json).await?, json),
         Command::Read(args) => emit(&read::run(args)?, json),
         Command::Lookup(args) => emit(&lookup::run(args).await?, json),
-        Command::Exec(args) => match exec::run(args).await? {},
+        Command::Exec(args) => exec::run(args).await,
+        Command::Render(args) => emit(&render::run(args).await?, json),
         Command::Env(args) => emit(&env::run(args).await?, json),
         Command::Export(args) => emit(&export::run(args).await?, json),
         Command::Import(args) => emit(&import::run(args).await?, json),

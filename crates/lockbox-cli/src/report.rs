@@ -1,7 +1,7 @@
 //! The one output path: every command returns a [`Report`], and [`emit`] prints it as text or,
 //! with `--json`, as one line of JSON. Errors go through [`print_error`].
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -37,6 +37,11 @@ pub enum Note {
     Absent(String),
 }
 
+/// Prints one note on stderr at once (for a command still running).
+pub fn print_note(note: &Note, json: bool) {
+    eprintln!("{}", note.line(json));
+}
+
 impl Note {
     fn line(&self, json: bool) -> String {
         let (label, key, text) = match self {
@@ -64,19 +69,52 @@ pub fn emit(report: &dyn Report, json: bool) -> anyhow::Result<ExitCode> {
         // A closed stderr loses the note; it never turns a finished command into a panic.
         let _ = writeln!(io::stderr(), "{}", note.line(json));
     }
-    let mut out = io::stdout().lock();
+    let stdout = io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut out = stdout.lock();
     let written = if json {
         match report.json()? {
             Some(value) => writeln!(out, "{value}"),
             None => Ok(()),
         }
     } else {
-        report.write_text(&mut out)
+        let mut tracked = LastByte {
+            inner: &mut out,
+            last: None,
+        };
+        report.write_text(&mut tracked).and_then(|()| {
+            // A value printed raw (get, read, lookup) keeps its bytes when piped; on a
+            // terminal the prompt starts on a line of its own.
+            match tracked.last {
+                Some(b) if b != b'\n' && terminal => tracked.inner.write_all(b"\n"),
+                _ => Ok(()),
+            }
+        })
     };
     written
         .and_then(|()| out.flush())
         .context("writing to stdout")?;
     Ok(ExitCode::from(report.exit_code()))
+}
+
+/// A writer that remembers the last byte written through it.
+struct LastByte<'a> {
+    inner: &'a mut dyn Write,
+    last: Option<u8>,
+}
+
+impl Write for LastByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Prints an error as one line on stderr: `error: ...`, or `{"error": ...}` with `--json`.
@@ -92,4 +130,50 @@ pub fn print_error(message: &str, json: bool) {
 pub fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `1 secret`, `2 secrets`: a count with its noun (`one` for 1, else `many`).
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Prints a usage error (clap's or lockbox's own): clap's text as it is, or with `--json`
+/// `{"error": ..., "usage": ...}` on stderr, the first line of clap's message and its usage
+/// line apart.
+pub fn print_usage_error(rendered: &str, json: bool) {
+    if !json {
+        eprint!("{rendered}");
+        return;
+    }
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let usage = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .map(str::to_owned);
+    let mut body = json!({ "error": message });
+    if let Some(usage) = usage {
+        body["usage"] = json!(usage);
+    }
+    eprintln!("{body}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(0, "secret", "secrets"), "0 secrets");
+        assert_eq!(plural(1, "secret", "secrets"), "1 secret");
+        assert_eq!(plural(2, "entry", "entries"), "2 entries");
+    }
 }

@@ -465,10 +465,20 @@ async fn the_manifest_refresh_period_keeps_syncing() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(
         out.lines()
-            .filter(|l| l.starts_with("synced 1 secrets"))
+            .filter(|l| l.starts_with("synced 1 secret ("))
             .count()
             >= 2,
         "{out}"
+    );
+    // Between rounds it says it keeps running, and why.
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "note: next sync in 1 min (periodicRefreshIntervalMin); Ctrl-C to stop"),
+        "{:?}",
+        lines.lock().unwrap()
     );
     // A bad test minute is refused.
     let o = command(&d.sync_args(&endpoint))

@@ -551,6 +551,13 @@ async fn interval_refreshes_survives_failures_and_stops_on_sigterm() {
     wait_for("the first sync", &|| {
         read_value().as_deref() == Some(b"first")
     });
+    wait_for("the note that it keeps running", &|| {
+        err_lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "note: next sync in 1 s (--interval); Ctrl-C to stop")
+    });
     sm.put_secret_value()
         .secret_id(&name)
         .secret_string("second")
@@ -586,7 +593,7 @@ async fn interval_refreshes_survives_failures_and_stops_on_sigterm() {
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(
         out.lines()
-            .filter(|l| l.starts_with("synced 1 secrets"))
+            .filter(|l| l.starts_with("synced 1 secret ("))
             .count()
             >= 2,
         "{out}"

@@ -25,7 +25,8 @@ pub enum Format {
     Json,
     /// A YAML mapping `name: value` (strings quoted or block-styled as YAML needs).
     Yaml,
-    /// `VARIABLE='value'` lines, quoted for POSIX shells (`set -a; . ./FILE` reads them).
+    /// `VARIABLE="value"` lines in the dialect python-dotenv and npm `dotenv` share (see
+    /// [`dotenv_quote`]); a value neither can read back exactly is refused.
     Dotenv,
     /// Terraform variable definitions `VARIABLE = "value"` (HCL string escapes; `${` and `%{`
     /// doubled so Terraform reads them literally).
@@ -78,7 +79,11 @@ impl Format {
         let mut pairs: Vec<(String, String)> = Vec::new();
         if self.keyed_by_variable() {
             for (var, entry) in loaded.variables(preserve_case)? {
-                pairs.push((var, entry.text(binary)?.into_owned()));
+                let text = entry.text(binary)?.into_owned();
+                if self == Format::Dotenv && dotenv_quote(&text).is_none() {
+                    return Err(dotenv_refused(&var).with_secret(&entry.name));
+                }
+                pairs.push((var, text));
             }
         } else {
             for (name, entry) in loaded.by_name() {
@@ -119,7 +124,8 @@ impl Format {
             }
             Format::Dotenv => {
                 for (k, v) in pairs {
-                    let _ = writeln!(out, "{k}={}", shell_quote(v));
+                    let quoted = dotenv_quote(v).ok_or_else(|| dotenv_refused(k))?;
+                    let _ = writeln!(out, "{k}={quoted}");
                 }
             }
             Format::Tfvars => {
@@ -190,6 +196,81 @@ fn is_identifier(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// The refusal of a value [`dotenv_quote`] cannot write, naming its variable.
+fn dotenv_refused(var: &str) -> Error {
+    Error::input(
+        ErrorKind::Unsupported,
+        format!(
+            "the value for {var} cannot be written as dotenv so that python-dotenv and npm \
+             dotenv both read it back exactly (python-dotenv expands `${{NAME}}` wherever it \
+             appears, and no quoting carries both kinds of quote with a backslash, `#`, a line \
+             break or surrounding spaces for both readers); use -f json"
+        ),
+    )
+}
+
+/// `value` as a dotenv value that python-dotenv (1.x, with its default `${VAR}` expansion)
+/// and npm `dotenv` (16-18) both read back exactly, or `None` when no form carries it for
+/// both. python-dotenv expands `${NAME}` and `${NAME:-default}` in every form, quoted or not,
+/// and has no escape for it, so a value holding one is refused. Otherwise the first form that
+/// fits:
+///
+/// 1. `"..."` with line feeds and carriage returns written `\n` and `\r`, when the value has
+///    no `"` and no `\` (npm `dotenv` decodes only `\n` and `\r` inside double quotes, so
+///    `\"` and `\\` would keep their backslash there).
+/// 2. `'...'`, literal, when the value has no `'`, no carriage return (npm `dotenv` turns
+///    those into line feeds) and no `\` before another `\` or at the end (python-dotenv
+///    decodes `\\` and `\'` inside single quotes).
+/// 3. Bare, when the value is one line without `#`, does not start with a quote and neither
+///    starts nor ends with white space.
+pub fn dotenv_quote(value: &str) -> Option<String> {
+    if python_dotenv_expands(value) {
+        return None;
+    }
+    if !value.contains(['"', '\\']) {
+        let mut out = String::with_capacity(value.len() + 2);
+        out.push('"');
+        for c in value.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        return Some(out);
+    }
+    let backslash_trouble = value.ends_with('\\') || value.contains("\\\\");
+    if !value.contains(['\'', '\r']) && !backslash_trouble {
+        return Some(format!("'{value}'"));
+    }
+    let bare = !value.is_empty()
+        && !value.contains(['#', '\n', '\r', '\u{2028}', '\u{2029}'])
+        && !value.starts_with(['\'', '"', '`'])
+        && !value.starts_with(is_space)
+        && !value.ends_with(is_space);
+    bare.then(|| value.to_owned())
+}
+
+/// True when python-dotenv's expansion pattern `\$\{[^}:]*(:-[^}]*)?\}` matches somewhere
+/// in `value`.
+fn python_dotenv_expands(value: &str) -> bool {
+    value.match_indices("${").any(|(at, _)| {
+        let rest = &value[at + 2..];
+        let name_end = rest.find(['}', ':']).unwrap_or(rest.len());
+        match &rest.as_bytes()[name_end..] {
+            [b'}', ..] => true,
+            [b':', b'-', tail @ ..] => tail.contains(&b'}'),
+            _ => false,
+        }
+    })
+}
+
+/// White space as either reader trims it (Unicode white space and the byte-order mark).
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
 /// `value` as one POSIX shell word: inside single quotes, each `'` written `'\''`. Every
 /// byte, newlines and `$` included, comes back unchanged through `eval` or `.`.
 pub fn shell_quote(value: &str) -> String {
@@ -203,6 +284,36 @@ pub fn shell_quote(value: &str) -> String {
         }
     }
     out.push('\'');
+    out
+}
+
+/// `value` as a YAML double-quoted scalar: `\\`, `\"`, `\n`, `\r`, `\t`, and every
+/// character YAML does not allow as it is (controls, DEL, C1 controls, the byte-order mark,
+/// U+2028 and U+2029 line and paragraph separators) escaped, so any YAML 1.1 or 1.2 parser
+/// reads back exactly `value`.
+pub fn yaml_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
     out
 }
 
@@ -301,10 +412,29 @@ mod tests {
         let e = Format::Dotenv.write(&[("db/password", "x")]).unwrap_err();
         assert!(e.to_string().contains("db/password"), "{e}");
         assert_eq!(
-            Format::Dotenv.write(&[("A", "b'c")]).unwrap(),
-            "A='b'\\''c'\n"
+            Format::Dotenv
+                .write(&[("A", "b'c"), ("B", "x\\y"), ("C", "it's \"q\" \\")])
+                .unwrap(),
+            "A=\"b'c\"\nB='x\\y'\nC=it's \"q\" \\\n"
+        );
+        let e = Format::Dotenv.write(&[("A", "${HOME}")]).unwrap_err();
+        assert!(
+            e.to_string().contains("-f json") && e.to_string().contains('A'),
+            "{e}"
         );
         assert_eq!(Format::Tfvars.write(&[("A", "b")]).unwrap(), "A = \"b\"\n");
+    }
+
+    #[test]
+    fn yaml_quoting_reads_back() {
+        for v in [
+            "",
+            "a\"b\\c\n\r\t\u{0}\u{7f}\u{85}\u{2028}\u{feff}ü😀 # x: y",
+            "- [x] {y}: 'z'",
+        ] {
+            let back: String = serde_yaml_ng::from_str(&yaml_quote(v)).unwrap();
+            assert_eq!(back, v);
+        }
     }
 
     #[test]

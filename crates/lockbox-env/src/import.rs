@@ -40,10 +40,12 @@ pub type ImportEntry = (String, std::result::Result<String, String>);
 /// twice is an error.
 ///
 /// Dotenv: `NAME=value` lines; blank lines and lines starting with `#` are skipped; `export `
-/// before a name is allowed. A value is one shell word: `'single-quoted'` (literal, may span
-/// lines), `"double-quoted"` (may span lines; `\n`, `\r`, `\t`, `\\`, `\"`, `\$` and `` \` ``
-/// are escapes, other backslashes stay), or bare (a backslash escapes the next character);
-/// parts may follow each other (`'it'\''s'`). A ` #` after the value starts a comment.
+/// before a name is allowed. A value is `'single-quoted'` (literal, may span lines),
+/// `"double-quoted"` (may span lines; `\n`, `\r`, `\t`, `\\`, `\"`, `\$` and `` \` `` are
+/// escapes, other backslashes stay), quoted parts following each other as in a shell
+/// (`'it'\''s'`, what lockbox wrote before it wrote the dotenv readers' dialect), or bare: the
+/// rest of the line as python-dotenv and npm `dotenv` read it (quotes and backslashes literal,
+/// trailing white space dropped). A `#` after white space starts a comment.
 pub fn parse_import(format: ImportFormat, text: &str) -> Result<Vec<ImportEntry>> {
     let entries = match format {
         ImportFormat::Json => {
@@ -280,6 +282,24 @@ impl Dotenv {
         s
     }
 
+    /// An unquoted value as dotenv readers take it: the rest of the line, without a comment
+    /// (`#` after white space) and trailing white space; quotes and backslashes are literal.
+    fn bare(&mut self) -> String {
+        let mut out = String::new();
+        while let Some(c) = self.peek().filter(|c| *c != '\n') {
+            if c == '#' && out.ends_with(char::is_whitespace) {
+                break;
+            }
+            out.push(c);
+            self.bump();
+        }
+        self.skip_to_eol();
+        out.truncate(out.trim_end().len());
+        out
+    }
+
+    /// A value: quoted (single quotes literal, double quotes with escapes, adjacent quoted
+    /// parts joined as in a shell, which older lockbox exports wrote) or bare.
     fn value(&mut self, line: usize) -> Result<String> {
         let unclosed = |q: &str| {
             syntax(
@@ -288,6 +308,12 @@ impl Dotenv {
                 &format!("the {q}-quoted value is not closed"),
             )
         };
+        if self
+            .peek()
+            .is_some_and(|c| !matches!(c, '\'' | '"' | ' ' | '\t' | '\n' | '\r'))
+        {
+            return Ok(self.bare());
+        }
         let mut out = String::new();
         while let Some(c) = self.peek() {
             match c {
@@ -352,12 +378,12 @@ mod tests {
 
     #[test]
     fn dotenv_reads_shell_and_dotenv_quoting() {
-        let text = "# comment\n\nexport A='it'\\''s $x'\nB=\"l1\\nl2 \\\"q\\\" \\$y\"  # note\nC=bare\\ word\nD=\nE='multi\nline'\nF=a#b\n";
+        let text = "# comment\n\nexport A='it'\\''s $x'\nB=\"l1\\nl2 \\\"q\\\" \\$y\"  # note\nC=it's \"q\" C:\\p\\ # c\nD=\nE='multi\nline'\nF=a#b\n";
         let got = ok(parse_import(ImportFormat::Dotenv, text).unwrap());
         let want = [
             ("A", "it's $x"),
             ("B", "l1\nl2 \"q\" $y"),
-            ("C", "bare word"),
+            ("C", "it's \"q\" C:\\p\\"),
             ("D", ""),
             ("E", "multi\nline"),
             ("F", "a#b"),
@@ -371,7 +397,7 @@ mod tests {
 
     #[test]
     fn dotenv_errors_name_the_line_not_the_value() {
-        for (text, line) in [("A=ok\nB='open\n", 2), ("A=x y\n", 1), ("=v\n", 1)] {
+        for (text, line) in [("A=ok\nB='open\n", 2), ("A='x' y\n", 1), ("=v\n", 1)] {
             let e = parse_import(ImportFormat::Dotenv, text)
                 .unwrap_err()
                 .to_string();

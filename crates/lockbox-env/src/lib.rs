@@ -16,18 +16,26 @@
 //! - [`parse_import`] reads JSON, YAML or dotenv files, and [`check_import`] validates every
 //!   entry against a backend's rules before anything is written.
 //!
+//! - [`Watcher`] re-reads the sources every interval (jittered by up to 10%) and hands out
+//!   the map each time it changes, keeping the last one while reads fail ([`Health`]);
+//!   `lockbox exec --watch` and `lockbox render --watch` are built on it.
+//!
 //! Values stay in [`SecretValue`](lockbox_core::SecretValue)s until they are written out; no
 //! error message holds a value.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod child;
+mod duration;
 mod format;
 mod import;
 mod name;
 mod source;
+mod watch;
 
 pub use child::{ChildOptions, DEFAULT_SENTINEL, child_environment};
-pub use format::{Binary, Format, shell_quote};
+pub use duration::parse_duration;
+pub use format::{Binary, Format, dotenv_quote, shell_quote, yaml_quote};
 pub use import::{ImportEntry, ImportFormat, check_import, parse_import};
 pub use name::variable_name;
 pub use source::{Entry, Layer, Loaded, Source, load, variables};
+pub use watch::{Health, WatchOptions, Watcher};

@@ -154,7 +154,7 @@ pub async fn load(sources: &[Source]) -> Result<Loaded> {
 }
 
 /// One source's layer.
-async fn read(source: &Source) -> Result<Layer> {
+pub(crate) async fn read(source: &Source) -> Result<Layer> {
     match source {
         Source::Backend {
             backend,

@@ -71,6 +71,9 @@ proptest! {
 
     #[test]
     fn dotenv_round_trips_through_import(map in pairs("[A-Z_][A-Z0-9_]{0,10}")) {
+        // Values no dotenv reader carries are refused (tests/dotenv_readers.rs).
+        let mut map = map;
+        map.retain(|_, v| lockbox_env::dotenv_quote(v).is_some());
         let doc = Format::Dotenv.write(&as_refs(&map)).unwrap();
         let back: BTreeMap<String, String> = imported(ImportFormat::Dotenv, &doc);
         prop_assert_eq!(back, map);

@@ -38,6 +38,8 @@ pub struct SsmBackend {
     prefix: String,
     region: String,
     kms_key_id: Option<String>,
+    /// Whether listings and prefix reads descend into sub-paths (the default).
+    recursive: bool,
 }
 
 impl SsmBackend {
@@ -69,7 +71,17 @@ impl SsmBackend {
             prefix,
             region: settings.region,
             kms_key_id: settings.kms_key_id,
+            recursive: true,
         }
+    }
+
+    /// Listings and prefix reads see only the parameters directly under the path they ask
+    /// for, not those of sub-paths (GetParametersByPath without `Recursive`), as chamber
+    /// reads a service: `/app/token` but not `/app/prod/token`.
+    #[must_use]
+    pub fn one_level(mut self) -> Self {
+        self.recursive = false;
+        self
     }
 
     /// `<path>/<node name>`, the prefix of every parameter this backend touches.
@@ -227,8 +239,9 @@ impl SecretsManager for SsmBackend {
         Ok(names)
     }
 
-    /// GetParametersByPath, recursive and with decryption: ten parameters a call, names and
-    /// values together, so a prefix of 100 secrets takes 10 calls.
+    /// GetParametersByPath, recursive (unless [`SsmBackend::one_level`]) and with decryption:
+    /// ten parameters a call, names and values together, so a prefix of 100 secrets takes 10
+    /// calls.
     async fn read_prefix(&self, prefix: &str) -> Result<Vec<(SecretName, SecretValue)>> {
         let mut out = self.under(prefix, true).await?;
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -315,13 +328,13 @@ impl SsmBackend {
     }
 
     /// The secrets whose names start with `prefix` and their values (ciphertext when not
-    /// `decrypt`), from one recursive GetParametersByPath under [`Self::path_dir`].
+    /// `decrypt`), from one GetParametersByPath (recursive unless [`SsmBackend::one_level`]) under [`Self::path_dir`].
     async fn under(&self, prefix: &str, decrypt: bool) -> Result<Vec<(SecretName, SecretValue)>> {
         let dir = self.path_dir(prefix);
         let strip = format!("{}/", self.prefix);
         let found = self
             .client
-            .get_parameters_by_path(&dir, true, decrypt)
+            .get_parameters_by_path(&dir, self.recursive, decrypt)
             .await
             .map_err(|e| e.with_secret(prefix))?;
         Ok(found

@@ -11,11 +11,10 @@ use crate::report::{Report, to_json};
 /// The shells `lockbox completions` writes for.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Shell {
-    /// Bash.
+    // No doc comments here: clap would list the values one per line with their help, in a
+    // layout unlike every other command's.
     Bash,
-    /// Zsh.
     Zsh,
-    /// Fish.
     Fish,
 }
 

@@ -3,15 +3,19 @@
 //! On Unix lockbox replaces itself with the program (`execvp`), so the program keeps lockbox's
 //! process id: signals sent to it and its exit code are its own. Values go only into the
 //! environment, never onto a command line.
+//!
+//! With `--watch`, lockbox stays as a small supervisor instead (see
+//! [`supervise`](crate::commands::supervise)).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::ffi::OsString;
+use std::process::ExitCode;
 
 use clap::Args;
 use lockbox_env::{ChildOptions, DEFAULT_SENTINEL, child_environment};
 
 use crate::commands::sources::{SourceArgs, ValueArgs};
+use crate::commands::supervise::{self, WatchArgs};
 
 /// Arguments of `lockbox exec`.
 #[derive(Args, Debug)]
@@ -36,6 +40,8 @@ pub struct ExecArgs {
         default_missing_value = DEFAULT_SENTINEL
     )]
     strict: Option<String>,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -59,16 +65,28 @@ impl std::fmt::Display for CannotRun {
 
 impl std::error::Error for CannotRun {}
 
-/// Reads the secrets and becomes the program; returns only on failure.
-pub async fn run(args: ExecArgs) -> anyhow::Result<Infallible> {
+/// Reads the secrets and becomes the program (returns only on failure), or with `--watch`
+/// supervises it and returns its exit code.
+pub async fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let sources = args.sources.open().await?;
-    let loaded = lockbox_env::load(&sources).await?;
-    let secrets: BTreeMap<String, String> = args.values.variables(&loaded)?;
     let options = ChildOptions {
         pristine: args.pristine,
         keep_env: args.keep_env,
         strict: args.strict,
     };
+    if let Some(interval) = args.watch.interval {
+        return supervise::run(
+            sources,
+            interval,
+            &args.watch,
+            &args.values,
+            &options,
+            &args.command,
+        )
+        .await;
+    }
+    let loaded = lockbox_env::load(&sources).await?;
+    let secrets: BTreeMap<String, String> = args.values.variables(&loaded)?;
     let env = child_environment(std::env::vars_os(), &secrets, &options)?;
     drop(secrets);
     drop(loaded);
@@ -95,7 +113,8 @@ fn become_program(mut command: std::process::Command, program: &OsString) -> Can
     }
 }
 
-fn cannot_run(program: &OsString, e: &std::io::Error) -> CannotRun {
+/// Why `program` could not be started, with the exit code shells use.
+pub fn cannot_run(program: &OsString, e: &std::io::Error) -> CannotRun {
     let code = match e.kind() {
         std::io::ErrorKind::NotFound => 127,
         _ => 126,

@@ -20,23 +20,25 @@ pub struct ExportArgs {
     sources: SourceArgs,
     #[command(flatten)]
     values: ValueArgs,
-    /// json, yaml, dotenv, tfvars, java-properties, csv or tsv. dotenv and tfvars are keyed by
-    /// variable name (as `exec` sets them), the others by secret name.
+    /// json, yaml, dotenv (the python-dotenv / npm dotenv dialect), tfvars, java-properties, csv
+    /// or tsv. dotenv and tfvars are keyed by variable name (as `exec` sets them), the others by
+    /// secret name.
     #[arg(long, short = 'f', value_name = "FORMAT", default_value = "json")]
     format: Format,
     /// Write to FILE (atomically, mode 0600) instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", visible_alias = "output-file")]
     output: Option<PathBuf>,
     /// With -o, replace FILE if it exists (by default export refuses to).
     #[arg(long, requires = "output")]
     force: bool,
 }
 
-/// The document on stdout (also with `--json`: the document is the output), or, with `-o`,
-/// nothing on stdout as text and `{"file", "format", "count"}` as JSON.
+/// The document on stdout (with `--json`: a json document as it is, any other format as
+/// `{"format", "document"}`), or, with `-o`, nothing on stdout as text and `{"file", "format",
+/// "count"}` as JSON.
 pub enum Exported {
-    /// Printed.
-    Document(String),
+    /// Printed, and its format.
+    Document(String, Format),
     /// Written to a file.
     File {
         /// The file.
@@ -56,7 +58,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Exported> {
         .format
         .render(&loaded, args.values.preserve_case, args.values.binary())?;
     let Some(path) = args.output else {
-        return Ok(Exported::Document(document));
+        return Ok(Exported::Document(document, args.format));
     };
     let count = if args.format.keyed_by_variable() {
         loaded.variables(args.values.preserve_case)?.len()
@@ -85,14 +87,19 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Exported> {
 impl Report for Exported {
     fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         match self {
-            Exported::Document(d) => out.write_all(d.as_bytes()),
+            Exported::Document(d, _) => out.write_all(d.as_bytes()),
             Exported::File { .. } => Ok(()),
         }
     }
 
     fn json(&self) -> anyhow::Result<Option<String>> {
         match self {
-            Exported::Document(d) => Ok(Some(d.strip_suffix('\n').unwrap_or(d).to_owned())),
+            Exported::Document(d, Format::Json) => {
+                Ok(Some(d.strip_suffix('\n').unwrap_or(d).to_owned()))
+            }
+            Exported::Document(d, format) => {
+                to_json(&json!({ "format": format.name(), "document": d }))
+            }
             Exported::File {
                 path,
                 format,
@@ -112,10 +119,11 @@ impl Report for Exported {
                 format,
                 count,
             } => vec![Note::Info(format!(
-                "wrote {count} entries as {format} to {}",
+                "wrote {} as {format} to {}",
+                crate::report::plural(*count, "entry", "entries"),
                 path.display()
             ))],
-            Exported::Document(_) => Vec::new(),
+            Exported::Document(..) => Vec::new(),
         }
     }
 }

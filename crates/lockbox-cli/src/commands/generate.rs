@@ -15,15 +15,22 @@ use crate::sensitive::Sensitive;
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// Backend type.
-    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
+    #[arg(
+        long = "type",
+        value_name = "TYPE",
+        value_parser = type_parser(),
+    )]
     manager_type: ManagerType,
     /// The node's name (the path segment its secrets live under).
     #[arg(long)]
     name: String,
-    /// Where to write the config file.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_FILE)]
+    /// Where to write the config file; an existing directory means DIR/secretsManagerConfig.json.
+    #[arg(long, value_name = "FILE|DIR", default_value = DEFAULT_CONFIG_FILE)]
     dir: PathBuf,
-    /// Type-specific settings, as key=value,key2=value2.
+    /// Type-specific settings, as key=value,key2=value2 (aws-ssm: region, ssm-parameter-path,
+    /// kms-key-id; aws-secretsmanager: region, secrets-manager-path, kms-key-id; local: path).
+    /// Without region, the AWS types take the AWS chain's (AWS_REGION, AWS_DEFAULT_REGION, the
+    /// AWS profile).
     #[arg(long, value_name = "k=v,...", default_value = "")]
     extra: String,
     /// Custom endpoint URL (an emulator, a Vault server).
@@ -40,8 +47,11 @@ pub struct GenerateArgs {
     force: bool,
 }
 
-fn parse_type(s: &str) -> Result<ManagerType, String> {
-    ManagerType::parse(s).map_err(|e| e.message().to_string())
+/// `--type`: one of [`ManagerType::ALL`], listed in help and in the error for any other.
+fn type_parser() -> impl clap::builder::TypedValueParser<Value = ManagerType> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(ManagerType::ALL.map(ManagerType::as_str))
+        .map(|s| ManagerType::parse(&s).expect("a listed type"))
 }
 
 /// The config file written.
@@ -50,7 +60,23 @@ pub struct Generated {
 }
 
 /// Writes the config file `args` describe.
-pub fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
+pub async fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
+    let mut extra = parse_extra(&args.extra)?;
+    let aws = matches!(
+        args.manager_type,
+        ManagerType::AwsSsm | ManagerType::AwsSecretsManager
+    );
+    if aws
+        && !extra.contains_key("region")
+        && let Some(region) = crate::region::from_chain().await
+    {
+        extra.insert("region".into(), region);
+    }
+    let path = if args.dir.is_dir() {
+        args.dir.join(DEFAULT_CONFIG_FILE)
+    } else {
+        args.dir
+    };
     let config = SecretsManagerConfig {
         token: args
             .token
@@ -61,10 +87,10 @@ pub fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
         manager_type: args.manager_type,
         name: args.name,
         namespace: args.namespace.filter(|s| !s.is_empty()),
-        extra: parse_extra(&args.extra)?,
+        extra,
     };
-    config.write(&args.dir, args.force)?;
-    Ok(Generated { path: args.dir })
+    config.write(&path, args.force)?;
+    Ok(Generated { path })
 }
 
 impl Report for Generated {

@@ -8,16 +8,19 @@ use lockbox_core::{Error, ErrorKind, SecretName, VersionInfo};
 use lockbox_resources::Selector;
 use serde_json::json;
 
-use crate::commands::sources::SourceArgs;
+use crate::commands::sources::OneSourceArgs;
 use crate::report::{Report, to_json};
 
 /// Arguments of `lockbox history`.
 #[derive(Args, Debug)]
+#[command(override_usage = "lockbox history [OPTIONS] [SERVICE] <NAME>")]
 pub struct HistoryArgs {
     #[command(flatten)]
-    sources: SourceArgs,
-    /// The secret (a name in the source; for a store, its name or ARN).
-    name: String,
+    sources: OneSourceArgs,
+    /// `NAME`: the secret (a name in the source; for a store, its name or ARN), or `SERVICE
+    /// KEY` as `chamber history SERVICE KEY` takes them (KEY lower-cased as chamber does).
+    #[arg(value_name = "NAME", num_args = 1..=2, required = true)]
+    positionals: Vec<String>,
 }
 
 /// The versions, oldest first: one line each as text, `{"name", "versions": [...]}` as JSON.
@@ -27,16 +30,16 @@ pub struct History {
 }
 
 /// Reads the version metadata of `NAME`.
-pub async fn run(args: HistoryArgs) -> lockbox_core::Result<History> {
-    let source = args.sources.one("history")?;
+pub async fn run(args: HistoryArgs) -> anyhow::Result<History> {
+    let (source, name) = args.sources.split("history", &args.positionals)?;
     if let Some(store) = source.store()? {
         let info = store
             .secrets()
             .into_iter()
-            .find(|s| s.name == args.name || s.arn == args.name || s.manifest_id == args.name)
+            .find(|s| s.name == name || s.arn == name || s.manifest_id == name)
             .ok_or_else(|| {
                 Error::input(ErrorKind::NotFound, "the store holds no such secret")
-                    .with_secret(&args.name)
+                    .with_secret(&name)
             })?;
         let mut versions = Vec::new();
         for (id, stages) in info.versions {
@@ -47,18 +50,16 @@ pub async fn run(args: HistoryArgs) -> lockbox_core::Result<History> {
             versions.push(v);
         }
         versions.sort_by_key(|v| v.created.unwrap_or(i64::MAX));
-        return Ok(History {
-            name: args.name,
-            versions,
-        });
+        return Ok(History { name, versions });
     }
     let backend = source.backend().await?.expect("not a store");
-    let name = SecretName::new(args.name.as_str())?;
-    let versions = backend.history(&name).await?;
-    Ok(History {
-        name: args.name,
-        versions,
-    })
+    let name = if source.is_service() {
+        crate::chamber::normalize_key(&name)
+    } else {
+        name
+    };
+    let versions = backend.history(&SecretName::new(name.as_str())?).await?;
+    Ok(History { name, versions })
 }
 
 /// `2024-05-01T12:34:56Z` for seconds since the Unix epoch.

@@ -14,23 +14,30 @@ use lockbox_core::{PutMode, SecretName, SecretsManager};
 use lockbox_env::{ImportFormat, check_import, parse_import};
 use serde_json::json;
 
-use crate::commands::sources::SourceArgs;
-use crate::report::{Note, Report, to_json};
+use crate::commands::sources::OneSourceArgs;
+use crate::report::{Note, Report, plural, to_json};
 
 /// Arguments of `lockbox import`.
 #[derive(Args, Debug)]
+#[command(override_usage = "lockbox import [OPTIONS] [SERVICE] <FILE>")]
 pub struct ImportArgs {
     #[command(flatten)]
-    sources: SourceArgs,
-    /// The file to import (`-` for stdin).
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
-    /// json, yaml or dotenv [default: from FILE's extension: .json, .yaml/.yml, .env].
+    sources: OneSourceArgs,
+    /// `FILE` (`-` for stdin), or `SERVICE FILE` to import into a chamber service (as
+    /// `chamber import SERVICE FILE`).
+    #[arg(value_name = "FILE", num_args = 1..=2, required = true)]
+    positionals: Vec<String>,
+    /// json, yaml or dotenv [default: from FILE's extension: .json, .yaml/.yml, .env; into a
+    /// SERVICE, yaml (which reads JSON too), as chamber does].
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<ImportFormat>,
     /// Replace secrets that exist (by default import refuses to, before writing anything).
     #[arg(long)]
     overwrite: bool,
+    /// Lower-case every key before storing it, as `chamber write` (and chamber's import with
+    /// the same flag) does; without it keys are stored as the file spells them.
+    #[arg(long)]
+    normalize_keys: bool,
 }
 
 /// The names stored: a note on stderr as text, `{"stored": [...]}` as JSON.
@@ -38,7 +45,9 @@ pub struct Imported(Vec<SecretName>);
 
 /// Reads, checks, then stores every entry.
 pub async fn run(args: ImportArgs) -> anyhow::Result<Imported> {
-    let source = args.sources.one("import")?;
+    let (source, file) = args.sources.split("import", &args.positionals)?;
+    let source = &source;
+    let file = PathBuf::from(file);
     let Some(backend) = source.backend().await? else {
         bail!(
             "import writes to a --config or --data-dir; a sealed store is written only by `lockbox sync`"
@@ -46,12 +55,22 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Imported> {
     };
     let format = match args.format {
         Some(f) => f,
-        None => format_of(&args.file)?,
+        None => match format_of(&file) {
+            Ok(f) => f,
+            // chamber decodes every import as YAML, JSON included.
+            Err(_) if source.is_service() => ImportFormat::Yaml,
+            Err(e) => return Err(e),
+        },
     };
-    let text = read_file(&args.file)?;
-    let entries =
-        parse_import(format, &text).with_context(|| format!("import {}", args.file.display()))?;
+    let text = read_file(&file)?;
+    let mut entries =
+        parse_import(format, &text).with_context(|| format!("import {}", file.display()))?;
     drop(text);
+    if args.normalize_keys {
+        for (key, _) in &mut entries {
+            *key = crate::chamber::normalize_key(key);
+        }
+    }
     let entries = check_import(backend.as_ref(), entries)?;
     if !args.overwrite {
         let existing = existing(backend.as_ref(), &entries).await?;
@@ -166,6 +185,9 @@ impl Report for Imported {
     }
 
     fn notes(&self) -> Vec<Note> {
-        vec![Note::Info(format!("stored {} secrets", self.0.len()))]
+        vec![Note::Info(format!(
+            "stored {}",
+            plural(self.0.len(), "secret", "secrets")
+        ))]
     }
 }

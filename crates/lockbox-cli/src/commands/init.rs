@@ -191,8 +191,8 @@ async fn init_many(
             ErrorKind::AlreadyExists,
             "local",
             format!(
-                "refusing to initialise {} nodes: {} already exist; nothing was written",
-                dirs.len(),
+                "refusing to initialise {}: {} already exist; nothing was written",
+                crate::report::plural(dirs.len(), "node", "nodes"),
                 existing.join(", ")
             ),
         )

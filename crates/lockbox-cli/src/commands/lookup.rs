@@ -12,6 +12,7 @@ use lockbox_core::{Error, ErrorKind, SecretValue};
 use lockbox_lookup::{Absence, BackendKind, Lookup, LookupKind, LookupSettings, Outcome};
 use serde_json::json;
 
+use crate::commands::sources::UsageError;
 use crate::report::{Note, Report, to_json};
 
 use crate::sensitive::Sensitive;
@@ -22,11 +23,10 @@ pub const EXIT_ABSENT: u8 = 3;
 /// What `lockbox lookup` looks up.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum KindArg {
-    /// An Airflow connection (by connection id).
+    // Described in LookupArgs::kind's help (doc comments here would switch clap to the long
+    // help layout).
     Connection,
-    /// An Airflow variable (by key).
     Variable,
-    /// An Airflow configuration option (by key).
     Config,
 }
 
@@ -43,20 +43,21 @@ impl From<KindArg> for LookupKind {
 /// Arguments of `lockbox lookup`.
 #[derive(Args, Debug)]
 pub struct LookupArgs {
-    /// What to look up.
+    /// What to look up: an Airflow connection (by connection id), variable (by key) or
+    /// config option (by key).
     #[arg(value_enum)]
     kind: KindArg,
     /// The connection id, variable key or config key.
     id: String,
     /// aws-ssm or aws-secretsmanager, or Airflow's class path of its SSM or Secrets Manager
-    /// secrets backend.
+    /// secrets backend (required, here or in AIRFLOW__SECRETS__BACKEND).
     #[arg(
         long,
         env = "AIRFLOW__SECRETS__BACKEND",
         value_name = "BACKEND",
         value_parser = parse_backend
     )]
-    backend: BackendKind,
+    backend: Option<BackendKind>,
     /// Airflow's backend kwargs: a JSON object with connections_prefix, variables_prefix,
     /// config_prefix (null disables), *_lookup_pattern, sep, role_arn, region_name,
     /// profile_name, endpoint_url; or @FILE to read it from FILE. AWS keys
@@ -102,13 +103,21 @@ pub enum Looked {
 }
 
 /// Runs `lockbox lookup`.
-pub async fn run(args: LookupArgs) -> lockbox_core::Result<Looked> {
+pub async fn run(args: LookupArgs) -> anyhow::Result<Looked> {
+    let Some(backend) = args.backend else {
+        return Err(UsageError(
+            "no secrets backend: pass --backend aws-ssm or --backend aws-secretsmanager, or set \
+             AIRFLOW__SECRETS__BACKEND as Airflow does"
+                .into(),
+        )
+        .into());
+    };
     let kwargs = args
         .backend_kwargs
         .map(Sensitive::resolve_file)
         .transpose()?;
     let settings = LookupSettings::from_backend_kwargs(
-        args.backend,
+        backend,
         kwargs.as_ref().map_or("", Sensitive::expose),
     )?;
     let lookup = Lookup::new(settings);

@@ -51,13 +51,50 @@ pub fn run(args: ManArgs) -> anyhow::Result<ManPage> {
             .cloned()
             .ok_or_else(|| anyhow!("man: lockbox has no command {name:?}"))?;
     }
+    let page = crate::man_pages::page(args.command.as_deref());
+    let cmd = cmd.long_about(page.description);
     let man = clap_mangen::Man::new(cmd).source(concat!("lockbox ", env!("CARGO_PKG_VERSION")));
     let mut roff = Vec::new();
     man.render(&mut roff)?;
+    roff.extend_from_slice(sections(&page).as_bytes());
     Ok(ManPage {
         file: man.get_filename(),
         roff: String::from_utf8(roff)?,
     })
+}
+
+/// CONFIGURATION (when the page has keys), ENVIRONMENT, FILES, EXIT STATUS and EXAMPLES, as
+/// roff.
+fn sections(page: &crate::man_pages::Page) -> String {
+    use crate::man_pages::{COMMON_ENVIRONMENT, COMMON_EXIT};
+    use clap_mangen::roff::{Roff, bold, roman};
+    let mut roff = Roff::new();
+    let mut list = |title: &str, items: &mut dyn Iterator<Item = &(&str, &str)>| {
+        roff.control("SH", [title]);
+        for (term, text) in items {
+            roff.control("TP", []);
+            roff.text([bold(*term)]);
+            roff.text([roman(*text)]);
+        }
+    };
+    if !page.config.is_empty() {
+        list("CONFIGURATION", &mut page.config.iter());
+    }
+    list(
+        "ENVIRONMENT",
+        &mut page.environment.iter().chain(COMMON_ENVIRONMENT),
+    );
+    if page.files.is_empty() {
+        list(
+            "FILES",
+            &mut [("None", "This command reads and writes no files.")].iter(),
+        );
+    } else {
+        list("FILES", &mut page.files.iter());
+    }
+    list("EXIT STATUS", &mut COMMON_EXIT.iter().chain(page.exit));
+    list("EXAMPLES", &mut page.examples.iter());
+    roff.to_roff()
 }
 
 impl Report for ManPage {

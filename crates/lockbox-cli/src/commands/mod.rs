@@ -18,6 +18,8 @@ pub mod output;
 pub mod policy;
 pub mod put;
 pub mod read;
+pub mod render;
 pub mod serve;
 pub mod sources;
+pub mod supervise;
 pub mod sync;

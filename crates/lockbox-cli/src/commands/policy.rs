@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use clap::{ArgGroup, Args, CommandFactory};
+use clap::{ArgGroup, Args};
 use lockbox_config::{SecretsManagerConfig, Settings};
 use lockbox_policy::{Access, Partition, PolicyDocument, PolicyOptions, PolicySources};
 use lockbox_resources::Manifest;
@@ -88,13 +88,12 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<Policy> {
         return Ok(Policy::Vault(settings.policy_hcl(args.read_only)?));
     }
     let Some(account) = args.account else {
-        // A usage error (exit 2), as when clap itself finds a required flag missing.
-        crate::Cli::command()
-            .error(
-                clap::error::ErrorKind::MissingRequiredArgument,
-                "--account <ID> is required for an IAM policy (or set AWS_ACCOUNT_ID)",
-            )
-            .exit();
+        // A usage error (exit 2, with policy's usage line), as when clap itself finds a
+        // required flag missing.
+        return Err(crate::commands::sources::UsageError(
+            "--account <ID> is required for an IAM policy (or set AWS_ACCOUNT_ID)".into(),
+        )
+        .into());
     };
     let manifest = args.manifest.as_deref().map(Manifest::read).transpose()?;
     let mut secret_ids: Vec<String> = manifest

@@ -36,14 +36,20 @@ pub struct ReadArgs {
     /// is otherwise refused as a rollback.
     #[arg(long)]
     allow_rollback: bool,
+    /// With --json, the field names the AWS Secrets Manager Agent, `lockbox serve` and
+    /// GetSecretValue use (ARN, Name, VersionId, SecretString or SecretBinary, VersionStages,
+    /// CreatedDate) instead of lockbox's snake_case ones (arn, name, version_id, ...).
+    #[arg(long)]
+    aws_fields: bool,
 }
 
 /// The version read: raw bytes as text; as JSON its ARN, name, version id, stages, creation
 /// date and `secret_string` (or `secret_binary`, base64), and `resource_id` when read by it.
-pub struct Read(SecretVersion, Option<String>);
+pub struct Read(SecretVersion, Option<String>, bool);
 
 /// Reads one version (default stage AWSCURRENT) from the store.
 pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
+    let aws = args.aws_fields;
     let key_file = key_file(&args.store, args.key_file.as_deref())?;
     let selector = match (args.version_stage, args.version_id) {
         (_, Some(id)) => Selector::VersionId(id),
@@ -55,8 +61,9 @@ pub fn run(args: ReadArgs) -> lockbox_core::Result<Read> {
         (Some(resource), _) => Ok(Read(
             store.read_resource(&resource, &selector)?,
             Some(resource),
+            aws,
         )),
-        (None, Some(id)) => Ok(Read(store.read(&id, &selector)?, None)),
+        (None, Some(id)) => Ok(Read(store.read(&id, &selector)?, None, aws)),
         (None, None) => Err(lockbox_core::Error::input(
             lockbox_core::ErrorKind::InvalidName,
             "pass --secret-id or --resource-id",
@@ -95,12 +102,41 @@ impl Report for Read {
             version_id: &'a str,
             version_stages: &'a [String],
         }
+        /// The agent's names (`lockbox serve` answers the same), absent fields omitted.
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct AwsBody<'a> {
+            #[serde(rename = "ARN")]
+            arn: &'a str,
+            name: &'a str,
+            version_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_string: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            secret_binary: Option<&'a str>,
+            version_stages: &'a [String],
+            /// Seconds since the epoch, as a string, as the agent prints it.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            created_date: Option<String>,
+        }
         let secret = &self.0;
         let text = secret.value.expose_str().filter(|_| !secret.binary);
         let encoded = match text {
             Some(_) => None,
             None => Some(Zeroizing::new(base64(secret.value.expose_bytes()))),
         };
+        if self.2 {
+            #[allow(clippy::cast_precision_loss)]
+            return to_json(&AwsBody {
+                arn: &secret.arn,
+                name: &secret.name,
+                version_id: &secret.version_id,
+                secret_string: text,
+                secret_binary: encoded.as_ref().map(|e| e.as_str()),
+                version_stages: &secret.version_stages,
+                created_date: secret.created_date.map(|s| (s as f64).to_string()),
+            });
+        }
         to_json(&Body {
             arn: &secret.arn,
             name: &secret.name,

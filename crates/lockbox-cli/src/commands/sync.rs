@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::commands::read::key_file;
 use crate::progress::Progress;
-use crate::report::{Note, Report, emit, print_error, to_json};
+use crate::report::{Note, Report, emit, plural, print_error, print_note, to_json};
 
 /// Arguments of `lockbox sync`.
 #[derive(Args, Debug)]
@@ -199,6 +199,11 @@ async fn run_periodically(
     let mut period = match interval {
         Interval::Fixed(d) | Interval::FromManifest(_, d) => d,
     };
+    // What the next-sync note says of the period: as given, with where it comes from.
+    let mut said = match interval {
+        Interval::Fixed(d) => format!("{} s (--interval)", d.as_secs()),
+        Interval::FromManifest(..) => String::new(),
+    };
     loop {
         let start = Instant::now();
         // The manifest is read again each round, so edits apply without a restart.
@@ -208,6 +213,7 @@ async fn run_periodically(
                 (interval, manifest.periodic_refresh_interval_min)
             {
                 period = minutes(minute, m);
+                said = format!("{m} min (periodicRefreshIntervalMin)");
             }
             let notes = manifest.notes.clone();
             round(&manifest, args, key_file, client)
@@ -229,6 +235,11 @@ async fn run_periodically(
                 json,
             ),
         }
+        // Without this the command looks hung between rounds.
+        print_note(
+            &Note::Info(format!("next sync in {said}; Ctrl-C to stop")),
+            json,
+        );
         tokio::select! {
             biased;
             _ = interrupt.recv() => break,
@@ -261,8 +272,14 @@ impl Report for Synced {
         if report.key_created {
             writeln!(
                 out,
-                "created store key {} (mode 0600); keep it apart from the store",
-                report.key_file.display()
+                "created store key {} (mode 0600); a copy of the store is unreadable without \
+                 it, so back it up and copy it separately from {}",
+                report.key_file.display(),
+                report
+                    .store_file
+                    .parent()
+                    .unwrap_or(&report.store_file)
+                    .display()
             )?;
         }
         for arn in &report.removed {
@@ -271,9 +288,10 @@ impl Report for Synced {
         let versions: usize = report.secrets.iter().map(|s| s.versions.len()).sum();
         writeln!(
             out,
-            "synced {} secrets ({versions} versions, {} requests) into {} in {:.2}s",
-            report.secrets.len(),
-            report.requests,
+            "synced {} ({}, {}) into {} in {:.2}s",
+            plural(report.secrets.len(), "secret", "secrets"),
+            plural(versions, "version", "versions"),
+            plural(report.requests, "request", "requests"),
             report.store_file.display(),
             took.as_secs_f64()
         )
@@ -323,9 +341,8 @@ async fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<Stri
     if let Some(region) = given {
         return Ok(region.to_owned());
     }
-    let chain = aws_config::default_provider::region::DefaultRegionChain::builder().build();
-    if let Some(region) = chain.region().await.filter(|r| !r.as_ref().is_empty()) {
-        return Ok(region.to_string());
+    if let Some(region) = crate::region::from_chain().await {
+        return Ok(region);
     }
     manifest
         .single_arn_region()
