@@ -26,6 +26,8 @@
 
 mod config;
 mod credentials;
+pub mod extension_env;
+mod lambda;
 mod metrics;
 mod offline;
 mod peer;
@@ -37,6 +39,9 @@ pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
     DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
     LogLevel, OfflineSettings, ServeConfig,
+};
+pub use lambda::{
+    DEFAULT_EXTENSION_NAME, LambdaOptions, RUNTIME_API_VAR, run_extension, run_extension_blocking,
 };
 pub use server::Server;
 pub use upstream::UpstreamError;

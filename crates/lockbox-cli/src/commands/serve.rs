@@ -16,6 +16,28 @@ pub struct ServeArgs {
     /// Without it, the agent's defaults (127.0.0.1:2773).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Lambda extension mode (issue 25).
+    #[command(flatten)]
+    lambda: LambdaArgs,
+}
+
+/// `lockbox serve` as a Lambda extension.
+#[derive(Args, Debug)]
+pub struct LambdaArgs {
+    /// Run as a Lambda extension: register with the Lambda Extensions API at
+    /// $AWS_LAMBDA_RUNTIME_API and serve until its SHUTDOWN event. The default when
+    /// AWS_LAMBDA_RUNTIME_API is set. Without --config, configured by the AWS Parameters and
+    /// Secrets Lambda Extension's variables (PARAMETERS_SECRETS_EXTENSION_*, SECRETS_MANAGER_*,
+    /// SSM_PARAMETER_STORE_*), token AWS_SESSION_TOKEN.
+    #[arg(long)]
+    lambda_extension: bool,
+    /// The extension's name as Lambda knows it: its file name under /opt/extensions.
+    #[arg(long, value_name = "NAME", default_value = lockbox_serve::DEFAULT_EXTENSION_NAME)]
+    lambda_extension_name: String,
+    /// Lambda extension mode: start serving on the first INVOKE instead of before the function
+    /// starts (SnapStart: no secret is read before the snapshot).
+    #[arg(long, env = "LOCKBOX_LAMBDA_START_ON_INVOKE")]
+    start_on_invoke: bool,
 }
 
 /// What is left when the server stopped: nothing on stdout, one note on stderr.
@@ -52,7 +74,7 @@ const OWN_TARGETS: [&str; 8] = [
 /// `None` when the config cannot be read (`run` reports why).
 pub fn log_filter(args: &ServeArgs) -> Option<String> {
     use lockbox_serve::LogLevel;
-    let config = lockbox_serve::ServeConfig::load(args.config.as_deref()).ok()?;
+    let config = serve_config(args).ok()?.0;
     let level = match config.log_level {
         LogLevel::None => return Some("off".to_owned()),
         level => level.filter(),
@@ -64,9 +86,82 @@ pub fn log_filter(args: &ServeArgs) -> Option<String> {
 /// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.
 /// Prints `lockbox serve: listening on ADDR` on stderr once it accepts connections.
 pub async fn run(args: ServeArgs) -> anyhow::Result<Stopped> {
-    let config = lockbox_serve::ServeConfig::load(args.config.as_deref())?;
+    let (config, notes) = serve_config(&args)?;
+    if let Some(options) = lambda_options(&args)? {
+        return run_lambda(config, options, notes).await;
+    }
     tokio::task::spawn_blocking(move || {
         lockbox_serve::run_blocking(config, |addr| {
+            eprintln!("lockbox serve: listening on {addr}");
+        })
+    })
+    .await??;
+    Ok(Stopped)
+}
+
+/// The Lambda extension options, when in Lambda extension mode (`--lambda-extension` or
+/// AWS_LAMBDA_RUNTIME_API set); `--lambda-extension` without the variable is an error.
+fn lambda_options(args: &ServeArgs) -> anyhow::Result<Option<lockbox_serve::LambdaOptions>> {
+    use lockbox_serve::{LambdaOptions, RUNTIME_API_VAR};
+    match LambdaOptions::from_env() {
+        Some(mut options) => {
+            options.extension_name = args.lambda.lambda_extension_name.clone();
+            options.start_on_invoke = args.lambda.start_on_invoke;
+            Ok(Some(options))
+        }
+        None if args.lambda.lambda_extension => anyhow::bail!(
+            "--lambda-extension: {RUNTIME_API_VAR} is not set (Lambda sets it to the Extensions API's host:port)"
+        ),
+        None => Ok(None),
+    }
+}
+
+/// The config `serve` runs with, and warnings to log once logging runs: the `--config` file
+/// (or the agent's defaults) outside Lambda; in Lambda extension mode without `--config`,
+/// the extension's environment variables. With `--config` the file wins, and says so when
+/// extension variables are set too.
+fn serve_config(args: &ServeArgs) -> anyhow::Result<(lockbox_serve::ServeConfig, Vec<String>)> {
+    use lockbox_serve::extension_env;
+    let env = |name: &str| std::env::var(name).ok();
+    if lambda_options(args)?.is_none() {
+        return Ok((
+            lockbox_serve::ServeConfig::load(args.config.as_deref())?,
+            Vec::new(),
+        ));
+    }
+    match &args.config {
+        Some(path) => {
+            let config = lockbox_serve::ServeConfig::load(Some(path))?;
+            let set = extension_env::variables_set(env);
+            let notes = if set.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "{} ignored: the config file {} wins",
+                    set.join(", "),
+                    path.display()
+                )]
+            };
+            Ok((config, notes))
+        }
+        None => {
+            let read = extension_env::from_env(env);
+            Ok((read.config, read.warnings))
+        }
+    }
+}
+
+/// Serves as a Lambda extension until SHUTDOWN (on a runtime of its own, off the CLI's).
+async fn run_lambda(
+    config: lockbox_serve::ServeConfig,
+    options: lockbox_serve::LambdaOptions,
+    notes: Vec<String>,
+) -> anyhow::Result<Stopped> {
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+    tokio::task::spawn_blocking(move || {
+        lockbox_serve::run_extension_blocking(config, options, |addr| {
             eprintln!("lockbox serve: listening on {addr}");
         })
     })
