@@ -29,6 +29,7 @@
 mod agent_it;
 mod airflow_diff;
 mod bench;
+mod deploy;
 mod emulator;
 mod gen_policy;
 mod load;
@@ -277,6 +278,8 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
         "package",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
+
+    deploy::systemd_verify(&mut steps)?;
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {

@@ -19,5 +19,6 @@ pub mod policy;
 pub mod put;
 pub mod read;
 pub mod serve;
+pub mod serve_token;
 pub mod sources;
 pub mod sync;

@@ -19,6 +19,16 @@ pub struct ServeArgs {
     /// Lambda extension mode (issue 25).
     #[command(flatten)]
     lambda: LambdaArgs,
+    /// The token file for a systemd service (issue 25).
+    #[command(flatten)]
+    pub token: super::serve_token::TokenArgs,
+}
+
+impl ServeArgs {
+    /// `--write-token FILE`: create the token file and exit instead of serving.
+    pub fn writes_token(&self) -> bool {
+        self.token.write_token.is_some()
+    }
 }
 
 /// `lockbox serve` as a Lambda extension.
