@@ -32,6 +32,7 @@ mod bench;
 mod deploy;
 mod emulator;
 mod gen_policy;
+mod lambda_layer;
 mod load;
 mod package;
 mod paths;
@@ -127,6 +128,10 @@ enum Command {
     /// (built from `$LOCKBOX_AGENT_SRC`) on a private moto, hits at 1, 16 and 64 connections.
     #[command(name = "bench-load")]
     BenchLoad(bench::Options),
+    #[command(name = "lambda-layer")]
+    /// A Lambda layer zip: `extensions/lockbox` starting `lockbox serve` as an extension and
+    /// the binary under `bin/` (dist profile, host architecture); prints its size.
+    LambdaLayer(lambda_layer::Args),
     /// The AWS Secrets Manager Agent's own integration tests (checkout in `$LOCKBOX_AGENT_SRC`)
     /// against `lockbox serve` on a private moto; prints `agent-it: N passed, N failed`.
     #[command(name = "agent-it")]
@@ -236,6 +241,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
+        Command::LambdaLayer(args) => lambda_layer::run(&args).map(|()| ExitCode::SUCCESS),
         Command::AgentIt { args } => agent_it::run(&args),
         Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
         Command::Emulator { action } => match action {
