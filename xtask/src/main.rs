@@ -34,9 +34,11 @@
 mod agent_it;
 mod airflow_diff;
 mod bench;
+mod deploy;
 mod dotenv_readers;
 mod emulator;
 mod gen_policy;
+mod lambda_layer;
 mod load;
 mod package;
 mod paths;
@@ -132,6 +134,10 @@ enum Command {
     /// (built from `$LOCKBOX_AGENT_SRC`) on a private moto, hits at 1, 16 and 64 connections.
     #[command(name = "bench-load")]
     BenchLoad(bench::Options),
+    #[command(name = "lambda-layer")]
+    /// A Lambda layer zip: `extensions/lockbox` starting `lockbox serve` as an extension and
+    /// the binary under `bin/` (dist profile, host architecture); prints its size.
+    LambdaLayer(lambda_layer::Args),
     /// The AWS Secrets Manager Agent's own integration tests (checkout in `$LOCKBOX_AGENT_SRC`)
     /// against `lockbox serve` on a private moto; prints `agent-it: N passed, N failed`.
     #[command(name = "agent-it")]
@@ -245,6 +251,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
+        Command::LambdaLayer(args) => lambda_layer::run(&args).map(|()| ExitCode::SUCCESS),
         Command::AgentIt { args } => agent_it::run(&args),
         Command::DotenvReaders => dotenv_readers::run().map(|()| ExitCode::SUCCESS),
         Command::AirflowDiff(options) => airflow_diff::run(&options).map(|()| ExitCode::SUCCESS),
@@ -293,6 +300,7 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
     let t = Instant::now();
     dotenv_readers::ci_step()?;
     steps.record("dotenv readers", t.elapsed());
+    deploy::systemd_verify(&mut steps)?;
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {

@@ -32,7 +32,7 @@ mod sensitive;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{
     completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
-    man, output, policy, put, read, render, serve, sync,
+    man, output, policy, put, read, render, serve, serve_token, sync,
 };
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or Vault.
@@ -206,6 +206,9 @@ async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Export(args) => emit(&export::run(args).await?, json),
         Command::Import(args) => emit(&import::run(args).await?, json),
         Command::History(args) => emit(&history::run(args).await?, json),
+        Command::Serve(args) if args.writes_token() => {
+            emit(&serve_token::write_token(&args.token)?, json)
+        }
         Command::Serve(args) => emit(&serve::run(args).await?, json),
         Command::Completions(args) => emit(&completions::run(args)?, json),
         Command::Man(args) => emit(&man::run(args)?, json),

@@ -124,6 +124,13 @@ pub struct LockboxSettings {
     pub prefetch_parameters: Vec<String>,
     /// `request_timeout_seconds` (default 10): an upstream read taking longer answers 504.
     pub request_timeout: Duration,
+    /// The same for SSM reads (default: `request_timeout`); in Lambda extension mode from
+    /// `SSM_PARAMETER_STORE_TIMEOUT_MILLIS` while `request_timeout` is from
+    /// `SECRETS_MANAGER_TIMEOUT_MILLIS`. `Duration::MAX` (the variables' 0): no timeout.
+    pub ssm_request_timeout: Duration,
+    /// Most connections open to each AWS service at once (Lambda extension mode:
+    /// `PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`); `None`: no limit, as the agent.
+    pub max_upstream_connections: Option<usize>,
     /// `header_read_timeout_seconds` (default 10): a client that does not finish its request
     /// headers in time is disconnected.
     pub header_read_timeout: Duration,
@@ -367,6 +374,7 @@ impl FileConfig {
         if !(8..=1024).contains(&max_headers) {
             return Err(bad("lockbox.max_headers must be from 8 to 1024"));
         }
+        let request_timeout = positive(lb.request_timeout_seconds, 10, "request_timeout_seconds")?;
         Ok(ServeConfig {
             log_level,
             log_to_file: self.log_to_file.unwrap_or(true),
@@ -387,11 +395,9 @@ impl FileConfig {
                 ssm_ttl: Duration::from_secs(ssm_ttl_seconds),
                 prefetch_secrets: lb.prefetch_secrets.unwrap_or_default(),
                 prefetch_parameters: lb.prefetch_parameters.unwrap_or_default(),
-                request_timeout: positive(
-                    lb.request_timeout_seconds,
-                    10,
-                    "request_timeout_seconds",
-                )?,
+                request_timeout,
+                ssm_request_timeout: request_timeout,
+                max_upstream_connections: None,
                 header_read_timeout: positive(
                     lb.header_read_timeout_seconds,
                     10,

@@ -27,6 +27,8 @@
 mod accept;
 mod config;
 mod credentials;
+pub mod extension_env;
+mod lambda;
 mod logging;
 mod metrics;
 mod offline;
@@ -48,6 +50,9 @@ pub use config::{
     DEFAULT_CACHE_SIZE, DEFAULT_HTTP_PORT, DEFAULT_MAX_CONN, DEFAULT_PATH_PREFIX,
     DEFAULT_SSRF_ENV_VARIABLES, DEFAULT_SSRF_HEADERS, DEFAULT_TTL_SECONDS, LockboxSettings,
     LogLevel, OfflineSettings, ServeConfig,
+};
+pub use lambda::{
+    DEFAULT_EXTENSION_NAME, LambdaOptions, RUNTIME_API_VAR, run_extension, run_extension_blocking,
 };
 pub use logging::{LOG_FILE, LossyStderr, RollingLog};
 pub use server::Server;

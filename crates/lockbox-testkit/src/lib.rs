@@ -10,6 +10,7 @@
 //! - [`faults`] (feature `aws`): the transport-fault suite every AWS backend runs.
 //! - [`FaultyBackend`]: an in-memory backend that injects errors, logs and counts calls, and
 //!   can hold fetches at a gate.
+//! - [`lambda_api`] (feature `lambda`): a local Lambda Extensions API.
 //! - [`cli`]: the built `lockbox` binary in a clean environment.
 //! - [`conformance`]: the behaviour every backend promises, one function per behaviour, and
 //!   [`conformance_tests!`] to run them all as separate tests.
@@ -23,6 +24,8 @@ pub mod wire;
 pub mod aws;
 #[cfg(feature = "aws")]
 pub mod faults;
+#[cfg(feature = "lambda")]
+pub mod lambda_api;
 
 pub use faulty::{FaultyBackend, Op};
 

@@ -20,6 +20,7 @@ pub mod put;
 pub mod read;
 pub mod render;
 pub mod serve;
+pub mod serve_token;
 pub mod sources;
 pub mod supervise;
 pub mod sync;

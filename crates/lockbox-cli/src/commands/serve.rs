@@ -16,6 +16,38 @@ pub struct ServeArgs {
     /// Without it, the agent's defaults (127.0.0.1:2773).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Lambda extension mode (issue 25).
+    #[command(flatten)]
+    lambda: LambdaArgs,
+    /// The token file for a systemd service (issue 25).
+    #[command(flatten)]
+    pub token: super::serve_token::TokenArgs,
+}
+
+impl ServeArgs {
+    /// `--write-token FILE`: create the token file and exit instead of serving.
+    pub fn writes_token(&self) -> bool {
+        self.token.write_token.is_some()
+    }
+}
+
+/// `lockbox serve` as a Lambda extension.
+#[derive(Args, Debug)]
+pub struct LambdaArgs {
+    /// Run as a Lambda extension: register with the Lambda Extensions API at
+    /// $AWS_LAMBDA_RUNTIME_API and serve until its SHUTDOWN event. The default when
+    /// AWS_LAMBDA_RUNTIME_API is set. Without --config, configured by the AWS Parameters and
+    /// Secrets Lambda Extension's variables (PARAMETERS_SECRETS_EXTENSION_*, SECRETS_MANAGER_*,
+    /// SSM_PARAMETER_STORE_*), token AWS_SESSION_TOKEN.
+    #[arg(long)]
+    lambda_extension: bool,
+    /// The extension's name as Lambda knows it: its file name under /opt/extensions.
+    #[arg(long, value_name = "NAME", default_value = lockbox_serve::DEFAULT_EXTENSION_NAME)]
+    lambda_extension_name: String,
+    /// Lambda extension mode: start serving on the first INVOKE instead of before the function
+    /// starts (SnapStart: no secret is read before the snapshot).
+    #[arg(long, env = "LOCKBOX_LAMBDA_START_ON_INVOKE")]
+    start_on_invoke: bool,
 }
 
 /// What is left when the server stopped: nothing on stdout, one note on stderr.
@@ -57,7 +89,7 @@ pub fn log_setup(
 ) {
     use std::sync::Arc;
     use tracing_subscriber::fmt::writer::BoxMakeWriter;
-    let Ok(config) = lockbox_serve::ServeConfig::load(args.config.as_deref()) else {
+    let Ok((config, _)) = serve_config(args) else {
         return (None, None);
     };
     let lossy = || {
@@ -115,7 +147,7 @@ impl Write for LossyHandle {
 /// `None` when the config cannot be read (`run` reports why).
 pub fn log_filter(args: &ServeArgs) -> Option<String> {
     use lockbox_serve::LogLevel;
-    let config = lockbox_serve::ServeConfig::load(args.config.as_deref()).ok()?;
+    let config = serve_config(args).ok()?.0;
     let level = match config.log_level {
         LogLevel::None => return Some("off".to_owned()),
         level => level.filter(),
@@ -127,18 +159,12 @@ pub fn log_filter(args: &ServeArgs) -> Option<String> {
 /// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.
 /// Prints the start line on stdout once it accepts connections (see [`start_line`]).
 pub async fn run(args: ServeArgs) -> anyhow::Result<Stopped> {
-    let config = lockbox_serve::ServeConfig::load(args.config.as_deref())?;
-    tokio::task::spawn_blocking(move || {
-        lockbox_serve::run_blocking(config, |addr| {
-            // The one thing serve writes to stdout. A closed or unread stdout must not stop
-            // it: the write's error is ignored (SIGPIPE is ignored by Rust programs, so a gone
-            // reader is an EPIPE here, never a signal).
-            let mut out = io::stdout().lock();
-            let _ = writeln!(out, "{}", start_line(addr));
-            let _ = out.flush();
-        })
-    })
-    .await??;
+    let (config, notes) = serve_config(&args)?;
+    if let Some(options) = lambda_options(&args)? {
+        return run_lambda(config, options, notes).await;
+    }
+    tokio::task::spawn_blocking(move || lockbox_serve::run_blocking(config, print_start_line))
+        .await??;
     // The stop note goes to stderr like every command's; an stderr that is full and unread
     // (log_to_file = false, nobody reading) would block that write forever, so a stopped
     // serve exits on its own a moment later whatever stderr does.
@@ -147,6 +173,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<Stopped> {
         std::process::exit(0);
     });
     Ok(Stopped)
+}
+
+/// Prints [`start_line`]: the one thing serve writes to stdout. A closed or unread stdout
+/// must not stop it: the write's error is ignored (SIGPIPE is ignored by Rust programs, so a
+/// gone reader is an EPIPE here, never a signal).
+fn print_start_line(addr: std::net::SocketAddr) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{}", start_line(addr));
+    let _ = out.flush();
 }
 
 /// How long a stopped serve waits for its stop note to be written.
@@ -160,4 +195,72 @@ pub fn start_line(addr: std::net::SocketAddr) -> String {
         "lockbox/{} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The Lambda extension options, when in Lambda extension mode (`--lambda-extension` or
+/// AWS_LAMBDA_RUNTIME_API set); `--lambda-extension` without the variable is an error.
+fn lambda_options(args: &ServeArgs) -> anyhow::Result<Option<lockbox_serve::LambdaOptions>> {
+    use lockbox_serve::{LambdaOptions, RUNTIME_API_VAR};
+    match LambdaOptions::from_env() {
+        Some(mut options) => {
+            options.extension_name = args.lambda.lambda_extension_name.clone();
+            options.start_on_invoke = args.lambda.start_on_invoke;
+            Ok(Some(options))
+        }
+        None if args.lambda.lambda_extension => anyhow::bail!(
+            "--lambda-extension: {RUNTIME_API_VAR} is not set (Lambda sets it to the Extensions API's host:port)"
+        ),
+        None => Ok(None),
+    }
+}
+
+/// The config `serve` runs with, and warnings to log once logging runs: the `--config` file
+/// (or the agent's defaults) outside Lambda; in Lambda extension mode without `--config`,
+/// the extension's environment variables. With `--config` the file wins, and says so when
+/// extension variables are set too.
+fn serve_config(args: &ServeArgs) -> anyhow::Result<(lockbox_serve::ServeConfig, Vec<String>)> {
+    use lockbox_serve::extension_env;
+    let env = |name: &str| std::env::var(name).ok();
+    if lambda_options(args)?.is_none() {
+        return Ok((
+            lockbox_serve::ServeConfig::load(args.config.as_deref())?,
+            Vec::new(),
+        ));
+    }
+    match &args.config {
+        Some(path) => {
+            let config = lockbox_serve::ServeConfig::load(Some(path))?;
+            let set = extension_env::variables_set(env);
+            let notes = if set.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "{} ignored: the config file {} wins",
+                    set.join(", "),
+                    path.display()
+                )]
+            };
+            Ok((config, notes))
+        }
+        None => {
+            let read = extension_env::from_env(env);
+            Ok((read.config, read.warnings))
+        }
+    }
+}
+
+/// Serves as a Lambda extension until SHUTDOWN (on a runtime of its own, off the CLI's).
+async fn run_lambda(
+    config: lockbox_serve::ServeConfig,
+    options: lockbox_serve::LambdaOptions,
+    notes: Vec<String>,
+) -> anyhow::Result<Stopped> {
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+    tokio::task::spawn_blocking(move || {
+        lockbox_serve::run_extension_blocking(config, options, print_start_line)
+    })
+    .await??;
+    Ok(Stopped)
 }

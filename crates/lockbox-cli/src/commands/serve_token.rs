@@ -1,0 +1,130 @@
+//! `lockbox serve --write-token FILE [--token-group GROUP]`: the SSRF token file the AWS
+//! Secrets Manager Agent's install script creates (`/var/run/awssmatoken`, group
+//! `awssmatokenreader`): 32 random bytes as hex, mode 0640, group-readable by a reader group
+//! so only its members' programs can call the endpoint. An existing non-empty token is kept
+//! (a restart must not lock out clients that already read it); its mode and group are fixed.
+//! `lockbox serve` then reads it with `AWS_TOKEN=file://FILE`.
+
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use rand::RngCore;
+
+use crate::report::{Note, Report};
+
+/// Mode of the token file: the owner writes, the reader group reads.
+const TOKEN_MODE: u32 = 0o640;
+/// Random bytes in a token.
+const TOKEN_BYTES: usize = 32;
+/// Most bytes an existing token file may hold to be kept.
+const MAX_TOKEN_LEN: u64 = 4096;
+
+/// `--write-token` and `--token-group`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Create the SSRF token file FILE (random, mode 0640) and exit, as the AWS agent's
+    /// install script does; an existing token is kept. Serve with AWS_TOKEN=file://FILE.
+    #[arg(long, value_name = "FILE")]
+    pub write_token: Option<PathBuf>,
+    /// With --write-token: the group that may read the token (name or number); the caller
+    /// must be a member. Default: the caller's group.
+    #[arg(long, value_name = "GROUP", requires = "write_token")]
+    pub token_group: Option<String>,
+}
+
+/// The token file written (or kept): its path and group.
+pub struct TokenWritten {
+    path: PathBuf,
+    created: bool,
+    group: Option<String>,
+}
+
+impl Report for TokenWritten {
+    fn write_text(&self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+    fn json(&self) -> anyhow::Result<Option<String>> {
+        Ok(Some(
+            serde_json::json!({
+                "token_file": self.path,
+                "created": self.created,
+                "group": self.group,
+            })
+            .to_string(),
+        ))
+    }
+    fn notes(&self) -> Vec<Note> {
+        let what = if self.created {
+            "wrote a new"
+        } else {
+            "kept the"
+        };
+        let group = match &self.group {
+            Some(g) => format!(", readable by group {g}"),
+            None => String::new(),
+        };
+        vec![Note::Info(format!(
+            "{what} token in {} (mode 0640{group}); serve with AWS_TOKEN=file://{}",
+            self.path.display(),
+            self.path.display()
+        ))]
+    }
+}
+
+/// The group id of `group` (a name, or a number).
+fn group_id(group: &str) -> anyhow::Result<nix::unistd::Gid> {
+    if let Ok(n) = group.parse::<u32>() {
+        return Ok(nix::unistd::Gid::from_raw(n));
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid),
+        Ok(None) => anyhow::bail!("--token-group: no group named {group:?}"),
+        Err(e) => anyhow::bail!("--token-group: cannot look up group {group:?}: {e}"),
+    }
+}
+
+/// Whether `path` already holds a token to keep (a regular, non-empty file).
+fn existing_token(path: &Path) -> anyhow::Result<bool> {
+    match lockbox_fs::read_regular(path, MAX_TOKEN_LEN) {
+        Ok(bytes) => Ok(!String::from_utf8_lossy(&bytes).trim().is_empty()),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates (or keeps) the token file; sets its group and mode 0640.
+pub fn write_token(args: &TokenArgs) -> anyhow::Result<TokenWritten> {
+    let path = args
+        .write_token
+        .clone()
+        .context("--write-token FILE is required")?;
+    let gid = args.token_group.as_deref().map(group_id).transpose()?;
+    let created = !existing_token(&path)?;
+    if created {
+        let mut bytes = zeroize::Zeroizing::new([0u8; TOKEN_BYTES]);
+        rand::rngs::OsRng.fill_bytes(&mut bytes[..]);
+        let token = zeroize::Zeroizing::new(hex::encode(&bytes[..]));
+        // Written 0600 first; opened to the group only once the group is right.
+        lockbox_fs::write_file_atomic(&path, token.as_bytes(), lockbox_core::PutMode::Overwrite)
+            .with_context(|| format!("cannot write the token file {}", path.display()))?;
+    }
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(&path, None, Some(gid.as_raw())).with_context(|| {
+            format!(
+                "cannot give {} to group {} (is this user a member?)",
+                path.display(),
+                args.token_group.as_deref().unwrap_or_default()
+            )
+        })?;
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(TOKEN_MODE))
+        .with_context(|| format!("cannot chmod 640 {}", path.display()))?;
+    Ok(TokenWritten {
+        path,
+        created,
+        group: args.token_group.clone(),
+    })
+}
