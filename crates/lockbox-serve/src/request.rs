@@ -56,81 +56,59 @@ pub(crate) enum RequestRef<'a> {
     },
 }
 
-/// The one hash both forms share: a borrowed request finds its owned entry.
-fn hash_parts<H: Hasher>(h: &mut H, tag: u8, a: &str, b: Option<&str>, c: Option<&str>) {
-    h.write_u8(tag);
-    a.hash(h);
-    b.hash(h);
-    c.hash(h);
-}
+/// What both forms are made of, in one shape: (kind, id or name, version id or selector,
+/// stage). Hashing and comparing go through it, so a borrowed request finds its owned key.
+type Parts<'a> = (u8, &'a str, Option<&'a str>, Option<&'a str>);
 
-impl Hash for Request {
-    fn hash<H: Hasher>(&self, h: &mut H) {
+impl Request {
+    fn parts(&self) -> Parts<'_> {
         match self {
             Self::Secret {
                 id,
                 version_id,
                 stage,
-            } => hash_parts(h, 0, id, version_id.as_deref(), stage.as_deref()),
+            } => (0, id, version_id.as_deref(), stage.as_deref()),
             Self::Parameter {
                 name,
                 selector,
                 decrypt,
-            } => hash_parts(h, 1 + u8::from(*decrypt), name, selector.as_deref(), None),
+            } => (1 + u8::from(*decrypt), name, selector.as_deref(), None),
         }
+    }
+}
+
+impl RequestRef<'_> {
+    fn parts(&self) -> Parts<'_> {
+        match self {
+            Self::Secret {
+                id,
+                version_id,
+                stage,
+            } => (0, id, version_id.as_deref(), stage.as_deref()),
+            Self::Parameter {
+                name,
+                selector,
+                decrypt,
+            } => (1 + u8::from(*decrypt), name, selector.as_deref(), None),
+        }
+    }
+}
+
+impl Hash for Request {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
     }
 }
 
 impl Hash for RequestRef<'_> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        match self {
-            Self::Secret {
-                id,
-                version_id,
-                stage,
-            } => hash_parts(h, 0, id, version_id.as_deref(), stage.as_deref()),
-            Self::Parameter {
-                name,
-                selector,
-                decrypt,
-            } => hash_parts(h, 1 + u8::from(*decrypt), name, selector.as_deref(), None),
-        }
+        self.parts().hash(h);
     }
 }
 
 impl Equivalent<Arc<Request>> for RequestRef<'_> {
     fn equivalent(&self, key: &Arc<Request>) -> bool {
-        match (self, &**key) {
-            (
-                Self::Secret {
-                    id,
-                    version_id,
-                    stage,
-                },
-                Request::Secret {
-                    id: i,
-                    version_id: v,
-                    stage: s,
-                },
-            ) => {
-                **id == **i
-                    && version_id.as_deref() == v.as_deref()
-                    && stage.as_deref() == s.as_deref()
-            }
-            (
-                Self::Parameter {
-                    name,
-                    selector,
-                    decrypt,
-                },
-                Request::Parameter {
-                    name: n,
-                    selector: s,
-                    decrypt: d,
-                },
-            ) => **name == **n && selector.as_deref() == s.as_deref() && decrypt == d,
-            _ => false,
-        }
+        self.parts() == key.parts()
     }
 }
 
