@@ -981,6 +981,6 @@ mod tests {
         assert_eq!(json["agent_rps_64"], Value::Null);
         let alone: serde_json::Map<String, Value> =
             serde_json::from_str(&merge_summary("{\n}\n", &r)).unwrap();
-        assert_eq!(alone.len(), 12);
+        assert_eq!(alone.len(), 21);
     }
 }
