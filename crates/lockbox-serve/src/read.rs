@@ -39,7 +39,7 @@ pub(crate) async fn read(
             }
         }
     };
-    let result = match tokio::time::timeout(state.request_timeout, fetch).await {
+    let result = match tokio::time::timeout(service.timeout, fetch).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => {
             // The error names the secret and AWS's code, never a value.

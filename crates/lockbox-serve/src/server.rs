@@ -62,7 +62,11 @@ impl Server {
             check_credentials(sdk).await?;
         }
         let metrics = Arc::new(Metrics::default());
-        let upstream = Upstream::new(sdk, metrics.clone());
+        let upstream = Upstream::new(
+            sdk,
+            metrics.clone(),
+            config.lockbox.max_upstream_connections,
+        );
         let offline = match &config.lockbox.offline {
             Some(settings) => Some(Offline::start(settings, sdk, metrics.clone()).await?),
             None => None,
@@ -99,8 +103,18 @@ impl Server {
             )
         })?;
         let state = Arc::new(State {
-            secrets: ServiceCache::new(&upstream, config.ttl, &config),
-            parameters: ServiceCache::new(&upstream, config.lockbox.ssm_ttl, &config),
+            secrets: ServiceCache::new(
+                &upstream,
+                config.ttl,
+                config.lockbox.request_timeout,
+                &config,
+            ),
+            parameters: ServiceCache::new(
+                &upstream,
+                config.lockbox.ssm_ttl,
+                config.lockbox.ssm_request_timeout,
+                &config,
+            ),
             upstream,
             metrics,
             token: token.as_bytes().into(),
@@ -112,7 +126,6 @@ impl Server {
             path_prefix: config.path_prefix.clone(),
             max_conn: config.max_conn,
             active: AtomicUsize::new(0),
-            request_timeout: config.lockbox.request_timeout,
             metrics_enabled: config.lockbox.metrics,
             offline,
             uid_consumers: consumers.as_ref().is_some_and(|c| {

@@ -18,13 +18,21 @@ use crate::upstream::Upstream;
 /// The response cache: finished bodies by typed request.
 pub(crate) type ResponseCache = LoadingCache<Request, Upstream>;
 
-/// One service's cache, or none when its TTL is 0.
+/// One service's cache (none when its TTL is 0) and how long a read of it may wait for AWS.
 pub(crate) struct ServiceCache {
     pub(crate) cache: Option<ResponseCache>,
+    /// `request_timeout` for Secrets Manager; SSM's own (`SSM_PARAMETER_STORE_TIMEOUT_MILLIS`
+    /// in Lambda extension mode) for parameters.
+    pub(crate) timeout: Duration,
 }
 
 impl ServiceCache {
-    pub(crate) fn new(upstream: &Upstream, ttl: Duration, config: &ServeConfig) -> Self {
+    pub(crate) fn new(
+        upstream: &Upstream,
+        ttl: Duration,
+        timeout: Duration,
+        config: &ServeConfig,
+    ) -> Self {
         let cache = (!ttl.is_zero()).then(|| {
             LoadingCache::new(
                 upstream.clone(),
@@ -45,7 +53,7 @@ impl ServiceCache {
                 },
             )
         });
-        Self { cache }
+        Self { cache, timeout }
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
@@ -68,7 +76,6 @@ pub(crate) struct State {
     pub(crate) path_prefix: String,
     pub(crate) max_conn: usize,
     pub(crate) active: AtomicUsize,
-    pub(crate) request_timeout: Duration,
     pub(crate) metrics_enabled: bool,
     pub(crate) offline: Option<Arc<Offline>>,
     pub(crate) consumers: Option<Consumers>,

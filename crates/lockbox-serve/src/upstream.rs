@@ -225,6 +225,9 @@ pub(crate) struct Upstream {
     sm: SecretsManagerClient,
     ssm: SsmClient,
     metrics: Arc<Metrics>,
+    /// At most this many calls to AWS at once (`PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`
+    /// in Lambda extension mode); unlimited without.
+    outbound: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for Upstream {
@@ -240,16 +243,30 @@ const BATCH_GET_MAX: usize = 20;
 const GET_PARAMETERS_MAX: usize = 10;
 
 impl Upstream {
-    pub(crate) fn new(sdk: &lockbox_aws::SdkConfig, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        sdk: &lockbox_aws::SdkConfig,
+        metrics: Arc<Metrics>,
+        max_outbound: Option<usize>,
+    ) -> Self {
         Self {
             sm: SecretsManagerClient::new(sdk),
             ssm: SsmClient::new(sdk),
             metrics,
+            outbound: max_outbound.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+        }
+    }
+
+    /// A permit for one call to AWS (none needed without a limit).
+    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        match &self.outbound {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
         }
     }
 
     /// Reads from AWS; the value is the finished response body.
     pub(crate) async fn fetch(&self, req: &Request) -> Result<Bytes> {
+        let _permit = self.permit().await;
         self.metrics.backend_call();
         let out = match req {
             Request::Secret {
@@ -278,6 +295,7 @@ impl Upstream {
     /// AWSCURRENT of several secrets with BatchGetSecretValue (20 ids a call, GetSecretValue
     /// when the batch call is refused). Slots that failed are `None`.
     async fn secrets_batch(&self, ids: &[String]) -> Vec<Option<Bytes>> {
+        let _permit = self.permit().await;
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         for _ in 0..unique.len().div_ceil(BATCH_GET_MAX) {
             self.metrics.backend_call();
@@ -293,6 +311,7 @@ impl Upstream {
     /// Parameters with GetParameters (10 names a call, concurrent). Slots not answered are
     /// `None`.
     async fn parameters_batch(&self, names: &[String], decrypt: bool) -> Vec<Option<Bytes>> {
+        let _permit = self.permit().await;
         for _ in 0..names.len().div_ceil(GET_PARAMETERS_MAX) {
             self.metrics.backend_call();
         }
