@@ -617,7 +617,9 @@ impl Serve {
         let path = dir.join(format!("serve-{port}.toml"));
         std::fs::write(&path, format!("http_port = {port}\n{config}")).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lockbox"));
+        // The agent-style log file (./logs/) goes to the test's directory, not the crate's.
         cmd.args(["serve", "--config", path.to_str().unwrap()])
+            .current_dir(dir)
             .env_remove("RUST_LOG")
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_PROFILE")
