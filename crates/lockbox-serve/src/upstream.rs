@@ -273,20 +273,17 @@ impl Upstream {
                 id,
                 version_id,
                 stage,
-            } => match self
+            } => self
                 .sm
                 .get_secret_value(id, version_id.as_deref(), stage.as_deref())
                 .await
-            {
-                Ok(v) => version_bytes(&v),
-                Err(e) => Err(e),
-            },
+                .and_then(|v| version_bytes(&v)),
             Request::Parameter { decrypt, .. } => {
                 let name = req.parameter_name().unwrap_or_default();
-                match self.ssm.get_parameter(&name, *decrypt).await {
-                    Ok(p) => parameter_bytes(&p),
-                    Err(e) => Err(e),
-                }
+                self.ssm
+                    .get_parameter(&name, *decrypt)
+                    .await
+                    .and_then(|p| parameter_bytes(&p))
             }
         };
         out.inspect_err(|e| self.metrics.upstream_error(e.kind()))

@@ -78,7 +78,8 @@ const OWN_TARGETS: [&str; 8] = [
     "lockbox_ssm",
 ];
 
-/// The tracing filter ([`log_filter`]) and where records go: with `log_to_file` (the agent's
+/// The tracing filter ([`log_filter`]) and where records go, from one read of the config
+/// (`(None, None)` when it cannot be read: `run` reports why): with `log_to_file` (the agent's
 /// default) the agent's rolled `./logs/secrets_manager_agent.log`, else stderr through a
 /// bounded queue that drops records rather than block serve on an unread stderr.
 pub fn log_setup(
@@ -114,7 +115,7 @@ pub fn log_setup(
     } else {
         lossy()
     };
-    (log_filter(args), Some(writer))
+    (Some(log_filter(&config)), Some(writer))
 }
 
 /// A handle on the rolled log file, as tracing's writer.
@@ -144,16 +145,14 @@ impl Write for LossyHandle {
 /// The tracing filter the config's `log_level` means (the agent's levels; `NONE` is `off`),
 /// used when RUST_LOG is not set: that level for lockbox's own messages, warnings from other
 /// crates (aws-config's credential-probe warnings only as errors, as for every command).
-/// `None` when the config cannot be read (`run` reports why).
-pub fn log_filter(args: &ServeArgs) -> Option<String> {
+fn log_filter(config: &lockbox_serve::ServeConfig) -> String {
     use lockbox_serve::LogLevel;
-    let config = serve_config(args).ok()?.0;
     let level = match config.log_level {
-        LogLevel::None => return Some("off".to_owned()),
+        LogLevel::None => return "off".to_owned(),
         level => level.filter(),
     };
     let own: Vec<String> = OWN_TARGETS.iter().map(|t| format!("{t}={level}")).collect();
-    Some(format!("warn,aws_config=error,{}", own.join(",")))
+    format!("warn,aws_config=error,{}", own.join(","))
 }
 
 /// Loads the config and serves (on a runtime of its own, off the CLI's) until a signal.

@@ -23,7 +23,7 @@ const TOKEN_BYTES: usize = 32;
 const MAX_TOKEN_LEN: u64 = 4096;
 
 /// `--write-token` and `--token-group`.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct TokenArgs {
     /// Create the SSRF token file FILE (random, mode 0640) and exit, as the AWS agent's
     /// install script does; an existing token is kept. Serve with AWS_TOKEN=file://FILE.
@@ -33,6 +33,17 @@ pub struct TokenArgs {
     /// must be a member. Default: the caller's group.
     #[arg(long, value_name = "GROUP", requires = "write_token")]
     pub token_group: Option<String>,
+}
+
+/// Written by hand, not derived: the fields name where the token goes and who may read it,
+/// never the token itself, and that is all Debug shows.
+impl std::fmt::Debug for TokenArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenArgs")
+            .field("token_file", &self.write_token)
+            .field("reader_group", &self.token_group)
+            .finish()
+    }
 }
 
 /// The token file written (or kept): its path and group.
