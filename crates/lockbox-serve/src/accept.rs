@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use lockbox_core::Result;
 
-use crate::routes::handle;
+use crate::routes::{Reply, handle};
 use crate::server::Server;
 use crate::state::State;
 
@@ -99,8 +99,15 @@ impl Server {
                     _ => None,
                 };
                 let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(&state, req, peer_uid).await) }
+                    // Answered here when memory can: the future then holds only the response,
+                    // never hyper's request (see routes.rs).
+                    let reply = handle(&state, req, peer_uid);
+                    async move {
+                        Ok::<_, Infallible>(match reply {
+                            Reply::Now(response) => response,
+                            Reply::Later(read) => read.run().await,
+                        })
+                    }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 let conn = watcher.watch(conn);

@@ -4,31 +4,29 @@
 use hyper::body::Bytes;
 
 use crate::offline::Verdict;
-use crate::query::Query;
 use crate::rejection::Rejection;
-use crate::request::RequestRef;
+use crate::request::{Request, RequestRef};
 use crate::state::{ServiceCache, State};
 use crate::upstream::UpstreamError;
 
-/// The body for `query`, or why there is none.
+/// The hot path: a fresh hit found by the borrowed request, with no key built, no timer armed
+/// and no upstream involved.
+pub(crate) fn fresh(service: &ServiceCache, request: &RequestRef<'_>) -> Option<Bytes> {
+    service.cache.as_ref()?.get_fresh(request)
+}
+
+/// The body for `request` from AWS (through the cache, invalidating first on `refresh`), or
+/// why there is none.
 pub(crate) async fn read(
     state: &State,
     service: &ServiceCache,
-    query: Query<'_>,
+    request: Request,
+    refresh: bool,
 ) -> Result<Bytes, Rejection> {
-    // The hot path: a fresh hit found by the borrowed request, with no key built, no timer
-    // armed and no upstream involved.
-    if !query.refresh
-        && let Some(cache) = &service.cache
-        && let Some(body) = cache.get_fresh(&query.request)
-    {
-        return Ok(body);
-    }
-    let request = query.request.to_owned();
     let fetch = async {
         match &service.cache {
             Some(cache) => {
-                if query.refresh {
+                if refresh {
                     cache.invalidate(&request);
                 }
                 cache.get(&request).await
@@ -53,12 +51,12 @@ pub(crate) async fn read(
     };
     if let (
         Some(offline),
-        RequestRef::Secret {
+        Request::Secret {
             id,
             version_id,
             stage,
         },
-    ) = (&state.offline, &query.request)
+    ) = (&state.offline, &request)
     {
         let (version_id, stage) = (version_id.as_deref(), stage.as_deref());
         match &result {
