@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
-use crate::{ENV_ENDPOINT, ENV_REGION, REGION, paths, probe, proc};
+use crate::util::{last_lines, port_of, tail_section};
+use crate::{ENV_ENDPOINT, ENV_REGION, REGION, paths, probe, proc, util};
 
 /// How long `stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -218,7 +219,7 @@ impl Session {
     pub fn start_scoped(kind: Kind) -> Result<Session> {
         let state = paths::state_dir()?;
         let venv = ensure_venv(kind.tool())?;
-        let port = probe::free_port()?;
+        let port = util::free_port()?;
         // One log per run (runs may overlap); removed after a clean stop, kept after a failure.
         let log = state.join(format!("it-{}-{port}.log", kind.name()));
         let log_file =
@@ -505,16 +506,6 @@ impl Detached {
     }
 }
 
-/// The port of `http://127.0.0.1:PORT`.
-fn port_of(endpoint: &str) -> Option<u16> {
-    endpoint
-        .rsplit(':')
-        .next()?
-        .trim_end_matches('/')
-        .parse()
-        .ok()
-}
-
 /// `cargo xtask emulator start`.
 pub fn start_detached(kind: Kind) -> Result<()> {
     let state = paths::state_dir()?;
@@ -549,7 +540,7 @@ pub fn start_detached(kind: Kind) -> Result<()> {
     }
 
     let venv = ensure_venv(kind.tool())?;
-    let port = probe::free_port()?;
+    let port = util::free_port()?;
     let log = state.join("emulator.log");
     let log_file = File::create(&log).with_context(|| format!("creating {}", paths::show(&log)))?;
     let mut command = kind.command(&venv, port, &state);
@@ -974,22 +965,4 @@ pub(crate) fn run_quiet(command: &mut Command, what: &str) -> Result<()> {
         bail!("{what} failed ({}):\n{tail}", output.status);
     }
     Ok(())
-}
-
-/// The last `n` lines of `text`.
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A message section with the last `n` lines of the log at `path`.
-pub fn tail_section(path: &Path, n: usize) -> String {
-    match fs::read(path) {
-        Ok(bytes) => format!(
-            "\n--- last {n} lines of {} ---\n{}\n---",
-            paths::show(path),
-            last_lines(&String::from_utf8_lossy(&bytes), n)
-        ),
-        Err(err) => format!("\n(no log at {}: {err})", paths::show(path)),
-    }
 }

@@ -37,7 +37,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::emulator::{Kind, Session};
-use crate::{REGION, paths, probe, proc, steps};
+use crate::util::http::Client;
+use crate::util::{port_of, write_private};
+use crate::{REGION, paths, proc, steps, util};
 
 /// Environment variable naming a checkout of the AWS Secrets Manager Agent's source.
 pub const ENV_AGENT_SRC: &str = "LOCKBOX_AGENT_SRC";
@@ -282,7 +284,7 @@ fn start_floor(
     token: &str,
     body: usize,
 ) -> Result<Server> {
-    let port = probe::free_port()?;
+    let port = util::free_port()?;
     let config = work.join("floor.toml");
     fs::write(&config, agent_keys(port))?;
     let mut command = Command::new(bin);
@@ -330,11 +332,7 @@ fn measure(
     Option<ServerResult>,
     Option<ServerResult>,
 )> {
-    let moto = endpoint
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
-        .context("the emulator endpoint has no port")?;
+    let moto = port_of(endpoint).context("the emulator endpoint has no port")?;
     let name = format!("lockbox-load-{}", std::process::id());
     let secret = format!("{{\"user\":\"load\",\"password\":\"{}\"}}", "x".repeat(35));
     create_secret(moto, &name, &secret)?;
@@ -436,20 +434,6 @@ fn nanos() -> u128 {
         .unwrap_or_default()
 }
 
-/// Writes `text` to `path`, readable by the owner only.
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(text.as_bytes())?;
-    Ok(())
-}
-
 /// The environment both servers get: the emulator, test credentials, the token.
 fn server_env(command: &mut Command, endpoint: &str, token: &str) {
     command
@@ -476,7 +460,7 @@ fn agent_keys(port: u16) -> String {
 }
 
 fn start_lockbox(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result<Server> {
-    let port = probe::free_port()?;
+    let port = util::free_port()?;
     let config = work.join("lockbox.toml");
     fs::write(
         &config,
@@ -496,7 +480,7 @@ fn start_lockbox(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result
 }
 
 fn start_agent(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result<Server> {
-    let port = probe::free_port()?;
+    let port = util::free_port()?;
     let config = work.join("agent.toml");
     fs::write(&config, agent_keys(port))?;
     let mut command = Command::new(bin);
@@ -541,53 +525,34 @@ fn start(name: &'static str, mut command: Command, port: u16) -> Result<Server> 
 
 /// One request on a fresh connection: (status, body).
 fn get(port: u16, path: &str, token: &str) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let header = if token.is_empty() {
-        String::new()
+    let headers: &[(&str, &str)] = if token.is_empty() {
+        &[]
     } else {
-        format!("{TOKEN_HEADER}: {token}\r\n")
+        &[(TOKEN_HEADER, token)]
     };
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{header}Connection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .context("no status line")?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let response = Client::loopback(port)
+        .timeout(Duration::from_secs(10))
+        .get(path, headers)?;
+    let status = response.status().context("no status line")?;
+    Ok((status, response.body))
 }
 
 /// Creates secret `name` on the emulator with a raw Secrets Manager call (no SDK in xtask).
 fn create_secret(port: u16, name: &str, value: &str) -> Result<()> {
     let body = serde_json::json!({ "Name": name, "SecretString": value }).to_string();
-    let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         X-Amz-Target: secretsmanager.CreateSecret\r\n\
-         Content-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Date: 20250101T000000Z\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/secretsmanager/aws4_request, \
-         SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    if response.split_whitespace().nth(1) != Some("200") {
+    let response = Client::loopback(port)
+        .timeout(Duration::from_secs(10))
+        .aws_json(
+            "testing",
+            REGION,
+            "secretsmanager",
+            "secretsmanager.CreateSecret",
+            &body,
+        )?;
+    if !response.is_ok() {
         bail!(
             "CreateSecret on the emulator failed: {}",
-            response.lines().next().unwrap_or_default()
+            response.status_line
         );
     }
     Ok(())

@@ -45,6 +45,7 @@ mod paths;
 mod probe;
 mod proc;
 mod steps;
+mod util;
 mod vault;
 
 #[cfg(feature = "docker")]
