@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
@@ -34,6 +35,13 @@ pub struct Options {
     /// cli_get_ssm_ms (and, from the load run, the serve_* and agent_* keys) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+}
+
+impl Options {
+    /// Runs `cargo xtask bench`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// Runs the benchmarks, prints the table and writes the summary.

@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 
+mod cmd;
+
+pub use cmd::Emulator;
+
 use crate::util::{last_lines, port_of, tail_section};
 use crate::{ENV_ENDPOINT, ENV_REGION, REGION, paths, probe, proc, util};
 

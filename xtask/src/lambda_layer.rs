@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
@@ -28,6 +28,13 @@ pub struct Args {
     /// Where to write the zip [default: target/lambda/lockbox-layer-<arch>.zip].
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+impl Args {
+    /// Runs `cargo xtask lambda-layer`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// Builds the binary and writes the layer zip.

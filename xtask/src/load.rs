@@ -27,7 +27,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -153,6 +153,20 @@ pub fn run(quick: bool, cache_get_ns: Option<f64>) -> Result<LoadResults> {
         floor,
         cache_get_ns,
     })
+}
+
+/// `cargo xtask bench-load`'s options: `bench`'s.
+#[derive(clap::Args)]
+pub struct BenchLoad {
+    #[command(flatten)]
+    options: crate::bench::Options,
+}
+
+impl BenchLoad {
+    /// Runs `cargo xtask bench-load`.
+    pub fn run(self) -> Result<ExitCode> {
+        run_alone(&self.options).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// `cargo xtask bench-load`: the load run alone, next to a quick in-process `Cache::get`.
