@@ -217,10 +217,7 @@ fn in_process_hit(target: &Path) -> Result<f64> {
     let json: Value = serde_json::from_str(
         &fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
     )?;
-    ["slope", "mean"]
-        .iter()
-        .find_map(|k| json.get(k)?.get("point_estimate")?.as_f64())
-        .with_context(|| format!("{} has no slope or mean", path.display()))
+    crate::bench::estimate(&json, &path)
 }
 
 /// Builds the agent from `$LOCKBOX_AGENT_SRC` into `<target>/aws-agent`; returns the binary.

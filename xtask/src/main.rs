@@ -69,7 +69,7 @@ pub const ENV_MOTO_SERVER: &str = "LOCKBOX_IT_MOTO_SERVER";
 pub const ENV_EMULATOR: &str = "LOCKBOX_IT_EMULATOR";
 /// The region every emulator run uses.
 pub const REGION: &str = "us-east-1";
-/// How many lines of the emulator's log to print when something fails.
+/// How many lines of an emulator's or OpenBao's log to print when something fails.
 const LOG_TAIL_LINES: usize = 40;
 
 /// Command line of `cargo xtask`.

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use crate::emulator::{self, PyTool};
 use crate::util::http::Client;
 use crate::util::{port_of, tail_section, write_private};
-use crate::{paths, proc, util};
+use crate::{LOG_TAIL_LINES, paths, proc, util};
 
 /// Environment variable that carries the Vault server's address to integration tests.
 pub const ENV_VAULT_ADDR: &str = "LOCKBOX_IT_VAULT_ADDR";
@@ -33,8 +33,6 @@ pub const ENV_VAULT_TOKEN: &str = "LOCKBOX_IT_VAULT_TOKEN";
 const ENV_DEADLINE: &str = "XTASK_VAULT_DEADLINE_SECS";
 /// How long `stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// How many lines of the server log to print when something fails.
-const LOG_TAIL_LINES: usize = 40;
 /// Ports tried before giving up (dev mode also binds the cluster port, PORT + 1, which a free
 /// port does not promise).
 const START_ATTEMPTS: usize = 3;
