@@ -372,3 +372,29 @@ const OPENBAO: PyTool = PyTool {
 pub fn ensure_installed() -> Result<PathBuf> {
     Ok(emulator::ensure_venv(OPENBAO)?.join(OPENBAO.entry_point))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The health check against the shared OpenBao (skipped without `LOCKBOX_IT_VAULT_ADDR`),
+    /// and against a port nothing listens on.
+    #[test]
+    fn health_on_openbao_and_not_on_a_closed_port() {
+        let closed = util::free_port().unwrap();
+        let err = health(closed).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("connecting to 127.0.0.1:"),
+            "{err:#}"
+        );
+        let Some(port) = std::env::var(ENV_VAULT_ADDR)
+            .ok()
+            .as_deref()
+            .and_then(port_of)
+        else {
+            eprintln!("SKIPPED: {ENV_VAULT_ADDR} is not set");
+            return;
+        };
+        health(port).unwrap();
+    }
+}

@@ -316,3 +316,54 @@ fn memory(pid: u32) -> Result<(f64, f64)> {
         field("VmRSS:").context("no VmRSS")?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// `create_secret` and the client's AWS JSON calls against the shared emulator (skipped
+    /// without `LOCKBOX_IT_ENDPOINT`); the secret is deleted again.
+    #[test]
+    fn create_secret_on_the_shared_emulator() {
+        let Some(port) = std::env::var(crate::ENV_ENDPOINT)
+            .ok()
+            .as_deref()
+            .and_then(port_of)
+        else {
+            eprintln!("SKIPPED: {} is not set", crate::ENV_ENDPOINT);
+            return;
+        };
+        let name = format!("xtask-load-test-{}-{}", std::process::id(), nanos());
+        create_secret(port, &name, r#"{"k":"v"}"#).unwrap();
+        let client = Client::loopback(port);
+        let call = |target: &str, body: Value| {
+            client
+                .aws_json(
+                    "testing",
+                    REGION,
+                    "secretsmanager",
+                    target,
+                    &body.to_string(),
+                )
+                .unwrap()
+        };
+        let got = call("secretsmanager.GetSecretValue", json!({ "SecretId": name }));
+        assert!(got.is_ok(), "{}: {}", got.status_line, got.body);
+        let got: Value = serde_json::from_str(&got.body).unwrap();
+        assert_eq!(got["SecretString"], r#"{"k":"v"}"#);
+        let again = create_secret(port, &name, "x").unwrap_err();
+        assert!(
+            again
+                .to_string()
+                .starts_with("CreateSecret on the emulator failed: HTTP/1.1 400"),
+            "{again:#}"
+        );
+        let deleted = call(
+            "secretsmanager.DeleteSecret",
+            json!({ "SecretId": name, "ForceDeleteWithoutRecovery": true }),
+        );
+        assert!(deleted.is_ok(), "{}", deleted.status_line);
+    }
+}
