@@ -31,6 +31,21 @@ use crate::emulator::{Kind, Session};
 use crate::load::ENV_AGENT_SRC;
 use crate::{REGION, paths, steps};
 
+/// `cargo xtask agent-it`'s arguments.
+#[derive(clap::Args)]
+pub struct AgentIt {
+    /// Extra arguments for every test binary (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+impl AgentIt {
+    /// Runs `cargo xtask agent-it`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self.args)
+    }
+}
+
 /// Runs the agent's integration tests against `lockbox serve`; `args` go to every test binary.
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let src = std::env::var_os(ENV_AGENT_SRC)

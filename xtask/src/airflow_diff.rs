@@ -14,7 +14,7 @@
 //! left running, else a fresh moto that stops afterwards. Under `cargo xtask ci` it runs
 //! against CI's own emulator.
 
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -47,6 +47,13 @@ struct Timings {
     install: Duration,
     build: Duration,
     suite: Duration,
+}
+
+impl Options {
+    /// Runs `cargo xtask airflow-diff`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// `cargo xtask airflow-diff` on its own.

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
@@ -34,6 +35,13 @@ pub struct Options {
     /// cli_get_ssm_ms (and, from the load run, the serve_* and agent_* keys) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+}
+
+impl Options {
+    /// Runs `cargo xtask bench`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// Runs the benchmarks, prints the table and writes the summary.
@@ -81,6 +89,15 @@ pub fn run(options: &Options) -> Result<()> {
     Ok(())
 }
 
+/// Criterion's headline figure in `json` (an `estimates.json` read from `path`): the slope of
+/// the linear fit when it sampled linearly, else the mean.
+pub fn estimate(json: &Value, path: &Path) -> Result<f64> {
+    ["slope", "mean"]
+        .iter()
+        .find_map(|k| json.get(k)?.get("point_estimate")?.as_f64())
+        .with_context(|| format!("{} has no slope or mean", path.display()))
+}
+
 /// Reads `path` as JSON.
 fn read_json(path: &Path, since: SystemTime) -> Result<Value> {
     serde_json::from_str(&read_fresh(path, since)?)
@@ -126,12 +143,7 @@ impl Results {
         for id in TIMES.into_iter().chain(IO_TIMES) {
             let path = target.join("criterion").join(id).join("new/estimates.json");
             let json = read_json(&path, since)?;
-            // Criterion's headline figure: the slope of the linear fit when it sampled linearly,
-            // else the mean.
-            let estimate = ["slope", "mean"]
-                .iter()
-                .find_map(|k| json.get(k)?.get("point_estimate")?.as_f64())
-                .with_context(|| format!("{} has no slope or mean", path.display()))?;
+            let estimate = estimate(&json, &path)?;
             times.insert(id, estimate);
         }
         read_cache_times(target, since, &mut times)?;
@@ -396,10 +408,7 @@ fn read_cache_times(
     for id in CACHE_TIMES {
         let path = target.join("criterion").join(id).join("new/estimates.json");
         let json = read_json(&path, since)?;
-        let estimate = ["slope", "mean"]
-            .iter()
-            .find_map(|k| json.get(k)?.get("point_estimate")?.as_f64())
-            .with_context(|| format!("{} has no slope or mean", path.display()))?;
+        let estimate = estimate(&json, &path)?;
         times.insert(id, estimate);
     }
     Ok(())

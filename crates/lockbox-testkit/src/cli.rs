@@ -3,20 +3,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// `exe` (the test's `env!("CARGO_BIN_EXE_lockbox")`) with `args`, in an environment cleaned
-/// of what a developer's shell may hold (`RUST_LOG`, `AWS_ENDPOINT_URL`, `AWS_PROFILE`), with
-/// static test keys and no EC2 metadata lookups.
-pub fn aws_command(exe: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(exe);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
-}
+mod aws_command;
+
+pub use aws_command::aws_command;
 
 /// Asserts the run exited 0 (showing its stderr if not) and parses its stdout as JSON.
 pub fn ok_json(o: &Output) -> serde_json::Value {

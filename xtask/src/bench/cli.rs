@@ -8,12 +8,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
 use crate::emulator::{Kind, Session};
+use crate::util::aws_command;
 use crate::{paths, steps};
 
 /// Runs timed per command.
@@ -75,23 +76,8 @@ fn measure_in(exe: &Path, work: &Path) -> Result<Vec<(&'static str, f64)>> {
     ])
 }
 
-/// `lockbox ARGS` with a clean environment for AWS: static test credentials, no profile, no
-/// instance metadata, no RUST_LOG.
-fn command(exe: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(exe);
-    command
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    command
-}
-
 fn run_ok(exe: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<()> {
-    let mut command = command(exe, args);
+    let mut command = aws_command(exe, args);
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -123,7 +109,7 @@ fn median_ms(exe: &Path, args: &[&str]) -> Result<f64> {
     run_ok(exe, args, None)?;
     let mut times = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
-        let mut command = command(exe, args);
+        let mut command = aws_command(exe, args);
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
