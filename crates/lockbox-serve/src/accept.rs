@@ -18,6 +18,12 @@ use crate::state::State;
 /// Largest request head hyper buffers (the agent's bound: 321 KiB).
 const MAX_BUF_BYTES: usize = (65 + 256) * 1024;
 
+/// hyper's own cap on request header lines when none is set. Below it hyper parses into an
+/// array on the stack; a cap set on the builder instead initialises a buffer of that many
+/// headers for every request. So a `max_headers` up to this is checked by the router, and
+/// only a larger one is handed to hyper.
+const HYPER_MAX_HEADERS: usize = 100;
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -50,8 +56,10 @@ impl Server {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_read_timeout)
             .max_buf_size(MAX_BUF_BYTES)
-            .max_headers(self.max_headers)
             .keep_alive(true);
+        if self.max_headers > HYPER_MAX_HEADERS {
+            builder.max_headers(self.max_headers);
+        }
         let builder = Arc::new(builder);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);

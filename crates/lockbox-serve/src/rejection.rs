@@ -15,6 +15,8 @@ pub(crate) type Body = Full<Bytes>;
 pub(crate) enum Rejection {
     /// More connections than `max_conn`: 429.
     ConnectionLimit,
+    /// More header lines than `max_headers`: 431, as hyper answers past its own cap.
+    TooManyHeaders,
     /// An `X-Forwarded-For` header: 400 (the agent refuses proxied requests).
     Forwarded,
     /// No valid SSRF token (or consumer token): 403.
@@ -36,6 +38,7 @@ impl Rejection {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Self::ConnectionLimit => 429,
+            Self::TooManyHeaders => 431,
             Self::Forwarded | Self::BadQuery(_) => 400,
             Self::BadToken | Self::Denied(_) => 403,
             Self::MethodNotAllowed => 405,
@@ -48,6 +51,7 @@ impl Rejection {
     fn body(self) -> Bytes {
         match self {
             Self::ConnectionLimit => Bytes::from_static(b"Connection limit exceeded"),
+            Self::TooManyHeaders => Bytes::from_static(b"Too many headers"),
             Self::Forwarded => Bytes::from_static(b"Forwarded"),
             Self::BadToken => Bytes::from_static(b"Bad Token"),
             Self::MethodNotAllowed => Bytes::from_static(b"Not allowed"),

@@ -250,6 +250,9 @@ fn answer(
     if active > limit {
         return Err(Rejection::ConnectionLimit);
     }
+    if req.headers().len() > state.max_headers {
+        return Err(Rejection::TooManyHeaders);
+    }
     let mut caller = Caller::Anyone;
     if route != Route::Ping {
         let headers = req.headers();

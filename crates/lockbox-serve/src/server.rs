@@ -124,6 +124,7 @@ impl Server {
                 .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
                 .collect(),
             path_prefix: config.path_prefix.clone(),
+            max_headers: config.lockbox.max_headers,
             max_conn: config.max_conn,
             active: AtomicUsize::new(0),
             metrics_enabled: config.lockbox.metrics,

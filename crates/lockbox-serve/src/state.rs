@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub(crate) token: Box<[u8]>,
     pub(crate) ssrf_headers: Vec<HeaderName>,
     pub(crate) path_prefix: String,
+    /// `max_headers`: a request with more header lines is refused (431).
+    pub(crate) max_headers: usize,
     pub(crate) max_conn: usize,
     pub(crate) active: AtomicUsize,
     pub(crate) metrics_enabled: bool,

@@ -535,6 +535,32 @@ async fn over_max_conn_is_429() {
     s.stop().await;
 }
 
+/// `max_headers` holds whether it is below hyper's own cap of 100 (checked by the router)
+/// or above it (handed to hyper): one header line more is 431, the limit itself is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_headers_than_max_headers_is_431() {
+    let Some(ep) = emulator("serve max_headers") else {
+        return;
+    };
+    for limit in [16usize, 150] {
+        let s = start(&ep, "", &format!("max_headers = {limit}")).await;
+        let send = |extra: usize| {
+            let mut r = s
+                .http
+                .get(s.url("/ping"))
+                .header("X-Aws-Parameters-Secrets-Token", token());
+            for i in 0..extra {
+                r = r.header(format!("x-extra-{i}"), "1");
+            }
+            async move { r.send().await.map(|r| r.status().as_u16()) }
+        };
+        // reqwest adds `accept` and `host`; with the token that is three lines.
+        assert_eq!(send(limit - 3).await.unwrap(), 200, "{limit}");
+        assert_eq!(send(limit - 2).await.unwrap(), 431, "{limit}");
+        s.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_huge_clients_do_not_hurt_others() {
     let Some(ep) = emulator("serve slow clients") else {
