@@ -1,7 +1,7 @@
 //! The serve config: the AWS Secrets Manager Agent's TOML keys with the agent's defaults and
 //! limits, plus lockbox's own keys in a `[lockbox]` section.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +18,10 @@ pub const DEFAULT_CACHE_SIZE: usize = 1000;
 pub const DEFAULT_MAX_CONN: usize = 800;
 /// The agent's default path prefix.
 pub const DEFAULT_PATH_PREFIX: &str = "/v1/";
+/// Default `[lockbox] max_pipelined_requests`.
+pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 16;
+/// Default `[lockbox] write_timeout_seconds` (and `header_read_timeout_seconds`).
+pub const DEFAULT_WRITE_TIMEOUT_SECONDS: u64 = 10;
 /// The agent's default SSRF headers.
 pub const DEFAULT_SSRF_HEADERS: [&str; 2] = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"];
 /// The agent's default SSRF environment variables, first set wins.
@@ -109,9 +113,29 @@ pub struct ServeConfig {
 /// lockbox's own keys (section `[lockbox]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockboxSettings {
-    /// `listen`: the address to bind. Default `127.0.0.1:<http_port>`; anything else is
-    /// logged as a warning at start (the token is still required).
+    /// `listen`: the address to bind. Default `127.0.0.1:<http_port>`; an address that is
+    /// not loopback is refused unless `allow_non_loopback` is set.
     pub listen: Option<SocketAddr>,
+    /// `allow_non_loopback` (default false): let `listen` name an address other hosts can
+    /// reach (every request but `/ping` still needs the token; a warning is logged at start).
+    pub allow_non_loopback: bool,
+    /// `max_conn_per_peer` (default half of `max_conn`, at least 1; 1..=`max_conn`): most
+    /// connections open at once from one peer (the Unix uid owning a loopback client's
+    /// socket, else the client's IP address); more are closed at once.
+    pub max_conn_per_peer: usize,
+    /// `token_reserved_conn` (default a quarter of `max_conn`; below `max_conn`): connection
+    /// slots kept for requests that present a valid token. Connections that have not yet
+    /// presented one are closed at once past `max_conn - token_reserved_conn`, and a request
+    /// without one is answered 429 (and its connection closed) when no more than the reserved
+    /// slots are left.
+    pub token_reserved_conn: usize,
+    /// `write_timeout_seconds` (default 10): a connection whose client does not take its
+    /// answer (a write that cannot complete) for this long is dropped.
+    pub write_timeout: Duration,
+    /// `max_pipelined_requests` (default 16, 1..=1024): most requests one connection may
+    /// send ahead of reading its answers (arriving in one read); the next is answered 429 and
+    /// the connection closed.
+    pub max_pipelined_requests: usize,
     /// `endpoint_url`: a custom AWS endpoint for both services (an emulator). Default: the
     /// SDK's (`AWS_ENDPOINT_URL` is honoured).
     pub endpoint_url: Option<String>,
@@ -196,6 +220,11 @@ impl ServeConfig {
     }
 }
 
+/// Loopback: `127.0.0.0/8`, `::1`, or an IPv4-mapped loopback address (`::ffff:127.0.0.1`).
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// A number the agent accepts as an integer or as a string (its config library coerces both).
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
@@ -241,6 +270,11 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct LockboxFile {
     listen: Option<String>,
+    allow_non_loopback: Option<bool>,
+    max_conn_per_peer: Option<usize>,
+    token_reserved_conn: Option<usize>,
+    write_timeout_seconds: Option<u64>,
+    max_pipelined_requests: Option<usize>,
     endpoint_url: Option<String>,
     ssm_ttl_seconds: Option<Num>,
     prefetch_secrets: Option<Vec<String>>,
@@ -334,6 +368,34 @@ impl FileConfig {
             })?),
             None => None,
         };
+        let allow_non_loopback = lb.allow_non_loopback.unwrap_or(false);
+        if let Some(addr) = listen
+            && !is_loopback(addr.ip())
+            && !allow_non_loopback
+        {
+            return Err(bad(&format!(
+                "lockbox.listen = \"{addr}\" is not a loopback address: other hosts could \
+                 connect; set lockbox.allow_non_loopback = true to listen there anyway"
+            )));
+        }
+        let max_conn_per_peer = lb.max_conn_per_peer.unwrap_or((max_conn / 2).max(1));
+        if !(1..=max_conn).contains(&max_conn_per_peer) {
+            return Err(bad(&format!(
+                "lockbox.max_conn_per_peer must be from 1 to max_conn ({max_conn})"
+            )));
+        }
+        let token_reserved_conn = lb.token_reserved_conn.unwrap_or(max_conn / 4);
+        if token_reserved_conn >= max_conn {
+            return Err(bad(&format!(
+                "lockbox.token_reserved_conn must be below max_conn ({max_conn})"
+            )));
+        }
+        let max_pipelined_requests = lb
+            .max_pipelined_requests
+            .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS);
+        if !(1..=1024).contains(&max_pipelined_requests) {
+            return Err(bad("lockbox.max_pipelined_requests must be from 1 to 1024"));
+        }
         let ssm_ttl_seconds: u64 = match &lb.ssm_ttl_seconds {
             Some(n) => n.value("lockbox.ssm_ttl_seconds must be a number from 0 to 3600")?,
             None => ttl_seconds,
@@ -391,6 +453,15 @@ impl FileConfig {
             credentials_file_path: self.credentials_file_path,
             lockbox: LockboxSettings {
                 listen,
+                allow_non_loopback,
+                max_conn_per_peer,
+                token_reserved_conn,
+                write_timeout: positive(
+                    lb.write_timeout_seconds,
+                    DEFAULT_WRITE_TIMEOUT_SECONDS,
+                    "write_timeout_seconds",
+                )?,
+                max_pipelined_requests,
                 endpoint_url: lb.endpoint_url.filter(|u| !u.is_empty()),
                 ssm_ttl: Duration::from_secs(ssm_ttl_seconds),
                 prefetch_secrets: lb.prefetch_secrets.unwrap_or_default(),
@@ -400,7 +471,7 @@ impl FileConfig {
                 max_upstream_connections: None,
                 header_read_timeout: positive(
                     lb.header_read_timeout_seconds,
-                    10,
+                    DEFAULT_WRITE_TIMEOUT_SECONDS,
                     "header_read_timeout_seconds",
                 )?,
                 max_headers,
@@ -435,6 +506,39 @@ mod tests {
         assert!(c.ignore_transient_errors && c.validate_credentials);
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2773");
+        let lb = &c.lockbox;
+        assert!(!lb.allow_non_loopback);
+        assert_eq!((lb.max_conn_per_peer, lb.token_reserved_conn), (400, 200));
+        assert_eq!(lb.write_timeout, Duration::from_secs(10));
+        assert_eq!(lb.max_pipelined_requests, 16);
+        // The shares follow max_conn.
+        let c = ServeConfig::from_toml("max_conn = 1").unwrap();
+        assert_eq!((c.lockbox.max_conn_per_peer, c.lockbox.token_reserved_conn), (1, 0));
+    }
+
+    /// Issue 23 item 5: an address other hosts can reach needs the opt-in key.
+    #[test]
+    fn a_non_loopback_listen_needs_the_opt_in() {
+        for addr in ["0.0.0.0:2773", "[::]:2773", "192.0.2.1:2773"] {
+            let e = ServeConfig::from_toml(&format!("[lockbox]\nlisten = \"{addr}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("lockbox.listen") && e.contains("lockbox.allow_non_loopback = true"),
+                "{e}"
+            );
+            let c = ServeConfig::from_toml(&format!(
+                "[lockbox]\nlisten = \"{addr}\"\nallow_non_loopback = true"
+            ))
+            .unwrap();
+            assert!(c.lockbox.allow_non_loopback);
+        }
+        for addr in ["127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+            assert!(
+                ServeConfig::from_toml(&format!("[lockbox]\nlisten = \"{addr}\"")).is_ok(),
+                "{addr}"
+            );
+        }
     }
 
     #[test]
@@ -496,6 +600,18 @@ validate_credentials = false
             ("htp_port = 2773", "htp_port"),
             ("[lockbox]\nlisten_on = \"x\"", "listen_on"),
             ("[lockbox]\nlisten = \"nowhere\"", "lockbox.listen"),
+            (
+                "max_conn = 10\n[lockbox]\nmax_conn_per_peer = 11",
+                "lockbox.max_conn_per_peer must be from 1 to max_conn (10)",
+            ),
+            ("[lockbox]\nmax_conn_per_peer = 0", "lockbox.max_conn_per_peer"),
+            (
+                "max_conn = 10\n[lockbox]\ntoken_reserved_conn = 10",
+                "lockbox.token_reserved_conn must be below max_conn (10)",
+            ),
+            ("[lockbox]\nwrite_timeout_seconds = 0", "lockbox.write_timeout_seconds"),
+            ("[lockbox]\nmax_pipelined_requests = 0", "lockbox.max_pipelined_requests"),
+            ("[lockbox]\nmax_pipelined_requests = 1025", "lockbox.max_pipelined_requests"),
             (
                 "[lockbox]\nmanifest = \"m.json\"",
                 "lockbox.store is required",

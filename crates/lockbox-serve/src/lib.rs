@@ -25,7 +25,9 @@
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod accept;
+mod admission;
 mod config;
+mod conn_io;
 mod credentials;
 pub mod extension_env;
 mod lambda;

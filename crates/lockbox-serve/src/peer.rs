@@ -7,6 +7,9 @@
 //! with its local address (our peer), its remote address (our local address), state
 //! ESTABLISHED and the uid that owns it. Linux only, same network namespace only, loopback
 //! peers only; elsewhere no uid is found and only token consumers can be identified.
+//!
+//! The uid is that of whoever owns the client socket: a proxy (or any forwarder) running as a
+//! uid lends that uid to everyone who can reach it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -14,23 +17,37 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 const ESTABLISHED: &str = "01";
 
 /// The uid owning the client socket `peer` connected to our `local`, when `peer` is a
-/// loopback address and the kernel lists the socket.
+/// loopback address and the kernel lists the socket. On a dual-stack (`[::]`) listener an IPv4
+/// client shows as `::ffff:a.b.c.d`: its socket is listed in `/proc/net/tcp` under the IPv4
+/// addresses (an `AF_INET` client), or in `tcp6` under the mapped ones (an `AF_INET6` client
+/// that connected to a mapped address); both are looked at.
 pub(crate) fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    if !peer.ip().is_loopback() && !is_mapped_loopback(peer.ip()) {
+    if !crate::config::is_loopback(peer.ip()) {
         return None;
     }
-    let file = match peer {
-        SocketAddr::V4(_) => "/proc/net/tcp",
-        SocketAddr::V6(_) => "/proc/net/tcp6",
-    };
-    let text = std::fs::read_to_string(file).ok()?;
-    find_uid(&text, peer, local)
+    let read = |file: &str| std::fs::read_to_string(file).ok();
+    match (unmapped(peer), unmapped(local)) {
+        (Some(peer4), Some(local4)) => read("/proc/net/tcp")
+            .and_then(|t| find_uid(&t, peer4, local4))
+            .or_else(|| read("/proc/net/tcp6").and_then(|t| find_uid(&t, peer, local))),
+        _ => {
+            let file = match peer {
+                SocketAddr::V4(_) => "/proc/net/tcp",
+                SocketAddr::V6(_) => "/proc/net/tcp6",
+            };
+            read(file).and_then(|t| find_uid(&t, peer, local))
+        }
+    }
 }
 
-fn is_mapped_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        IpAddr::V4(_) => false,
+/// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) stands for.
+fn unmapped(addr: SocketAddr) -> Option<SocketAddr> {
+    match addr {
+        SocketAddr::V6(v6) => v6
+            .ip()
+            .to_ipv4_mapped()
+            .map(|v4| SocketAddr::new(IpAddr::V4(v4), v6.port())),
+        SocketAddr::V4(_) => None,
     }
 }
 
@@ -92,20 +109,41 @@ mod tests {
         assert_eq!(parse(v6), Some("[::1]:2773".parse().unwrap()));
     }
 
+    fn own_uid() -> Option<u32> {
+        std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+        })
+    }
+
+    /// Issue 23 item 5: on a dual-stack `[::]` listener an IPv4 client is seen as
+    /// `::ffff:127.0.0.1`; its uid is found (before, only tcp6 was read and none was).
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_listener_is_found() {
+        let Ok(listener) = std::net::TcpListener::bind("[::]:0") else {
+            eprintln!("skipped: no IPv6 here");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let Ok(_client) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            eprintln!("skipped: the [::] listener is IPv6-only here (bindv6only)");
+            return;
+        };
+        let (server_side, peer) = listener.accept().unwrap();
+        assert!(unmapped(peer).is_some(), "{peer}");
+        let local = server_side.local_addr().unwrap();
+        assert_eq!(tcp_peer_uid(peer, local), own_uid());
+        assert!(own_uid().is_some());
+    }
+
     #[test]
     fn a_real_loopback_connection_is_ours() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (_server_side, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        let ours = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
-            });
-        if let Some(uid) = ours {
+        if let Some(uid) = own_uid() {
             assert_eq!(
                 tcp_peer_uid(peer, listener.local_addr().unwrap()),
                 Some(uid)
