@@ -178,4 +178,28 @@ mod tests {
             drop(client);
         }
     }
+
+    /// The listener too: its SYN-ACKs, and the sockets it accepts, allow no hops.
+    #[tokio::test]
+    async fn the_listener_allows_no_hops_on_either_family() {
+        for (listen, v6) in [("127.0.0.1:0", false), ("[::1]:0", true)] {
+            let config = crate::ServeConfig::from_toml(&format!(
+                "validate_credentials = false\nssrf_env_variables = [\"CARGO_MANIFEST_DIR\"]\n\
+                 [lockbox]\nlisten = \"{listen}\""
+            ))
+            .unwrap();
+            let sdk =
+                lockbox_testkit::aws::sdk_config("http://127.0.0.1:9", Duration::from_secs(1));
+            let Ok(server) = Server::start_with_sdk(config, &sdk).await else {
+                eprintln!("skipped {listen}: cannot listen");
+                continue;
+            };
+            let s = socket2::SockRef::from(&server.listener);
+            if v6 {
+                assert_eq!(s.unicast_hops_v6().unwrap(), 1);
+            } else {
+                assert_eq!(s.ttl_v4().unwrap(), 1);
+            }
+        }
+    }
 }

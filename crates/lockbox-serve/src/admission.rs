@@ -1,13 +1,13 @@
 //! Who may hold a connection (issue 23 item 1): a process without the token must not be able
 //! to keep one that has it from being served.
 //!
-//! - Every connection is counted, per peer too: the Unix uid owning a loopback client's socket
-//!   (found in `/proc/net/tcp{,6}`), else the client's IP address. A peer holding
-//!   `max_conn_per_peer` connections gets no more: a new one is closed at once.
 //! - A connection is *unproven* until one of its requests presents a valid token (the SSRF
-//!   token or a consumer's). Unproven connections may hold at most
-//!   `max_conn - token_reserved_conn` slots; past that a new connection is closed at once, so
-//!   the reserved slots stay for token holders.
+//!   token or a consumer's). Unproven connections are counted per peer: the Unix uid owning a
+//!   loopback client's socket (found in `/proc/net/tcp{,6}`), else the client's IP address. A
+//!   peer holding `max_conn_per_peer` unproven connections gets no more: a new one is closed
+//!   at once.
+//! - Unproven connections may hold at most `max_conn - token_reserved_conn` slots in all; past
+//!   that a new connection is closed at once, so the reserved slots stay for token holders.
 //! - Past `max_conn + OVERFLOW_CONNECTIONS` connections in all, a new one is closed at once.
 //! - Per request: a request with a valid token gets 429 past `max_conn` connections (the
 //!   agent's rule), `/ping` past `max_conn + 2`, any other request past
@@ -38,7 +38,7 @@ pub(crate) enum Refusal {
     Overflow,
     /// The unproven share (`max_conn - token_reserved_conn`) is full.
     Reserve,
-    /// The peer holds `max_conn_per_peer` connections.
+    /// The peer holds `max_conn_per_peer` unproven connections.
     Peer,
 }
 
@@ -114,8 +114,8 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Counts the connection against `peer`, or refuses it when the peer holds
-    /// `max_conn_per_peer` already.
+    /// Counts the (unproven) connection against `peer`, or refuses it when the peer holds
+    /// `max_conn_per_peer` unproven connections already.
     pub(crate) fn join(&mut self, peer: PeerKey) -> Result<(), Refusal> {
         let a = &self.admission;
         let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
@@ -131,21 +131,17 @@ impl Slot {
         Ok(())
     }
 
-    /// A request on this connection presented a valid token: it no longer counts as unproven.
+    /// A request on this connection presented a valid token: it no longer counts as unproven
+    /// (in all, nor for its peer).
     pub(crate) fn prove(&self) {
         if !self.proven.swap(true, Ordering::Relaxed) {
-            self.admission.unproven.fetch_sub(1, Ordering::Relaxed);
+            self.release_unproven();
         }
     }
-}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
+    fn release_unproven(&self) {
         let a = &self.admission;
-        a.active.fetch_sub(1, Ordering::Relaxed);
-        if !self.proven.load(Ordering::Relaxed) {
-            a.unproven.fetch_sub(1, Ordering::Relaxed);
-        }
+        a.unproven.fetch_sub(1, Ordering::Relaxed);
         if let Some(peer) = self.peer {
             let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(n) = peers.get_mut(&peer) {
@@ -154,6 +150,15 @@ impl Drop for Slot {
                     peers.remove(&peer);
                 }
             }
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.admission.active.fetch_sub(1, Ordering::Relaxed);
+        if !self.proven.load(Ordering::Relaxed) {
+            self.release_unproven();
         }
     }
 }
@@ -175,8 +180,16 @@ mod tests {
         let mut fifth = a.admit().unwrap();
         assert_eq!(fifth.join(alice), Err(Refusal::Peer));
         drop(fifth);
+        // A connection of alice's that shows the token leaves her count.
+        held[3].prove();
+        let mut s = a.admit().unwrap();
+        s.join(alice).unwrap();
+        let mut sixth = a.admit().unwrap();
+        assert_eq!(sixth.join(alice), Err(Refusal::Peer));
+        drop(sixth);
+        drop((held.pop(), s));
         // Another peer fills the rest of the unproven share (7 = 10 - 3)...
-        for _ in 0..3 {
+        for _ in 0..4 {
             let mut s = a.admit().unwrap();
             s.join(PeerKey::Uid(1001)).unwrap();
             held.push(s);

@@ -120,8 +120,9 @@ pub struct LockboxSettings {
     /// reach (every request but `/ping` still needs the token; a warning is logged at start).
     pub allow_non_loopback: bool,
     /// `max_conn_per_peer` (default half of `max_conn`, at least 1; 1..=`max_conn`): most
-    /// connections open at once from one peer (the Unix uid owning a loopback client's
-    /// socket, else the client's IP address); more are closed at once.
+    /// connections one peer (the Unix uid owning a loopback client's socket, else the
+    /// client's IP address) may hold open without having presented a valid token; more are
+    /// closed at once.
     pub max_conn_per_peer: usize,
     /// `token_reserved_conn` (default a quarter of `max_conn`; below `max_conn`): connection
     /// slots kept for requests that present a valid token. Connections that have not yet
@@ -513,7 +514,10 @@ mod tests {
         assert_eq!(lb.max_pipelined_requests, 16);
         // The shares follow max_conn.
         let c = ServeConfig::from_toml("max_conn = 1").unwrap();
-        assert_eq!((c.lockbox.max_conn_per_peer, c.lockbox.token_reserved_conn), (1, 0));
+        assert_eq!(
+            (c.lockbox.max_conn_per_peer, c.lockbox.token_reserved_conn),
+            (1, 0)
+        );
     }
 
     /// Issue 23 item 5: an address other hosts can reach needs the opt-in key.
@@ -533,7 +537,12 @@ mod tests {
             .unwrap();
             assert!(c.lockbox.allow_non_loopback);
         }
-        for addr in ["127.0.0.1:1", "127.1.2.3:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+        for addr in [
+            "127.0.0.1:1",
+            "127.1.2.3:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
             assert!(
                 ServeConfig::from_toml(&format!("[lockbox]\nlisten = \"{addr}\"")).is_ok(),
                 "{addr}"
@@ -604,14 +613,26 @@ validate_credentials = false
                 "max_conn = 10\n[lockbox]\nmax_conn_per_peer = 11",
                 "lockbox.max_conn_per_peer must be from 1 to max_conn (10)",
             ),
-            ("[lockbox]\nmax_conn_per_peer = 0", "lockbox.max_conn_per_peer"),
+            (
+                "[lockbox]\nmax_conn_per_peer = 0",
+                "lockbox.max_conn_per_peer",
+            ),
             (
                 "max_conn = 10\n[lockbox]\ntoken_reserved_conn = 10",
                 "lockbox.token_reserved_conn must be below max_conn (10)",
             ),
-            ("[lockbox]\nwrite_timeout_seconds = 0", "lockbox.write_timeout_seconds"),
-            ("[lockbox]\nmax_pipelined_requests = 0", "lockbox.max_pipelined_requests"),
-            ("[lockbox]\nmax_pipelined_requests = 1025", "lockbox.max_pipelined_requests"),
+            (
+                "[lockbox]\nwrite_timeout_seconds = 0",
+                "lockbox.write_timeout_seconds",
+            ),
+            (
+                "[lockbox]\nmax_pipelined_requests = 0",
+                "lockbox.max_pipelined_requests",
+            ),
+            (
+                "[lockbox]\nmax_pipelined_requests = 1025",
+                "lockbox.max_pipelined_requests",
+            ),
             (
                 "[lockbox]\nmanifest = \"m.json\"",
                 "lockbox.store is required",

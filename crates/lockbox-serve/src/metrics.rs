@@ -231,7 +231,11 @@ impl Metrics {
             "# HELP lockbox_serve_connections Connections open, by whether one of their requests showed a valid token."
         );
         let _ = writeln!(o, "# TYPE lockbox_serve_connections gauge");
-        let _ = writeln!(o, "lockbox_serve_connections{{token=\"yes\"}} {}", open.saturating_sub(unproven));
+        let _ = writeln!(
+            o,
+            "lockbox_serve_connections{{token=\"yes\"}} {}",
+            open.saturating_sub(unproven)
+        );
         let _ = writeln!(o, "lockbox_serve_connections{{token=\"no\"}} {unproven}");
         let _ = writeln!(
             o,

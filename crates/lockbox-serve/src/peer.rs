@@ -25,17 +25,26 @@ pub(crate) fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
     if !crate::config::is_loopback(peer.ip()) {
         return None;
     }
-    let read = |file: &str| std::fs::read_to_string(file).ok();
+    // Read line by line and stopped at the match: the kernel writes the table as it is read,
+    // and on a busy host it has thousands of lines.
+    let search = |file: &str, peer, local| {
+        let table = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+        find_uid(
+            std::io::BufRead::lines(table).map_while(Result::ok),
+            peer,
+            local,
+        )
+    };
     match (unmapped(peer), unmapped(local)) {
-        (Some(peer4), Some(local4)) => read("/proc/net/tcp")
-            .and_then(|t| find_uid(&t, peer4, local4))
-            .or_else(|| read("/proc/net/tcp6").and_then(|t| find_uid(&t, peer, local))),
+        (Some(peer4), Some(local4)) => {
+            search("/proc/net/tcp", peer4, local4).or_else(|| search("/proc/net/tcp6", peer, local))
+        }
         _ => {
             let file = match peer {
                 SocketAddr::V4(_) => "/proc/net/tcp",
                 SocketAddr::V6(_) => "/proc/net/tcp6",
             };
-            read(file).and_then(|t| find_uid(&t, peer, local))
+            search(file, peer, local)
         }
     }
 }
@@ -52,8 +61,13 @@ fn unmapped(addr: SocketAddr) -> Option<SocketAddr> {
 }
 
 /// The uid of the ESTABLISHED socket from `peer` to `local` in a `/proc/net/tcp{,6}` table.
-fn find_uid(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    for line in table.lines().skip(1) {
+fn find_uid<L: AsRef<str>>(
+    table: impl Iterator<Item = L>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Option<u32> {
+    for line in table.skip(1) {
+        let line = line.as_ref();
         // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.len() < 8 || fields[3] != ESTABLISHED {
@@ -101,20 +115,22 @@ mod tests {
 ";
         let server: SocketAddr = "127.0.0.1:2773".parse().unwrap();
         let client: SocketAddr = "127.0.0.1:50001".parse().unwrap();
-        assert_eq!(find_uid(table, client, server), Some(1001));
+        assert_eq!(find_uid(table.lines(), client, server), Some(1001));
         // TIME_WAIT (06) sockets have no owner.
         let gone: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        assert_eq!(find_uid(table, gone, server), None);
+        assert_eq!(find_uid(table.lines(), gone, server), None);
         let v6 = "00000000000000000000000001000000:0AD5";
         assert_eq!(parse(v6), Some("[::1]:2773".parse().unwrap()));
     }
 
     fn own_uid() -> Option<u32> {
-        std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
-        })
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+            })
     }
 
     /// Issue 23 item 5: on a dual-stack `[::]` listener an IPv4 client is seen as

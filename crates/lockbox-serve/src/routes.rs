@@ -145,7 +145,10 @@ fn authorize<'a>(
         Rejection::Denied(asked.to_owned())
     };
     let Some(consumer) = consumer else {
-        return Err(denied("send a consumer's token, or connect as a consumer's uid", &query));
+        return Err(denied(
+            "send a consumer's token, or connect as a consumer's uid",
+            &query,
+        ));
     };
     let (RequestRef::Secret { id, .. }, Some(offline)) = (&mut query.request, &state.offline)
     else {
@@ -159,10 +162,7 @@ fn authorize<'a>(
             *id = Cow::Owned(secret.arn);
             Ok(query)
         }
-        denial => Err(denied(
-            &denial.message().unwrap_or_default(),
-            &query,
-        )),
+        denial => Err(denied(&denial.message().unwrap_or_default(), &query)),
     }
 }
 
