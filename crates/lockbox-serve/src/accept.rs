@@ -13,8 +13,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use lockbox_core::Result;
 use tokio::net::TcpStream;
 
-use crate::admission::{PeerKey, Refusal, Slot};
+use crate::admission::{PeerKey, Refusal};
 use crate::conn_io::{ConnIo, Pipeline};
+use crate::peer::Lookups;
 use crate::routes::{Conn, handle};
 use crate::server::Server;
 use crate::state::State;
@@ -49,15 +50,14 @@ fn refuse(state: &State, stream: TcpStream, why: Refusal) {
 }
 
 /// Who the peer is for the per-peer limit: the uid owning its socket, else its address.
-async fn peer_key(peer: SocketAddr, local: Option<SocketAddr>) -> (PeerKey, Option<u32>) {
+async fn peer_key(
+    lookups: &Lookups,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+) -> (PeerKey, Option<u32>) {
     let uid = match local {
-        Some(local) if crate::config::is_loopback(peer.ip()) => {
-            tokio::task::spawn_blocking(move || crate::peer::tcp_peer_uid(peer, local))
-                .await
-                .ok()
-                .flatten()
-        }
-        _ => None,
+        Some(local) => lookups.uid(peer, local).await,
+        None => None,
     };
     let key = match uid {
         Some(uid) => PeerKey::Uid(uid),
@@ -78,6 +78,7 @@ impl Server {
             .max_headers(self.max_headers)
             .keep_alive(true);
         let builder = Arc::new(builder);
+        let (lookups, lookups_task) = Lookups::spawn();
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -94,8 +95,8 @@ impl Server {
                     continue;
                 }
             };
-            let slot = match self.state.conns.admit() {
-                Ok(slot) => slot,
+            let pending = match self.state.conns.admit() {
+                Ok(pending) => pending,
                 Err(why) => {
                     refuse(&self.state, stream, why);
                     continue;
@@ -108,14 +109,16 @@ impl Server {
             let builder = builder.clone();
             let watcher = graceful.watcher();
             let write_timeout = self.write_timeout;
+            let lookups = lookups.clone();
             tokio::spawn(async move {
-                let mut slot: Slot = slot;
-                let (key, peer_uid) = peer_key(peer, local).await;
-                if let Err(why) = slot.join(key) {
-                    drop(slot);
-                    refuse(&state, stream, why);
-                    return;
-                }
+                let (key, peer_uid) = peer_key(&lookups, peer, local).await;
+                let slot = match pending.join(key) {
+                    Ok(slot) => slot,
+                    Err(why) => {
+                        refuse(&state, stream, why);
+                        return;
+                    }
+                };
                 let pipeline = Arc::new(Pipeline::default());
                 let metrics = state.metrics.clone();
                 let io = ConnIo::new(stream, write_timeout, pipeline.clone(), move || {
@@ -139,6 +142,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        lookups_task.abort();
         if let Some(refresh) = &self.refresh {
             refresh.abort();
         }

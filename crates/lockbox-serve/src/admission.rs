@@ -9,6 +9,9 @@
 //! - Unproven connections may hold at most `max_conn - token_reserved_conn` slots in all; past
 //!   that a new connection is closed at once, so the reserved slots stay for token holders.
 //! - Past `max_conn + OVERFLOW_CONNECTIONS` connections in all, a new one is closed at once.
+//! - A connection whose peer is still being looked up counts for none of these (so a flood
+//!   refused by its peer limit takes no share while it is looked up); at most
+//!   `max_conn + OVERFLOW_CONNECTIONS` may wait for their lookup, more are closed at once.
 //! - Per request: a request with a valid token gets 429 past `max_conn` connections (the
 //!   agent's rule), `/ping` past `max_conn + 2`, any other request past
 //!   `max_conn - token_reserved_conn`.
@@ -50,6 +53,8 @@ pub(crate) struct Admission {
     reserved: usize,
     active: AtomicUsize,
     unproven: AtomicUsize,
+    /// Accepted, peer not yet known.
+    pending: AtomicUsize,
     peers: Mutex<HashMap<PeerKey, usize>>,
 }
 
@@ -61,6 +66,7 @@ impl Admission {
             reserved: reserved.min(max_conn.saturating_sub(1)),
             active: AtomicUsize::new(0),
             unproven: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
             peers: Mutex::new(HashMap::new()),
         }
     }
@@ -75,22 +81,14 @@ impl Admission {
         self.unproven.load(Ordering::Relaxed)
     }
 
-    /// A slot for a connection just accepted (counted open and unproven), or why not. The
-    /// accept loop is the only caller, so the checks and the counts cannot race each other.
-    pub(crate) fn admit(self: &Arc<Self>) -> Result<Slot, Refusal> {
-        if self.active() >= self.max_conn + OVERFLOW_CONNECTIONS {
+    /// A connection just accepted, until its peer is known; or `Overflow` when too many
+    /// wait for that already.
+    pub(crate) fn admit(self: &Arc<Self>) -> Result<Pending, Refusal> {
+        if self.pending.load(Ordering::Relaxed) >= self.max_conn + OVERFLOW_CONNECTIONS {
             return Err(Refusal::Overflow);
         }
-        if self.unproven() >= self.max_conn - self.reserved {
-            return Err(Refusal::Reserve);
-        }
-        self.active.fetch_add(1, Ordering::Relaxed);
-        self.unproven.fetch_add(1, Ordering::Relaxed);
-        Ok(Slot {
-            admission: self.clone(),
-            peer: None,
-            proven: AtomicBool::new(false),
-        })
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        Ok(Pending(self.clone()))
     }
 
     /// Whether a request must be answered 429: `ping` is `/ping`, `token` whether it presented
@@ -105,32 +103,53 @@ impl Admission {
     }
 }
 
+/// An accepted connection whose peer is being looked up.
+#[derive(Debug)]
+pub(crate) struct Pending(Arc<Admission>);
+
+impl Pending {
+    /// The connection is from `peer`: a slot (counted open, unproven and against the peer),
+    /// or why not.
+    pub(crate) fn join(self, peer: PeerKey) -> Result<Slot, Refusal> {
+        let a = self.0.clone();
+        drop(self);
+        let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if peers.get(&peer).copied().unwrap_or(0) >= a.per_peer {
+            return Err(Refusal::Peer);
+        }
+        if a.unproven() >= a.max_conn - a.reserved {
+            return Err(Refusal::Reserve);
+        }
+        if a.active() >= a.max_conn + OVERFLOW_CONNECTIONS {
+            return Err(Refusal::Overflow);
+        }
+        *peers.entry(peer).or_insert(0) += 1;
+        a.active.fetch_add(1, Ordering::Relaxed);
+        a.unproven.fetch_add(1, Ordering::Relaxed);
+        drop(peers);
+        Ok(Slot {
+            admission: a,
+            peer,
+            proven: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One connection's place in the counts, released when dropped.
 #[derive(Debug)]
 pub(crate) struct Slot {
     admission: Arc<Admission>,
-    peer: Option<PeerKey>,
+    peer: PeerKey,
     proven: AtomicBool,
 }
 
 impl Slot {
-    /// Counts the (unproven) connection against `peer`, or refuses it when the peer holds
-    /// `max_conn_per_peer` unproven connections already.
-    pub(crate) fn join(&mut self, peer: PeerKey) -> Result<(), Refusal> {
-        let a = &self.admission;
-        let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
-        let n = peers.entry(peer).or_insert(0);
-        if *n >= a.per_peer {
-            if *n == 0 {
-                peers.remove(&peer);
-            }
-            return Err(Refusal::Peer);
-        }
-        *n += 1;
-        self.peer = Some(peer);
-        Ok(())
-    }
-
     /// A request on this connection presented a valid token: it no longer counts as unproven
     /// (in all, nor for its peer).
     pub(crate) fn prove(&self) {
@@ -141,14 +160,12 @@ impl Slot {
 
     fn release_unproven(&self) {
         let a = &self.admission;
+        let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
         a.unproven.fetch_sub(1, Ordering::Relaxed);
-        if let Some(peer) = self.peer {
-            let mut peers = a.peers.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(n) = peers.get_mut(&peer) {
-                *n -= 1;
-                if *n == 0 {
-                    peers.remove(&peer);
-                }
+        if let Some(n) = peers.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                peers.remove(&self.peer);
             }
         }
     }
@@ -167,48 +184,37 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    fn open(a: &Arc<Admission>, peer: PeerKey) -> Result<Slot, Refusal> {
+        a.admit()?.join(peer)
+    }
+
     #[test]
     fn peers_the_unproven_share_and_the_overflow_are_bounded() {
         let a = Arc::new(Admission::new(10, 4, 3));
-        let alice = PeerKey::Uid(1000);
-        let mut held = Vec::new();
-        for _ in 0..4 {
-            let mut s = a.admit().unwrap();
-            s.join(alice).unwrap();
-            held.push(s);
-        }
-        let mut fifth = a.admit().unwrap();
-        assert_eq!(fifth.join(alice), Err(Refusal::Peer));
-        drop(fifth);
+        let (alice, bob) = (PeerKey::Uid(1000), PeerKey::Uid(1001));
+        let mut held: Vec<Slot> = (0..4).map(|_| open(&a, alice).unwrap()).collect();
+        assert_eq!(open(&a, alice).unwrap_err(), Refusal::Peer);
         // A connection of alice's that shows the token leaves her count.
         held[3].prove();
-        let mut s = a.admit().unwrap();
-        s.join(alice).unwrap();
-        let mut sixth = a.admit().unwrap();
-        assert_eq!(sixth.join(alice), Err(Refusal::Peer));
-        drop(sixth);
-        drop((held.pop(), s));
-        // Another peer fills the rest of the unproven share (7 = 10 - 3)...
-        for _ in 0..4 {
-            let mut s = a.admit().unwrap();
-            s.join(PeerKey::Uid(1001)).unwrap();
-            held.push(s);
+        held[3].prove();
+        held.push(open(&a, alice).unwrap());
+        assert_eq!(open(&a, alice).unwrap_err(), Refusal::Peer);
+        assert_eq!((a.active(), a.unproven()), (5, 4));
+        // Bob fills the rest of the unproven share (7 = 10 - 3)...
+        for _ in 0..3 {
+            held.push(open(&a, bob).unwrap());
         }
-        assert_eq!(a.admit().unwrap_err(), Refusal::Reserve);
-        // ...token-less requests now get 429 only past 7, token requests past 10.
-        assert!(!a.over_limit(false, false));
-        // A connection that shows the token frees an unproven slot.
-        held[0].prove();
-        held[0].prove();
-        assert_eq!(a.unproven(), 6);
-        let mut s = a.admit().unwrap();
-        s.join(PeerKey::Addr("127.0.0.1".parse().unwrap())).unwrap();
-        held.push(s);
-        assert_eq!(a.active(), 8);
+        assert_eq!(open(&a, bob).unwrap_err(), Refusal::Reserve);
+        // ...token-less requests now get 429 past 7 open, token requests past 10.
         assert!(a.over_limit(false, false));
         assert!(!a.over_limit(false, true) && !a.over_limit(true, false));
+        // Connections waiting for their lookup take no share.
+        let waiting: Vec<Pending> = (0..20).map(|_| a.admit().unwrap()).collect();
+        assert_eq!((a.active(), a.unproven()), (8, 7));
+        drop(waiting);
         drop(held);
         assert_eq!((a.active(), a.unproven()), (0, 0));
+        assert_eq!(a.pending.load(Ordering::Relaxed), 0);
         assert!(a.peers.lock().unwrap().is_empty());
     }
 }

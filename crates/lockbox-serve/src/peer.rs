@@ -11,7 +11,9 @@
 //! The uid is that of whoever owns the client socket: a proxy (or any forwarder) running as a
 //! uid lends that uid to everyone who can reach it.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 /// TCP state ESTABLISHED in `/proc/net/tcp`.
 const ESTABLISHED: &str = "01";
@@ -21,31 +23,105 @@ const ESTABLISHED: &str = "01";
 /// client shows as `::ffff:a.b.c.d`: its socket is listed in `/proc/net/tcp` under the IPv4
 /// addresses (an `AF_INET` client), or in `tcp6` under the mapped ones (an `AF_INET6` client
 /// that connected to a mapped address); both are looked at.
-pub(crate) fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    if !crate::config::is_loopback(peer.ip()) {
-        return None;
-    }
-    // Read line by line and stopped at the match: the kernel writes the table as it is read,
-    // and on a busy host it has thousands of lines.
-    let search = |file: &str, peer, local| {
-        let table = std::io::BufReader::new(std::fs::File::open(file).ok()?);
-        find_uid(
-            std::io::BufRead::lines(table).map_while(Result::ok),
-            peer,
-            local,
-        )
+#[cfg(test)]
+fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    tcp_peer_uids(&[(peer, local)]).pop().flatten()
+}
+
+/// The uid of each connection (client socket, our local address) as `tcp_peer_uid` finds it,
+/// reading each table once.
+pub(crate) fn tcp_peer_uids(queries: &[(SocketAddr, SocketAddr)]) -> Vec<Option<u32>> {
+    let wanted = |v6: bool| {
+        queries.iter().any(|(peer, _)| {
+            crate::config::is_loopback(peer.ip())
+                && (peer.is_ipv6() == v6 || unmapped(*peer).is_some())
+        })
     };
-    match (unmapped(peer), unmapped(local)) {
-        (Some(peer4), Some(local4)) => {
-            search("/proc/net/tcp", peer4, local4).or_else(|| search("/proc/net/tcp6", peer, local))
+    let table = |wanted: bool, file: &str| -> HashMap<(SocketAddr, SocketAddr), u32> {
+        if !wanted {
+            return HashMap::new();
         }
-        _ => {
-            let file = match peer {
-                SocketAddr::V4(_) => "/proc/net/tcp",
-                SocketAddr::V6(_) => "/proc/net/tcp6",
-            };
-            search(file, peer, local)
+        std::fs::read_to_string(file)
+            .map(|t| established(t.lines()))
+            .unwrap_or_default()
+    };
+    let (v4, v6) = (
+        table(wanted(false), "/proc/net/tcp"),
+        table(wanted(true), "/proc/net/tcp6"),
+    );
+    queries
+        .iter()
+        .map(|&(peer, local)| {
+            if !crate::config::is_loopback(peer.ip()) {
+                return None;
+            }
+            let in_v6 = || v6.get(&(peer, local)).copied();
+            match (unmapped(peer), unmapped(local), peer) {
+                (Some(p4), Some(l4), _) => v4.get(&(p4, l4)).copied().or_else(in_v6),
+                (_, _, SocketAddr::V4(_)) => v4.get(&(peer, local)).copied(),
+                _ => in_v6(),
+            }
+        })
+        .collect()
+}
+
+/// Looks up peers' uids in batches: one reader of the tables at a time, answering every
+/// connection that asked meanwhile. So a flood of connections costs one table read per round,
+/// not one each (on a busy host the table has thousands of lines).
+#[derive(Default)]
+pub(crate) struct Lookups {
+    queue: Mutex<Vec<Query>>,
+    wake: tokio::sync::Notify,
+}
+
+type Query = (
+    SocketAddr,
+    SocketAddr,
+    tokio::sync::oneshot::Sender<Option<u32>>,
+);
+
+impl Lookups {
+    /// Starts the reader; it stops when the returned handle is aborted.
+    pub(crate) fn spawn() -> (Arc<Self>, tokio::task::AbortHandle) {
+        let me = Arc::new(Self::default());
+        let worker = me.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                worker.wake.notified().await;
+                let batch =
+                    std::mem::take(&mut *worker.queue.lock().unwrap_or_else(|e| e.into_inner()));
+                if batch.is_empty() {
+                    continue;
+                }
+                let answered = tokio::task::spawn_blocking(move || {
+                    let queries: Vec<_> = batch.iter().map(|(p, l, _)| (*p, *l)).collect();
+                    let uids = tcp_peer_uids(&queries);
+                    for ((_, _, tx), uid) in batch.into_iter().zip(uids) {
+                        let _ = tx.send(uid);
+                    }
+                })
+                .await;
+                if answered.is_err() {
+                    tracing::warn!("a peer uid lookup failed");
+                }
+            }
+        });
+        (me, task.abort_handle())
+    }
+
+    /// The uid owning the client socket `peer` connected to our `local` (see
+    /// [`tcp_peer_uids`]).
+    pub(crate) async fn uid(&self, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        if !crate::config::is_loopback(peer.ip()) {
+            return None;
         }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((peer, local, tx));
+        self.wake.notify_one();
+        rx.await.ok().flatten()
     }
 }
 
@@ -60,24 +136,31 @@ fn unmapped(addr: SocketAddr) -> Option<SocketAddr> {
     }
 }
 
-/// The uid of the ESTABLISHED socket from `peer` to `local` in a `/proc/net/tcp{,6}` table.
-fn find_uid<L: AsRef<str>>(
+/// The owner uid of every ESTABLISHED socket in a `/proc/net/tcp{,6}` table, by (its local
+/// address, its remote address).
+fn established<L: AsRef<str>>(
     table: impl Iterator<Item = L>,
-    peer: SocketAddr,
-    local: SocketAddr,
-) -> Option<u32> {
+) -> HashMap<(SocketAddr, SocketAddr), u32> {
+    let mut out = HashMap::new();
     for line in table.skip(1) {
-        let line = line.as_ref();
         // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
-        let fields: Vec<&str> = line.split_whitespace().collect();
+        let fields: Vec<&str> = line.as_ref().split_whitespace().collect();
         if fields.len() < 8 || fields[3] != ESTABLISHED {
             continue;
         }
-        if parse(fields[1]) == Some(peer) && parse(fields[2]) == Some(local) {
-            return fields[7].parse().ok();
+        if let (Some(local), Some(remote), Ok(uid)) =
+            (parse(fields[1]), parse(fields[2]), fields[7].parse())
+        {
+            out.insert((local, remote), uid);
         }
     }
-    None
+    out
+}
+
+/// The uid of the ESTABLISHED socket from `peer` to `local` in a table.
+#[cfg(test)]
+fn find_uid(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    established(table.lines()).get(&(peer, local)).copied()
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6): the kernel prints each 32-bit
@@ -115,10 +198,10 @@ mod tests {
 ";
         let server: SocketAddr = "127.0.0.1:2773".parse().unwrap();
         let client: SocketAddr = "127.0.0.1:50001".parse().unwrap();
-        assert_eq!(find_uid(table.lines(), client, server), Some(1001));
+        assert_eq!(find_uid(table, client, server), Some(1001));
         // TIME_WAIT (06) sockets have no owner.
         let gone: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-        assert_eq!(find_uid(table.lines(), gone, server), None);
+        assert_eq!(find_uid(table, gone, server), None);
         let v6 = "00000000000000000000000001000000:0AD5";
         assert_eq!(parse(v6), Some("[::1]:2773".parse().unwrap()));
     }

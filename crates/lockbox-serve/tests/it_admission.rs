@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Client, Running, metric, request, start, token};
@@ -64,6 +62,32 @@ fn pipeline(
     })
 }
 
+/// 80 sockets without the token, reconnecting as soon as they are closed: half send a
+/// token-less read of `path` and then hold the connection, half only hold it. Abort the
+/// tasks to stop.
+fn flood(addr: std::net::SocketAddr, path: String) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..80)
+        .map(|i| {
+            let path = path.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok(c) = TcpStream::connect(addr).await else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    let mut c = Client(c);
+                    if i % 2 == 0 {
+                        let _ = c.get(&path, None).await;
+                    }
+                    // Hold it until the server closes it.
+                    let _ = c.closed_within(Duration::from_secs(5)).await;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect()
+}
+
 /// The attack: 80 sockets of a process without the token, reconnecting as soon as they are
 /// closed (half send a token-less read and then hold the connection, half only hold it).
 /// Before: with max_conn 20 every legitimate read got 429. After: the flood holds at most
@@ -89,26 +113,7 @@ async fn token_less_reconnecting_sockets_do_not_fail_token_reads() {
     let (status, body) = legit.get(&path, Some(&token())).await.unwrap();
     assert_eq!(status, 200, "{body}");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut flood = Vec::new();
-    for i in 0..80 {
-        let (stop, addr, path) = (stop.clone(), s.addr, path.clone());
-        flood.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(c) = TcpStream::connect(addr).await else {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                };
-                let mut c = Client(c);
-                if i % 2 == 0 {
-                    let _ = c.get(&path, None).await;
-                }
-                // Hold it until the server closes it (or the test ends).
-                let _ = c.closed_within(Duration::from_secs(5)).await;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }));
-    }
+    let flood = flood(s.addr, path.clone());
     // Let the flood take every slot it can.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut failed = Vec::new();
@@ -118,10 +123,91 @@ async fn token_less_reconnecting_sockets_do_not_fail_token_reads() {
             other => failed.push((i, other)),
         }
     }
-    stop.store(true, Ordering::Relaxed);
     for f in flood {
         f.abort();
     }
+    assert!(
+        failed.is_empty(),
+        "{} of 40 reads failed: {failed:?}",
+        failed.len()
+    );
+    s.stop().await;
+}
+
+/// Run by `another_users_flood_leaves_new_connections_served` in a child process as another
+/// uid: floods `LOCKBOX_FLOOD_ADDR` until killed. Does nothing when run otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a helper: another test runs it as another uid"]
+async fn flood_helper() {
+    let Ok(addr) = std::env::var("LOCKBOX_FLOOD_ADDR") else {
+        return;
+    };
+    let _flood = flood(
+        addr.parse().unwrap(),
+        "/secretsmanager/get?secretId=x".into(),
+    );
+    tokio::time::sleep(Duration::from_secs(60)).await;
+}
+
+/// The same flood from another user (uid 65534, so the test needs root to start it): its
+/// token-less connections are capped per uid, so the token holder is served also on a new
+/// connection for each read. Before: 429 for every read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_flood_leaves_new_connections_served() {
+    let Some(ep) = emulator("serve another user's flood") else {
+        return;
+    };
+    if !std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    {
+        eprintln!("skipped: starting a flood as another uid needs root");
+        return;
+    }
+    let name = prefix("serve-other-uid");
+    let sm = aws_sdk_secretsmanager::Client::new(&lockbox_testkit::aws::setup_config(&ep));
+    sm.create_secret()
+        .name(&name)
+        .secret_string("other-uid-value")
+        .send()
+        .await
+        .unwrap();
+    let s = start(&ep, "max_conn = 20", "header_read_timeout_seconds = 1").await;
+    use std::os::unix::process::CommandExt;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["flood_helper", "--exact", "--ignored", "--test-threads=1"])
+        .env("LOCKBOX_FLOOD_ADDR", s.addr.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .uid(65534)
+        .gid(65534)
+        .spawn()
+        .unwrap();
+    // Wait until the other user holds its whole share (max_conn_per_peer = 10).
+    let full = eventually(Duration::from_secs(10), async || {
+        s.get_once("/metrics", Some(&token()))
+            .await
+            .is_some_and(|(_, m)| {
+                m.lines().any(|l| {
+                    l.strip_prefix("lockbox_serve_connections_dropped_total{reason=\"peer_limit\"}")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+    })
+    .await;
+    let path = format!("/v1/{name}");
+    let mut failed = Vec::new();
+    for i in 0..40 {
+        match s.get_once(&path, Some(&token())).await {
+            Some((200, body)) if body.contains("other-uid-value") => {}
+            other => failed.push((i, other)),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(full, "the other user's flood never reached its cap");
     assert!(
         failed.is_empty(),
         "{} of 40 reads failed: {failed:?}",
