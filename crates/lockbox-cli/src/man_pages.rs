@@ -497,6 +497,10 @@ pub fn page(command: Option<&str>) -> Page {
                     "[lockbox] manifest, store, consumers, prefetch_secrets, prefetch_parameters",
                     "lockbox's own: a sealed store answered offline, per-program access, fetches at start.",
                 ),
+                (
+                    "[lockbox] max_conn_per_peer, token_reserved_conn, write_timeout_seconds, max_pipelined_requests, allow_non_loopback",
+                    "Connections without a token per uid [max_conn/2]; slots only token holders use [max_conn/4]; a client not reading its answers is dropped [10 s]; requests sent ahead [16]; a listen address other hosts reach [false].",
+                ),
             ],
             &[
                 (

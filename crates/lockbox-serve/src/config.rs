@@ -1,7 +1,7 @@
 //! The serve config: the AWS Secrets Manager Agent's TOML keys with the agent's defaults and
 //! limits, plus lockbox's own keys in a `[lockbox]` section.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +18,10 @@ pub const DEFAULT_CACHE_SIZE: usize = 1000;
 pub const DEFAULT_MAX_CONN: usize = 800;
 /// The agent's default path prefix.
 pub const DEFAULT_PATH_PREFIX: &str = "/v1/";
+/// Default `[lockbox] max_pipelined_requests`.
+pub const DEFAULT_MAX_PIPELINED_REQUESTS: usize = 16;
+/// Default `[lockbox] write_timeout_seconds` (and `header_read_timeout_seconds`).
+pub const DEFAULT_WRITE_TIMEOUT_SECONDS: u64 = 10;
 /// The agent's default SSRF headers.
 pub const DEFAULT_SSRF_HEADERS: [&str; 2] = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"];
 /// The agent's default SSRF environment variables, first set wins.
@@ -109,9 +113,30 @@ pub struct ServeConfig {
 /// lockbox's own keys (section `[lockbox]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LockboxSettings {
-    /// `listen`: the address to bind. Default `127.0.0.1:<http_port>`; anything else is
-    /// logged as a warning at start (the token is still required).
+    /// `listen`: the address to bind. Default `127.0.0.1:<http_port>`; an address that is
+    /// not loopback is refused unless `allow_non_loopback` is set.
     pub listen: Option<SocketAddr>,
+    /// `allow_non_loopback` (default false): let `listen` name an address other hosts can
+    /// reach (every request but `/ping` still needs the token; a warning is logged at start).
+    pub allow_non_loopback: bool,
+    /// `max_conn_per_peer` (default half of `max_conn`, at least 1; 1..=`max_conn`): most
+    /// connections one peer (the Unix uid owning a loopback client's socket, else the
+    /// client's IP address) may hold open without having presented a valid token; more are
+    /// closed at once.
+    pub max_conn_per_peer: usize,
+    /// `token_reserved_conn` (default a quarter of `max_conn`; below `max_conn`): connection
+    /// slots kept for requests that present a valid token. Connections that have not yet
+    /// presented one are closed at once past `max_conn - token_reserved_conn`, and a request
+    /// without one is answered 429 (and its connection closed) when no more than the reserved
+    /// slots are left.
+    pub token_reserved_conn: usize,
+    /// `write_timeout_seconds` (default 10): a connection whose client does not take its
+    /// answer (a write that cannot complete) for this long is dropped.
+    pub write_timeout: Duration,
+    /// `max_pipelined_requests` (default 16, 1..=1024): most requests one connection may
+    /// send ahead of reading its answers (arriving in one read); the next is answered 429 and
+    /// the connection closed.
+    pub max_pipelined_requests: usize,
     /// `endpoint_url`: a custom AWS endpoint for both services (an emulator). Default: the
     /// SDK's (`AWS_ENDPOINT_URL` is honoured).
     pub endpoint_url: Option<String>,
@@ -196,6 +221,11 @@ impl ServeConfig {
     }
 }
 
+/// Loopback: `127.0.0.0/8`, `::1`, or an IPv4-mapped loopback address (`::ffff:127.0.0.1`).
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// A number the agent accepts as an integer or as a string (its config library coerces both).
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
@@ -241,6 +271,11 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct LockboxFile {
     listen: Option<String>,
+    allow_non_loopback: Option<bool>,
+    max_conn_per_peer: Option<usize>,
+    token_reserved_conn: Option<usize>,
+    write_timeout_seconds: Option<u64>,
+    max_pipelined_requests: Option<usize>,
     endpoint_url: Option<String>,
     ssm_ttl_seconds: Option<Num>,
     prefetch_secrets: Option<Vec<String>>,
@@ -334,6 +369,34 @@ impl FileConfig {
             })?),
             None => None,
         };
+        let allow_non_loopback = lb.allow_non_loopback.unwrap_or(false);
+        if let Some(addr) = listen
+            && !is_loopback(addr.ip())
+            && !allow_non_loopback
+        {
+            return Err(bad(&format!(
+                "lockbox.listen = \"{addr}\" is not a loopback address: other hosts could \
+                 connect; set lockbox.allow_non_loopback = true to listen there anyway"
+            )));
+        }
+        let max_conn_per_peer = lb.max_conn_per_peer.unwrap_or((max_conn / 2).max(1));
+        if !(1..=max_conn).contains(&max_conn_per_peer) {
+            return Err(bad(&format!(
+                "lockbox.max_conn_per_peer must be from 1 to max_conn ({max_conn})"
+            )));
+        }
+        let token_reserved_conn = lb.token_reserved_conn.unwrap_or(max_conn / 4);
+        if token_reserved_conn >= max_conn {
+            return Err(bad(&format!(
+                "lockbox.token_reserved_conn must be below max_conn ({max_conn})"
+            )));
+        }
+        let max_pipelined_requests = lb
+            .max_pipelined_requests
+            .unwrap_or(DEFAULT_MAX_PIPELINED_REQUESTS);
+        if !(1..=1024).contains(&max_pipelined_requests) {
+            return Err(bad("lockbox.max_pipelined_requests must be from 1 to 1024"));
+        }
         let ssm_ttl_seconds: u64 = match &lb.ssm_ttl_seconds {
             Some(n) => n.value("lockbox.ssm_ttl_seconds must be a number from 0 to 3600")?,
             None => ttl_seconds,
@@ -391,6 +454,15 @@ impl FileConfig {
             credentials_file_path: self.credentials_file_path,
             lockbox: LockboxSettings {
                 listen,
+                allow_non_loopback,
+                max_conn_per_peer,
+                token_reserved_conn,
+                write_timeout: positive(
+                    lb.write_timeout_seconds,
+                    DEFAULT_WRITE_TIMEOUT_SECONDS,
+                    "write_timeout_seconds",
+                )?,
+                max_pipelined_requests,
                 endpoint_url: lb.endpoint_url.filter(|u| !u.is_empty()),
                 ssm_ttl: Duration::from_secs(ssm_ttl_seconds),
                 prefetch_secrets: lb.prefetch_secrets.unwrap_or_default(),
@@ -400,7 +472,7 @@ impl FileConfig {
                 max_upstream_connections: None,
                 header_read_timeout: positive(
                     lb.header_read_timeout_seconds,
-                    10,
+                    DEFAULT_WRITE_TIMEOUT_SECONDS,
                     "header_read_timeout_seconds",
                 )?,
                 max_headers,
@@ -413,100 +485,5 @@ impl FileConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_agents() {
-        let c = ServeConfig::defaults();
-        assert_eq!(c.http_port, 2773);
-        assert_eq!(c.ttl, Duration::from_secs(300));
-        assert_eq!(c.cache_size, 1000);
-        assert_eq!(c.max_conn, 800);
-        assert_eq!(c.path_prefix, "/v1/");
-        assert_eq!(
-            c.ssrf_headers,
-            DEFAULT_SSRF_HEADERS.map(String::from).to_vec()
-        );
-        assert_eq!(
-            c.ssrf_env_variables,
-            DEFAULT_SSRF_ENV_VARIABLES.map(String::from).to_vec()
-        );
-        assert!(c.ignore_transient_errors && c.validate_credentials);
-        assert_eq!(c.log_level, LogLevel::Info);
-        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:2773");
-    }
-
-    #[test]
-    fn the_agents_own_valid_file_parses() {
-        // aws-secretsmanager-agent/tests/resources/configs/config_file_valid.toml, same keys.
-        let c = ServeConfig::from_toml(
-            r#"
-log_level = "DEBUG"
-http_port = "65535"
-ttl_seconds = "300"
-cache_size = "1000"
-ssrf_headers = ["X-Aws-Parameters-Secrets-Token", "X-Vault-Token"]
-ssrf_env_variables = ["AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"]
-path_prefix = "/other"
-max_conn = "10"
-region = "us-west-2"
-ignore_transient_errors = false
-validate_credentials = false
-"#,
-        )
-        .unwrap();
-        assert_eq!(c.http_port, 65535);
-        assert_eq!(c.max_conn, 10);
-        assert_eq!(c.path_prefix, "/other");
-        assert_eq!(c.region.as_deref(), Some("us-west-2"));
-        assert!(!c.ignore_transient_errors);
-        let c = ServeConfig::from_toml("http_port = 3000\nttl_seconds = 0").unwrap();
-        assert_eq!((c.http_port, c.ttl), (3000, Duration::ZERO));
-    }
-
-    #[test]
-    fn the_store_keys_are_the_sync_flags() {
-        let c = ServeConfig::from_toml(
-            "[lockbox]\nmanifest = \"/etc/m.json\"\nstore = \"/var/lib/s\"\n\
-             key_file = \"/k\"\nsync_interval_seconds = 30\nconsumers = \"/c.json\"",
-        )
-        .unwrap();
-        let o = c.lockbox.offline.unwrap();
-        assert_eq!(o.manifest.as_deref(), Some(Path::new("/etc/m.json")));
-        assert_eq!(o.store, Path::new("/var/lib/s"));
-        assert_eq!(o.key_file.as_deref(), Some(Path::new("/k")));
-        assert_eq!(o.sync_interval, Some(Duration::from_secs(30)));
-        assert_eq!(c.lockbox.consumers.as_deref(), Some(Path::new("/c.json")));
-        assert!(ServeConfig::defaults().lockbox.offline.is_none());
-    }
-
-    #[test]
-    fn limits_and_unknown_keys_are_refused_by_name() {
-        for (text, words) in [
-            ("http_port = 80", "HTTP port"),
-            ("ttl_seconds = 3601", "TTL"),
-            ("cache_size = 0", "cache size"),
-            ("cache_size = 1001", "cache size"),
-            ("max_conn = 1001", "maximum number of connections"),
-            ("log_level = \"loud\"", "log level"),
-            ("path_prefix = \"v1\"", "must begin with /"),
-            ("ssrf_headers = []", "SSRF headers"),
-            ("ssrf_env_variables = []", "SSRF environment"),
-            ("htp_port = 2773", "htp_port"),
-            ("[lockbox]\nlisten_on = \"x\"", "listen_on"),
-            ("[lockbox]\nlisten = \"nowhere\"", "lockbox.listen"),
-            (
-                "[lockbox]\nmanifest = \"m.json\"",
-                "lockbox.store is required",
-            ),
-            (
-                "[lockbox]\nconsumers = \"c.json\"",
-                "lockbox.consumers needs",
-            ),
-        ] {
-            let e = ServeConfig::from_toml(text).unwrap_err().to_string();
-            assert!(e.contains(words), "{text}: {e}");
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

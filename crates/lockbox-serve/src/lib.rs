@@ -7,10 +7,14 @@
 //!   `GET <path_prefix><secretId>`, with the agent's JSON, error bodies and status codes.
 //! - The extension's SSM API: `GET /systemsmanager/parameters/get?name=&version=|&label=&withDecryption=`
 //!   with the GetParameter response shape.
-//! - The agent's security: loopback by default, IP TTL 1, an SSRF token from the environment
-//!   (or a `file://` it names) required in `X-Aws-Parameters-Secrets-Token` or
-//!   `X-Vault-Token` and compared in constant time, `X-Forwarded-For` refused, GET only,
-//!   `max_conn`, bounded request heads and header counts, slow clients timed out.
+//! - The agent's security: loopback only (else `allow_non_loopback`), IP TTL 1 and IPv6 hop
+//!   limit 1, an SSRF token from the environment (or a `file://` it names) required in
+//!   `X-Aws-Parameters-Secrets-Token` or `X-Vault-Token` and compared in constant time,
+//!   `X-Forwarded-For` refused, GET only, `max_conn`, bounded request heads and header counts,
+//!   slow clients timed out.
+//! - Connection admission: connections without a token capped per peer uid and kept out of a
+//!   share of `max_conn` reserved for token holders, stalled writes timed out, pipelining
+//!   capped (the serve README's "Connections" rules).
 //! - One lockbox-cache per service (single-flight, stale-if-error with
 //!   `ignore_transient_errors`), prefetch at start, `GET /metrics` in Prometheus text, and a
 //!   graceful shutdown.
@@ -25,7 +29,9 @@
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 mod accept;
+mod admission;
 mod config;
+mod conn_io;
 mod credentials;
 pub mod extension_env;
 mod lambda;

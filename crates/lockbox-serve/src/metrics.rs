@@ -8,6 +8,8 @@ use std::time::Duration;
 use lockbox_cache::CacheStats;
 use lockbox_core::ErrorKind;
 
+use crate::admission::Refusal;
+
 /// The routes requests are counted under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
@@ -57,6 +59,10 @@ pub(crate) struct Metrics {
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_nanos: AtomicU64,
+    /// Connections closed at once, by [`Refusal`]: overflow, reserve, peer.
+    refused: [AtomicU64; 3],
+    write_timeouts: AtomicU64,
+    pipelined: AtomicU64,
 }
 
 impl Metrics {
@@ -76,6 +82,23 @@ impl Metrics {
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    pub(crate) fn connection_refused(&self, why: Refusal) {
+        let i = match why {
+            Refusal::Overflow => 0,
+            Refusal::Reserve => 1,
+            Refusal::Peer => 2,
+        };
+        self.refused[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn write_timeout(&self) {
+        self.write_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pipelined(&self) {
+        self.pipelined.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn backend_call(&self) {
@@ -108,8 +131,13 @@ impl Metrics {
         self.errors[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub(crate) fn render(&self, secrets: CacheStats, parameters: CacheStats) -> String {
+    /// The Prometheus text exposition; `connections` is (open, open without a token shown).
+    pub(crate) fn render(
+        &self,
+        secrets: CacheStats,
+        parameters: CacheStats,
+        connections: (usize, usize),
+    ) -> String {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut o = String::with_capacity(4096);
         let _ = writeln!(
@@ -196,6 +224,36 @@ impl Metrics {
             let _ = writeln!(o, "# HELP lockbox_serve_{name} {help}");
             let _ = writeln!(o, "# TYPE lockbox_serve_{name} counter");
             let _ = writeln!(o, "lockbox_serve_{name} {v}");
+        }
+        let (open, unproven) = connections;
+        let _ = writeln!(
+            o,
+            "# HELP lockbox_serve_connections Connections open, by whether one of their requests showed a valid token."
+        );
+        let _ = writeln!(o, "# TYPE lockbox_serve_connections gauge");
+        let _ = writeln!(
+            o,
+            "lockbox_serve_connections{{token=\"yes\"}} {}",
+            open.saturating_sub(unproven)
+        );
+        let _ = writeln!(o, "lockbox_serve_connections{{token=\"no\"}} {unproven}");
+        let _ = writeln!(
+            o,
+            "# HELP lockbox_serve_connections_dropped_total Connections closed by a limit, by reason."
+        );
+        let _ = writeln!(o, "# TYPE lockbox_serve_connections_dropped_total counter");
+        for (reason, v) in [
+            ("overflow", &self.refused[0]),
+            ("token_reserve", &self.refused[1]),
+            ("peer_limit", &self.refused[2]),
+            ("write_timeout", &self.write_timeouts),
+            ("pipelined", &self.pipelined),
+        ] {
+            let _ = writeln!(
+                o,
+                "lockbox_serve_connections_dropped_total{{reason=\"{reason}\"}} {}",
+                get(v)
+            );
         }
         let _ = writeln!(
             o,

@@ -7,46 +7,160 @@
 //! with its local address (our peer), its remote address (our local address), state
 //! ESTABLISHED and the uid that owns it. Linux only, same network namespace only, loopback
 //! peers only; elsewhere no uid is found and only token consumers can be identified.
+//!
+//! The uid is that of whoever owns the client socket: a proxy (or any forwarder) running as a
+//! uid lends that uid to everyone who can reach it.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 /// TCP state ESTABLISHED in `/proc/net/tcp`.
 const ESTABLISHED: &str = "01";
 
 /// The uid owning the client socket `peer` connected to our `local`, when `peer` is a
-/// loopback address and the kernel lists the socket.
-pub(crate) fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    if !peer.ip().is_loopback() && !is_mapped_loopback(peer.ip()) {
-        return None;
-    }
-    let file = match peer {
-        SocketAddr::V4(_) => "/proc/net/tcp",
-        SocketAddr::V6(_) => "/proc/net/tcp6",
+/// loopback address and the kernel lists the socket. On a dual-stack (`[::]`) listener an IPv4
+/// client shows as `::ffff:a.b.c.d`: its socket is listed in `/proc/net/tcp` under the IPv4
+/// addresses (an `AF_INET` client), or in `tcp6` under the mapped ones (an `AF_INET6` client
+/// that connected to a mapped address); both are looked at.
+#[cfg(test)]
+fn tcp_peer_uid(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    tcp_peer_uids(&[(peer, local)]).pop().flatten()
+}
+
+/// The uid of each connection (client socket, our local address) as `tcp_peer_uid` finds it,
+/// reading each table once.
+pub(crate) fn tcp_peer_uids(queries: &[(SocketAddr, SocketAddr)]) -> Vec<Option<u32>> {
+    let wanted = |v6: bool| {
+        queries.iter().any(|(peer, _)| {
+            crate::config::is_loopback(peer.ip())
+                && (peer.is_ipv6() == v6 || unmapped(*peer).is_some())
+        })
     };
-    let text = std::fs::read_to_string(file).ok()?;
-    find_uid(&text, peer, local)
+    let table = |wanted: bool, file: &str| -> HashMap<(SocketAddr, SocketAddr), u32> {
+        if !wanted {
+            return HashMap::new();
+        }
+        std::fs::read_to_string(file)
+            .map(|t| established(t.lines()))
+            .unwrap_or_default()
+    };
+    let (v4, v6) = (
+        table(wanted(false), "/proc/net/tcp"),
+        table(wanted(true), "/proc/net/tcp6"),
+    );
+    queries
+        .iter()
+        .map(|&(peer, local)| {
+            if !crate::config::is_loopback(peer.ip()) {
+                return None;
+            }
+            let in_v6 = || v6.get(&(peer, local)).copied();
+            match (unmapped(peer), unmapped(local), peer) {
+                (Some(p4), Some(l4), _) => v4.get(&(p4, l4)).copied().or_else(in_v6),
+                (_, _, SocketAddr::V4(_)) => v4.get(&(peer, local)).copied(),
+                _ => in_v6(),
+            }
+        })
+        .collect()
 }
 
-fn is_mapped_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
-        IpAddr::V4(_) => false,
+/// Looks up peers' uids in batches: one reader of the tables at a time, answering every
+/// connection that asked meanwhile. So a flood of connections costs one table read per round,
+/// not one each (on a busy host the table has thousands of lines).
+#[derive(Default)]
+pub(crate) struct Lookups {
+    queue: Mutex<Vec<Query>>,
+    wake: tokio::sync::Notify,
+}
+
+type Query = (
+    SocketAddr,
+    SocketAddr,
+    tokio::sync::oneshot::Sender<Option<u32>>,
+);
+
+impl Lookups {
+    /// Starts the reader; it stops when the returned handle is aborted.
+    pub(crate) fn spawn() -> (Arc<Self>, tokio::task::AbortHandle) {
+        let me = Arc::new(Self::default());
+        let worker = me.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                worker.wake.notified().await;
+                let batch =
+                    std::mem::take(&mut *worker.queue.lock().unwrap_or_else(|e| e.into_inner()));
+                if batch.is_empty() {
+                    continue;
+                }
+                let answered = tokio::task::spawn_blocking(move || {
+                    let queries: Vec<_> = batch.iter().map(|(p, l, _)| (*p, *l)).collect();
+                    let uids = tcp_peer_uids(&queries);
+                    for ((_, _, tx), uid) in batch.into_iter().zip(uids) {
+                        let _ = tx.send(uid);
+                    }
+                })
+                .await;
+                if answered.is_err() {
+                    tracing::warn!("a peer uid lookup failed");
+                }
+            }
+        });
+        (me, task.abort_handle())
+    }
+
+    /// The uid owning the client socket `peer` connected to our `local` (see
+    /// [`tcp_peer_uids`]).
+    pub(crate) async fn uid(&self, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        if !crate::config::is_loopback(peer.ip()) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((peer, local, tx));
+        self.wake.notify_one();
+        rx.await.ok().flatten()
     }
 }
 
-/// The uid of the ESTABLISHED socket from `peer` to `local` in a `/proc/net/tcp{,6}` table.
-fn find_uid(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
-    for line in table.lines().skip(1) {
+/// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) stands for.
+fn unmapped(addr: SocketAddr) -> Option<SocketAddr> {
+    match addr {
+        SocketAddr::V6(v6) => v6
+            .ip()
+            .to_ipv4_mapped()
+            .map(|v4| SocketAddr::new(IpAddr::V4(v4), v6.port())),
+        SocketAddr::V4(_) => None,
+    }
+}
+
+/// The owner uid of every ESTABLISHED socket in a `/proc/net/tcp{,6}` table, by (its local
+/// address, its remote address).
+fn established<L: AsRef<str>>(
+    table: impl Iterator<Item = L>,
+) -> HashMap<(SocketAddr, SocketAddr), u32> {
+    let mut out = HashMap::new();
+    for line in table.skip(1) {
         // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
-        let fields: Vec<&str> = line.split_whitespace().collect();
+        let fields: Vec<&str> = line.as_ref().split_whitespace().collect();
         if fields.len() < 8 || fields[3] != ESTABLISHED {
             continue;
         }
-        if parse(fields[1]) == Some(peer) && parse(fields[2]) == Some(local) {
-            return fields[7].parse().ok();
+        if let (Some(local), Some(remote), Ok(uid)) =
+            (parse(fields[1]), parse(fields[2]), fields[7].parse())
+        {
+            out.insert((local, remote), uid);
         }
     }
-    None
+    out
+}
+
+/// The uid of the ESTABLISHED socket from `peer` to `local` in a table.
+#[cfg(test)]
+fn find_uid(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+    established(table.lines()).get(&(peer, local)).copied()
 }
 
 /// `0100007F:1F90` (IPv4) or 32 hex digits and a port (IPv6): the kernel prints each 32-bit
@@ -92,20 +206,43 @@ mod tests {
         assert_eq!(parse(v6), Some("[::1]:2773".parse().unwrap()));
     }
 
+    fn own_uid() -> Option<u32> {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
+            })
+    }
+
+    /// Issue 23 item 5: on a dual-stack `[::]` listener an IPv4 client is seen as
+    /// `::ffff:127.0.0.1`; its uid is found (before, only tcp6 was read and none was).
+    #[test]
+    fn an_ipv4_client_of_a_dual_stack_listener_is_found() {
+        let Ok(listener) = std::net::TcpListener::bind("[::]:0") else {
+            eprintln!("skipped: no IPv6 here");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let Ok(_client) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            eprintln!("skipped: the [::] listener is IPv6-only here (bindv6only)");
+            return;
+        };
+        let (server_side, peer) = listener.accept().unwrap();
+        assert!(unmapped(peer).is_some(), "{peer}");
+        let local = server_side.local_addr().unwrap();
+        assert_eq!(tcp_peer_uid(peer, local), own_uid());
+        assert!(own_uid().is_some());
+    }
+
     #[test]
     fn a_real_loopback_connection_is_ours() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (_server_side, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
-        let ours = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok())
-            });
-        if let Some(uid) = ours {
+        if let Some(uid) = own_uid() {
             assert_eq!(
                 tcp_peer_uid(peer, listener.local_addr().unwrap()),
                 Some(uid)

@@ -13,10 +13,14 @@ pub(crate) type Body = Full<Bytes>;
 /// Why a request gets no value.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Rejection {
-    /// More connections than `max_conn`: 429.
+    /// More connections than the request may use (`max_conn`, or for a request without a
+    /// valid token `max_conn - token_reserved_conn`): 429, and the connection is closed.
     ConnectionLimit,
     /// More header lines than `max_headers`: 431, as hyper answers past its own cap.
     TooManyHeaders,
+    /// More than `max_pipelined_requests` requests sent ahead of their answers: 429, and the
+    /// connection is closed.
+    Pipelined,
     /// An `X-Forwarded-For` header: 400 (the agent refuses proxied requests).
     Forwarded,
     /// No valid SSRF token (or consumer token): 403.
@@ -27,7 +31,8 @@ pub(crate) enum Rejection {
     BadQuery(String),
     /// No such route: 404.
     NotFound,
-    /// A consumer may not read this: 403 `AccessDeniedException` with the message.
+    /// The caller may not read the id (the id as asked, the only thing the answer names):
+    /// 403 `AccessDeniedException`, the same words whatever the reason.
     Denied(String),
     /// What AWS (or the way to it, or the offline store) answered instead of a value.
     Upstream(UpstreamError),
@@ -37,7 +42,7 @@ impl Rejection {
     /// The HTTP status.
     pub(crate) fn status(&self) -> u16 {
         match self {
-            Self::ConnectionLimit => 429,
+            Self::ConnectionLimit | Self::Pipelined => 429,
             Self::TooManyHeaders => 431,
             Self::Forwarded | Self::BadQuery(_) => 400,
             Self::BadToken | Self::Denied(_) => 403,
@@ -52,21 +57,27 @@ impl Rejection {
         match self {
             Self::ConnectionLimit => Bytes::from_static(b"Connection limit exceeded"),
             Self::TooManyHeaders => Bytes::from_static(b"Too many headers"),
+            Self::Pipelined => Bytes::from_static(b"Too many pipelined requests"),
             Self::Forwarded => Bytes::from_static(b"Forwarded"),
             Self::BadToken => Bytes::from_static(b"Bad Token"),
             Self::MethodNotAllowed => Bytes::from_static(b"Not allowed"),
             Self::NotFound => Bytes::from_static(b"Not found"),
             Self::BadQuery(message) => Bytes::from(message),
-            Self::Denied(message) => Bytes::from(
+            Self::Denied(asked) => Bytes::from(
                 UpstreamError {
                     status: 403,
                     code: "AccessDeniedException".into(),
-                    message,
+                    message: denial_message(&asked),
                 }
                 .body(),
             ),
             Self::Upstream(up) => Bytes::from(up.body()),
         }
+    }
+
+    /// Whether the connection is closed after this answer (it freed no slot otherwise).
+    pub(crate) fn closes(&self) -> bool {
+        matches!(self, Self::ConnectionLimit | Self::Pipelined)
     }
 
     /// The response.
@@ -77,6 +88,12 @@ impl Rejection {
         *r.status_mut() = status;
         r
     }
+}
+
+/// The one denial message: the id as asked, nothing about why (whether it is in the store,
+/// which resource or ARN it is, whose it is).
+pub(crate) fn denial_message(asked: &str) -> String {
+    format!("Not authorized to read {asked}")
 }
 
 impl From<UpstreamError> for Rejection {

@@ -10,14 +10,15 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use hyper::body::{Bytes, Incoming};
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request as HttpRequest, Response};
 use lockbox_resources::{Consumer, Decision};
 
+use crate::admission::Slot;
+use crate::conn_io::Pipeline;
 use crate::metrics::Route;
 use crate::query::Query;
 use crate::read::{fresh, read};
@@ -34,6 +35,16 @@ fn route_of(path: &str, prefix: &str) -> Route {
         p if p.starts_with(prefix) => Route::Prefix,
         _ => Route::Other,
     }
+}
+
+/// One connection, as its requests see it.
+pub(crate) struct Conn {
+    /// Its place in the connection counts.
+    pub(crate) slot: Slot,
+    /// The uid owning the client's socket, when found.
+    pub(crate) peer_uid: Option<u32>,
+    /// Requests that arrived together.
+    pub(crate) pipeline: Arc<Pipeline>,
 }
 
 /// How a request is answered: at once, or by a read that waits on AWS.
@@ -90,14 +101,16 @@ enum Answer {
 }
 
 /// Answers one request: at once when memory can (counting it), else with the read to run.
-pub(crate) fn handle(
-    state: &Arc<State>,
-    req: HttpRequest<Incoming>,
-    peer_uid: Option<u32>,
-) -> Reply {
+pub(crate) fn handle(state: &Arc<State>, conn: &Conn, req: HttpRequest<Incoming>) -> Reply {
     let started = Instant::now();
     let route = route_of(req.uri().path(), &state.path_prefix);
-    match answer(state, &req, route, peer_uid) {
+    let answered = if conn.pipeline.request() > state.max_pipelined {
+        state.metrics.pipelined();
+        Err(Rejection::Pipelined)
+    } else {
+        answer(state, conn, &req, route)
+    };
+    match answered {
         Ok(Answer::Body(body)) => Reply::Now(respond(state, route, started, Ok(body))),
         Ok(Answer::Read {
             service,
@@ -124,7 +137,16 @@ fn respond(
 ) -> Response<Body> {
     let response = match result {
         Ok(body) => Response::new(Body::new(body)),
-        Err(rejection) => rejection.into_response(),
+        Err(rejection) => {
+            let close = rejection.closes();
+            let mut r = rejection.into_response();
+            if close {
+                // The slot is given back at once rather than after the header timeout.
+                r.headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
     };
     state
         .metrics
@@ -192,34 +214,49 @@ fn identify<'a>(
     })
 }
 
-/// May `caller` read `request`? Secrets are authorised by their resource in the store;
-/// anything the store does not hold (and every SSM parameter) is nobody's resource.
-fn authorize(
+/// May `caller` read `query`? Without consumers, anything (a secret named by its Greengrass
+/// v1 resource id in the store is read by its ARN). With consumers, only a secret the store
+/// holds whose resource is in the consumer's policies, and it is then read by the ARN of that
+/// stored secret (never by a name the cloud would resolve again); a secret outside the store
+/// and every SSM parameter is nobody's resource. Every denial is the same 403, naming only the
+/// id asked.
+fn authorize<'a>(
     state: &State,
     caller: &Caller<'_>,
-    request: &RequestRef<'_>,
-) -> Result<(), Rejection> {
+    mut query: Query<'a>,
+) -> Result<Query<'a>, Rejection> {
     let consumer = match caller {
-        Caller::Anyone => return Ok(()),
-        Caller::Consumer(c) => c,
-        Caller::Unidentified => {
-            return Err(Rejection::Denied(format!(
-                "no consumer is identified by this request, so it may not read {}: send a \
-                 consumer's token, or connect as a consumer's uid",
-                request.target()
-            )));
+        Caller::Anyone => return Ok(by_resource(state, query)),
+        Caller::Consumer(c) => Some(*c),
+        Caller::Unidentified => None,
+    };
+    let denied = |why: &str, query: &Query<'_>| {
+        let asked = query.request.target();
+        tracing::info!(
+            "denied a read of {asked} to {}: {why}",
+            consumer.map_or("a request identifying no consumer", |c| c.name.as_str())
+        );
+        Rejection::Denied(asked.to_owned())
+    };
+    let Some(consumer) = consumer else {
+        return Err(denied(
+            "send a consumer's token, or connect as a consumer's uid",
+            &query,
+        ));
+    };
+    let (RequestRef::Secret { id, .. }, Some(offline)) = (&mut query.request, &state.offline)
+    else {
+        return Err(denied("SSM parameters are no consumer's resource", &query));
+    };
+    let Some(secret) = offline.find(id) else {
+        return Err(denied("the secret is not in the store", &query));
+    };
+    match consumer.authorize_secret(&secret) {
+        Decision::Allowed => {
+            *id = Cow::Owned(secret.arn);
+            Ok(query)
         }
-    };
-    let decision = match (request, &state.offline) {
-        (RequestRef::Secret { id, .. }, Some(offline)) => match offline.find(id) {
-            Some(secret) => consumer.authorize_secret(&secret),
-            None => consumer.authorize(id),
-        },
-        _ => consumer.authorize(request.target()),
-    };
-    match decision {
-        Decision::Allowed => Ok(()),
-        denial => Err(Rejection::Denied(denial.message().unwrap_or_default())),
+        denial => Err(denied(&denial.message().unwrap_or_default(), &query)),
     }
 }
 
@@ -235,32 +272,31 @@ fn by_resource<'a>(state: &State, mut query: Query<'a>) -> Query<'a> {
 
 fn answer(
     state: &State,
+    conn: &Conn,
     req: &HttpRequest<Incoming>,
     route: Route,
-    peer_uid: Option<u32>,
 ) -> Result<Answer, Rejection> {
     // The agent's order: connection limit, then (except /ping) forwarding and token, then
-    // the method.
-    let active = state.active.load(Ordering::Relaxed);
-    let limit = if route == Route::Ping {
-        state.max_conn + 2
-    } else {
-        state.max_conn
-    };
-    if active > limit {
+    // the method. Whether the token is there is known first: it decides the limit.
+    let ping = route == Route::Ping;
+    let identity = (!ping).then(|| identify(state, req.headers(), conn.peer_uid));
+    let token = matches!(identity, Some(Ok(_)));
+    if token {
+        conn.slot.prove();
+    }
+    if state.conns.over_limit(ping, token) {
         return Err(Rejection::ConnectionLimit);
     }
     if req.headers().len() > state.max_headers {
         return Err(Rejection::TooManyHeaders);
     }
     let mut caller = Caller::Anyone;
-    if route != Route::Ping {
-        let headers = req.headers();
-        if headers.contains_key(X_FORWARDED_FOR) {
+    if let Some(identity) = identity {
+        if req.headers().contains_key(X_FORWARDED_FOR) {
             tracing::warn!("Rejecting request with X-Forwarded-For header");
             return Err(Rejection::Forwarded);
         }
-        caller = identify(state, headers, peer_uid).inspect_err(|_| {
+        caller = identity.inspect_err(|_| {
             tracing::warn!("Rejecting request with incorrect SSRF token");
         })?;
     }
@@ -271,8 +307,7 @@ fn answer(
     match route {
         Route::Ping => Ok(Answer::Body(Bytes::from_static(b"healthy"))),
         Route::SecretsGet => {
-            let q = by_resource(state, Query::secret(query, None)?);
-            authorize(state, &caller, &q.request)?;
+            let q = authorize(state, &caller, Query::secret(query, None)?)?;
             Ok(lookup(state, Service::Secrets, q))
         }
         Route::Prefix => {
@@ -280,13 +315,11 @@ fn answer(
             if id.is_empty() {
                 return Err(Rejection::BadQuery("missing secret ID".into()));
             }
-            let q = by_resource(state, Query::secret(query, Some(id))?);
-            authorize(state, &caller, &q.request)?;
+            let q = authorize(state, &caller, Query::secret(query, Some(id))?)?;
             Ok(lookup(state, Service::Secrets, q))
         }
         Route::Parameters => {
-            let q = Query::parameter(query)?;
-            authorize(state, &caller, &q.request)?;
+            let q = authorize(state, &caller, Query::parameter(query)?)?;
             Ok(lookup(state, Service::Parameters, q))
         }
         Route::Metrics
@@ -294,15 +327,16 @@ fn answer(
                 && state.consumers.is_some()
                 && !token_ok(state, req.headers()) =>
         {
-            Err(Rejection::Denied(
-                "/metrics takes the SSRF token, not a consumer's identity".into(),
-            ))
+            // /metrics takes the SSRF token, not a consumer's identity.
+            Err(Rejection::Denied("/metrics".into()))
         }
-        Route::Metrics if state.metrics_enabled => Ok(Answer::Body(Bytes::from(
-            state
-                .metrics
-                .render(state.secrets.stats(), state.parameters.stats()),
-        ))),
+        Route::Metrics if state.metrics_enabled => {
+            Ok(Answer::Body(Bytes::from(state.metrics.render(
+                state.secrets.stats(),
+                state.parameters.stats(),
+                (state.conns.active(), state.conns.unproven()),
+            ))))
+        }
         Route::Metrics | Route::Other => Err(Rejection::NotFound),
     }
 }

@@ -3,15 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use hyper::header::HeaderName;
 use lockbox_core::{Error, ErrorKind, Result};
-use lockbox_resources::{Consumers, Identity};
+use lockbox_resources::Consumers;
 use tokio::net::TcpListener;
 
 use crate::BACKEND;
+use crate::admission::Admission;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::offline::Offline;
@@ -24,6 +24,7 @@ pub struct Server {
     pub(crate) listener: TcpListener,
     pub(crate) state: Arc<State>,
     pub(crate) header_read_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) max_headers: usize,
     pub(crate) refresh: Option<tokio::task::AbortHandle>,
 }
@@ -90,9 +91,10 @@ impl Server {
             None => None,
         };
         let addr = config.listen_addr();
-        if !addr.ip().is_loopback() {
+        if !crate::config::is_loopback(addr.ip()) {
+            // Only with allow_non_loopback = true (the config refuses it otherwise).
             tracing::warn!(
-                "lockbox serve listens on {addr}, reachable from other hosts; every request but /ping still needs the SSRF token"
+                "lockbox serve listens on {addr}, reachable from other hosts (allow_non_loopback = true); every request but /ping still needs the SSRF token"
             );
         }
         let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -102,6 +104,8 @@ impl Server {
                 format!("cannot listen on {addr}: {e}"),
             )
         })?;
+        // Its SYN-ACKs, and what accepted sockets inherit, make no network hops either.
+        let _ = crate::accept::no_hops(socket2::SockRef::from(&listener), addr.is_ipv6());
         let state = Arc::new(State {
             secrets: ServiceCache::new(
                 &upstream,
@@ -125,15 +129,14 @@ impl Server {
                 .collect(),
             path_prefix: config.path_prefix.clone(),
             max_headers: config.lockbox.max_headers,
-            max_conn: config.max_conn,
-            active: AtomicUsize::new(0),
+            conns: Arc::new(Admission::new(
+                config.max_conn,
+                config.lockbox.max_conn_per_peer,
+                config.lockbox.token_reserved_conn,
+            )),
+            max_pipelined: config.lockbox.max_pipelined_requests,
             metrics_enabled: config.lockbox.metrics,
             offline,
-            uid_consumers: consumers.as_ref().is_some_and(|c| {
-                c.consumers()
-                    .iter()
-                    .any(|c| matches!(c.identity, Identity::Uid(_)))
-            }),
             consumers,
         });
         drop(token);
@@ -153,6 +156,7 @@ impl Server {
             listener,
             state,
             header_read_timeout: config.lockbox.header_read_timeout,
+            write_timeout: config.lockbox.write_timeout,
             max_headers: config.lockbox.max_headers,
             refresh,
         })

@@ -2,13 +2,13 @@
 //! store and the consumers.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use hyper::header::HeaderName;
 use lockbox_cache::{CacheConfig, CacheStats, LoadingCache};
 use lockbox_resources::Consumers;
 
+use crate::admission::Admission;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::offline::Offline;
@@ -76,13 +76,13 @@ pub(crate) struct State {
     pub(crate) path_prefix: String,
     /// `max_headers`: a request with more header lines is refused (431).
     pub(crate) max_headers: usize,
-    pub(crate) max_conn: usize,
-    pub(crate) active: AtomicUsize,
+    /// Connection counts and limits.
+    pub(crate) conns: Arc<Admission>,
+    /// `max_pipelined_requests`.
+    pub(crate) max_pipelined: usize,
     pub(crate) metrics_enabled: bool,
     pub(crate) offline: Option<Arc<Offline>>,
     pub(crate) consumers: Option<Consumers>,
-    /// Some consumer is identified by `Uid`: look up each connection's peer uid.
-    pub(crate) uid_consumers: bool,
 }
 
 impl Drop for State {
