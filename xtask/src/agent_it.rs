@@ -46,7 +46,16 @@ impl AgentIt {
     }
 }
 
+/// The agent's tests that fail on moto for the real agent too (emulator gaps, not lockbox's):
+/// moto answers 404 where AWS answers 400 for a missing secret, and moto accepts any
+/// credentials, so the invalid ones the test writes never fail a read.
+pub const EMULATOR_GAPS: [&str; 2] = [
+    "secret_retrieval::test_real_nonexistent_secret",
+    "file_credentials::test_credential_rotation_while_running",
+];
+
 /// Runs the agent's integration tests against `lockbox serve`; `args` go to every test binary.
+/// Succeeds when every failure is one of the [`EMULATOR_GAPS`].
 pub fn run(args: &[String]) -> Result<ExitCode> {
     let src = std::env::var_os(ENV_AGENT_SRC)
         .filter(|s| !s.is_empty())
@@ -146,15 +155,39 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         }
     }
     emulator.stop();
+    let mut unexpected = 0;
     for failure in &failures {
-        println!("agent-it: FAILED {failure}");
+        if EMULATOR_GAPS.contains(&failure.as_str()) {
+            println!(
+                "agent-it: FAILED {failure} (an emulator gap: the agent fails it on moto too)"
+            );
+        } else {
+            unexpected += 1;
+            println!("agent-it: FAILED {failure}");
+        }
     }
     println!("agent-it: {passed} passed, {failed} failed, {ignored} ignored");
-    Ok(if failed == 0 {
+    Ok(if unexpected == 0 && failures.len() as u64 == failed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask ci`'s step: the agent's tests against the plain binary when
+/// `LOCKBOX_AGENT_SRC` names a checkout (CI machines have none: skipped, saying so).
+pub fn ci_step(steps: &mut crate::steps::Steps) -> Result<()> {
+    if std::env::var_os(ENV_AGENT_SRC).is_none_or(|s| s.is_empty()) {
+        eprintln!("xtask: agent-it skipped: {ENV_AGENT_SRC} names no checkout of the AWS agent");
+        return Ok(());
+    }
+    let t = std::time::Instant::now();
+    let code = run(&[])?;
+    steps.record("agent-it", t.elapsed());
+    if code != ExitCode::SUCCESS {
+        bail!("agent-it: the AWS agent's integration tests failed against lockbox serve");
+    }
+    Ok(())
 }
 
 /// The shim that stands in for the agent's binary.

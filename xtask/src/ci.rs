@@ -8,7 +8,7 @@ use clap::ValueEnum;
 
 use crate::emulator::{self, Kind};
 use crate::steps::{self, Runner, Steps};
-use crate::{LOG_TAIL_LINES, airflow_diff, deploy, dotenv_readers, package, vault};
+use crate::{LOG_TAIL_LINES, agent_it, airflow_diff, deploy, dotenv_readers, package, vault};
 
 /// `cargo xtask ci`'s options.
 #[derive(clap::Args)]
@@ -105,7 +105,9 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
                 &[],
             )
             // Airflow as the oracle of `lockbox lookup`, on the same emulator.
-            .and_then(|()| airflow_diff::ci_step(&mut steps, &session));
+            .and_then(|()| airflow_diff::ci_step(&mut steps, &session))
+            // The AWS agent's own integration tests, wherever its source is at hand.
+            .and_then(|()| agent_it::ci_step(&mut steps));
         if result.is_err() {
             session.print_log_tail(LOG_TAIL_LINES);
             vault.print_log_tail(LOG_TAIL_LINES);
