@@ -264,7 +264,11 @@ mod tests {
     async fn only_changed_tags_move_values() {
         let (t, mut p) = tagged(&["a", "b", "c"]).await;
         assert_eq!(p.poll().await.unwrap().len(), 3);
-        assert_eq!(t.reads.swap(0, Ordering::SeqCst), 3, "the first poll reads all");
+        assert_eq!(
+            t.reads.swap(0, Ordering::SeqCst),
+            3,
+            "the first poll reads all"
+        );
         assert_eq!(p.poll().await.unwrap().len(), 3);
         assert_eq!(t.reads.swap(0, Ordering::SeqCst), 0, "nothing changed");
         t.put(&n("b"), &SecretValue::from("b-2"), PutMode::Overwrite)
@@ -277,10 +281,19 @@ mod tests {
         let l = p.poll().await.unwrap();
         assert_eq!(t.reads.swap(0, Ordering::SeqCst), 2, "b and d");
         assert_eq!(
-            [value(&l, "a"), value(&l, "b"), value(&l, "c"), value(&l, "d")],
+            [
+                value(&l, "a"),
+                value(&l, "b"),
+                value(&l, "c"),
+                value(&l, "d")
+            ],
             [Some("a-1"), Some("b-2"), None, Some("d-1")]
         );
-        let names: Vec<&str> = l.layers[0].entries.iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = l.layers[0]
+            .entries
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "d"], "sorted by name");
     }
 
@@ -316,7 +329,11 @@ mod tests {
         t.fail.store(false, Ordering::SeqCst);
         t.reads.store(0, Ordering::SeqCst);
         assert_eq!(value(&p.poll().await.unwrap(), "a"), Some("a-1"));
-        assert_eq!(t.reads.load(Ordering::SeqCst), 0, "still known, still unchanged");
+        assert_eq!(
+            t.reads.load(Ordering::SeqCst),
+            0,
+            "still known, still unchanged"
+        );
     }
 
     #[tokio::test]
@@ -347,12 +364,18 @@ mod tests {
             label: "memory".into(),
         }]);
         let first = p.poll().await.unwrap();
-        assert_eq!(first.by_name()["db/password"].value.expose_str(), Some("one"));
+        assert_eq!(
+            first.by_name()["db/password"].value.expose_str(),
+            Some("one")
+        );
         m.put(&name, &SecretValue::from("two"), PutMode::Overwrite)
             .await
             .unwrap();
         let second = p.poll().await.unwrap();
-        assert_eq!(second.by_name()["db/password"].value.expose_str(), Some("two"));
+        assert_eq!(
+            second.by_name()["db/password"].value.expose_str(),
+            Some("two")
+        );
         assert!(matches!(p.states[0], State::Whole));
     }
 }

@@ -160,7 +160,10 @@ async fn it_secretsmanager_reads_100_secrets_in_batches() {
 }
 
 fn value_of<'a>(loaded: &'a Loaded, name: &str) -> Option<&'a str> {
-    loaded.by_name().get(name).and_then(|e| e.value.expose_str())
+    loaded
+        .by_name()
+        .get(name)
+        .and_then(|e| e.value.expose_str())
 }
 
 /// Polls `svc/` of `backend` (filled with [`COUNT`] secrets): the first poll reads everything;
@@ -188,7 +191,11 @@ async fn polls_move_only_what_changed(
     assert_eq!(value_of(&second, "svc/key-042"), Some("value-42"));
     let pages = calls.of(listing);
     assert!(pages >= 1 && pages <= max_pages, "{calls:?}");
-    assert_eq!(calls.total(), pages, "an unchanged poll lists only: {calls:?}");
+    assert_eq!(
+        calls.total(),
+        pages,
+        "an unchanged poll lists only: {calls:?}"
+    );
     eprintln!("unchanged poll of {COUNT} secrets: {calls:?}");
 
     let changed = SecretName::new("svc/key-042").unwrap();
@@ -207,7 +214,11 @@ async fn polls_move_only_what_changed(
     let third = poller.poll().await.unwrap();
     assert_eq!(value_of(&third, "svc/key-042"), Some("rotated"));
     assert_eq!(value_of(&third, "svc/key-new"), Some("fresh"));
-    assert_eq!(value_of(&third, "svc/key-007"), None, "the deletion is noticed");
+    assert_eq!(
+        value_of(&third, "svc/key-007"),
+        None,
+        "the deletion is noticed"
+    );
     assert_eq!(value_of(&third, "svc/key-043"), Some("value-43"));
     assert_eq!(third.len(), COUNT);
     assert_eq!(calls.of(read_op), 1, "two values in one read: {calls:?}");

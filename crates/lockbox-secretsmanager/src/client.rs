@@ -301,7 +301,10 @@ impl SecretsManagerClient {
     /// scheduled for deletion, each with the id of its AWSCURRENT version (from
     /// `SecretVersionsToStages`; `None` when the answer has none). Every page of ListSecrets
     /// is read, a hundred secrets a page; no values move.
-    pub(crate) async fn list_current_versions(&self, name_prefix: &str) -> Result<Vec<(String, Option<String>)>> {
+    pub(crate) async fn list_current_versions(
+        &self,
+        name_prefix: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
         let filter = Filter::builder()
             .key(FilterNameStringType::Name)
             .values(name_prefix)
