@@ -262,6 +262,13 @@ impl<B: SecretsManager + 'static> SecretsManager for Cache<B> {
         self.shared().count_backend_call();
         self.inner().history(name).await
     }
+
+    /// Always asked of the backend (a cached listing would hide changes, which is what a
+    /// caller of this wants to see).
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        self.shared().count_backend_call();
+        self.inner().version_tags(prefix).await
+    }
 }
 
 fn answer_exists(answer: Result<SecretValue>) -> Result<bool> {

@@ -186,6 +186,23 @@ pub trait SecretsManager: Send + Sync + Debug {
         Ok(out)
     }
 
+    /// A version tag for every secret whose name starts with `prefix` (as
+    /// [`list`](Self::list) means it), sorted by name, from listing calls that move no values:
+    /// what a watcher polls to tell which secrets changed before reading any value. A tag is
+    /// opaque; it changes whenever the secret's current value may have changed (Secrets
+    /// Manager: the id of the AWSCURRENT version; SSM: version number and modification date).
+    /// `None` for a secret the listing gives no tag for: read its value to know. Backends that
+    /// cannot list tags more cheaply than values answer `Unsupported` (the default); an
+    /// access-denied answer is `PermissionDenied`, never an empty list.
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        let _ = prefix;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            self.backend(),
+            "this backend cannot list version tags without reading values",
+        ))
+    }
+
     /// The versions of a secret, oldest first, with their labels and dates: never values.
     /// Backends without versions answer `Unsupported` (the default).
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
@@ -274,6 +291,9 @@ impl<T: SecretsManager + ?Sized> SecretsManager for std::sync::Arc<T> {
     }
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
         (**self).history(name).await
+    }
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        (**self).version_tags(prefix).await
     }
 }
 

@@ -187,6 +187,10 @@ impl<B: SecretsManager> SecretsManager for Retry<B> {
         self.policy.run(|| self.inner.history(name)).await
     }
 
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        self.policy.run(|| self.inner.version_tags(prefix)).await
+    }
+
     /// Retries the names whose fetch failed transiently together, as one batch, under the same
     /// policy: after a throttled batch a node sends one batched call, not one call per name.
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {

@@ -18,7 +18,10 @@
 //!
 //! - [`Watcher`] re-reads the sources every interval (jittered by up to 10%) and hands out
 //!   the map each time it changes, keeping the last one while reads fail ([`Health`]);
-//!   `lockbox exec --watch` and `lockbox render --watch` are built on it.
+//!   `lockbox exec --watch` and `lockbox render --watch` are built on it. Its polls go
+//!   through a [`Poller`], which lists version tags where the backend can
+//!   ([`SecretsManager::version_tags`](lockbox_core::SecretsManager::version_tags)) and reads
+//!   only the values whose tag changed.
 //!
 //! Values stay in [`SecretValue`](lockbox_core::SecretValue)s until they are written out; no
 //! error message holds a value.
@@ -29,6 +32,7 @@ mod duration;
 mod format;
 mod import;
 mod name;
+mod poll;
 mod source;
 mod watch;
 
@@ -37,5 +41,6 @@ pub use duration::parse_duration;
 pub use format::{Binary, Format, dotenv_quote, shell_quote, yaml_quote};
 pub use import::{ImportEntry, ImportFormat, check_import, parse_import};
 pub use name::variable_name;
+pub use poll::Poller;
 pub use source::{Entry, Layer, Loaded, Source, load, variables};
 pub use watch::{Health, WatchOptions, Watcher};

@@ -10,7 +10,8 @@ use lockbox_core::{Error, Result};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::source::{Layer, Loaded, Source, read};
+use crate::poll::Poller;
+use crate::source::{Layer, Loaded, Source};
 
 /// How often to poll.
 #[derive(Clone, Copy, Debug)]
@@ -85,13 +86,15 @@ impl Drop for Watcher {
 
 impl Watcher {
     /// Reads every source once (an error here is returned: there is nothing to run on yet),
-    /// then polls them in a task of the current Tokio runtime.
+    /// then polls them in a task of the current Tokio runtime. Polls move values only for
+    /// secrets whose version tag changed where the backend lists tags (see [`Poller`]).
     pub async fn start(sources: Vec<Source>, options: WatchOptions) -> Result<Watcher> {
-        let first = load_named(&sources).await.map_err(|(_, e)| e)?;
+        let mut poller = Poller::new(sources);
+        let first = poller.poll().await?;
         let (loaded_tx, loaded) = watch::channel(Arc::new(first));
         let (health_tx, health) = watch::channel(Health::Fresh);
         let (polls_tx, polls) = watch::channel(0u64);
-        let task = tokio::spawn(poll_loop(sources, options, loaded_tx, health_tx, polls_tx));
+        let task = tokio::spawn(poll_loop(poller, options, loaded_tx, health_tx, polls_tx));
         Ok(Watcher {
             loaded,
             health,
@@ -129,23 +132,8 @@ impl Watcher {
     }
 }
 
-/// Every source in order; on failure, the label of the source that failed and its error.
-async fn load_named(sources: &[Source]) -> std::result::Result<Loaded, (String, Error)> {
-    let mut layers = Vec::with_capacity(sources.len());
-    for source in sources {
-        layers.push(read(source).await.map_err(|e| (label(source), e))?);
-    }
-    Ok(Loaded { layers })
-}
-
-fn label(source: &Source) -> String {
-    match source {
-        Source::Backend { label, .. } | Source::Store { label, .. } => label.clone(),
-    }
-}
-
 async fn poll_loop(
-    sources: Vec<Source>,
+    mut poller: Poller,
     options: WatchOptions,
     loaded_tx: watch::Sender<Arc<Loaded>>,
     health_tx: watch::Sender<Health>,
@@ -158,7 +146,7 @@ async fn poll_loop(
         if loaded_tx.is_closed() && health_tx.is_closed() && polls_tx.is_closed() {
             return;
         }
-        let result = load_named(&sources).await;
+        let result: std::result::Result<Loaded, (String, Error)> = poller.poll_named().await;
         polls += 1;
         match result {
             Ok(new) => {

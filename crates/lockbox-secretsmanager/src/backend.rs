@@ -48,6 +48,7 @@ pub struct SecretsManagerSettings {
 /// - `get_many` is BatchGetSecretValue, 20 names a call, with per-name errors; where that is
 ///   denied (it needs `"Resource": "*"`) or unsupported, concurrent GetSecretValue calls.
 /// - `read_prefix` is `list` then `get_many`; `history` is ListSecretVersionIds.
+/// - `version_tags` is ListSecrets too: each secret's AWSCURRENT version id, 100 a call.
 #[derive(Clone, Debug)]
 pub struct SecretsManagerBackend {
     client: SecretsManagerClient,
@@ -187,24 +188,36 @@ impl SecretsManager for SecretsManagerBackend {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<SecretName>> {
+        Ok(self
+            .version_tags(prefix)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// ListSecrets, a hundred secrets a call: each secret's AWSCURRENT version id, no values.
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
         let wanted = format!("{}/{}", self.prefix, prefix);
         // No secret name can hold these, so no secret can match: spare the call.
         if !prefix.chars().all(is_allowed) || wanted.chars().count() > MAX_NAME_CHARS {
             return Ok(Vec::new());
         }
         let strip = format!("{}/", self.prefix);
-        let mut names: Vec<SecretName> = self
+        let mut tags: Vec<(SecretName, Option<String>)> = self
             .client
-            .list_names(&wanted)
+            .list_current_versions(&wanted)
             .await
             .map_err(|e| e.with_secret(format!("{prefix}*")))?
-            .iter()
-            .filter_map(|full| full.strip_prefix(&strip))
-            .filter_map(|rel| SecretName::new(rel).ok())
+            .into_iter()
+            .filter_map(|(full, tag)| {
+                let rel = full.strip_prefix(&strip)?;
+                Some((SecretName::new(rel).ok()?, tag))
+            })
             .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        tags.dedup_by(|a, b| a.0 == b.0);
+        Ok(tags)
     }
 
     async fn has(&self, name: &SecretName) -> Result<bool> {

@@ -19,6 +19,9 @@ const MAX_STAGES: usize = 20;
 /// Longest staging label AWS accepts.
 const MAX_STAGE_CHARS: usize = 256;
 
+/// Most secrets one ListSecrets page answers.
+const LIST_PAGE: i32 = 100;
+
 /// What DescribeSecret says about a secret that exists.
 #[derive(Clone, Debug)]
 pub(crate) struct Described {
@@ -294,9 +297,14 @@ impl SecretsManagerClient {
         Ok(())
     }
 
-    /// Names of the secrets whose name starts with `name_prefix` (case-sensitive), leaving out
-    /// secrets scheduled for deletion. Every page of ListSecrets is read.
-    pub(crate) async fn list_names(&self, name_prefix: &str) -> Result<Vec<String>> {
+    /// The secrets whose name starts with `name_prefix` (case-sensitive), leaving out secrets
+    /// scheduled for deletion, each with the id of its AWSCURRENT version (from
+    /// `SecretVersionsToStages`; `None` when the answer has none). Every page of ListSecrets
+    /// is read, a hundred secrets a page; no values move.
+    pub(crate) async fn list_current_versions(
+        &self,
+        name_prefix: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
         let filter = Filter::builder()
             .key(FilterNameStringType::Name)
             .values(name_prefix)
@@ -306,9 +314,10 @@ impl SecretsManagerClient {
             .list_secrets()
             .filters(filter)
             .include_planned_deletion(false)
+            .max_results(LIST_PAGE)
             .into_paginator()
             .send();
-        let mut names = Vec::new();
+        let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|e| map_sdk_error(&e, LIST.name, &format!("{name_prefix}*")))?;
@@ -319,11 +328,17 @@ impl SecretsManagerClient {
                     && name.starts_with(name_prefix)
                     && s.deleted_date().is_none()
                 {
-                    names.push(name.to_owned());
+                    let current = s.secret_versions_to_stages().and_then(|versions| {
+                        versions
+                            .iter()
+                            .find(|(_, stages)| stages.iter().any(|st| st == "AWSCURRENT"))
+                            .map(|(id, _)| id.clone())
+                    });
+                    out.push((name.to_owned(), current));
                 }
             }
         }
-        Ok(names)
+        Ok(out)
     }
 }
 

@@ -18,6 +18,10 @@ pub(crate) const HISTORY: Action = Action {
     name: "ssm:GetParameterHistory",
     read: true,
 };
+pub(crate) const DESCRIBE: Action = Action {
+    name: "ssm:DescribeParameters",
+    read: true,
+};
 pub(crate) const PUT: Action = Action {
     name: "ssm:PutParameter",
     read: false,
@@ -35,3 +39,9 @@ pub const ACTIONS: [Action; 5] = [GET, GET_MANY, LIST, PUT, DELETE];
 /// purpose. A node never needs them, and GetParameterHistory with decryption would return
 /// every old value.
 pub const OPERATOR_ACTIONS: [Action; 1] = [HISTORY];
+
+/// Actions a watch's polls call to tell what changed without reading values
+/// ([`lockbox_core::SecretsManager::version_tags`]). DescribeParameters takes no resource
+/// (it needs `"Resource": "*"`), so it is not in the node's policy; without it a watch
+/// reads every value each poll (and says so once).
+pub const WATCH_ACTIONS: [Action; 1] = [DESCRIBE];

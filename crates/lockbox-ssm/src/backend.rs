@@ -249,6 +249,24 @@ impl SecretsManager for SsmBackend {
         Ok(out)
     }
 
+    /// DescribeParameters under the same path as [`read_prefix`](Self::read_prefix) (and as
+    /// recursive): fifty parameters a call, each one's version number and modification date,
+    /// no values.
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        let dir = self.path_dir(prefix);
+        let mut tags: Vec<(SecretName, Option<String>)> = self
+            .client
+            .version_tags(&dir, self.recursive)
+            .await
+            .map_err(|e| e.with_secret(prefix))?
+            .into_iter()
+            .filter_map(|(name, tag)| Some((self.relative(&name, prefix)?, Some(tag))))
+            .collect();
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        tags.dedup_by(|a, b| a.0 == b.0);
+        Ok(tags)
+    }
+
     /// GetParameterHistory without decryption: version numbers, labels, dates and
     /// `LastModifiedUser`, never values.
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
@@ -331,7 +349,6 @@ impl SsmBackend {
     /// `decrypt`), from one GetParametersByPath (recursive unless [`SsmBackend::one_level`]) under [`Self::path_dir`].
     async fn under(&self, prefix: &str, decrypt: bool) -> Result<Vec<(SecretName, SecretValue)>> {
         let dir = self.path_dir(prefix);
-        let strip = format!("{}/", self.prefix);
         let found = self
             .client
             .get_parameters_by_path(&dir, self.recursive, decrypt)
@@ -339,13 +356,17 @@ impl SsmBackend {
             .map_err(|e| e.with_secret(prefix))?;
         Ok(found
             .into_iter()
-            .filter_map(|p| {
-                let rel = p.name.strip_prefix(&strip)?;
-                if !rel.starts_with(prefix) {
-                    return None;
-                }
-                Some((SecretName::new(rel).ok()?, p.value))
-            })
+            .filter_map(|p| Some((self.relative(&p.name, prefix)?, p.value)))
             .collect())
+    }
+
+    /// The secret name of the full parameter name `parameter`, if it is this node's and
+    /// starts with `prefix`.
+    fn relative(&self, parameter: &str, prefix: &str) -> Option<SecretName> {
+        let rel = parameter.strip_prefix(&self.prefix)?.strip_prefix('/')?;
+        if !rel.starts_with(prefix) {
+            return None;
+        }
+        SecretName::new(rel).ok()
     }
 }

@@ -4,7 +4,7 @@
 use aws_sdk_ssm::Client;
 use lockbox_core::{Error, ErrorKind, Result};
 
-use crate::actions::{GET, GET_MANY, LIST};
+use crate::actions::{DESCRIBE, GET, GET_MANY, LIST};
 use crate::backend::BACKEND;
 use crate::errors::map_sdk_error;
 use crate::parameter::Parameter;
@@ -192,6 +192,51 @@ impl SsmClient {
             let page = page.map_err(|e| map_sdk_error(&e, LIST.name, path, path))?;
             for p in page.parameters.unwrap_or_default() {
                 out.push(Parameter::from_sdk(p, LIST.name)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// DescribeParameters answers at most this many parameters a page.
+const DESCRIBE_PAGE: i32 = 50;
+
+impl SsmClient {
+    /// DescribeParameters with a `Path` filter: every parameter under `path` (one level, or
+    /// every level when `recursive`), fifty a page, each as its name and a version tag
+    /// (`<version>@<last modified date>`, so a parameter deleted and created again with the
+    /// same version number still gets a new tag). Metadata only: no value, no decryption.
+    pub async fn version_tags(&self, path: &str, recursive: bool) -> Result<Vec<(String, String)>> {
+        use aws_sdk_ssm::types::ParameterStringFilter;
+        let filter = ParameterStringFilter::builder()
+            .key("Path")
+            .option(if recursive { "Recursive" } else { "OneLevel" })
+            .values(path)
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Backend,
+                    BACKEND,
+                    format!("{}: building the Path filter: {e}", DESCRIBE.name),
+                )
+            })?;
+        let mut pages = self
+            .client
+            .describe_parameters()
+            .parameter_filters(filter)
+            .max_results(DESCRIBE_PAGE)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error(&e, DESCRIBE.name, path, path))?;
+            for p in page.parameters.unwrap_or_default() {
+                let Some(name) = p.name else { continue };
+                let modified = p
+                    .last_modified_date
+                    .map(|d| format!("{}.{:09}", d.secs(), d.subsec_nanos()))
+                    .unwrap_or_default();
+                out.push((name, format!("{}@{modified}", p.version)));
             }
         }
         Ok(out)

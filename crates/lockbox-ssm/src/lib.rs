@@ -16,7 +16,7 @@ mod names;
 #[cfg(feature = "client")]
 mod parameter;
 
-pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
+pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS, WATCH_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SsmBackend, SsmSettings, read_parameter};
 #[cfg(feature = "client")]

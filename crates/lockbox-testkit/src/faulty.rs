@@ -251,6 +251,10 @@ impl SecretsManager for FaultyBackend {
         self.inner.list(prefix).await
     }
 
+    async fn version_tags(&self, prefix: &str) -> Result<Vec<(SecretName, Option<String>)>> {
+        self.inner.version_tags(prefix).await
+    }
+
     async fn has(&self, name: &SecretName) -> Result<bool> {
         self.record("has", name);
         self.pass_gate().await;
