@@ -24,8 +24,8 @@
 //! The servers under test in `servers.rs`, the load generators in `generators.rs`, the summary
 //! keys and the table in `table.rs`.
 
-mod generators;
-mod servers;
+pub(crate) mod generators;
+pub(crate) mod servers;
 mod table;
 
 use std::collections::BTreeMap;
@@ -50,7 +50,7 @@ pub const CONNECTIONS: [usize; 3] = [1, 16, 64];
 const AGENT: &str = "AWS agent";
 const FLOOR: &str = "floor (bare hyper)";
 /// The token header both servers accept.
-const TOKEN_HEADER: &str = "X-Aws-Parameters-Secrets-Token";
+pub(crate) const TOKEN_HEADER: &str = "X-Aws-Parameters-Secrets-Token";
 
 /// One measured point.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

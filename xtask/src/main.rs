@@ -46,6 +46,7 @@ mod package;
 mod paths;
 mod probe;
 mod proc;
+mod soak;
 mod steps;
 mod util;
 mod vault;
@@ -133,6 +134,9 @@ enum Command {
     /// is not a documented divergence (README).
     #[command(name = "airflow-diff")]
     AirflowDiff(airflow_diff::Options),
+    /// `lockbox serve` under wrk for `--minutes` (default 10) with the emulator restarted every
+    /// 30 s, a token-less connection flood and a consumer cycling stages; not part of CI.
+    Soak(soak::Options),
     /// Manage a long-lived emulator on 127.0.0.1 (state under `<target>/xtask/`).
     Emulator(emulator::Emulator),
 }
@@ -160,6 +164,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::AgentIt(cmd) => cmd.run(),
         Command::DotenvReaders(cmd) => cmd.run(),
         Command::AirflowDiff(cmd) => cmd.run(),
+        Command::Soak(options) => soak::run(&options),
         Command::Emulator(cmd) => cmd.run(),
     }
 }

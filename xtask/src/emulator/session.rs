@@ -76,9 +76,13 @@ struct Scoped {
 impl Session {
     /// Installs (if needed) and starts an emulator that stops when the session is dropped.
     pub fn start_scoped(kind: Kind) -> Result<Session> {
+        Session::start_scoped_on(kind, util::free_port()?)
+    }
+
+    /// Like [`Session::start_scoped`], on 127.0.0.1:`port` (a restart on the same endpoint).
+    pub fn start_scoped_on(kind: Kind, port: u16) -> Result<Session> {
         let state = paths::state_dir()?;
         let venv = ensure_venv(kind.tool())?;
-        let port = util::free_port()?;
         // One log per run (runs may overlap); removed after a clean stop, kept after a failure.
         let log = state.join(format!("it-{}-{port}.log", kind.name()));
         let log_file =

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::{Point, TOKEN_HEADER};
 
 /// True if `wrk` runs.
-pub(super) fn wrk_available() -> bool {
+pub(crate) fn wrk_available() -> bool {
     Command::new("wrk")
         .arg("--version")
         .stdin(Stdio::null())
@@ -27,7 +27,7 @@ pub(super) fn wrk_available() -> bool {
 }
 
 /// The Lua script: the token header, and one machine-readable line at the end.
-pub(super) fn lua_script(token: &str) -> String {
+pub(crate) fn lua_script(token: &str) -> String {
     format!(
         r#"wrk.headers["{TOKEN_HEADER}"] = "{token}"
 done = function(summary, latency, requests)
@@ -72,7 +72,7 @@ pub(super) fn run_wrk(
 }
 
 /// Reads the script's `LOCKBOX_LOAD ...` line.
-fn parse_wrk(stdout: &str) -> Option<Point> {
+pub(crate) fn parse_wrk(stdout: &str) -> Option<Point> {
     let line = stdout.lines().find(|l| l.starts_with("LOCKBOX_LOAD "))?;
     let fields: BTreeMap<&str, f64> = line
         .split_whitespace()

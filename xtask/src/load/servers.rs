@@ -39,10 +39,10 @@ fn start_floor(
 }
 
 /// A server under test; killed on drop.
-struct Server {
-    name: &'static str,
-    child: Child,
-    port: u16,
+pub(crate) struct Server {
+    pub(crate) name: &'static str,
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -169,7 +169,7 @@ pub(super) fn measure(
 }
 
 /// Nanoseconds since the epoch, for a run-unique token.
-fn nanos() -> u128 {
+pub(crate) fn nanos() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -177,7 +177,7 @@ fn nanos() -> u128 {
 }
 
 /// The environment both servers get: the emulator, test credentials, the token.
-fn server_env(command: &mut Command, endpoint: &str, token: &str) {
+pub(crate) fn server_env(command: &mut Command, endpoint: &str, token: &str) {
     command
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", REGION)
@@ -234,7 +234,7 @@ fn start_agent(bin: &Path, work: &Path, endpoint: &str, token: &str) -> Result<S
 }
 
 /// Spawns `command` and waits until `GET /ping` answers 200.
-fn start(name: &'static str, mut command: Command, port: u16) -> Result<Server> {
+pub(crate) fn start(name: &'static str, mut command: Command, port: u16) -> Result<Server> {
     let mut child = command
         .spawn()
         .with_context(|| format!("starting {name}"))?;
@@ -268,7 +268,7 @@ fn start(name: &'static str, mut command: Command, port: u16) -> Result<Server> 
 }
 
 /// One request on a fresh connection: (status, body).
-fn get(port: u16, path: &str, token: &str) -> Result<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str, token: &str) -> Result<(u16, String)> {
     let headers: &[(&str, &str)] = if token.is_empty() {
         &[]
     } else {
@@ -303,7 +303,7 @@ fn create_secret(port: u16, name: &str, value: &str) -> Result<()> {
 }
 
 /// VmHWM and VmRSS of `pid`, MiB.
-fn memory(pid: u32) -> Result<(f64, f64)> {
+pub(crate) fn memory(pid: u32) -> Result<(f64, f64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     let field = |key: &str| -> Option<f64> {
