@@ -2,7 +2,7 @@
 //! while its cloud goes away and comes back, with the hostile neighbours of issue 23 beside it.
 //! Not part of CI (10 minutes by default).
 //!
-//! 1. Builds the release `lockbox`, starts a private moto on a fixed port and puts 9 secrets on
+//! 1. Builds the release `lockbox` (or takes `--lockbox PATH`), starts a private moto on a fixed port and puts 9 secrets on
 //!    it (AWSPREVIOUS and AWSCURRENT each), and starts `lockbox serve` with the offline store
 //!    (`manifest`, `store`; the key next to it), `consumers` (`soak`: this user's uid, the 8
 //!    load secrets; `cycler`: its own token, its own secret), `ttl_seconds = 5`,
@@ -65,6 +65,9 @@ pub struct Options {
     /// Also write the figures as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Soak this `lockbox` binary instead of building the release one.
+    #[arg(long, value_name = "PATH")]
+    pub lockbox: Option<PathBuf>,
     /// Sockets in the token-less flood.
     #[arg(long, default_value_t = 160)]
     pub flood_sockets: usize,
@@ -85,9 +88,16 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     if !generators::wrk_available() {
         bail!("the soak needs wrk (Debian: apt-get install wrk)");
     }
-    eprintln!("soak: building the release lockbox binary (cargo build --release -p lockbox-cli)");
-    steps::build_release_lockbox()?;
-    let lockbox = paths::target_dir().join("release/lockbox");
+    let lockbox = match &options.lockbox {
+        Some(path) => path.clone(),
+        None => {
+            eprintln!(
+                "soak: building the release lockbox binary (cargo build --release -p lockbox-cli)"
+            );
+            steps::build_release_lockbox()?;
+            paths::target_dir().join("release/lockbox")
+        }
+    };
     let moto_port = stable_port()?;
     let session = Session::start_scoped_on(Kind::Moto, moto_port)?;
     let work = paths::state_dir()?.join(format!("soak-{}", std::process::id()));

@@ -246,7 +246,9 @@ impl Report {
                 self.wrong_answers()
             ));
         }
-        if !(self.rss_growth_mb() < RSS_GROWTH_LIMIT_MB) {
+        // NaN (no figure) is a miss too.
+        let growth = self.rss_growth_mb();
+        if growth.is_nan() || growth >= RSS_GROWTH_LIMIT_MB {
             missed.push(format!(
                 "RSS grew {:.1} MiB (target < {RSS_GROWTH_LIMIT_MB} MiB)",
                 self.rss_growth_mb()
