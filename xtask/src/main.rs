@@ -25,6 +25,9 @@
 //!   prints `N/M cases match`. Also a step of `cargo xtask ci`, after the tests.
 //! - `cargo xtask dotenv-readers`: installs the pinned python-dotenv and npm `dotenv` that the
 //!   dotenv round-trip test reads `lockbox export -f dotenv` output with.
+//! - `cargo xtask soak [--minutes N] [--summary FILE] [--lockbox PATH]`: `lockbox serve` under
+//!   wrk with the emulator restarted every 30 s, a token-less flood and a consumer cycling
+//!   stages (not in CI).
 //! - `cargo xtask emulator exec [--emulator moto|localstack] -- COMMAND...`: COMMAND against a
 //!   fresh emulator that stops afterwards.
 //!
