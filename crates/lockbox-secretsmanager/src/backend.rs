@@ -101,8 +101,9 @@ impl SecretsManagerBackend {
     /// `a-z A-Z 0-9 / _ + = . @ -`).
     pub fn secret_id(&self, name: &SecretName) -> Result<String> {
         let id = format!("{}/{}", self.prefix, name);
-        check_secret_id(&id)
-            .map_err(|rule| Error::new(ErrorKind::InvalidName, BACKEND, rule).with_secret(name))?;
+        check_secret_id(&id).map_err(|rule| {
+            Error::new(ErrorKind::InvalidName, BACKEND, rule.message()).with_secret(name)
+        })?;
         Ok(id)
     }
 
