@@ -55,7 +55,7 @@ pub use guard::{
     generation_file, lock_file,
 };
 pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
-pub use lockbox_secretsmanager::SecretVersion;
+pub use lockbox_secretsmanager::{FetchedMany, SecretVersion};
 pub use manifest::{
     AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, MAX_RESOURCE_ID_LEN, Manifest, Resource,
     V1_INITIAL_VERSION, V1_RESOURCES, V1_SECRET_DATA, V1_SKIPPED_DATA, check_label,
@@ -63,9 +63,7 @@ pub use manifest::{
 };
 pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret};
 pub use store::{SecretInfo, Selector, Store};
-#[cfg(feature = "sync")]
-pub use sync::sync;
 pub use sync::{
     FETCH_TIMEOUT, SYNC_CONCURRENCY, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX,
-    VersionSource, fetch, sync_with, sync_with_options,
+    VersionSource, fetch, sync,
 };

@@ -8,6 +8,7 @@ use lockbox_core::{
 };
 
 use crate::BACKEND;
+use crate::batch::FetchManyOptions;
 use crate::client::{SecretsManagerClient, check_value};
 use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
 
@@ -239,8 +240,11 @@ impl SecretsManager for SecretsManagerBackend {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let fetched = self.client.fetch_many(&ids).await;
-        for (slot, result) in slots.into_iter().zip(fetched) {
+        let fetched = self
+            .client
+            .fetch_many(&ids, &FetchManyOptions::default())
+            .await;
+        for (slot, result) in slots.into_iter().zip(fetched.results) {
             results[slot] = Some(
                 result
                     .map(|v| v.value)
