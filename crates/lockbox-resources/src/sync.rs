@@ -15,8 +15,10 @@ use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy};
 use lockbox_secretsmanager::{FetchedMany, SecretVersion};
 
 use crate::BACKEND;
-use crate::guard::{Generations, StoreLock, SyncOptions, generation_file, rollback_error};
 use crate::key::StoreKey;
+use crate::lock_and_generations::{
+    Generations, StoreLock, SyncOptions, generation_file, rollback_error,
+};
 use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
 use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret};
 
