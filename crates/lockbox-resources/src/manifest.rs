@@ -740,14 +740,7 @@ pub fn check_label(label: &str) -> Result<()> {
 }
 
 fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    lockbox_config::strict::type_name(v)
 }
 
 /// Parses `text` as strict JSON (a key given twice in any case is refused, naming it), with
