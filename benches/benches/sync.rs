@@ -156,9 +156,15 @@ fn main() {
                 for _ in 0..iters {
                     let before = calls.load(Ordering::Relaxed);
                     let start = Instant::now();
-                    let report = lockbox_resources::sync(&manifest, &store, &key, &source)
-                        .await
-                        .expect("sync");
+                    let report = lockbox_resources::sync(
+                        &manifest,
+                        &store,
+                        &key,
+                        &source,
+                        &lockbox_resources::SyncOptions::default(),
+                    )
+                    .await
+                    .expect("sync");
                     total += start.elapsed();
                     assert_eq!(report.secrets.len(), SECRETS);
                     assert!(report.secrets.iter().all(|s| s.versions.len() == 2));

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
+mod arg_error;
 mod backend;
 mod chamber;
 mod chamber_sm;
@@ -118,7 +119,7 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     if let Err(message) = sensitive::refuse_credentials_on_argv(&matches) {
-        report::print_error(&message, json);
+        report::print_error(&message.to_string(), json);
         return ExitCode::from(2);
     }
     let subcommand = matches.subcommand_name().unwrap_or_default().to_owned();

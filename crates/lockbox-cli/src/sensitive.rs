@@ -14,6 +14,8 @@ use clap::parser::ValueSource;
 use lockbox_core::{Error, ErrorKind};
 use zeroize::Zeroizing;
 
+use crate::arg_error::ArgError;
+
 /// Keys of Airflow's backend kwargs that hold AWS credentials.
 pub const CREDENTIAL_KWARGS: [&str; 2] = ["aws_secret_access_key", "aws_session_token"];
 
@@ -116,7 +118,7 @@ pub fn holds_credential_kwargs(text: &str) -> bool {
 /// `lookup --backend-kwargs` JSON with AWS secret keys or session tokens. The same values from
 /// the environment (`LOCKBOX_TOKEN`, `AIRFLOW__SECRETS__BACKEND_KWARGS`) or from a file
 /// (`--backend-kwargs @FILE`) are fine. The message names where to put them instead.
-pub fn refuse_credentials_on_argv(matches: &ArgMatches) -> Result<(), String> {
+pub fn refuse_credentials_on_argv(matches: &ArgMatches) -> Result<(), ArgError> {
     fn from_argv<'m>(m: &'m ArgMatches, id: &str) -> Option<&'m str> {
         if m.value_source(id) != Some(ValueSource::CommandLine) {
             return None;
@@ -124,23 +126,16 @@ pub fn refuse_credentials_on_argv(matches: &ArgMatches) -> Result<(), String> {
         m.get_one::<Sensitive>(id).map(Sensitive::expose)
     }
     match matches.subcommand() {
-        Some(("generate", m)) if from_argv(m, "token").is_some_and(|t| !t.is_empty()) => Err(
-            "--token on the command line is visible to every user of this machine (ps, \
-             /proc); set the LOCKBOX_TOKEN environment variable instead"
-                .into(),
-        ),
+        Some(("generate", m)) if from_argv(m, "token").is_some_and(|t| !t.is_empty()) => {
+            Err(ArgError::TokenOnArgv)
+        }
         Some(("lookup", m))
             if from_argv(m, "backend_kwargs")
                 .is_some_and(|k| !k.starts_with('@') && holds_credential_kwargs(k)) =>
         {
-            Err(format!(
-                "--backend-kwargs holds AWS credentials ({}), and the command line is visible \
-                 to every user of this machine (ps, /proc); put the kwargs in the \
-                 AIRFLOW__SECRETS__BACKEND_KWARGS environment variable or in an owner-only file \
-                 passed as --backend-kwargs @FILE, or leave the keys out and use the AWS \
-                 credential chain (AWS_PROFILE, instance roles)",
-                CREDENTIAL_KWARGS.join(", ")
-            ))
+            Err(ArgError::CredentialsInKwargs {
+                keys: &CREDENTIAL_KWARGS,
+            })
         }
         _ => Ok(()),
     }

@@ -339,14 +339,7 @@ fn extra_map(raw: &Value) -> Result<BTreeMap<String, String>, Error> {
 }
 
 fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    crate::strict::type_name(v)
 }
 
 /// True for names shaped like AWS regions: `us-east-1`, `us-gov-west-1`, `cn-north-1`.

@@ -226,6 +226,19 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 }
 
+/// The JSON type of `value` as an error message names it: `null`, `a boolean`, `a number`,
+/// `a string`, `an array`, `an object`.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

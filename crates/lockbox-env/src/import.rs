@@ -32,7 +32,56 @@ impl FromStr for ImportFormat {
 }
 
 /// One entry of an import file: its name, and its value or why it is not a string.
-pub type ImportEntry = (String, std::result::Result<String, String>);
+#[derive(Debug)]
+pub struct ImportEntry {
+    /// The name as the file gives it (checked by [`check_import`]).
+    pub name: String,
+    /// The value, or what the file gave instead of a string.
+    pub value: std::result::Result<SecretValue, NotAString>,
+}
+
+/// What an import file gave where a value must be a string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotAString {
+    /// `null`.
+    Null,
+    /// `true` or `false` (quote it to store the text).
+    Boolean,
+    /// A number (quote it to store the text).
+    Number,
+    /// A list.
+    List,
+    /// A map.
+    Map,
+}
+
+impl NotAString {
+    /// `value` as a secret value when it is a string, or what it is instead.
+    fn read(value: serde_json::Value) -> std::result::Result<SecretValue, Self> {
+        match value {
+            serde_json::Value::String(s) => Ok(SecretValue::from_string(s)),
+            serde_json::Value::Null => Err(Self::Null),
+            serde_json::Value::Bool(_) => Err(Self::Boolean),
+            serde_json::Value::Number(_) => Err(Self::Number),
+            serde_json::Value::Array(_) => Err(Self::List),
+            serde_json::Value::Object(_) => Err(Self::Map),
+        }
+    }
+}
+
+impl std::fmt::Display for NotAString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Null => "the value is null, not a string",
+            Self::Boolean => "the value is a boolean, not a string (quote it)",
+            Self::Number => "the value is a number, not a string (quote it)",
+            Self::List => "the value is a list, not a string",
+            Self::Map => "the value is a map, not a string",
+        })
+    }
+}
+
+impl std::error::Error for NotAString {}
 
 /// The entries of an import file, in file order. A syntax error fails the whole file (with a
 /// line number, never a value); an entry whose value is not a string (a number, a list) is
@@ -85,8 +134,8 @@ pub fn parse_import(format: ImportFormat, text: &str) -> Result<Vec<ImportEntry>
     let mut seen = std::collections::BTreeSet::new();
     let dups: Vec<&str> = entries
         .iter()
-        .filter(|(n, _)| !seen.insert(n.as_str()))
-        .map(|(n, _)| n.as_str())
+        .filter(|e| !seen.insert(e.name.as_str()))
+        .map(|e| e.name.as_str())
         .collect();
     if !dups.is_empty() {
         return Err(Error::input(
@@ -117,9 +166,9 @@ pub fn check_import(
     let total = entries.len();
     let mut good = Vec::with_capacity(total);
     let mut bad = Vec::new();
-    for (name, value) in entries {
+    for ImportEntry { name, value } in entries {
         let value = match value {
-            Ok(v) => SecretValue::from_string(v),
+            Ok(v) => v,
             Err(why) => {
                 bad.push(format!("{name:?}: {why}"));
                 continue;
@@ -169,19 +218,10 @@ impl<'de> Visitor<'de> for EntriesVisitor {
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
-            let value = match value {
-                serde_json::Value::String(s) => Ok(s),
-                serde_json::Value::Null => Err("the value is null, not a string".to_owned()),
-                serde_json::Value::Bool(_) => {
-                    Err("the value is a boolean, not a string (quote it)".to_owned())
-                }
-                serde_json::Value::Number(_) => {
-                    Err("the value is a number, not a string (quote it)".to_owned())
-                }
-                serde_json::Value::Array(_) => Err("the value is a list, not a string".to_owned()),
-                serde_json::Value::Object(_) => Err("the value is a map, not a string".to_owned()),
-            };
-            out.push((name, value));
+            out.push(ImportEntry {
+                name,
+                value: NotAString::read(value),
+            });
         }
         Ok(out)
     }
@@ -232,7 +272,10 @@ fn parse_dotenv(text: &str) -> Result<Vec<ImportEntry>> {
                 ));
             }
         }
-        out.push((name, Ok(value)));
+        out.push(ImportEntry {
+            name,
+            value: Ok(SecretValue::from_string(value)),
+        });
     }
     Ok(out)
 }
@@ -373,7 +416,10 @@ mod tests {
     use lockbox_core::MemoryBackend;
 
     fn ok(entries: Vec<ImportEntry>) -> Vec<(String, String)> {
-        entries.into_iter().map(|(n, v)| (n, v.unwrap())).collect()
+        entries
+            .into_iter()
+            .map(|e| (e.name, e.value.unwrap().expose_str().unwrap().to_owned()))
+            .collect()
     }
 
     #[test]
@@ -409,9 +455,18 @@ mod tests {
     #[test]
     fn json_and_yaml_keep_order_and_flag_non_strings() {
         let got = parse_import(ImportFormat::Json, r#"{"b": "1", "a": 2, "c": null}"#).unwrap();
-        assert_eq!(got[0], ("b".into(), Ok("1".into())));
-        assert!(got[1].1.as_ref().unwrap_err().contains("number"));
-        assert!(got[2].1.as_ref().unwrap_err().contains("null"));
+        assert_eq!(got[0].name, "b");
+        assert_eq!(got[0].value.as_ref().unwrap().expose_str(), Some("1"));
+        assert_eq!(got[1].value.as_ref().err(), Some(&NotAString::Number));
+        assert_eq!(
+            got[1].value.as_ref().unwrap_err().to_string(),
+            "the value is a number, not a string (quote it)"
+        );
+        assert_eq!(got[2].value.as_ref().err(), Some(&NotAString::Null));
+        assert_eq!(
+            got[2].value.as_ref().unwrap_err().to_string(),
+            "the value is null, not a string"
+        );
         let got = parse_import(ImportFormat::Yaml, "b: x\na: |\n  l1\n  l2\n").unwrap();
         assert_eq!(
             ok(got),
@@ -423,16 +478,20 @@ mod tests {
         assert!(e.to_string().contains("more than once"), "{e}");
     }
 
+    fn entry(name: &str, value: std::result::Result<SecretValue, NotAString>) -> ImportEntry {
+        ImportEntry {
+            name: name.into(),
+            value,
+        }
+    }
+
     #[test]
     fn check_names_every_bad_entry() {
         let m = MemoryBackend::new();
         let entries = vec![
-            ("good".into(), Ok("v".into())),
-            ("bad name".into(), Ok("secret-value".into())),
-            (
-                "n".into(),
-                Err("the value is a number, not a string (quote it)".into()),
-            ),
+            entry("good", Ok("v".into())),
+            entry("bad name", Ok("secret-value".into())),
+            entry("n", Err(NotAString::Number)),
         ];
         let e = check_import(&m, entries).unwrap_err().to_string();
         assert!(

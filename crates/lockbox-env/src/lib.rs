@@ -39,7 +39,7 @@ mod watch;
 pub use child::{ChildOptions, DEFAULT_SENTINEL, child_environment};
 pub use duration::parse_duration;
 pub use format::{Binary, Format, dotenv_quote, shell_quote, yaml_quote};
-pub use import::{ImportEntry, ImportFormat, check_import, parse_import};
+pub use import::{ImportEntry, ImportFormat, NotAString, check_import, parse_import};
 pub use name::variable_name;
 pub use poll::Poller;
 pub use source::{Entry, Layer, Loaded, Source, load, variables};

@@ -46,7 +46,7 @@ fn imported(format: ImportFormat, doc: &str) -> BTreeMap<String, String> {
     parse_import(format, doc)
         .unwrap()
         .into_iter()
-        .map(|(k, v)| (k, v.unwrap()))
+        .map(|e| (e.name, e.value.unwrap().expose_str().unwrap().to_owned()))
         .collect()
 }
 

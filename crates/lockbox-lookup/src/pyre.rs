@@ -13,7 +13,29 @@
 use std::collections::HashMap;
 
 /// A translation error: Python's own message (without the pattern, which the caller quotes).
-pub(crate) type TrError = String;
+/// Why Python's `re` would refuse a pattern, in `re.error`'s words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PatternError(String);
+
+impl From<String> for PatternError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for PatternError {
+    fn from(message: &str) -> Self {
+        Self(message.to_owned())
+    }
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PatternError {}
 
 const WHITESPACE: &[char] = &[' ', '\t', '\n', '\r', '\u{b}', '\u{c}'];
 
@@ -54,8 +76,8 @@ const DOTTED_I: [u32; 4] = [0x69, 0x49, 0x130, 0x131];
 const DOTTED_I_CLASS: &str = r"[iI\x{130}\x{131}]";
 
 struct Translator {
-    c: Vec<char>,
-    i: usize,
+    chars: Vec<char>,
+    pos: usize,
     out: String,
     /// Groups opened so far (group 0 counts, as in Python).
     groups: usize,
@@ -68,18 +90,18 @@ struct Translator {
     unicode_flag: bool,
     /// The width (shortest, longest; [`INF`] for unbounded) of what was just read, for
     /// Python's rule that a look-behind has a fixed width.
-    w: W,
+    width: Width,
     /// Each group's width, once closed.
-    group_w: Vec<W>,
+    group_widths: Vec<Width>,
 }
 
 /// A width: (shortest, longest) match length in characters.
-type W = (u64, u64);
+type Width = (u64, u64);
 
 /// Python's MAXREPEAT: widths are capped here, and this stands for "unbounded".
 const INF: u64 = u32::MAX as u64;
 
-fn add(a: W, b: W) -> W {
+fn add(a: Width, b: Width) -> Width {
     (
         a.0.saturating_add(b.0).min(INF),
         a.1.saturating_add(b.1).min(INF),
@@ -88,10 +110,10 @@ fn add(a: W, b: W) -> W {
 
 /// Translates Python pattern `pattern` into a fancy-regex pattern that matches, anchored at
 /// the start only and case-insensitively, what `re.match(pattern, s, re.IGNORECASE)` matches.
-pub(crate) fn translate(pattern: &str) -> Result<String, TrError> {
+pub(crate) fn translate(pattern: &str) -> Result<String, PatternError> {
     let mut t = Translator {
-        c: pattern.chars().collect(),
-        i: 0,
+        chars: pattern.chars().collect(),
+        pos: 0,
         out: String::new(),
         groups: 1,
         closed: vec![true],
@@ -100,15 +122,15 @@ pub(crate) fn translate(pattern: &str) -> Result<String, TrError> {
         cond_refs: Vec::new(),
         global: Mode::default(),
         unicode_flag: false,
-        w: (0, 0),
-        group_w: vec![(0, 0)],
+        width: (0, 0),
+        group_widths: vec![(0, 0)],
     };
     t.sub(Mode::default(), 0)?;
-    if t.i < t.c.len() {
+    if t.pos < t.chars.len() {
         return Err("unbalanced parenthesis".into());
     }
     if let Some(g) = t.cond_refs.iter().find(|g| **g >= t.groups) {
-        return Err(format!("invalid group reference {g}"));
+        return Err(PatternError::from(format!("invalid group reference {g}")));
     }
     Ok(format!(r"(?i)\A(?:{})", t.out))
 }
@@ -120,7 +142,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// A literal character in fancy-regex syntax (outside or inside a class).
-fn lit(c: u32) -> String {
+fn literal(c: u32) -> String {
     match char::from_u32(c) {
         Some(ch) if ch.is_alphanumeric() || ch == '_' => ch.to_string(),
         Some(_) => format!("\\x{{{c:x}}}"),
@@ -137,31 +159,31 @@ fn lit_case(c: u32, ignorecase: bool, ascii: bool) -> String {
         return DOTTED_I_CLASS.to_string();
     }
     if ignorecase && ascii && c > 0x7f {
-        return format!("(?-i:{})", lit(c));
+        return format!("(?-i:{})", literal(c));
     }
-    lit(c)
+    literal(c)
 }
 
 /// Python's character categories.
 #[derive(Clone, Copy)]
-enum Cat {
+enum CharCategory {
     Digit,
     Space,
     Word,
 }
 
-fn cat_body(cat: Cat, ascii: bool) -> &'static str {
+fn cat_body(cat: CharCategory, ascii: bool) -> &'static str {
     match (cat, ascii) {
-        (Cat::Digit, false) => r"\d",
-        (Cat::Digit, true) => "0-9",
-        (Cat::Space, false) => r"\s\x{1c}-\x{1f}",
-        (Cat::Space, true) => r"\x{9}-\x{d}\x{20}",
-        (Cat::Word, false) => r"\p{L}\p{N}_",
-        (Cat::Word, true) => "0-9A-Za-z_",
+        (CharCategory::Digit, false) => r"\d",
+        (CharCategory::Digit, true) => "0-9",
+        (CharCategory::Space, false) => r"\s\x{1c}-\x{1f}",
+        (CharCategory::Space, true) => r"\x{9}-\x{d}\x{20}",
+        (CharCategory::Word, false) => r"\p{L}\p{N}_",
+        (CharCategory::Word, true) => "0-9A-Za-z_",
     }
 }
 
-fn cat_class(cat: Cat, negate: bool, ascii: bool) -> String {
+fn cat_class(cat: CharCategory, negate: bool, ascii: bool) -> String {
     format!(
         "[{}{}]",
         if negate { "^" } else { "" },
@@ -173,17 +195,17 @@ fn cat_class(cat: Cat, negate: bool, ascii: bool) -> String {
 enum Member {
     Lit(u32),
     Range(u32, u32),
-    Cat(Cat, bool),
+    CharCategory(CharCategory, bool),
 }
 
 impl Translator {
     fn peek(&self) -> Option<char> {
-        self.c.get(self.i).copied()
+        self.chars.get(self.pos).copied()
     }
 
     fn eat(&mut self, ch: char) -> bool {
         if self.peek() == Some(ch) {
-            self.i += 1;
+            self.pos += 1;
             true
         } else {
             false
@@ -193,7 +215,7 @@ impl Translator {
     fn get(&mut self) -> Option<char> {
         let c = self.peek();
         if c.is_some() {
-            self.i += 1;
+            self.pos += 1;
         }
         c
     }
@@ -204,7 +226,7 @@ impl Translator {
             match self.peek() {
                 Some(c) if ok(c) => {
                     s.push(c);
-                    self.i += 1;
+                    self.pos += 1;
                 }
                 _ => break,
             }
@@ -212,15 +234,19 @@ impl Translator {
         s
     }
 
-    fn getuntil(&mut self, end: char, what: &str) -> Result<String, TrError> {
+    fn getuntil(&mut self, end: char, what: &str) -> Result<String, PatternError> {
         let mut s = String::new();
         loop {
             match self.get() {
-                None if s.is_empty() => return Err(format!("missing {what}")),
-                None => return Err(format!("missing {end}, unterminated name")),
+                None if s.is_empty() => return Err(PatternError::from(format!("missing {what}"))),
+                None => {
+                    return Err(PatternError::from(format!(
+                        "missing {end}, unterminated name"
+                    )));
+                }
                 Some(c) if c == end => {
                     if s.is_empty() {
-                        return Err(format!("missing {what}"));
+                        return Err(PatternError::from(format!("missing {what}")));
                     }
                     return Ok(s);
                 }
@@ -230,19 +256,19 @@ impl Translator {
     }
 
     /// An alternation: `a|b|c`.
-    fn sub(&mut self, mode: Mode, nested: usize) -> Result<(), TrError> {
+    fn sub(&mut self, mode: Mode, nested: usize) -> Result<(), PatternError> {
         let mut mode = mode;
         let mut first = nested == 0;
-        let mut width: Option<W> = None;
+        let mut width: Option<Width> = None;
         loop {
             mode = self.seq(mode, nested, first)?;
             width = Some(match width {
-                None => self.w,
-                Some(w) => (w.0.min(self.w.0), w.1.max(self.w.1)),
+                None => self.width,
+                Some(w) => (w.0.min(self.width.0), w.1.max(self.width.1)),
             });
             first = false;
             if !self.eat('|') {
-                self.w = width.unwrap_or((0, 0));
+                self.width = width.unwrap_or((0, 0));
                 return Ok(());
             }
             self.out.push('|');
@@ -253,15 +279,15 @@ impl Translator {
     }
 
     /// A sequence up to `|`, `)` or the end. Returns the mode (global flags may change it).
-    fn seq(&mut self, mut mode: Mode, nested: usize, first: bool) -> Result<Mode, TrError> {
+    fn seq(&mut self, mut mode: Mode, nested: usize, first: bool) -> Result<Mode, PatternError> {
         let mut last: Option<Item> = None;
         let mut any = false;
-        let mut widths: Vec<W> = Vec::new();
+        let mut widths: Vec<Width> = Vec::new();
         while let Some(this) = self.peek() {
             if this == '|' || this == ')' {
                 break;
             }
-            self.i += 1;
+            self.pos += 1;
             if mode.verbose {
                 if WHITESPACE.contains(&this) {
                     continue;
@@ -280,7 +306,7 @@ impl Translator {
             match this {
                 '\\' => {
                     let item = self.escape(ascii)?;
-                    widths.push(self.w);
+                    widths.push(self.width);
                     last = Some(match item {
                         Item::Unit(_) => Item::Unit(start),
                         other => other,
@@ -299,7 +325,7 @@ impl Translator {
                         _ => match self.brace_repeat()? {
                             Some(r) => r,
                             None => {
-                                self.out.push_str(&lit('{' as u32));
+                                self.out.push_str(&literal('{' as u32));
                                 last = Some(Item::Unit(start));
                                 widths.push((1, 1));
                                 any = true;
@@ -363,7 +389,7 @@ impl Translator {
                 }
                 '(' => match self.group(mode, nested, first && !any)? {
                     GroupOutcome::Item(item) => {
-                        widths.push(self.w);
+                        widths.push(self.width);
                         last = Some(match item {
                             Item::Unit(_) => Item::Unit(start),
                             other => other,
@@ -384,14 +410,14 @@ impl Translator {
             }
             any = true;
         }
-        self.w = widths.into_iter().fold((0, 0), add);
+        self.width = widths.into_iter().fold((0, 0), add);
         Ok(mode)
     }
 
     /// After `{`: a repeat `{m}`, `{m,}`, `{,n}`, `{m,n}`, or `None` (a literal `{`; nothing
     /// consumed).
-    fn brace_repeat(&mut self) -> Result<Option<(u64, Option<u64>)>, TrError> {
-        let here = self.i;
+    fn brace_repeat(&mut self) -> Result<Option<(u64, Option<u64>)>, PatternError> {
+        let here = self.pos;
         if self.peek() == Some('}') {
             return Ok(None);
         }
@@ -402,11 +428,11 @@ impl Translator {
             None
         };
         if !self.eat('}') {
-            self.i = here;
+            self.pos = here;
             return Ok(None);
         }
         const MAXREPEAT: u64 = u32::MAX as u64;
-        let parse = |s: &str| -> Result<u64, TrError> {
+        let parse = |s: &str| -> Result<u64, PatternError> {
             match s.parse::<u64>() {
                 Ok(n) if n < MAXREPEAT => Ok(n),
                 _ => Err("the repetition number is too large".into()),
@@ -426,28 +452,30 @@ impl Translator {
         Ok(Some((min, max)))
     }
 
-    fn hex(&mut self, n: usize, escape: char) -> Result<u32, TrError> {
+    fn hex(&mut self, n: usize, escape: char) -> Result<u32, PatternError> {
         let digits = self.getwhile(n, |c| c.is_ascii_hexdigit());
         if digits.len() != n {
-            return Err(format!("incomplete escape \\{escape}{digits}"));
+            return Err(PatternError::from(format!(
+                "incomplete escape \\{escape}{digits}"
+            )));
         }
         let v = u32::from_str_radix(&digits, 16).map_err(|e| e.to_string())?;
         if v > 0x10ffff {
-            return Err(format!("bad escape \\{escape}{digits}"));
+            return Err(PatternError::from(format!("bad escape \\{escape}{digits}")));
         }
         Ok(v)
     }
 
     /// An escape outside a set (after the backslash).
-    fn escape(&mut self, ascii: bool) -> Result<Item, TrError> {
+    fn escape(&mut self, ascii: bool) -> Result<Item, PatternError> {
         let Some(c) = self.get() else {
             return Err("bad escape (end of pattern)".into());
         };
         let unit = Item::Unit(0);
-        let word = cat_class(Cat::Word, false, ascii);
+        let word = cat_class(CharCategory::Word, false, ascii);
         // Assertions are zero-width; everything else here is one character (a backreference
         // takes its group's width below).
-        self.w = if matches!(c, 'A' | 'Z' | 'b' | 'B') {
+        self.width = if matches!(c, 'A' | 'Z' | 'b' | 'B') {
             (0, 0)
         } else {
             (1, 1)
@@ -473,9 +501,9 @@ impl Translator {
             }
             'd' | 'D' | 's' | 'S' | 'w' | 'W' => {
                 let cat = match c.to_ascii_lowercase() {
-                    'd' => Cat::Digit,
-                    's' => Cat::Space,
-                    _ => Cat::Word,
+                    'd' => CharCategory::Digit,
+                    's' => CharCategory::Space,
+                    _ => CharCategory::Word,
                 };
                 self.out
                     .push_str(&cat_class(cat, c.is_ascii_uppercase(), ascii));
@@ -501,18 +529,18 @@ impl Translator {
             '1'..='9' => {
                 let mut digits = c.to_string();
                 if let Some(d) = self.peek().filter(char::is_ascii_digit) {
-                    self.i += 1;
+                    self.pos += 1;
                     digits.push(d);
                     let oct = |c: char| ('0'..='7').contains(&c);
                     if oct(c) && oct(d) && self.peek().is_some_and(oct) {
                         digits.push(self.get().unwrap_or('0'));
                         let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
                         if v > 0o377 {
-                            return Err(format!(
+                            return Err(PatternError::from(format!(
                                 "octal escape value \\{digits} outside of range 0-0o377"
-                            ));
+                            )));
                         }
-                        self.out.push_str(&lit(v));
+                        self.out.push_str(&literal(v));
                         return Ok(unit);
                     }
                 }
@@ -523,19 +551,23 @@ impl Translator {
                     }
                     self.check_lookbehind_group(group)?;
                     self.out.push_str(&format!(r"(?:\{group})"));
-                    self.w = self.group_w[group];
+                    self.width = self.group_widths[group];
                     return Ok(unit);
                 }
-                return Err(format!("invalid group reference {group}"));
+                return Err(PatternError::from(format!(
+                    "invalid group reference {group}"
+                )));
             }
-            c if c.is_ascii_alphanumeric() => return Err(format!("bad escape \\{c}")),
+            c if c.is_ascii_alphanumeric() => {
+                return Err(PatternError::from(format!("bad escape \\{c}")));
+            }
             c => c as u32,
         };
-        self.out.push_str(&lit(v));
+        self.out.push_str(&literal(v));
         Ok(unit)
     }
 
-    fn check_lookbehind_group(&self, group: usize) -> Result<(), TrError> {
+    fn check_lookbehind_group(&self, group: usize) -> Result<(), PatternError> {
         if let Some(lb) = self.lookbehind_groups {
             if !self.closed.get(group).copied().unwrap_or(false) {
                 return Err("cannot refer to an open group".into());
@@ -550,7 +582,7 @@ impl Translator {
     }
 
     /// An escape inside a set (after the backslash).
-    fn class_escape(&mut self) -> Result<Member, TrError> {
+    fn class_escape(&mut self) -> Result<Member, PatternError> {
         let Some(c) = self.get() else {
             return Err("bad escape (end of pattern)".into());
         };
@@ -564,11 +596,11 @@ impl Translator {
             'v' => 0xb,
             'd' | 'D' | 's' | 'S' | 'w' | 'W' => {
                 let cat = match c.to_ascii_lowercase() {
-                    'd' => Cat::Digit,
-                    's' => Cat::Space,
-                    _ => Cat::Word,
+                    'd' => CharCategory::Digit,
+                    's' => CharCategory::Space,
+                    _ => CharCategory::Word,
                 };
-                return Ok(Member::Cat(cat, c.is_ascii_uppercase()));
+                return Ok(Member::CharCategory(cat, c.is_ascii_uppercase()));
             }
             'x' => self.hex(2, 'x')?,
             'u' => self.hex(4, 'u')?,
@@ -579,19 +611,21 @@ impl Translator {
                 let digits = format!("{c}{more}");
                 let v = u32::from_str_radix(&digits, 8).unwrap_or(0);
                 if v > 0o377 {
-                    return Err(format!(
+                    return Err(PatternError::from(format!(
                         "octal escape value \\{digits} outside of range 0-0o377"
-                    ));
+                    )));
                 }
                 v
             }
-            c if c.is_ascii_alphanumeric() => return Err(format!("bad escape \\{c}")),
+            c if c.is_ascii_alphanumeric() => {
+                return Err(PatternError::from(format!("bad escape \\{c}")));
+            }
             c => c as u32,
         }))
     }
 
     /// A set, after its `[`.
-    fn class(&mut self, ascii: bool, ignorecase: bool) -> Result<(), TrError> {
+    fn class(&mut self, ascii: bool, ignorecase: bool) -> Result<(), PatternError> {
         let negate = self.eat('^');
         let mut set: Vec<Member> = Vec::new();
         loop {
@@ -639,7 +673,7 @@ impl Translator {
             && set.iter().any(|m| match m {
                 Member::Lit(c) => DOTTED_I.contains(c),
                 Member::Range(lo, hi) => DOTTED_I.iter().any(|c| (lo..=hi).contains(&c)),
-                Member::Cat(..) => false,
+                Member::CharCategory(..) => false,
             });
         if dotted_i {
             self.out.push_str(r"iI\x{130}\x{131}");
@@ -647,7 +681,7 @@ impl Translator {
         for m in set {
             match m {
                 Member::Lit(c) if char::from_u32(c).is_none() => {}
-                Member::Lit(c) => self.out.push_str(&lit(c)),
+                Member::Lit(c) => self.out.push_str(&literal(c)),
                 Member::Range(lo, hi) => {
                     // Surrogates never occur in text: leave them out of the range.
                     let mut parts = vec![(lo, hi)];
@@ -660,8 +694,8 @@ impl Translator {
                         }
                     }
                 }
-                Member::Cat(cat, false) => self.out.push_str(cat_body(cat, ascii)),
-                Member::Cat(cat, true) => self.out.push_str(&cat_class(cat, true, ascii)),
+                Member::CharCategory(cat, false) => self.out.push_str(cat_body(cat, ascii)),
+                Member::CharCategory(cat, true) => self.out.push_str(&cat_class(cat, true, ascii)),
             }
         }
         // A set of only surrogates matches nothing.
@@ -678,7 +712,7 @@ impl Translator {
         mode: Mode,
         nested: usize,
         may_set_global: bool,
-    ) -> Result<GroupOutcome, TrError> {
+    ) -> Result<GroupOutcome, PatternError> {
         let mut capture = true;
         let mut atomic = false;
         let mut name = None;
@@ -693,29 +727,33 @@ impl Translator {
                     if self.eat('<') {
                         let n = self.getuntil('>', "group name")?;
                         if !is_identifier(&n) {
-                            return Err(format!("bad character in group name {n:?}"));
+                            return Err(PatternError::from(format!(
+                                "bad character in group name {n:?}"
+                            )));
                         }
                         name = Some(n);
                     } else if self.eat('=') {
                         let n = self.getuntil(')', "group name")?;
                         if !is_identifier(&n) {
-                            return Err(format!("bad character in group name {n:?}"));
+                            return Err(PatternError::from(format!(
+                                "bad character in group name {n:?}"
+                            )));
                         }
                         let Some(&gid) = self.names.get(&n) else {
-                            return Err(format!("unknown group name {n:?}"));
+                            return Err(PatternError::from(format!("unknown group name {n:?}")));
                         };
                         if !self.closed[gid] {
                             return Err("cannot refer to an open group".into());
                         }
                         self.check_lookbehind_group(gid)?;
                         self.out.push_str(&format!(r"(?:\{gid})"));
-                        self.w = self.group_w[gid];
+                        self.width = self.group_widths[gid];
                         return Ok(GroupOutcome::Item(Item::Unit(0)));
                     } else {
-                        return Err(match self.get() {
+                        return Err(PatternError::from(match self.get() {
                             None => "unexpected end of pattern".into(),
                             Some(c) => format!("unknown extension ?P{c}"),
-                        });
+                        }));
                     }
                 }
                 ':' => {
@@ -739,7 +777,9 @@ impl Translator {
                                 dir_char = c;
                                 behind = true;
                             }
-                            Some(c) => return Err(format!("unknown extension ?<{c}")),
+                            Some(c) => {
+                                return Err(PatternError::from(format!("unknown extension ?<{c}")));
+                            }
                         }
                     }
                     let saved = self.lookbehind_groups;
@@ -752,14 +792,14 @@ impl Translator {
                     if behind && saved.is_none() {
                         self.lookbehind_groups = None;
                     }
-                    if behind && self.w.0 != self.w.1 {
+                    if behind && self.width.0 != self.width.1 {
                         return Err("look-behind requires fixed-width pattern".into());
                     }
                     if !self.eat(')') {
                         return Err("missing ), unterminated subpattern".into());
                     }
                     self.out.push(')');
-                    self.w = (0, 0);
+                    self.width = (0, 0);
                     return Ok(GroupOutcome::Item(Item::Unit(0)));
                 }
                 '(' => {
@@ -767,18 +807,26 @@ impl Translator {
                     let gid = if is_identifier(&cond) {
                         match self.names.get(&cond) {
                             Some(&g) => g,
-                            None => return Err(format!("unknown group name {cond:?}")),
+                            None => {
+                                return Err(PatternError::from(format!(
+                                    "unknown group name {cond:?}"
+                                )));
+                            }
                         }
                     } else {
                         let g: usize = match cond.parse::<usize>() {
                             Ok(g) if cond.chars().all(|c| c.is_ascii_digit()) => g,
-                            _ => return Err(format!("bad character in group name {cond:?}")),
+                            _ => {
+                                return Err(PatternError::from(format!(
+                                    "bad character in group name {cond:?}"
+                                )));
+                            }
                         };
                         if g == 0 {
                             return Err("bad group number".into());
                         }
                         if g >= 1 << 30 {
-                            return Err(format!("invalid group reference {g}"));
+                            return Err(PatternError::from(format!("invalid group reference {g}")));
                         }
                         self.cond_refs.push(g);
                         g
@@ -786,12 +834,12 @@ impl Translator {
                     self.check_lookbehind_group(gid)?;
                     self.out.push_str(&format!("(?({gid})"));
                     self.seq(mode, nested + 1, false)?;
-                    let yes = self.w;
+                    let yes = self.width;
                     let mut width = (0, yes.1);
                     if self.eat('|') {
                         self.out.push('|');
                         self.seq(mode, nested + 1, false)?;
-                        width = (yes.0.min(self.w.0), yes.1.max(self.w.1));
+                        width = (yes.0.min(self.width.0), yes.1.max(self.width.1));
                         if self.peek() == Some('|') {
                             return Err("conditional backref with more than two branches".into());
                         }
@@ -800,7 +848,7 @@ impl Translator {
                         return Err("missing ), unterminated subpattern".into());
                     }
                     self.out.push(')');
-                    self.w = width;
+                    self.width = width;
                     return Ok(GroupOutcome::Item(Item::Unit(0)));
                 }
                 '>' => {
@@ -849,19 +897,19 @@ impl Translator {
                         }
                     }
                 }
-                c => return Err(format!("unknown extension ?{c}")),
+                c => return Err(PatternError::from(format!("unknown extension ?{c}"))),
             }
         }
         let gid = if capture {
             let gid = self.groups;
             self.groups += 1;
             self.closed.push(false);
-            self.group_w.push((0, 0));
+            self.group_widths.push((0, 0));
             if let Some(n) = name {
                 if let Some(old) = self.names.get(&n) {
-                    return Err(format!(
+                    return Err(PatternError::from(format!(
                         "redefinition of group name {n:?} as group {gid}; was group {old}"
-                    ));
+                    )));
                 }
                 self.names.insert(n, gid);
             }
@@ -878,14 +926,14 @@ impl Translator {
         self.out.push(')');
         if let Some(g) = gid {
             self.closed[g] = true;
-            self.group_w[g] = self.w;
+            self.group_widths[g] = self.width;
         }
         Ok(GroupOutcome::Item(Item::Unit(0)))
     }
 
     /// Inline flags after `(?`; `None` for global flags (`(?aiLmsux)`, applied here), else the
     /// added and removed flags of a scoped group.
-    fn flags(&mut self, first: char) -> Result<Option<(String, String)>, TrError> {
+    fn flags(&mut self, first: char) -> Result<Option<(String, String)>, PatternError> {
         let mut add = String::new();
         let mut del = String::new();
         let mut ch = first;
@@ -906,11 +954,11 @@ impl Translator {
                     break;
                 }
                 if !"aiLmsuxt".contains(ch) {
-                    return Err(if ch.is_alphabetic() {
-                        "unknown flag".into()
+                    return Err(PatternError::from(if ch.is_alphabetic() {
+                        "unknown flag"
                     } else {
-                        "missing -, : or )".into()
-                    });
+                        "missing -, : or )"
+                    }));
                 }
             }
         }
@@ -947,11 +995,11 @@ impl Translator {
                 Some(c) => c,
             };
             if !"aiLmsuxt".contains(ch) {
-                return Err(if ch.is_alphabetic() {
-                    "unknown flag".into()
+                return Err(PatternError::from(if ch.is_alphabetic() {
+                    "unknown flag"
                 } else {
-                    "missing flag".into()
-                });
+                    "missing flag"
+                }));
             }
             loop {
                 if "auL".contains(ch) {
@@ -966,11 +1014,11 @@ impl Translator {
                     break;
                 }
                 if !"aiLmsuxt".contains(ch) {
-                    return Err(if ch.is_alphabetic() {
-                        "unknown flag".into()
+                    return Err(PatternError::from(if ch.is_alphabetic() {
+                        "unknown flag"
                     } else {
-                        "missing :".into()
-                    });
+                        "missing :"
+                    }));
                 }
             }
         }
@@ -990,7 +1038,7 @@ enum GroupOutcome {
     Global(Mode),
 }
 
-fn named_unsupported() -> TrError {
+fn named_unsupported() -> PatternError {
     "\\N{...} (a character by its Unicode name) is not supported by lockbox; write the \
      character, or \\uXXXX"
         .into()
@@ -1007,7 +1055,7 @@ mod tests {
 
     fn refused(pattern: &str) -> String {
         match translate(pattern) {
-            Err(e) => e,
+            Err(e) => e.to_string(),
             Ok(t) => match fancy_regex::Regex::new(&t) {
                 Err(e) => e.to_string(),
                 Ok(_) => panic!("{pattern:?} accepted as {t:?}"),

@@ -166,7 +166,7 @@ impl fmt::Display for LookupKind {
 pub struct LookupPattern {
     source: String,
     field: String,
-    compiled: Arc<OnceLock<std::result::Result<fancy_regex::Regex, String>>>,
+    compiled: Arc<OnceLock<Result<fancy_regex::Regex>>>,
 }
 
 impl LookupPattern {
@@ -189,25 +189,31 @@ impl LookupPattern {
     /// A kwargs value that cannot be a pattern (not a string): every use fails with `message`.
     fn unusable(field: &str, source: String, message: &str) -> Self {
         let p = Self::deferred(field, &source);
-        let _ = p.compiled.set(Err(message.to_string()));
+        let _ = p.compiled.set(Err(Error::invalid_config(field, message)));
         p
     }
 
     fn regex(&self) -> Result<&fancy_regex::Regex> {
         let compiled = self.compiled.get_or_init(|| {
             let translated = crate::pyre::translate(&self.source).map_err(|e| {
-                format!(
-                    "{:?} is not a valid Python regular expression: {e}",
-                    self.source
+                Error::invalid_config(
+                    &self.field,
+                    format!(
+                        "{:?} is not a valid Python regular expression: {e}",
+                        self.source
+                    ),
                 )
             })?;
             fancy_regex::RegexBuilder::new(&translated)
                 .build()
-                .map_err(|e| format!("{:?} cannot be used as a lookup pattern: {e}", self.source))
+                .map_err(|e| {
+                    Error::invalid_config(
+                        &self.field,
+                        format!("{:?} cannot be used as a lookup pattern: {e}", self.source),
+                    )
+                })
         });
-        compiled
-            .as_ref()
-            .map_err(|message| Error::invalid_config(&self.field, message.clone()))
+        compiled.as_ref().map_err(Error::clone)
     }
 
     /// The pattern as written.

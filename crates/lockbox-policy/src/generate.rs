@@ -426,7 +426,7 @@ fn manifest_statements(ids: &[String], target: &Target<'_>) -> Result<Vec<Statem
     for (i, id) in ids.iter().enumerate() {
         let field = format!("manifest cloudSecrets[{i}].arn");
         lockbox_resources::check_secret_id(id)
-            .map_err(|rule| Error::invalid_config(&field, rule))?;
+            .map_err(|rule| Error::invalid_config(&field, rule.message()))?;
         if id.starts_with("arn:") {
             resources.push(id.clone());
         } else {
@@ -457,7 +457,7 @@ fn serve_statements(
     for (i, id) in secrets.iter().enumerate() {
         let field = format!("serve config prefetch_secrets[{i}]");
         lockbox_resources::check_secret_id(id)
-            .map_err(|rule| Error::invalid_config(&field, rule))?;
+            .map_err(|rule| Error::invalid_config(&field, rule.message()))?;
         let resource = if id.starts_with("arn:") {
             check_service_arn(id, "secretsmanager", "secret:", target, &field)?;
             id.clone()
@@ -483,7 +483,8 @@ fn serve_statements(
             check_service_arn(name, "ssm", "parameter/", target, &field)?;
             name.clone()
         } else {
-            check_parameter_name(name).map_err(|rule| Error::invalid_config(&field, rule))?;
+            check_parameter_name(name)
+                .map_err(|rule| Error::invalid_config(&field, rule.message()))?;
             let region = target.region(&format!("{field} {name:?}, a parameter given by name"))?;
             // `/a/b` is `parameter/a/b` in its ARN; a name without a leading slash gets one.
             target.arn(
@@ -513,33 +514,42 @@ fn serve_statements(
     Ok(statements)
 }
 
+/// A parameter name that breaks AWS's rule; the message is the rule alone.
+fn name_rule(rule: impl Into<String>) -> Error {
+    Error::input(ErrorKind::InvalidName, rule)
+}
+
 /// An SSM parameter name as AWS accepts it: 1..=2048 characters of `a-zA-Z0-9_.-/`, no `//`,
 /// at most 15 levels, not starting with `aws` or `ssm` (any case).
-fn check_parameter_name(name: &str) -> Result<(), String> {
+fn check_parameter_name(name: &str) -> Result<(), Error> {
     let bare = name.trim_start_matches('/');
     if bare.is_empty() || name.len() > 2048 {
-        return Err(format!(
+        return Err(name_rule(format!(
             "{name:?}: a parameter name is 1 to 2048 characters"
-        ));
+        )));
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
     {
-        return Err(format!(
+        return Err(name_rule(format!(
             "{name:?}: parameter names are a-z A-Z 0-9 _ . - with / between levels \
              (a version or label selector is not part of the name)"
-        ));
+        )));
     }
     if name.contains("//") || name.ends_with('/') {
-        return Err(format!("{name:?}: empty level in a parameter name"));
+        return Err(name_rule(format!(
+            "{name:?}: empty level in a parameter name"
+        )));
     }
     if name.matches('/').count() > 15 {
-        return Err(format!("{name:?}: more than 15 levels"));
+        return Err(name_rule(format!("{name:?}: more than 15 levels")));
     }
     let lower = bare.to_ascii_lowercase();
     if lower.starts_with("aws") || lower.starts_with("ssm") {
-        return Err(format!("{name:?}: names cannot start with aws or ssm"));
+        return Err(name_rule(format!(
+            "{name:?}: names cannot start with aws or ssm"
+        )));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use lockbox_config::{extra_field, is_region_name, keys};
-use lockbox_core::Error;
+use lockbox_core::{Error, ErrorKind};
 
 use lockbox_aws::Arn;
 
@@ -68,14 +68,14 @@ pub(crate) fn kms_target(
         }
         check_account(arn.account, &field())?;
         if let Some(id) = arn.resource.strip_prefix("key/") {
-            check_key_id(id).map_err(invalid)?;
+            check_key_id(id).map_err(|e| invalid(e.message().to_owned()))?;
             return Ok(Some(KmsTarget {
                 resources: vec![key.to_owned()],
                 condition: None,
             }));
         }
         if let Some(alias) = arn.resource.strip_prefix("alias/") {
-            check_alias(alias).map_err(invalid)?;
+            check_alias(alias).map_err(|e| invalid(e.message().to_owned()))?;
             if alias.starts_with("aws/") {
                 return Ok(None);
             }
@@ -89,13 +89,13 @@ pub(crate) fn kms_target(
         return Err(invalid("a KMS ARN must name key/ID or alias/NAME".into()));
     }
     if let Some(alias) = key.strip_prefix("alias/") {
-        check_alias(alias).map_err(invalid)?;
+        check_alias(alias).map_err(|e| invalid(e.message().to_owned()))?;
         if alias.starts_with("aws/") {
             return Ok(None);
         }
         return Ok(Some(alias_target(partition.as_str(), region, account, key)));
     }
-    check_key_id(key).map_err(invalid)?;
+    check_key_id(key).map_err(|e| invalid(e.message().to_owned()))?;
     Ok(Some(KmsTarget {
         resources: vec![format!("arn:{partition}:kms:{region}:{account}:key/{key}")],
         condition: None,
@@ -113,35 +113,42 @@ fn alias_target(partition: &str, region: &str, account: &str, alias: &str) -> Km
 }
 
 /// Key ids are UUIDs, or `mrk-` and 32 hex digits for multi-Region keys.
-fn check_key_id(id: &str) -> Result<(), String> {
+fn check_key_id(id: &str) -> Result<(), Error> {
     if id.is_empty() {
-        return Err("the key id is empty".into());
+        return Err(key_rule("the key id is empty"));
     }
     match id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
     {
-        Some(c) => Err(format!(
+        Some(c) => Err(key_rule(format!(
             "character {c:?} cannot be in a key id (key ids are like 1234abcd-12ab-34cd-56ef-1234567890ab)"
-        )),
+        ))),
         None => Ok(()),
     }
 }
 
 /// Alias names (after `alias/`): 1-250 characters of `a-z A-Z 0-9 / _ -`.
-fn check_alias(name: &str) -> Result<(), String> {
+fn check_alias(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.len() > 250 {
-        return Err("an alias name has 1 to 250 characters after alias/".into());
+        return Err(key_rule(
+            "an alias name has 1 to 250 characters after alias/",
+        ));
     }
     match name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-')))
     {
-        Some(c) => Err(format!(
+        Some(c) => Err(key_rule(format!(
             "character {c:?} cannot be in an alias name (a-z A-Z 0-9 / _ -)"
-        )),
+        ))),
         None => Ok(()),
     }
+}
+
+/// A key id or alias that breaks AWS's rule; the message is the rule alone.
+fn key_rule(rule: impl Into<String>) -> Error {
+    Error::input(ErrorKind::InvalidConfig, rule)
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use lockbox_core::{Error, ErrorKind, Result};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::manifest::{check_resource_id, only_keys, parse_json};
+use crate::manifest::{check_resource_id, invalid_rule, only_keys, parse_json};
 use crate::store::SecretInfo;
 
 /// The top-level key of a consumers file.
@@ -382,7 +382,8 @@ fn parse_consumer(entry: &Value, at: &str) -> Result<Consumer> {
             ));
         }
     };
-    check_name(&name).map_err(|rule| Error::invalid_config(format_args!("{at}.Name"), rule))?;
+    check_name(&name)
+        .map_err(|rule| Error::invalid_config(format_args!("{at}.Name"), rule.message()))?;
     let identity = match (fields.get("Token"), fields.get("Uid")) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid_config(
@@ -397,8 +398,9 @@ fn parse_consumer(entry: &Value, at: &str) -> Result<Consumer> {
             ));
         }
         (Some(Value::String(t)), None) => {
-            check_token(t)
-                .map_err(|rule| Error::invalid_config(format_args!("{at}.Token"), rule))?;
+            check_token(t).map_err(|rule| {
+                Error::invalid_config(format_args!("{at}.Token"), rule.message())
+            })?;
             Identity::Token(Token(Zeroizing::new(t.clone())))
         }
         (Some(_), None) => {
@@ -495,30 +497,34 @@ fn parse_consumer(entry: &Value, at: &str) -> Result<Consumer> {
     })
 }
 
-fn check_name(name: &str) -> std::result::Result<(), String> {
+fn check_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 128 {
-        return Err("must be 1-128 characters".into());
+        return Err(invalid_rule("must be 1-128 characters"));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ":_.-".contains(*c)))
     {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "{name:?} has {c:?}; names use only letters, digits and :_.-"
-        ));
+        )));
     }
     Ok(())
 }
 
-fn check_token(token: &str) -> std::result::Result<(), String> {
+fn check_token(token: &str) -> Result<()> {
     let n = token.chars().count();
     if !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&n) {
-        return Err(format!(
-            "is {n} characters; a token has {MIN_TOKEN_LEN}-{MAX_TOKEN_LEN}"
+        return Err(Error::input(
+            ErrorKind::InvalidConfig,
+            format!("is {n} characters; a token has {MIN_TOKEN_LEN}-{MAX_TOKEN_LEN}"),
         ));
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("has whitespace or control characters".into());
+        return Err(Error::input(
+            ErrorKind::InvalidConfig,
+            "has whitespace or control characters",
+        ));
     }
     Ok(())
 }

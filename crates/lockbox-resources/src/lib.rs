@@ -33,16 +33,16 @@
 //!   sync is running". Readers never take it.
 //! - Rollback: each store carries a generation, and the highest seen is remembered in
 //!   `<key file>.generation` (owner-only); an older store copied back is refused by reads and
-//!   syncs unless explicitly accepted ([`SyncOptions::allow_rollback`]). See [`guard`].
+//!   syncs unless explicitly accepted ([`SyncOptions::allow_rollback`]). See [`lock_and_generations`].
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
 pub mod consumers;
-pub mod guard;
 mod key;
+pub mod lock_and_generations;
 mod manifest;
 pub mod sealed;
 #[cfg(feature = "sync")]
-mod sm;
+mod secretsmanager_source;
 mod store;
 mod sync;
 
@@ -50,12 +50,12 @@ mod sync;
 pub(crate) const BACKEND: &str = "resources";
 
 pub use consumers::{Consumer, Consumers, Decision, Identity, authorize, resource_key};
-pub use guard::{
+pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
+pub use lock_and_generations::{
     DEFAULT_LOCK_WAIT, GENERATION_FILE_SUFFIX, LOCK_FILE_SUFFIX, StoreLock, SyncOptions,
     generation_file, lock_file,
 };
-pub use key::{KEY_FILE_SUFFIX, KEY_LEN, StoreKey, default_key_file};
-pub use lockbox_secretsmanager::SecretVersion;
+pub use lockbox_secretsmanager::{FetchedMany, SecretVersion};
 pub use manifest::{
     AWSCURRENT, CLOUD_SECRETS, CloudSecret, MAX_LABELS, MAX_RESOURCE_ID_LEN, Manifest, Resource,
     V1_INITIAL_VERSION, V1_RESOURCES, V1_SECRET_DATA, V1_SKIPPED_DATA, check_label,
@@ -63,9 +63,7 @@ pub use manifest::{
 };
 pub use sealed::{STORE_FILE, Snapshot, SnapshotSecret};
 pub use store::{SecretInfo, Selector, Store};
-#[cfg(feature = "sync")]
-pub use sync::sync;
 pub use sync::{
     FETCH_TIMEOUT, SYNC_CONCURRENCY, SyncReport, SyncTarget, SyncedSecret, TEMP_PREFIX,
-    VersionSource, fetch, sync_with, sync_with_options,
+    VersionSource, fetch, sync,
 };

@@ -361,7 +361,8 @@ fn parse_entry(entry: &Value, at: &str) -> Result<CloudSecret> {
             ));
         }
     };
-    check_secret_id(&arn).map_err(|rule| Error::invalid_config(format_args!("{at}.arn"), rule))?;
+    check_secret_id(&arn)
+        .map_err(|rule| Error::invalid_config(format_args!("{at}.arn"), rule.message()))?;
     let extra = parse_labels(labels, at, "labels")?;
     Ok(CloudSecret::new(arn, extra))
 }
@@ -382,8 +383,9 @@ fn parse_labels(labels: Option<&Value>, at: &str, key: &str) -> Result<Vec<Strin
                         format_args!("must be a string, found {}", kind_of(item)),
                     ));
                 };
-                check_label(label)
-                    .map_err(|rule| Error::invalid_config(format_args!("{at}.{key}[{j}]"), rule))?;
+                check_label(label).map_err(|rule| {
+                    Error::invalid_config(format_args!("{at}.{key}[{j}]"), rule.message())
+                })?;
                 if !distinct.contains(&label.as_str()) {
                     distinct.push(label);
                     if distinct.len() > MAX_LABELS {
@@ -556,7 +558,7 @@ fn parse_v1(root: &Map<String, Value>, source: &str) -> Result<Manifest> {
             }
         };
         check_secret_id(&arn)
-            .map_err(|rule| Error::invalid_config(format_args!("{at_data}.ARN"), rule))?;
+            .map_err(|rule| Error::invalid_config(format_args!("{at_data}.ARN"), rule.message()))?;
         let entry_name = format!("{here} (Id {id:?})");
         if let Some(first) = arns.get(&arn) {
             return Err(Error::invalid_config(
@@ -623,23 +625,31 @@ fn resource_word(fields: &Map<String, Value>, key: &str, at: &str) -> Result<Str
         }
     };
     check_resource_id(value)
-        .map_err(|rule| Error::invalid_config(format_args!("{at}.{key}"), rule))?;
+        .map_err(|rule| Error::invalid_config(format_args!("{at}.{key}"), rule.message()))?;
     Ok(value.clone())
+}
+
+/// An id or name that breaks a naming rule: the message is the rule alone, so that callers can
+/// place it under the field that held the id.
+pub(crate) fn invalid_rule(rule: impl Into<String>) -> Error {
+    Error::input(ErrorKind::InvalidName, rule)
 }
 
 /// Checks a v1 resource `Id` or `Name`: 1-128 characters of `[a-zA-Z0-9:_-]` (Greengrass's
 /// rule).
-pub fn check_resource_id(value: &str) -> Result<(), String> {
+pub fn check_resource_id(value: &str) -> Result<()> {
     if value.is_empty() || value.len() > MAX_RESOURCE_ID_LEN {
-        return Err(format!("must be 1-{MAX_RESOURCE_ID_LEN} characters"));
+        return Err(invalid_rule(format!(
+            "must be 1-{MAX_RESOURCE_ID_LEN} characters"
+        )));
     }
     if let Some(c) = value
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || ":_-".contains(*c)))
     {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "{value:?} has {c:?}; resource ids and names use only letters, digits and :_-"
-        ));
+        )));
     }
     Ok(())
 }
@@ -655,86 +665,82 @@ fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 /// Checks a secret id: a name (1-512 of `A-Za-z0-9/_+=.@-`) or a Secrets Manager ARN
 /// (`arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME`).
-pub fn check_secret_id(id: &str) -> Result<(), String> {
+pub fn check_secret_id(id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err("must not be empty".into());
+        return Err(invalid_rule("must not be empty"));
     }
     if id.len() > MAX_ID_LEN {
-        return Err(format!("is {} characters; at most {MAX_ID_LEN}", id.len()));
+        return Err(invalid_rule(format!(
+            "is {} characters; at most {MAX_ID_LEN}",
+            id.len()
+        )));
     }
     let name = if Arn::looks_like(id) {
         let Some(arn) = Arn::parse(id) else {
-            return Err(format!(
+            return Err(invalid_rule(format!(
                 "{id:?} is not a Secrets Manager ARN \
                  (arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME)"
-            ));
+            )));
         };
         if arn.partition.is_empty() || arn.region.is_empty() || arn.account.is_empty() {
-            return Err(format!(
+            return Err(invalid_rule(format!(
                 "{id:?} is not a Secrets Manager ARN: partition, region and account must be set"
-            ));
+            )));
         }
         if arn.service != "secretsmanager" {
-            return Err(format!(
+            return Err(invalid_rule(format!(
                 "{id:?} is an ARN of service {:?}, not secretsmanager",
                 arn.service
-            ));
+            )));
         }
         match arn.secret_name() {
             Some(name) => name,
             None => {
-                return Err(format!(
+                return Err(invalid_rule(format!(
                     "{id:?} is not a secret ARN (the resource must start with \"secret:\")"
-                ));
+                )));
             }
         }
     } else {
         id
     };
     if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "secret name {name:?} must be 1-{MAX_NAME_LEN} characters"
-        ));
+        )));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
     {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "secret name {name:?} has {c:?}; names use only letters, digits and /_+=.@-"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Checks a staging label: 1-256 characters, no whitespace or control characters.
-pub fn check_label(label: &str) -> Result<(), String> {
+pub fn check_label(label: &str) -> Result<()> {
     if label.is_empty() {
-        return Err("a staging label must not be empty".into());
+        return Err(invalid_rule("a staging label must not be empty"));
     }
     if label.chars().count() > MAX_LABEL_LEN {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "staging label is {} characters; at most {MAX_LABEL_LEN}",
             label.chars().count()
-        ));
+        )));
     }
     if label.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
+        return Err(invalid_rule(format!(
             "staging label {label:?} has whitespace or control characters"
-        ));
+        )));
     }
     Ok(())
 }
 
 fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    lockbox_config::strict::type_name(v)
 }
 
 /// Parses `text` as strict JSON (a key given twice in any case is refused, naming it), with

@@ -45,7 +45,7 @@
 //!   `synced_at`, is detected too.
 //! - `generation` (format version 2) is one more than the highest generation seen for the store
 //!   when it was written; it is covered by the seal. The highest generation seen is remembered
-//!   next to the key (see [`guard`](crate::guard)), so a whole older store sealed under the
+//!   next to the key (see [`lock_and_generations`](crate::lock_and_generations)), so a whole older store sealed under the
 //!   same key (a rollback) is refused. Version 1 files (no `generation`, read as 0) are still
 //!   read; every sync writes version 2.
 //! - Metadata (ARNs, names, version ids, stages, dates, sizes) is plaintext; secret values never

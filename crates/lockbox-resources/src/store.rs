@@ -6,8 +6,8 @@ use lockbox_core::{Error, ErrorKind, Result, Version};
 use lockbox_secretsmanager::SecretVersion;
 
 use crate::BACKEND;
-use crate::guard::{Generations, rollback_error};
 use crate::key::StoreKey;
+use crate::lock_and_generations::{Generations, rollback_error};
 use crate::manifest::AWSCURRENT;
 use crate::sealed::{self, STORE_FILE, SecretRecord, StoreFile, VersionRecord};
 
@@ -92,7 +92,7 @@ impl Store {
     /// Opens the store in `store_dir` with the key in `key_file`, verifying the key and every
     /// record: a wrong key, an altered record or an altered file is an error that says which.
     /// A store older than the newest one seen for this directory (remembered next to the key,
-    /// see [`guard`](crate::guard)) is refused as a rollback.
+    /// see [`lock_and_generations`](crate::lock_and_generations)) is refused as a rollback.
     pub fn open(store_dir: &Path, key_file: &Path) -> Result<Self> {
         Self::open_with(store_dir, key_file, false)
     }

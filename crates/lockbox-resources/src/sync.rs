@@ -12,11 +12,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use lockbox_core::{Error, ErrorKind, PutMode, Result, RetryPolicy};
-use lockbox_secretsmanager::SecretVersion;
+use lockbox_secretsmanager::{FetchedMany, SecretVersion};
 
 use crate::BACKEND;
-use crate::guard::{Generations, StoreLock, SyncOptions, generation_file, rollback_error};
 use crate::key::StoreKey;
+use crate::lock_and_generations::{
+    Generations, StoreLock, SyncOptions, generation_file, rollback_error,
+};
 use crate::manifest::{AWSCURRENT, CloudSecret, Manifest};
 use crate::sealed::{self, STORE_FILE, Snapshot, SnapshotSecret};
 
@@ -42,14 +44,11 @@ pub trait VersionSource: Send + Sync {
 
     /// The AWSCURRENT version of each of `secret_ids`, read together in as few requests as the
     /// source can (Secrets Manager: BatchGetSecretValue, or concurrent GetSecretValue where
-    /// that is denied), one result per id in order, and the number of requests sent. `None`
+    /// that is denied): one result per id in order, and the number of requests sent. `None`
     /// (the default) when the source has no such read: each id is then fetched on its own.
     /// A failed slot is fetched again on its own, with retries, so its error is the one
     /// [`VersionSource::fetch`] gives.
-    async fn fetch_current_many(
-        &self,
-        _secret_ids: &[String],
-    ) -> Option<(Vec<Result<SecretVersion>>, usize)> {
+    async fn fetch_current_many(&self, _secret_ids: &[String]) -> Option<FetchedMany> {
         None
     }
 }
@@ -94,33 +93,14 @@ pub struct SyncedSecret {
     pub versions: Vec<(String, Vec<String>)>,
 }
 
-/// Fetches what `manifest` names from Secrets Manager and replaces the store in `store` in one
-/// atomic step, sealed with the key in `key_file` (created, mode 0600, if missing). See
-/// [`sync_with`].
-#[cfg(feature = "sync")]
+/// Fetches what `manifest` names from `source` (Secrets Manager's
+/// [`lockbox_secretsmanager::SecretsManagerClient`], or any [`VersionSource`]) and replaces the
+/// store in `store` in one atomic step, sealed with the key in `key_file` (created, mode 0600,
+/// if missing): lock the store, prepare (check the key and the existing store), fetch
+/// everything, then write. Nothing is written when any step fails. `options` says how long to
+/// wait for another sync and whether to accept a rolled-back store
+/// (`&SyncOptions::default()`: wait, refuse).
 pub async fn sync(
-    manifest: &Manifest,
-    store: &Path,
-    key_file: &Path,
-    client: &lockbox_secretsmanager::SecretsManagerClient,
-) -> Result<SyncReport> {
-    sync_with(manifest, store, key_file, client).await
-}
-
-/// [`sync`] from any [`VersionSource`]: lock the store, prepare (check the key and the
-/// existing store), fetch everything, then write. Nothing is written when any step fails.
-pub async fn sync_with(
-    manifest: &Manifest,
-    store: &Path,
-    key_file: &Path,
-    source: &dyn VersionSource,
-) -> Result<SyncReport> {
-    sync_with_options(manifest, store, key_file, source, &SyncOptions::default()).await
-}
-
-/// [`sync_with`] with [`SyncOptions`] (how long to wait for another sync, whether to accept a
-/// rolled-back store).
-pub async fn sync_with_options(
     manifest: &Manifest,
     store: &Path,
     key_file: &Path,
@@ -149,9 +129,9 @@ pub async fn fetch(manifest: &Manifest, source: &dyn VersionSource) -> Result<Sn
     if entries.len() > 1 {
         let ids: Vec<String> = entries.iter().map(|e| e.arn.clone()).collect();
         let batch = tokio::time::timeout(FETCH_TIMEOUT, source.fetch_current_many(&ids)).await;
-        if let Ok(Some((answers, requests))) = batch {
-            snapshot.requests += requests;
-            for ((seed, answer), entry) in seeds.iter_mut().zip(answers).zip(entries) {
+        if let Ok(Some(batch)) = batch {
+            snapshot.requests += batch.requests;
+            for ((seed, answer), entry) in seeds.iter_mut().zip(batch.results).zip(entries) {
                 // Only an answer that carries AWSCURRENT stands for it; anything else is
                 // read again on its own.
                 if entry.labels.iter().any(|l| l == AWSCURRENT) {
@@ -206,134 +186,127 @@ async fn fetch_secret(
     mut seed: Option<SecretVersion>,
 ) -> (usize, Result<SnapshotSecret>) {
     let mut requests = 0;
-    let secret = fetch_secret_counting(index, entry, source, &mut seed, &mut requests).await;
-    (requests, secret)
-}
-
-async fn fetch_secret_counting(
-    index: usize,
-    entry: &CloudSecret,
-    source: &dyn VersionSource,
-    seed: &mut Option<SecretVersion>,
-    requests: &mut usize,
-) -> Result<SnapshotSecret> {
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(200),
-        max_delay: Duration::from_secs(2),
-        max_elapsed: Duration::from_secs(20),
-    };
-    let mut last_race = String::new();
-    for attempt in 0..CONSISTENCY_ATTEMPTS {
-        if attempt > 0 {
-            // Read again: the batch's answer is as stale as the rest.
-            *seed = None;
-        }
-        let mut id = entry.arn.clone();
-        let mut identity: Option<(String, String)> = None;
-        let mut versions: Vec<SecretVersion> = Vec::new();
-        let mut race = None;
-        for label in &entry.labels {
-            if versions
-                .iter()
-                .any(|v| v.version_stages.iter().any(|s| s == label))
-            {
-                continue;
+    let secret = async {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+            max_elapsed: Duration::from_secs(20),
+        };
+        let mut last_race = String::new();
+        for attempt in 0..CONSISTENCY_ATTEMPTS {
+            if attempt > 0 {
+                // Read again: the batch's answer is as stale as the rest.
+                seed = None;
             }
-            let seeded = if label == AWSCURRENT {
-                seed.take()
-            } else {
-                None
-            };
-            let got = match seeded {
-                Some(v) => v,
-                None => policy
-                    .run(|| {
-                        *requests += 1;
-                        let (id, label) = (id.clone(), label.clone());
-                        async move {
-                            match tokio::time::timeout(FETCH_TIMEOUT, source.fetch(&id, &label))
-                                .await
-                            {
-                                Ok(r) => r,
-                                Err(_) => Err(Error::new(
-                                    ErrorKind::Unavailable,
-                                    BACKEND,
-                                    format!("no answer within {}s", FETCH_TIMEOUT.as_secs()),
-                                )),
+            let mut id = entry.arn.clone();
+            let mut identity: Option<(String, String)> = None;
+            let mut versions: Vec<SecretVersion> = Vec::new();
+            let mut race = None;
+            for label in &entry.labels {
+                if versions
+                    .iter()
+                    .any(|v| v.version_stages.iter().any(|s| s == label))
+                {
+                    continue;
+                }
+                let seeded = if label == AWSCURRENT {
+                    seed.take()
+                } else {
+                    None
+                };
+                let got = match seeded {
+                    Some(v) => v,
+                    None => policy
+                        .run(|| {
+                            requests += 1;
+                            let (id, label) = (id.clone(), label.clone());
+                            async move {
+                                match tokio::time::timeout(FETCH_TIMEOUT, source.fetch(&id, &label))
+                                    .await
+                                {
+                                    Ok(r) => r,
+                                    Err(_) => Err(Error::new(
+                                        ErrorKind::Unavailable,
+                                        BACKEND,
+                                        format!("no answer within {}s", FETCH_TIMEOUT.as_secs()),
+                                    )),
+                                }
                             }
-                        }
-                    })
-                    .await
-                    .map_err(|e| fetch_error(e, index, entry, label))?,
-            };
-            match &identity {
+                        })
+                        .await
+                        .map_err(|e| fetch_error(e, index, entry, label))?,
+                };
+                match &identity {
+                    None => {
+                        // Later labels are read by ARN, so a secret deleted and re-created under
+                        // the same name mid-sync is not mixed with the old one.
+                        id = got.arn.clone();
+                        identity = Some((got.arn.clone(), got.name.clone()));
+                    }
+                    Some((arn, _)) if *arn != got.arn => {
+                        race = Some(format!("its ARN changed from {arn} to {}", got.arn));
+                        break;
+                    }
+                    Some(_) => {}
+                }
+                let mut stages: Vec<String> = got.version_stages.clone();
+                if !stages.contains(label) {
+                    stages.push(label.clone());
+                }
+                stages.sort();
+                stages.dedup();
+                match versions.iter().find(|v| v.version_id == got.version_id) {
+                    Some(existing) if existing.version_stages != stages => {
+                        race = Some(format!(
+                            "version {} had stages [{}] then [{}]",
+                            got.version_id,
+                            existing.version_stages.join(", "),
+                            stages.join(", ")
+                        ));
+                        break;
+                    }
+                    Some(_) => {}
+                    None => versions.push(SecretVersion {
+                        version_stages: stages,
+                        ..got
+                    }),
+                }
+            }
+            if race.is_none() {
+                race = stage_on_two_versions(&versions);
+            }
+            match race {
                 None => {
-                    // Later labels are read by ARN, so a secret deleted and re-created under
-                    // the same name mid-sync is not mixed with the old one.
-                    id = got.arn.clone();
-                    identity = Some((got.arn.clone(), got.name.clone()));
+                    let (arn, name) = identity.unwrap_or_default();
+                    return Ok(SnapshotSecret {
+                        arn,
+                        name,
+                        manifest_id: entry.arn.clone(),
+                        resource_id: entry.resource.as_ref().map(|r| r.id.clone()),
+                        resource_name: entry.resource.as_ref().map(|r| r.name.clone()),
+                        versions,
+                    });
                 }
-                Some((arn, _)) if *arn != got.arn => {
-                    race = Some(format!("its ARN changed from {arn} to {}", got.arn));
-                    break;
+                Some(why) => {
+                    tracing::info!(secret = %entry.arn, %why, "labels moved while reading; reading again");
+                    last_race = why;
                 }
-                Some(_) => {}
-            }
-            let mut stages: Vec<String> = got.version_stages.clone();
-            if !stages.contains(label) {
-                stages.push(label.clone());
-            }
-            stages.sort();
-            stages.dedup();
-            match versions.iter().find(|v| v.version_id == got.version_id) {
-                Some(existing) if existing.version_stages != stages => {
-                    race = Some(format!(
-                        "version {} had stages [{}] then [{}]",
-                        got.version_id,
-                        existing.version_stages.join(", "),
-                        stages.join(", ")
-                    ));
-                    break;
-                }
-                Some(_) => {}
-                None => versions.push(SecretVersion {
-                    version_stages: stages,
-                    ..got
-                }),
             }
         }
-        if race.is_none() {
-            race = stage_on_two_versions(&versions);
-        }
-        match race {
-            None => {
-                let (arn, name) = identity.unwrap_or_default();
-                return Ok(SnapshotSecret {
-                    arn,
-                    name,
-                    manifest_id: entry.arn.clone(),
-                    resource_id: entry.resource.as_ref().map(|r| r.id.clone()),
-                    resource_name: entry.resource.as_ref().map(|r| r.name.clone()),
-                    versions,
-                });
-            }
-            Some(why) => {
-                tracing::info!(secret = %entry.arn, %why, "labels moved while reading; reading again");
-                last_race = why;
-            }
-        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            BACKEND,
+            format!(
+                "{}: the secret kept changing while it was read ({last_race}); try again; the \
+                 local store was not changed",
+                entry.describe(index)
+            ),
+        )
+        .with_secret(&entry.arn))
     }
-    Err(Error::new(
-        ErrorKind::Unavailable,
-        BACKEND,
-        format!(
-            "{}: the secret kept changing while it was read ({last_race}); try again; the \
-             local store was not changed",
-            entry.describe(index)
-        ),
-    )
-    .with_secret(&entry.arn))
+    .await;
+    (requests, secret)
 }
 
 fn stage_on_two_versions(versions: &[SecretVersion]) -> Option<String> {
@@ -684,10 +657,7 @@ mod tests {
             self.inner.fetch(secret_id, stage).await
         }
 
-        async fn fetch_current_many(
-            &self,
-            secret_ids: &[String],
-        ) -> Option<(Vec<Result<SecretVersion>>, usize)> {
+        async fn fetch_current_many(&self, secret_ids: &[String]) -> Option<FetchedMany> {
             if self.deny {
                 return None;
             }
@@ -699,7 +669,10 @@ mod tests {
             self.inner
                 .calls
                 .fetch_sub(secret_ids.len(), Ordering::SeqCst);
-            Some((out, 1))
+            Some(FetchedMany {
+                results: out,
+                requests: 1,
+            })
         }
     }
 
@@ -751,14 +724,18 @@ mod tests {
         };
         many(&plain.inner);
         let d1 = dirs();
-        let r1 = sync_with(&m, &d1.store, &d1.key, &plain).await.unwrap();
+        let r1 = sync(&m, &d1.store, &d1.key, &plain, &SyncOptions::default())
+            .await
+            .unwrap();
         assert_eq!(r1.requests, 80);
 
         // AWSCURRENT of all 40 in one batch, then 40 reads of green.
         let batching = Batching::default();
         many(&batching.inner);
         let d2 = dirs();
-        let r2 = sync_with(&m, &d2.store, &d2.key, &batching).await.unwrap();
+        let r2 = sync(&m, &d2.store, &d2.key, &batching, &SyncOptions::default())
+            .await
+            .unwrap();
         assert_eq!(batching.batches.load(Ordering::SeqCst), 1);
         assert_eq!(batching.inner.calls.load(Ordering::SeqCst), 40);
         assert_eq!(r2.requests, 41);
@@ -771,9 +748,15 @@ mod tests {
         let mut entries = entries.clone();
         entries.insert(7, ("ghost", &[]));
         entries.insert(30, ("ghost2", &[]));
-        let e = sync_with(&manifest(&entries), &d2.store, &d2.key, &batching)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&entries),
+            &d2.store,
+            &d2.key,
+            &batching,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(
             e.to_string()
@@ -831,10 +814,12 @@ mod tests {
         let f = fake();
         let d = dirs();
         let m = manifest(&[("db", &[])]);
-        sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         let old = std::fs::read(d.store.join(STORE_FILE)).unwrap();
         assert_eq!(
-            sync_with(&m, &d.store, &d.key, &f)
+            sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
                 .await
                 .unwrap()
                 .generation,
@@ -847,7 +832,9 @@ mod tests {
             e.to_string().contains("is generation 1, but generation 2"),
             "{e}"
         );
-        let e = sync_with(&m, &d.store, &d.key, &f).await.unwrap_err();
+        let e = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("rollback"), "{e}");
     }
 
@@ -856,10 +843,14 @@ mod tests {
         let f = fake();
         let d = dirs();
         let m = manifest(&[("db", &[])]);
-        let first = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let first = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         assert_eq!(first.generation, 1);
         let old = std::fs::read(d.store.join(STORE_FILE)).unwrap();
-        let second = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let second = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         assert_eq!(second.generation, 2);
         std::fs::write(d.store.join(STORE_FILE), &old).unwrap();
         // Reads refuse it ...
@@ -869,7 +860,9 @@ mod tests {
         assert!(msg.contains("is generation 1, but generation 2"), "{msg}");
         assert!(msg.contains("--allow-rollback"), "{msg}");
         // ... and so does a sync, leaving the file as it is.
-        let e = sync_with(&m, &d.store, &d.key, &f).await.unwrap_err();
+        let e = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("rollback"), "{e}");
         assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), old);
         // Accepted knowingly: the read works, and the next sync moves past every generation.
@@ -879,15 +872,15 @@ mod tests {
             allow_rollback: true,
             ..SyncOptions::default()
         };
-        let r = sync_with_options(&m, &d.store, &d.key, &f, &options)
-            .await
-            .unwrap();
+        let r = sync(&m, &d.store, &d.key, &f, &options).await.unwrap();
         assert!(r.accepted_rollback);
         assert_eq!(r.generation, 3);
         assert_eq!(Store::open(&d.store, &d.key).unwrap().generation(), 3);
         // A removed store starts again above the remembered generation.
         std::fs::remove_dir_all(&d.store).unwrap();
-        let r = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let r = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         assert_eq!(r.generation, 4);
     }
 
@@ -899,7 +892,9 @@ mod tests {
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let (f, d, m) = (f.clone(), d.clone(), m.clone());
-                tokio::spawn(async move { sync_with(&m, &d.store, &d.key, &*f).await })
+                tokio::spawn(async move {
+                    sync(&m, &d.store, &d.key, &*f, &SyncOptions::default()).await
+                })
             })
             .collect();
         let mut generations = Vec::new();
@@ -924,7 +919,9 @@ mod tests {
         let f = fake();
         let d = dirs();
         let m = manifest(&[("db", &["blue", "green"]), ("bin", &[])]);
-        let r = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let r = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         assert!(r.key_created);
         // AWSCURRENT brings blue along: 2 calls for db, 1 for bin.
         assert_eq!(r.requests, 3);
@@ -959,7 +956,9 @@ mod tests {
         assert_eq!(mode(&d.key), 0o600);
         assert_eq!(mode(&d.store.join(STORE_FILE)), 0o600);
         assert_eq!(mode(&d.store), 0o700);
-        let r2 = sync_with(&m, &d.store, &d.key, &f).await.unwrap();
+        let r2 = sync(&m, &d.store, &d.key, &f, &SyncOptions::default())
+            .await
+            .unwrap();
         assert!(!r2.key_created);
     }
 
@@ -967,15 +966,22 @@ mod tests {
     async fn missing_secret_or_label_fails_and_leaves_store_byte_identical() {
         let f = fake();
         let d = dirs();
-        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
-        let e = sync_with(
+        let e = sync(
             &manifest(&[("db", &[]), ("ghost", &[])]),
             &d.store,
             &d.key,
             &f,
+            &SyncOptions::default(),
         )
         .await
         .unwrap_err();
@@ -987,9 +993,15 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("not changed"), "{msg}");
-        let e = sync_with(&manifest(&[("db", &["purple"])]), &d.store, &d.key, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &["purple"])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("no version with staging label purple"),
@@ -1002,9 +1014,15 @@ mod tests {
     async fn missing_secret_on_first_sync_creates_nothing() {
         let f = fake();
         let d = dirs();
-        sync_with(&manifest(&[("ghost", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap_err();
+        sync(
+            &manifest(&[("ghost", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(!d.key.exists());
         assert!(!d.store.exists());
     }
@@ -1013,25 +1031,43 @@ mod tests {
     async fn unavailable_is_retried_then_fails_without_touching_the_store() {
         let f = fake();
         let d = dirs();
-        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
         *f.fail.lock().unwrap() = Some(ErrorKind::Unavailable);
         f.calls.store(0, Ordering::SeqCst);
         let start = std::time::Instant::now();
-        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert_eq!(f.calls.load(Ordering::SeqCst), 3, "three attempts");
         assert!(start.elapsed() < Duration::from_secs(5));
         assert_eq!(std::fs::read(d.store.join(STORE_FILE)).unwrap(), before);
         *f.fail.lock().unwrap() = Some(ErrorKind::PermissionDenied);
         f.calls.store(0, Ordering::SeqCst);
-        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         assert_eq!(f.calls.load(Ordering::SeqCst), 1, "not retried");
         let s = Store::open(&d.store, &d.key).unwrap();
@@ -1048,17 +1084,24 @@ mod tests {
     async fn secret_removed_from_manifest_disappears() {
         let f = fake();
         let d = dirs();
-        sync_with(
+        sync(
             &manifest(&[("db", &[]), ("bin", &[])]),
             &d.store,
             &d.key,
             &f,
+            &SyncOptions::default(),
         )
         .await
         .unwrap();
-        let r = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        let r = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             r.removed,
             ["arn:aws:secretsmanager:us-east-1:123456789012:secret:bin-XyZ123"]
@@ -1068,9 +1111,15 @@ mod tests {
             s.read("bin", &Selector::current()).unwrap_err().kind(),
             ErrorKind::NotFound
         );
-        let r = sync_with(&manifest(&[]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        let r = sync(
+            &manifest(&[]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.removed.len(), 1);
         assert!(Store::open(&d.store, &d.key).unwrap().secrets().is_empty());
     }
@@ -1090,9 +1139,15 @@ mod tests {
                 fk.move_stage("db", "AWSCURRENT", "v1");
             }
         }));
-        let r = sync_with(&manifest(&[("db", &["green"])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        let r = sync(
+            &manifest(&[("db", &["green"])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         assert!(moved.load(Ordering::SeqCst));
         let s = Store::open(&d.store, &d.key).unwrap();
         let cur = s.read("db", &Selector::current()).unwrap();
@@ -1106,11 +1161,12 @@ mod tests {
         let f = fake();
         let d = dirs();
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-XyZ123";
-        let e = sync_with(
+        let e = sync(
             &manifest(&[("db", &[]), (arn, &["blue"])]),
             &d.store,
             &d.key,
             &f,
+            &SyncOptions::default(),
         )
         .await
         .unwrap_err();
@@ -1121,20 +1177,38 @@ mod tests {
     async fn store_without_its_key_or_with_another_key_is_not_replaced() {
         let f = fake();
         let d = dirs();
-        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         let before = std::fs::read(d.store.join(STORE_FILE)).unwrap();
         let other = d.key.with_file_name("other.key");
-        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &other, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &other,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("exists but its key file"), "{e}");
         assert!(!other.exists());
         StoreKey::create(&other).unwrap();
-        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &other, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &other,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("refusing to replace a store sealed with another key"),
@@ -1147,15 +1221,27 @@ mod tests {
     async fn a_damaged_store_is_rebuilt_and_temp_files_are_cleaned() {
         let f = fake();
         let d = dirs();
-        sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         std::fs::write(d.store.join(STORE_FILE), b"{ broken").unwrap();
         std::fs::write(d.store.join(".lockbox-tmp-abc123"), b"partial").unwrap();
         std::fs::write(d.store.join("unrelated"), b"keep").unwrap();
-        let r = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap();
+        let r = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap();
         assert!(r.replaced_unreadable_store);
         assert_eq!(r.temp_files_removed, 1);
         assert!(!d.store.join(".lockbox-tmp-abc123").exists());
@@ -1170,9 +1256,15 @@ mod tests {
         StoreKey::create(&d.key).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&d.key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = sync_with(&manifest(&[("db", &[])]), &d.store, &d.key, &f)
-            .await
-            .unwrap_err();
+        let e = sync(
+            &manifest(&[("db", &[])]),
+            &d.store,
+            &d.key,
+            &f,
+            &SyncOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PermissionDenied);
         assert_eq!(f.calls.load(Ordering::SeqCst), 0);
     }

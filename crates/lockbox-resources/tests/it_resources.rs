@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_core::{ErrorKind, SecretValue};
-use lockbox_resources::{CloudSecret, Manifest, STORE_FILE, Selector, Store, sync};
+use lockbox_resources::{CloudSecret, Manifest, STORE_FILE, Selector, Store, SyncOptions, sync};
 use lockbox_secretsmanager::SecretsManagerClient;
 use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
 use lockbox_testkit::wire::unreachable_endpoint;
@@ -117,7 +117,15 @@ async fn string_and_binary_secrets_with_custom_labels() {
         (env.name("db"), &["blue", "AWSPREVIOUS"]),
         (bin_arn.clone(), &[]),
     ]);
-    let r = sync(&m, &env.store, &env.key, &env.client).await.unwrap();
+    let r = sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     assert!(r.key_created);
     assert_eq!(r.secrets.len(), 2);
     assert_eq!(r.secrets[0].versions.len(), 3, "{:?}", r.secrets[0]);
@@ -180,6 +188,7 @@ async fn stage_moves_after_put_version_and_resync() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap();
@@ -196,7 +205,15 @@ async fn stage_moves_after_put_version_and_resync() {
     // And blue moves to a new version too.
     let blue2 = env.put("s", b"blue-two", &["blue"]).await;
     let m = manifest(&[(id.clone(), &["blue", "AWSPREVIOUS"])]);
-    let r = sync(&m, &env.store, &env.key, &env.client).await.unwrap();
+    let r = sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.secrets[0].versions.len(), 3, "{:?}", r.secrets[0]);
     let s = Store::open(&env.store, &env.key).unwrap();
     let cur = s.read(&id, &Selector::current()).unwrap();
@@ -231,6 +248,7 @@ async fn missing_secret_fails_and_keeps_the_store_byte_identical() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap();
@@ -241,6 +259,7 @@ async fn missing_secret_fails_and_keeps_the_store_byte_identical() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap_err();
@@ -254,6 +273,7 @@ async fn missing_secret_fails_and_keeps_the_store_byte_identical() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap_err();
@@ -273,7 +293,15 @@ async fn secret_scheduled_for_deletion_fails_the_sync() {
     env.create("a", "v").await;
     env.create("b", "v").await;
     let m = manifest(&[(env.name("a"), &[]), (env.name("b"), &[])]);
-    sync(&m, &env.store, &env.key, &env.client).await.unwrap();
+    sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     let before = env.store_bytes();
     env.sdk
         .delete_secret()
@@ -282,9 +310,15 @@ async fn secret_scheduled_for_deletion_fails_the_sync() {
         .send()
         .await
         .unwrap();
-    let e = sync(&m, &env.store, &env.key, &env.client)
-        .await
-        .unwrap_err();
+    let e = sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains(&env.name("b")), "{e}");
     assert_eq!(env.store_bytes(), before);
 }
@@ -296,7 +330,15 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
     };
     env.create("s", "kept").await;
     let m = manifest(&[(env.name("s"), &[])]);
-    sync(&m, &env.store, &env.key, &env.client).await.unwrap();
+    sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     let before = env.store_bytes();
 
     // A closed port: connections are refused.
@@ -305,7 +347,9 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
         Duration::from_secs(10),
     ));
     let start = Instant::now();
-    let e = sync(&m, &env.store, &env.key, &offline).await.unwrap_err();
+    let e = sync(&m, &env.store, &env.key, &offline, &SyncOptions::default())
+        .await
+        .unwrap_err();
     let took = start.elapsed();
     eprintln!("closed port: failed in {took:?}: {e}");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
@@ -335,7 +379,9 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
         Duration::from_secs(1),
     ));
     let start = Instant::now();
-    let e = sync(&m, &env.store, &env.key, &silent).await.unwrap_err();
+    let e = sync(&m, &env.store, &env.key, &silent, &SyncOptions::default())
+        .await
+        .unwrap_err();
     let took = start.elapsed();
     eprintln!("silent server: failed in {took:?}: {e}");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
@@ -356,6 +402,7 @@ async fn secret_removed_from_the_manifest_disappears() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap();
@@ -364,6 +411,7 @@ async fn secret_removed_from_the_manifest_disappears() {
         &env.store,
         &env.key,
         &env.client,
+        &SyncOptions::default(),
     )
     .await
     .unwrap();
@@ -399,7 +447,15 @@ async fn many_secrets_one_call_per_distinct_version() {
             .collect::<Vec<_>>(),
     );
     let start = Instant::now();
-    let r = sync(&m, &env.store, &env.key, &env.client).await.unwrap();
+    let r = sync(
+        &m,
+        &env.store,
+        &env.key,
+        &env.client,
+        &SyncOptions::default(),
+    )
+    .await
+    .unwrap();
     let took = start.elapsed();
     eprintln!(
         "MEASURED: sync of {N} secrets x 2 labels ({} calls, {} bytes store) on the emulator took {took:?}",

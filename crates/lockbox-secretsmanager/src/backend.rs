@@ -8,6 +8,7 @@ use lockbox_core::{
 };
 
 use crate::BACKEND;
+use crate::batch::FetchManyOptions;
 use crate::client::{SecretsManagerClient, check_value};
 use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
 
@@ -102,8 +103,9 @@ impl SecretsManagerBackend {
     /// `a-z A-Z 0-9 / _ + = . @ -`).
     pub fn secret_id(&self, name: &SecretName) -> Result<String> {
         let id = format!("{}/{}", self.prefix, name);
-        check_secret_id(&id)
-            .map_err(|rule| Error::new(ErrorKind::InvalidName, BACKEND, rule).with_secret(name))?;
+        check_secret_id(&id).map_err(|rule| {
+            Error::new(ErrorKind::InvalidName, BACKEND, rule.message()).with_secret(name)
+        })?;
         Ok(id)
     }
 
@@ -251,8 +253,11 @@ impl SecretsManager for SecretsManagerBackend {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let fetched = self.client.fetch_many(&ids).await;
-        for (slot, result) in slots.into_iter().zip(fetched) {
+        let fetched = self
+            .client
+            .fetch_many(&ids, &FetchManyOptions::default())
+            .await;
+        for (slot, result) in slots.into_iter().zip(fetched.results) {
             results[slot] = Some(
                 result
                     .map(|v| v.value)

@@ -8,38 +8,56 @@ use lockbox_aws::Arn;
 use lockbox_core::{Error, ErrorKind, Result, Version};
 
 use crate::BACKEND;
-use crate::SecretVersion;
 use crate::actions::GET_MANY;
 use crate::client::{SecretsManagerClient, check_id, date_parts, no_value, value_of};
 use crate::errors::{map_sdk_error, map_service_error};
+use crate::{FetchedMany, SecretVersion};
 
 /// BatchGetSecretValue takes at most this many secret ids a call.
 pub(crate) const BATCH: usize = 20;
 
-/// How many BatchGetSecretValue calls one `fetch_many` keeps in flight.
+/// How many BatchGetSecretValue calls one `fetch_many` keeps in flight by default.
 const BATCH_CONCURRENCY: usize = 4;
 
-/// How many GetSecretValue calls run at once when BatchGetSecretValue is not granted.
+/// How many GetSecretValue calls run at once by default when BatchGetSecretValue is not
+/// granted.
 const FALLBACK_CONCURRENCY: usize = 8;
 
-impl SecretsManagerClient {
-    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call, up to
-    /// 4 calls at once. One result per id in the order given; a secret
-    /// that is missing (or denied, or scheduled for deletion) fails its own slot only. An id
-    /// given twice is fetched once. When BatchGetSecretValue itself is denied or unsupported,
-    /// the ids are read with GetSecretValue instead (8 at a time), and so are later batches of
-    /// this client.
-    pub async fn fetch_many(&self, secret_ids: &[String]) -> Vec<Result<SecretVersion>> {
-        self.fetch_many_counted(secret_ids).await.0
-    }
+/// How [`SecretsManagerClient::fetch_many`] reads; `FetchManyOptions::default()` is what AWS's
+/// own quotas comfortably allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchManyOptions {
+    /// BatchGetSecretValue calls kept in flight at once (at least 1; default 4).
+    pub batch_concurrency: usize,
+    /// GetSecretValue calls run at once where BatchGetSecretValue is denied (at least 1;
+    /// default 8).
+    pub fallback_concurrency: usize,
+}
 
-    /// [`SecretsManagerClient::fetch_many`], with the number of requests it sent
-    /// (BatchGetSecretValue pages and GetSecretValue calls).
-    pub async fn fetch_many_counted(
+impl Default for FetchManyOptions {
+    fn default() -> Self {
+        Self {
+            batch_concurrency: BATCH_CONCURRENCY,
+            fallback_concurrency: FALLBACK_CONCURRENCY,
+        }
+    }
+}
+
+impl SecretsManagerClient {
+    /// The AWSCURRENT version of each secret, with BatchGetSecretValue, 20 ids a call,
+    /// [`FetchManyOptions::batch_concurrency`] calls at once. One result per id in the order
+    /// given; a secret that is missing (or denied, or scheduled for deletion) fails its own
+    /// slot only. An id given twice is fetched once. When BatchGetSecretValue itself is denied
+    /// or unsupported, the ids are read with GetSecretValue instead
+    /// ([`FetchManyOptions::fallback_concurrency`] at a time), and so are later batches of this
+    /// client. The result also counts the requests sent.
+    pub async fn fetch_many(
         &self,
         secret_ids: &[String],
-    ) -> (Vec<Result<SecretVersion>>, usize) {
+        options: &FetchManyOptions,
+    ) -> FetchedMany {
         use futures_util::StreamExt;
+        let fallback = options.fallback_concurrency.max(1);
         let mut results: Vec<Option<Result<SecretVersion>>> = vec![None; secret_ids.len()];
         let mut unique: Vec<&str> = Vec::new();
         let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -56,12 +74,15 @@ impl SecretsManagerClient {
         let known = self.batch_answered.load(Ordering::Relaxed)
             || self.batch_denied.load(Ordering::Relaxed);
         if !known && let Some(first) = groups.next() {
-            let (found, calls) = self.fetch_group(first).await;
+            let (found, calls) = self.fetch_group(first, fallback).await;
             fetched.extend(found);
             requests += calls;
         }
-        let chunks: Vec<_> = groups.map(|chunk| self.fetch_group(chunk)).collect();
-        let mut answers = futures_util::stream::iter(chunks).buffer_unordered(BATCH_CONCURRENCY);
+        let chunks: Vec<_> = groups
+            .map(|chunk| self.fetch_group(chunk, fallback))
+            .collect();
+        let mut answers =
+            futures_util::stream::iter(chunks).buffer_unordered(options.batch_concurrency.max(1));
         while let Some((found, calls)) = answers.next().await {
             fetched.extend(found);
             requests += calls;
@@ -85,7 +106,7 @@ impl SecretsManagerClient {
             .into_iter()
             .map(|r| r.expect("every slot is filled"))
             .collect();
-        (results, requests)
+        FetchedMany { results, requests }
     }
 
     /// One group of at most [`BATCH`] ids: BatchGetSecretValue, or GetSecretValue calls once
@@ -93,11 +114,12 @@ impl SecretsManagerClient {
     async fn fetch_group<'a>(
         &self,
         ids: &[&'a str],
+        fallback: usize,
     ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
         if self.batch_denied.load(Ordering::Relaxed) {
-            (self.fetch_each(ids).await, ids.len())
+            (self.fetch_each(ids, fallback).await, ids.len())
         } else {
-            self.fetch_chunk(ids).await
+            self.fetch_chunk(ids, fallback).await
         }
     }
 
@@ -107,6 +129,7 @@ impl SecretsManagerClient {
     async fn fetch_chunk<'a>(
         &self,
         ids: &[&'a str],
+        fallback: usize,
     ) -> (Vec<(&'a str, Result<SecretVersion>)>, usize) {
         let mut requests = 0;
         let mut pages = self
@@ -139,7 +162,7 @@ impl SecretsManagerClient {
                             "BatchGetSecretValue refused; reading with GetSecretValue"
                         );
                         self.batch_denied.store(true, Ordering::Relaxed);
-                        return (self.fetch_each(ids).await, requests + ids.len());
+                        return (self.fetch_each(ids, fallback).await, requests + ids.len());
                     }
                     // The whole call failed: every id not yet answered gets the error.
                     for id in ids {
@@ -191,12 +214,16 @@ impl SecretsManagerClient {
         (found, requests)
     }
 
-    /// GetSecretValue for each id, [`FALLBACK_CONCURRENCY`] at a time.
-    async fn fetch_each<'a>(&self, ids: &[&'a str]) -> Vec<(&'a str, Result<SecretVersion>)> {
+    /// GetSecretValue for each id, `concurrency` at a time.
+    async fn fetch_each<'a>(
+        &self,
+        ids: &[&'a str],
+        concurrency: usize,
+    ) -> Vec<(&'a str, Result<SecretVersion>)> {
         use futures_util::StreamExt;
         let calls: Vec<_> = ids.iter().map(|id| self.fetch_one(id)).collect();
         futures_util::stream::iter(calls)
-            .buffered(FALLBACK_CONCURRENCY)
+            .buffered(concurrency)
             .collect()
             .await
     }

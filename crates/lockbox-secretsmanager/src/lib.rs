@@ -31,8 +31,10 @@ pub use actions::{ACTIONS, Action, OPERATOR_ACTIONS};
 #[cfg(feature = "client")]
 pub use backend::{SecretsManagerBackend, SecretsManagerSettings};
 #[cfg(feature = "client")]
+pub use batch::FetchManyOptions;
+#[cfg(feature = "client")]
 pub use client::SecretsManagerClient;
 #[cfg(feature = "client")]
 pub use errors::{error_is_gone, error_kind, is_gone};
 pub use names::{MAX_NAME_CHARS, MAX_VALUE_BYTES, normalize_path, secret_prefix};
-pub use version::SecretVersion;
+pub use version::{FetchedMany, SecretVersion};

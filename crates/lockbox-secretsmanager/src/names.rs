@@ -1,6 +1,6 @@
 //! Secret names: path normalisation, AWS's naming rules and the value size limit.
 
-use lockbox_core::Error;
+use lockbox_core::{Error, ErrorKind};
 
 /// Largest value Secrets Manager stores, in bytes (SecretString and SecretBinary alike).
 pub const MAX_VALUE_BYTES: usize = 65_536;
@@ -40,13 +40,14 @@ pub fn secret_prefix(path: &str, node: &str) -> Result<String, Error> {
             ),
         ));
     }
-    check_chars(node)
-        .map_err(|rule| Error::invalid_config("name", format!("node name {node:?}: {rule}")))?;
+    check_chars(node).map_err(|e| {
+        Error::invalid_config("name", format!("node name {node:?}: {}", e.message()))
+    })?;
     let path = normalize_path(path);
     check_chars(&path).map_err(|rule| {
         Error::invalid_config(
             "extra.secrets-manager-path",
-            format!("path {path:?}: {rule}"),
+            format!("path {path:?}: {}", rule.message()),
         )
     })?;
     let prefix = if path.is_empty() {
@@ -71,27 +72,32 @@ pub fn secret_prefix(path: &str, node: &str) -> Result<String, Error> {
 /// Checks a full secret name against AWS's rules: 1 to 512 characters of
 /// `a-z A-Z 0-9 / _ + = . @ -`. Returns the broken rule.
 #[cfg_attr(not(feature = "client"), allow(dead_code))]
-pub(crate) fn check_secret_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_secret_id(id: &str) -> Result<(), Error> {
     if id.is_empty() {
-        return Err("a secret name must not be empty".into());
+        return Err(name_rule("a secret name must not be empty"));
     }
     check_chars(id)?;
     let len = id.chars().count();
     if len > MAX_NAME_CHARS {
-        return Err(format!(
+        return Err(name_rule(format!(
             "secret name {id:?} is {len} characters, but AWS allows at most {MAX_NAME_CHARS}"
-        ));
+        )));
     }
     Ok(())
 }
 
-fn check_chars(s: &str) -> Result<(), String> {
+fn check_chars(s: &str) -> Result<(), Error> {
     match s.chars().find(|c| !is_allowed(*c)) {
-        Some(c) => Err(format!(
+        Some(c) => Err(name_rule(format!(
             "character {c:?} is not allowed (Secrets Manager allows a-z A-Z 0-9 / _ + = . @ -)"
-        )),
+        ))),
         None => Ok(()),
     }
+}
+
+/// A name that breaks AWS's naming rule; the message is the rule alone.
+fn name_rule(rule: impl Into<String>) -> Error {
+    Error::input(ErrorKind::InvalidName, rule)
 }
 
 /// Characters AWS allows in a secret name.
@@ -141,13 +147,24 @@ mod tests {
     #[test]
     fn checks_full_ids() {
         assert!(check_secret_id("a/b_c+d=e.f@g-h").is_ok());
-        assert!(check_secret_id("").unwrap_err().contains("empty"));
-        assert!(check_secret_id("a b").unwrap_err().contains("' '"));
-        assert!(check_secret_id("ü").unwrap_err().contains("not allowed"));
+        assert!(check_secret_id("").unwrap_err().message().contains("empty"));
+        assert!(
+            check_secret_id("a b")
+                .unwrap_err()
+                .message()
+                .contains("' '")
+        );
+        assert!(
+            check_secret_id("ü")
+                .unwrap_err()
+                .message()
+                .contains("not allowed")
+        );
         assert!(check_secret_id(&"a".repeat(512)).is_ok());
         assert!(
             check_secret_id(&"a".repeat(513))
                 .unwrap_err()
+                .message()
                 .contains("513 characters")
         );
     }

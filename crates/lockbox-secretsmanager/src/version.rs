@@ -51,6 +51,15 @@ impl fmt::Debug for SecretVersion {
     }
 }
 
+/// What `SecretsManagerClient::fetch_many` read (or any source of many AWSCURRENT versions).
+#[derive(Clone, Debug)]
+pub struct FetchedMany {
+    /// One result per id asked for, in the order given.
+    pub results: Vec<lockbox_core::Result<SecretVersion>>,
+    /// Requests sent: BatchGetSecretValue pages and GetSecretValue calls.
+    pub requests: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

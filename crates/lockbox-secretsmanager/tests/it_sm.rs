@@ -6,7 +6,7 @@ use std::time::Duration;
 use lockbox_core::{
     ErrorKind, PutMode, SecretName, SecretValue, SecretsManager, SecretsManagerExt, Version,
 };
-use lockbox_secretsmanager::{MAX_VALUE_BYTES, SecretsManagerBackend};
+use lockbox_secretsmanager::{FetchManyOptions, MAX_VALUE_BYTES, SecretsManagerBackend};
 use lockbox_testkit::aws::{
     emulator_subject, secretsmanager_backend, secretsmanager_client, secretsmanager_settings,
 };
@@ -282,7 +282,10 @@ async fn it_fetch_many_reports_a_missing_secret_among_25() {
         backend.secret_id(&names[13]).unwrap(),
         backend.secret_id(&names[24]).unwrap(),
     ];
-    let got = client.fetch_many(&ids).await;
+    let got = client
+        .fetch_many(&ids, &FetchManyOptions::default())
+        .await
+        .results;
     let v0 = got[0].as_ref().unwrap();
     assert_eq!(
         (v0.arn.as_str(), v0.value.expose_str()),

@@ -276,7 +276,7 @@ impl Offline {
                 allow_rollback: true,
                 ..lockbox_resources::SyncOptions::default()
             };
-            lockbox_resources::sync_with_options(
+            lockbox_resources::sync(
                 &manifest,
                 &self.store,
                 &self.key_file,

@@ -298,8 +298,9 @@ impl Upstream {
             self.metrics.backend_call();
         }
         self.sm
-            .fetch_many(ids)
+            .fetch_many(ids, &lockbox_secretsmanager::FetchManyOptions::default())
             .await
+            .results
             .into_iter()
             .map(|r| r.ok().and_then(|v| version_bytes(&v).ok()))
             .collect()

@@ -67,8 +67,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Imported> {
         parse_import(format, &text).with_context(|| format!("import {}", file.display()))?;
     drop(text);
     if args.normalize_keys {
-        for (key, _) in &mut entries {
-            *key = crate::chamber::normalize_key(key);
+        for entry in &mut entries {
+            entry.name = crate::chamber::normalize_key(&entry.name);
         }
     }
     let entries = check_import(backend.as_ref(), entries)?;

@@ -14,6 +14,7 @@ use lockbox_keys::{
 };
 use serde_json::{Map, Value};
 
+use crate::arg_error::ArgError;
 use crate::backend::BackendArgs;
 use crate::commands::output::write_block;
 use crate::report::{Note, Report, to_json};
@@ -54,11 +55,11 @@ pub struct InitArgs {
 }
 
 /// A boolean as Go's `strconv.ParseBool` (Polygon Edge's flags) reads it.
-fn go_bool(s: &str) -> Result<bool, String> {
+fn go_bool(s: &str) -> Result<bool, ArgError> {
     match s {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("{s:?} is not a boolean (true or false)")),
+        _ => Err(ArgError::NotABool(s.to_owned())),
     }
 }
 

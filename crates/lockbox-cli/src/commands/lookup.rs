@@ -12,6 +12,7 @@ use lockbox_core::{Error, ErrorKind, SecretValue};
 use lockbox_lookup::{Absence, BackendKind, Lookup, LookupKind, LookupSettings, Outcome};
 use serde_json::json;
 
+use crate::arg_error::ArgError;
 use crate::commands::sources::UsageError;
 use crate::report::{Note, Report, to_json};
 
@@ -72,8 +73,8 @@ pub struct LookupArgs {
     backend_kwargs: Option<Sensitive>,
 }
 
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    BackendKind::parse(s).map_err(|e| e.message().to_string())
+fn parse_backend(s: &str) -> Result<BackendKind, ArgError> {
+    BackendKind::parse(s).map_err(ArgError::UnknownBackend)
 }
 
 /// What a lookup found: the value as stored (raw) as text, or with `--json` a connection's

@@ -9,6 +9,7 @@ use anyhow::anyhow;
 use clap::{Args, CommandFactory};
 use serde_json::json;
 
+use crate::arg_error::ArgError;
 use crate::report::{Report, to_json};
 
 /// Arguments of `lockbox man`.
@@ -21,16 +22,16 @@ pub struct ManArgs {
 }
 
 /// A usage error (exit 2) unless `name` is one of lockbox's commands.
-fn known_command(name: &str) -> Result<String, String> {
+fn known_command(name: &str) -> Result<String, ArgError> {
     let cli = crate::Cli::command();
     match cli.find_subcommand(name) {
         Some(_) => Ok(name.to_owned()),
         None => {
-            let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
-            Err(format!(
-                "lockbox has no such command; it has {}",
-                names.join(", ")
-            ))
+            let known = cli
+                .get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .collect();
+            Err(ArgError::UnknownCommand { known })
         }
     }
 }

@@ -174,7 +174,7 @@ impl VersionSource for Counted<'_> {
     async fn fetch_current_many(
         &self,
         secret_ids: &[String],
-    ) -> Option<(Vec<lockbox_core::Result<SecretVersion>>, usize)> {
+    ) -> Option<lockbox_resources::FetchedMany> {
         let answers = self.inner.fetch_current_many(secret_ids).await;
         self.progress.at(secret_ids.len());
         answers

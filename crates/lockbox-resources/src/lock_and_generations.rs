@@ -202,9 +202,10 @@ impl Generations {
                 ErrorKind::Corrupt,
                 BACKEND,
                 format!(
-                    "generation file {}: {why}; it remembers the newest store seen, to detect \
+                    "generation file {}: {}; it remembers the newest store seen, to detect \
                      rollbacks: remove it to start remembering again",
-                    path.display()
+                    path.display(),
+                    why.message(),
                 ),
             )
         })?;
@@ -343,16 +344,26 @@ fn keep_with_key(key: &File, key_file: &Path, json: &[u8]) {
     }
 }
 
+/// The generation file's JSON broken: the message says how, without naming the file.
+fn corrupt_generations(why: impl Into<String>) -> Error {
+    Error::input(ErrorKind::Corrupt, why)
+}
+
 /// The generation file's JSON: an object of store path -> whole number.
-pub(crate) fn parse_generations(text: &str) -> std::result::Result<BTreeMap<String, u64>, String> {
-    let value = lockbox_config::strict::parse(text).map_err(|e| e.to_string())?;
+pub(crate) fn parse_generations(text: &str) -> Result<BTreeMap<String, u64>> {
+    let value =
+        lockbox_config::strict::parse(text).map_err(|e| corrupt_generations(e.to_string()))?;
     let Value::Object(map) = value else {
-        return Err("must be a JSON object of store directory -> generation".into());
+        return Err(corrupt_generations(
+            "must be a JSON object of store directory -> generation",
+        ));
     };
     map.into_iter()
         .map(|(k, v)| match v.as_u64() {
             Some(n) => Ok((k, n)),
-            None => Err(format!("{k}: must be a whole number, found {v}")),
+            None => Err(corrupt_generations(format!(
+                "{k}: must be a whole number, found {v}"
+            ))),
         })
         .collect()
 }

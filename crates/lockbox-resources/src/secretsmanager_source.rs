@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use lockbox_core::{Result, Version};
-use lockbox_secretsmanager::{SecretVersion, SecretsManagerClient};
+use lockbox_secretsmanager::{FetchManyOptions, FetchedMany, SecretVersion, SecretsManagerClient};
 
 use crate::manifest::AWSCURRENT;
 use crate::sync::VersionSource;
@@ -19,10 +19,10 @@ impl VersionSource for SecretsManagerClient {
     }
 
     /// BatchGetSecretValue, 20 ids a call (concurrent GetSecretValue where it is denied).
-    async fn fetch_current_many(
-        &self,
-        secret_ids: &[String],
-    ) -> Option<(Vec<Result<SecretVersion>>, usize)> {
-        Some(self.fetch_many_counted(secret_ids).await)
+    async fn fetch_current_many(&self, secret_ids: &[String]) -> Option<FetchedMany> {
+        Some(
+            self.fetch_many(secret_ids, &FetchManyOptions::default())
+                .await,
+        )
     }
 }
