@@ -8,6 +8,8 @@
 //!   Between clippy and the doc tests, `cargo package` of every publishable crate, then
 //!   `dotenv-readers` (skipped, saying so, without node and npm). Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
+//! - `cargo xtask deb [--profile P]`: the Debian package (cargo-deb), checked with `dpkg-deb
+//!   --contents` and lintian; also a step of `ci` (after `systemd verify`).
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator and an OpenBao server.
 //! - `cargo xtask emulator start --vault`: a long-lived OpenBao dev server (Vault API).
@@ -34,6 +36,7 @@
 mod agent_it;
 mod airflow_diff;
 mod bench;
+mod deb;
 mod deploy;
 mod dotenv_readers;
 mod emulator;
@@ -134,6 +137,9 @@ enum Command {
     /// (built from `$LOCKBOX_AGENT_SRC`) on a private moto, hits at 1, 16 and 64 connections.
     #[command(name = "bench-load")]
     BenchLoad(bench::Options),
+    /// The Debian package: builds `lockbox` (dist profile), its man pages and completions,
+    /// runs cargo-deb and checks the package with dpkg-deb and lintian (when installed).
+    Deb(deb::Args),
     #[command(name = "lambda-layer")]
     /// A Lambda layer zip: `extensions/lockbox` starting `lockbox serve` as an extension and
     /// the binary under `bin/` (dist profile, host architecture); prints its size.
@@ -251,6 +257,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::GenPolicy(args) => gen_policy::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&options).map(|()| ExitCode::SUCCESS),
         Command::BenchLoad(options) => load::run_alone(&options).map(|()| ExitCode::SUCCESS),
+        Command::Deb(args) => deb::run(&args).map(|()| ExitCode::SUCCESS),
         Command::LambdaLayer(args) => lambda_layer::run(&args).map(|()| ExitCode::SUCCESS),
         Command::AgentIt { args } => agent_it::run(&args),
         Command::DotenvReaders => dotenv_readers::run().map(|()| ExitCode::SUCCESS),
@@ -301,6 +308,7 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
     dotenv_readers::ci_step()?;
     steps.record("dotenv readers", t.elapsed());
     deploy::systemd_verify(&mut steps)?;
+    deb::ci_step(&mut steps, deb::CI_PROFILE)?;
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {
