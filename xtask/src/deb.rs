@@ -21,8 +21,12 @@ use crate::steps::{Steps, cargo};
 /// The cargo-deb version CI installs when `cargo deb` is missing.
 const CARGO_DEB_VERSION: &str = "3.8.0";
 
-/// The profile CI packages with (see README's "Shipped binary" figures for why).
-pub const CI_PROFILE: &str = "dist";
+/// The profile the package, the Lambda layer and the container ship (`[profile.dist]`).
+pub const SHIPPED_PROFILE: &str = "dist";
+
+/// The profile CI packages with: the shipped one, so CI checks what ships (packaging/README.md
+/// has the build times behind this choice).
+pub const CI_PROFILE: &str = SHIPPED_PROFILE;
 
 /// Paths the package must hold, with their `ls -l` mode string.
 const EXPECTED: [(&str, &str); 10] = [
@@ -51,7 +55,7 @@ pub const LINTIAN_ACCEPTED: [(&str, &str); 0] = [];
 #[derive(clap::Args)]
 pub struct Args {
     /// The cargo profile to build and package `lockbox` with.
-    #[arg(long, default_value = "dist")]
+    #[arg(long, default_value = SHIPPED_PROFILE)]
     pub profile: String,
 }
 
@@ -127,7 +131,14 @@ fn build_and_check(profile: &str, steps: &mut Steps) -> Result<PathBuf> {
     let mut command = cargo();
     command
         .current_dir(paths::workspace_root())
-        .args(["deb", "-p", "lockbox-cli", "--no-build", "--profile", profile])
+        .args([
+            "deb",
+            "-p",
+            "lockbox-cli",
+            "--no-build",
+            "--profile",
+            profile,
+        ])
         .arg("--output")
         .arg(&out);
     steps.run("cargo deb", &mut command)?;
@@ -276,7 +287,14 @@ fn check_contents(deb: &Path) -> Result<()> {
         problems.push(format!("only {pages} command man pages"));
     }
     let info = run_text(Command::new("dpkg-deb").arg("--info").arg(deb))?;
-    for part in ["postinst", "postrm", "prerm", "conffiles", "Depends: ", "adduser"] {
+    for part in [
+        "postinst",
+        "postrm",
+        "prerm",
+        "conffiles",
+        "Depends: ",
+        "adduser",
+    ] {
         if !info.contains(part) {
             problems.push(format!("the control archive has no {part}"));
         }
@@ -287,7 +305,10 @@ fn check_contents(deb: &Path) -> Result<()> {
             .arg(deb)
             .arg("conffiles"),
     )?;
-    if !conffiles.lines().any(|l| l.trim() == "/etc/lockbox/serve.toml") {
+    if !conffiles
+        .lines()
+        .any(|l| l.trim() == "/etc/lockbox/serve.toml")
+    {
         problems.push("/etc/lockbox/serve.toml is not a conffile".into());
     }
     if !problems.is_empty() {

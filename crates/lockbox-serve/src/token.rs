@@ -44,12 +44,12 @@ fn token_from(var: &str, value: String) -> Result<String> {
         Some(path) => {
             let file = lockbox_fs::open_protected(path.as_ref(), MAX_TOKEN_FILE, Readers::Anyone)
                 .map_err(|e| {
-                    let kind = match e.kind() {
-                        ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                        _ => ErrorKind::InvalidConfig,
-                    };
-                    Error::new(kind, "serve", format!("{var}: SSRF token file: {e}"))
-                })?;
+                let kind = match e.kind() {
+                    ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::InvalidConfig,
+                };
+                Error::new(kind, "serve", format!("{var}: SSRF token file: {e}"))
+            })?;
             let mode = file.metadata().mode() & 0o777;
             if mode & 0o007 != 0 {
                 return Err(Error::new(
