@@ -140,8 +140,7 @@ fn parent_missing_or_unsafe(path: &Path) -> anyhow::Result<bool> {
 /// Whether `file` already holds a token to keep (non-empty after trimming).
 fn holds_token(file: &std::fs::File, path: &Path) -> anyhow::Result<bool> {
     let mut bytes = zeroize::Zeroizing::new(Vec::new());
-    (&*file)
-        .take(MAX_TOKEN_LEN + 1)
+    file.take(MAX_TOKEN_LEN + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read the token file {}", path.display()))?;
     Ok(!String::from_utf8_lossy(&bytes).trim().is_empty())
