@@ -32,7 +32,7 @@ pub struct Options {
     /// cold_100_backend_calls, cold_100_ratio_vs_sdk_loop, stampede_1000_backend_calls,
     /// fleet_success_rate, fleet_time_vs_ideal, dyn_hit_ratio_vs_direct, hit_2_thread_scaling,
     /// fill_100k_per_name_ratio_vs_1k, sync_400_ratio_vs_sequential, cli_output_local_ms,
-    /// cli_get_ssm_ms (and, from the load run, the serve_* and agent_* keys) to FILE as JSON.
+    /// cli_get_ssm_ms, binary_mb, layer_zip_mb (the CLI figures on the shipped dist build) (and, from the load run, the serve_* and agent_* keys) to FILE as JSON.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
 }
@@ -340,8 +340,8 @@ const IO_TIMES: [&str; 2] = ["sync_400/lockbox", "sync_400/sequential"];
 
 /// Parallel fetches and CLI start-up (issue 16, items 3, 4 and 6): the sync and CLI figures.
 impl Results {
-    /// Times the CLI (release build, median of 10 whole processes) and adds its figures to
-    /// the counts; a failure is reported and leaves them unmeasured (`null`).
+    /// Times the CLI (the shipped dist build, median of 10 whole processes), takes the binary's
+    /// and the layer zip's sizes, and adds these figures to the counts; a failure is reported and leaves them unmeasured (`null`).
     fn add_cli_figures(&mut self) {
         match cli::measure() {
             Ok(figures) => {
@@ -354,7 +354,7 @@ impl Results {
     }
 
     /// The summary keys of this block, in order.
-    fn io_headline(&self) -> [(&'static str, f64); 3] {
+    fn io_headline(&self) -> [(&'static str, f64); 5] {
         [
             (
                 "sync_400_ratio_vs_sequential",
@@ -362,6 +362,8 @@ impl Results {
             ),
             ("cli_output_local_ms", self.count("cli_output_local_ms")),
             ("cli_get_ssm_ms", self.count("cli_get_ssm_ms")),
+            ("binary_mb", self.count("binary_mb")),
+            ("layer_zip_mb", self.count("layer_zip_mb")),
         ]
     }
 
@@ -369,7 +371,7 @@ impl Results {
     fn io_rows(&self) -> Vec<[String; 4]> {
         let check = |ok: bool| if ok { "met" } else { "MISSED" };
         let ms = |id: &str| format!("{:.2} ms", self.time(id) / 1e6);
-        let [(_, sync), (_, output), (_, get)] = self.io_headline();
+        let [(_, sync), (_, output), (_, get), (_, binary), (_, zip)] = self.io_headline();
         vec![
             [
                 "sync, 200 secrets x 2 labels".into(),
@@ -384,6 +386,12 @@ impl Results {
                     self.count("sync_400_sequential_calls")
                 ),
                 format!("time x{sync:.3} (target <= 0.1: {})", check(sync <= 0.1)),
+            ],
+            [
+                "shipped binary (dist profile) / Lambda layer zip".into(),
+                format!("{binary:.1} MB / {zip:.1} MB"),
+                "38.9 MB release binary before issue 25".into(),
+                "sizes".into(),
             ],
             [
                 "CLI: lockbox output --data-dir (median of 10)".into(),
@@ -531,6 +539,8 @@ mod tests {
             ("fleet_time_vs_ideal", 1.1),
             ("cli_output_local_ms", 1.5),
             ("cli_get_ssm_ms", 5.0),
+            ("binary_mb", 20.5),
+            ("layer_zip_mb", 8.25),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -557,7 +567,9 @@ mod tests {
                 "fill_100k_per_name_ratio_vs_1k",
                 "sync_400_ratio_vs_sequential",
                 "cli_output_local_ms",
-                "cli_get_ssm_ms"
+                "cli_get_ssm_ms",
+                "binary_mb",
+                "layer_zip_mb"
             ]
         );
         // lockbox_dyn_one_thread (30) over lockbox_one_thread (10); threads_1 (90) over
@@ -568,7 +580,9 @@ mod tests {
         assert!((fill - 130.0 / 120.0 / 100.0).abs() < 1e-12);
         assert_eq!(fields["cache_hit_ratio_vs_aws_caching"].as_f64(), Some(2.0));
         assert!(summary.contains("\"cold_100_backend_calls\": 10,"));
-        assert!(summary.contains("\"cli_get_ssm_ms\": 5\n"), "{summary}");
+        assert!(summary.contains("\"cli_get_ssm_ms\": 5,"), "{summary}");
+        assert!(summary.contains("\"layer_zip_mb\": 8.25\n"), "{summary}");
+        assert_eq!(fields["binary_mb"].as_f64(), Some(20.5));
         assert_eq!(fields["cli_output_local_ms"].as_f64(), Some(1.5));
         assert!(results.table().contains("met"));
     }

@@ -8,7 +8,7 @@ use clap::ValueEnum;
 
 use crate::emulator::{self, Kind};
 use crate::steps::{self, Runner, Steps};
-use crate::{LOG_TAIL_LINES, agent_it, airflow_diff, deploy, dotenv_readers, package, vault};
+use crate::{LOG_TAIL_LINES, agent_it, airflow_diff, deb, deploy, dotenv_readers, package, vault};
 
 /// `cargo xtask ci`'s options.
 #[derive(clap::Args)]
@@ -83,6 +83,7 @@ fn ci(no_emulator: bool, runner: Runner) -> Result<()> {
     dotenv_readers::ci_step()?;
     steps.record("dotenv readers", t.elapsed());
     deploy::systemd_verify(&mut steps)?;
+    deb::ci_step(&mut steps, deb::CI_PROFILE)?;
 
     // Doc tests first: they need no emulator, and so the test runner's summary closes the run.
     let result = steps.doc_tests(None).and_then(|()| {

@@ -10,7 +10,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-use crate::{paths, steps};
+use crate::paths;
 
 /// The layer's extension script: Lambda starts every file in /opt/extensions at init.
 const EXTENSION_SCRIPT: &str = "#!/bin/sh\n\
@@ -36,15 +36,40 @@ impl Args {
     }
 }
 
-/// Builds the binary and writes the layer zip.
+/// Builds the binary and writes the layer zip; prints its path and size.
 pub fn run(args: &Args) -> Result<()> {
-    steps::build_lockbox(&args.profile)?;
-    let dir = if args.profile == "dev" {
-        "debug"
-    } else {
-        args.profile.as_str()
-    };
-    let binary = paths::target_dir().join(dir).join("lockbox");
+    let layer = build(&args.profile, args.out.as_deref())?;
+    println!(
+        "{}: {:.1} MB (binary {:.1} MB, {})",
+        paths::show(&layer.zip),
+        megabytes(&layer.zip)?,
+        megabytes(&layer.binary)?,
+        std::env::consts::ARCH
+    );
+    Ok(())
+}
+
+/// A layer zip written by [`build`] and the binary in it.
+pub struct Layer {
+    /// The zip.
+    pub zip: PathBuf,
+    /// The `lockbox` binary it holds, as built.
+    pub binary: PathBuf,
+}
+
+/// The size of `path` in MB (10^6 bytes).
+pub fn megabytes(path: &std::path::Path) -> Result<f64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("stat {}", path.display()))?
+        .len() as f64
+        / 1_000_000.0)
+}
+
+/// Builds `lockbox` with `profile` and writes the layer zip to `out` (default
+/// `target/lambda/lockbox-layer-<arch>.zip`).
+pub fn build(profile: &str, out: Option<&std::path::Path>) -> Result<Layer> {
+    let binary = crate::deb::build_lockbox(profile)?;
+
     let stage = paths::target_dir().join("lambda/layer");
     if stage.exists() {
         std::fs::remove_dir_all(&stage)?;
@@ -58,7 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
     for file in [script, stage.join("bin/lockbox")] {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))?;
     }
-    let out = match &args.out {
+    let out = match out {
         Some(out) => std::path::absolute(out)?,
         None => paths::target_dir().join(format!(
             "lambda/lockbox-layer-{}.zip",
@@ -78,15 +103,5 @@ pub fn run(args: &Args) -> Result<()> {
     if !status.success() {
         bail!("zip failed ({status})");
     }
-    let mb = |p: &std::path::Path| -> Result<f64> {
-        Ok(std::fs::metadata(p)?.len() as f64 / 1_000_000.0)
-    };
-    println!(
-        "{}: {:.1} MB (binary {:.1} MB, {})",
-        paths::show(&out),
-        mb(&out)?,
-        mb(&binary)?,
-        std::env::consts::ARCH
-    );
-    Ok(())
+    Ok(Layer { zip: out, binary })
 }

@@ -8,6 +8,8 @@
 //!   Between clippy and the doc tests, `cargo package` of every publishable crate, then
 //!   `dotenv-readers` (skipped, saying so, without node and npm). Generated
 //!   files (the example policies) are checked by a test, so `cargo test` checks them.
+//! - `cargo xtask deb [--profile P]`: the Debian package (cargo-deb), checked with `dpkg-deb
+//!   --contents` and lintian; also a step of `ci` (after `systemd verify`).
 //! - `cargo xtask it [--emulator moto|localstack] [--docker] [-- ARGS]`: only the integration
 //!   test binaries (`tests/it_*.rs` in any crate) against an emulator and an OpenBao server.
 //! - `cargo xtask emulator start --vault`: a long-lived OpenBao dev server (Vault API).
@@ -38,6 +40,7 @@ mod agent_it;
 mod airflow_diff;
 mod bench;
 mod ci;
+mod deb;
 mod deploy;
 mod dotenv_readers;
 mod emulator;
@@ -116,6 +119,9 @@ enum Command {
     /// (built from `$LOCKBOX_AGENT_SRC`) on a private moto, hits at 1, 16 and 64 connections.
     #[command(name = "bench-load")]
     BenchLoad(load::BenchLoad),
+    /// The Debian package: builds `lockbox` (dist profile), its man pages and completions,
+    /// runs cargo-deb and checks the package with dpkg-deb and lintian (when installed).
+    Deb(deb::Args),
     #[command(name = "lambda-layer")]
     /// A Lambda layer zip: `extensions/lockbox` starting `lockbox serve` as an extension and
     /// the binary under `bin/` (dist profile, host architecture); prints its size.
@@ -163,6 +169,7 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::GenPolicy(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
         Command::BenchLoad(cmd) => cmd.run(),
+        Command::Deb(args) => args.run(),
         Command::LambdaLayer(cmd) => cmd.run(),
         Command::AgentIt(cmd) => cmd.run(),
         Command::DotenvReaders(cmd) => cmd.run(),

@@ -1,14 +1,17 @@
 //! The SSRF token: the first set variable of `ssrf_env_variables`; a `file://PATH` value is
-//! read from that file (trimmed). The file is trusted as a key file is
-//! ([`lockbox_fs::open_protected`], owner-only): a regular file (no symbolic link; a FIFO is
-//! refused at once, not waited on), owned by the serve user or root, that group and others can
-//! neither read nor write, in a directory owned by the serve user or root that group and others
-//! cannot write. A token file holding fewer than [`MIN_TOKEN_LEN`] bytes is refused; a token
-//! that short given directly in the variable is accepted with a warning, because the AWS
-//! agent accepts any token there and its own tests (and users' scripts) start it with a
-//! 14-byte `AWS_TOKEN`.
+//! read from that file (trimmed). The file is trusted as the AWS agent's `/var/run/awssmatoken`
+//! is laid out ([`lockbox_fs::open_protected`]): a regular file (no symbolic link; a FIFO is
+//! refused at once, not waited on), owned by the serve user or root, that others can neither
+//! read nor write and its group cannot write (group read is the point: `lockbox serve
+//! --write-token FILE --token-group G` makes it 0640 for a reader group), in a directory owned
+//! by the serve user or root that group and others cannot write. A token file holding fewer
+//! than [`MIN_TOKEN_LEN`] bytes is refused; a token that short given directly in the variable
+//! is accepted with a warning, because the AWS agent accepts any token there and its own tests
+//! (and users' scripts) start it with a 14-byte `AWS_TOKEN`.
 
 use lockbox_core::{Error, ErrorKind, Result};
+use std::os::unix::fs::MetadataExt;
+
 use lockbox_fs::Readers;
 
 /// Most bytes a token file may hold.
@@ -41,15 +44,32 @@ fn token_from(var: &str, value: String) -> Result<String> {
     let (token, from_file) = match value.strip_prefix("file://") {
         None => (value, false),
         Some(path) => {
-            let bytes =
-                lockbox_fs::read_protected(path.as_ref(), MAX_TOKEN_FILE, Readers::OwnerOnly)
-                    .map_err(|e| {
-                        let kind = match e.kind() {
-                            ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                            _ => ErrorKind::InvalidConfig,
-                        };
-                        Error::new(kind, "serve", format!("{var}: SSRF token file: {e}"))
-                    })?;
+            let file = lockbox_fs::open_protected(path.as_ref(), MAX_TOKEN_FILE, Readers::Anyone)
+                .map_err(|e| {
+                let kind = match e.kind() {
+                    ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::InvalidConfig,
+                };
+                Error::new(kind, "serve", format!("{var}: SSRF token file: {e}"))
+            })?;
+            let mode = file.metadata().mode() & 0o777;
+            if mode & 0o007 != 0 {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    "serve",
+                    format!(
+                        "{var}: SSRF token file: {path} has mode {mode:04o}, so others can \
+                         access it (fix: chmod o-rwx {path})"
+                    ),
+                ));
+            }
+            let bytes = file.read_all().map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidConfig,
+                    "serve",
+                    format!("{var}: SSRF token file: {e}"),
+                )
+            })?;
             let text = String::from_utf8(bytes).map_err(|_| {
                 refused(format!(
                     "{var}: the SSRF token file {path} is not valid UTF-8"
@@ -106,6 +126,11 @@ mod tests {
         assert_eq!(from_file(&file).unwrap(), GOOD);
         chmod(&file, 0o400);
         assert_eq!(from_file(&file).unwrap(), GOOD);
+        // The agent's layout (issue 25): readable by a reader group, as --write-token makes it.
+        chmod(&file, 0o640);
+        assert_eq!(from_file(&file).unwrap(), GOOD);
+        chmod(&file, 0o440);
+        assert_eq!(from_file(&file).unwrap(), GOOD);
     }
 
     /// Issue 23 item 4: a token file holding fewer than 16 bytes is refused at start, naming
@@ -133,14 +158,15 @@ mod tests {
         assert!(from_file(&file).is_ok());
     }
 
-    /// Issue 23 item 4: a token file others can read or write, a symbolic link, a FIFO (which
-    /// hung the start before) or a file in a directory others can write is refused.
+    /// Issue 23 item 4: a token file others can read or write (or its group write), a symbolic
+    /// link, a FIFO (which hung the start before) or a file in a directory others can write is
+    /// refused.
     #[test]
     fn an_untrusted_token_file_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("token");
         std::fs::write(&file, GOOD).unwrap();
-        for bad in [0o644, 0o640, 0o604, 0o660, 0o666] {
+        for bad in [0o644, 0o604, 0o660, 0o666, 0o601] {
             chmod(&file, bad);
             let e = from_file(&file).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{bad:o}: {e}");

@@ -1,6 +1,9 @@
-//! The CLI's start-up figures, measured as whole processes: the release `lockbox` binary,
-//! each command run 10 times after one warm-up run, the median wall time in milliseconds.
+//! The CLI's start-up figures, measured as whole processes on the shipped binary (the `dist`
+//! profile, as in the Debian package and the Lambda layer), each command run 10 times after
+//! one warm-up run, the median wall time in milliseconds; and the shipped sizes.
 //!
+//! - `binary_mb`: the `lockbox` binary, in MB (10^6 bytes).
+//! - `layer_zip_mb`: the Lambda layer zip `cargo xtask lambda-layer` writes, in MB.
 //! - `cli_output_local_ms`: `lockbox output --data-dir DIR` on a node `lockbox init
 //!   --data-dir DIR` created (local keys, no network).
 //! - `cli_get_ssm_ms`: `lockbox get --config FILE NAME` of one SSM parameter on a private moto
@@ -14,17 +17,26 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::emulator::{Kind, Session};
+use crate::paths;
 use crate::util::aws_command;
-use crate::{paths, steps};
 
 /// Runs timed per command.
 const RUNS: usize = 10;
 
-/// Builds the release binary and measures both commands: `(key, median ms)`.
+/// Builds the shipped binary and its layer zip, and measures both commands: `(key, value)`.
 pub fn measure() -> Result<Vec<(&'static str, f64)>> {
-    eprintln!("building the release lockbox binary for the CLI figures");
-    steps::build_release_lockbox()?;
-    let exe = paths::target_dir().join("release/lockbox");
+    let profile = crate::deb::SHIPPED_PROFILE;
+    eprintln!("building the {profile} lockbox binary and layer zip for the CLI figures");
+    let layer = crate::lambda_layer::build(profile, None)?;
+    let sizes = [
+        ("binary_mb", crate::lambda_layer::megabytes(&layer.binary)?),
+        ("layer_zip_mb", crate::lambda_layer::megabytes(&layer.zip)?),
+    ];
+    eprintln!(
+        "cli: binary {:.1} MB, layer zip {:.1} MB ({profile})",
+        sizes[0].1, sizes[1].1
+    );
+    let exe = layer.binary;
     let work = paths::target_dir()
         .join("lockbox-bench")
         .join(format!("cli-{}", std::process::id()));
@@ -32,7 +44,7 @@ pub fn measure() -> Result<Vec<(&'static str, f64)>> {
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let result = measure_in(&exe, &work);
     let _ = std::fs::remove_dir_all(&work);
-    result
+    Ok(sizes.into_iter().chain(result?).collect())
 }
 
 fn measure_in(exe: &Path, work: &Path) -> Result<Vec<(&'static str, f64)>> {
