@@ -15,115 +15,44 @@
 //! then `LOCKBOX_IT_MOTO_SERVER=/tmp/pol-venv/bin/moto_server cargo test -p lockbox-cli --test it_policy`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lockbox_testkit::cli::{stderr, workspace_root};
+use lockbox_testkit::moto::{self, PrivateMoto, free_port};
 
 use lockbox_testkit::cli::output_of_init;
 use lockbox_testkit::tag;
 use serde_json::{Value, json};
 
-const ENV_MOTO_SERVER: &str = "LOCKBOX_IT_MOTO_SERVER";
 const ACCOUNT: &str = "123456789012"; // moto's default account
 const REGION: &str = "us-east-1";
 
 fn moto_executable(test: &str) -> Option<PathBuf> {
-    match std::env::var(ENV_MOTO_SERVER) {
-        Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: {ENV_MOTO_SERVER} is not set (the path of a moto_server \
-                 executable; `cargo xtask` sets it). These tests need a private moto server \
-                 because they turn on IAM enforcement."
-            );
-            None
-        }
-    }
+    moto::executable(
+        test,
+        "These tests need a private moto server because they turn on IAM enforcement.",
+    )
 }
 
-/// A private moto server on 127.0.0.1; killed when dropped, also when a test panics.
-struct MotoServer {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// A private moto server on 127.0.0.1 with IAM calls; killed when dropped.
+struct MotoServer(PrivateMoto);
 
 impl MotoServer {
     fn start(exe: &Path) -> MotoServer {
-        let mut last_log = String::new();
-        for _attempt in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let log = dir.path().join("moto.log");
-            let port = free_port();
-            let child = Command::new(exe)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).unwrap())
-                .stderr(std::fs::File::create(dir.path().join("moto.err")).unwrap())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-            let mut server = MotoServer {
-                child,
-                port,
-                log,
-                _dir: dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // exited (port taken?): try another port
-                }
-                if let Ok((200, _)) = server.try_iam(&[("Action", "ListUsers")]) {
-                    return server;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            last_log = server.log_tail();
-        }
-        panic!("moto server did not answer; its log:\n{last_log}");
+        let probe =
+            |m: &PrivateMoto| matches!(try_iam(m.port(), &[("Action", "ListUsers")]), Ok((200, _)));
+        MotoServer(PrivateMoto::start(exe, &[], probe))
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn log_tail(&self) -> String {
-        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.push_str(
-            &std::fs::read_to_string(self.log.with_file_name("moto.err")).unwrap_or_default(),
-        );
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// One IAM query-API call (moto accepts any signature; the credential scope names the
-    /// service).
-    fn try_iam(&self, params: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
-        let mut body = String::from("Version=2010-05-08");
-        for (k, v) in params {
-            body.push('&');
-            body.push_str(&form_encode(k));
-            body.push('=');
-            body.push_str(&form_encode(v));
-        }
-        http(
-            self.port,
-            "POST",
-            "/",
-            &[
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Authorization", &authorization("iam")),
-            ],
-            body.as_bytes(),
-        )
+        format!("http://127.0.0.1:{}", self.0.port())
     }
 
     fn iam(&self, params: &[(&str, &str)]) -> String {
-        let (status, body) = self.try_iam(params).unwrap();
+        let (status, body) = try_iam(self.0.port(), params).unwrap();
         assert_eq!(status, 200, "IAM {params:?}: {body}");
         body
     }
@@ -148,7 +77,7 @@ impl MotoServer {
     fn create_secret(&self, name: &str, value: &str) -> String {
         let body = json!({"Name": name, "SecretString": value}).to_string();
         let (status, answer) = http(
-            self.port,
+            self.0.port(),
             "POST",
             "/",
             &[
@@ -168,7 +97,7 @@ impl MotoServer {
     fn put_parameter(&self, name: &str, value: &str) {
         let body = json!({"Name": name, "Value": value, "Type": "String"}).to_string();
         let (status, answer) = http(
-            self.port,
+            self.0.port(),
             "POST",
             "/",
             &[
@@ -185,7 +114,7 @@ impl MotoServer {
     /// Turns IAM enforcement on: every later call is checked.
     fn enforce(&self) {
         let (status, body) = http(
-            self.port,
+            self.0.port(),
             "POST",
             "/moto-api/reset-auth",
             &[("Content-Type", "text/plain")],
@@ -196,19 +125,26 @@ impl MotoServer {
     }
 }
 
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// One IAM query-API call (moto accepts any signature; the credential scope names the
+/// service).
+fn try_iam(port: u16, params: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+    let mut body = String::from("Version=2010-05-08");
+    for (k, v) in params {
+        body.push('&');
+        body.push_str(&form_encode(k));
+        body.push('=');
+        body.push_str(&form_encode(v));
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    http(
+        port,
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", &authorization("iam")),
+        ],
+        body.as_bytes(),
+    )
 }
 
 fn authorization(service: &str) -> String {

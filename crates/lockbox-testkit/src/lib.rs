@@ -12,12 +12,14 @@
 //!   can hold fetches at a gate.
 //! - [`lambda_api`] (feature `lambda`): a local Lambda Extensions API.
 //! - [`cli`]: the built `lockbox` binary in a clean environment.
+//! - [`moto`]: a private moto server, for tests that change server-wide state or serve TLS.
 //! - [`conformance`]: the behaviour every backend promises, one function per behaviour, and
 //!   [`conformance_tests!`] to run them all as separate tests.
 
 pub mod cli;
 pub mod conformance;
 mod faulty;
+pub mod moto;
 pub mod wire;
 
 #[cfg(feature = "aws")]
