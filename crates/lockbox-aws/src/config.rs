@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
@@ -14,6 +16,40 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long one call attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// aws-config's provider settings with lockbox's HTTP client, for providers built outside
+/// [`SdkOptions::loader`] (the region chain, a credentials file that assumes a role): lockbox
+/// builds aws-config without the SDK's default HTTP client, so a provider given no client
+/// could not reach instance metadata or STS.
+pub fn provider_config() -> ProviderConfig {
+    ProviderConfig::default().with_http_client(LazyTlsClient::shared())
+}
+
+/// aws-config's region chain: AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the
+/// AWS config files, instance metadata (through [`provider_config`]'s client). `None` when
+/// none of them names a region.
+pub async fn region_from_chain() -> Option<String> {
+    use aws_config::meta::region::RegionProviderChain;
+    let config = provider_config();
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(
+        aws_config::profile::ProfileFileRegionProvider::builder()
+            .configure(&config)
+            .build(),
+    )
+    .or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .configure(&config)
+            .build(),
+    );
+    chain
+        .region()
+        .await
+        .filter(|r| !r.as_ref().is_empty())
+        .map(|r| r.to_string())
+}
 
 /// Where and as whom to reach AWS. Whatever is `None` comes from aws-config's default chains
 /// (environment, profile, SSO, web identity, IMDS; `AWS_ENDPOINT_URL` for the endpoint).
@@ -63,7 +99,7 @@ impl SdkOptions {
     /// aws-config's loader with these options, the SDK's own retries off unless
     /// [`SdkOptions::sdk_retries`] (wrap backends in `lockbox_core::Retry` so attempts are
     /// counted once) and the [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`] timeouts. Its HTTP
-    /// client is the SDK's default one (rustls with aws-lc, the system's roots, proxies from
+    /// client is the SDK's default one (rustls, with ring; the system's roots; proxies from
     /// the environment), except that the TLS side, and so the system's root certificates, is
     /// loaded only when a request goes to an `https` URL: a command against a plain-HTTP
     /// endpoint (an emulator) never reads them.
@@ -89,6 +125,11 @@ impl SdkOptions {
         }
         if let Some(credentials) = &self.credentials {
             loader = loader.credentials_provider(credentials.clone());
+        } else if keys_in_environment() {
+            // aws-config's default chain tries the environment first and stops there when it
+            // holds keys: naming that provider gives the same credentials without building
+            // the rest of the chain (its STS, SSO, ECS and instance-metadata clients).
+            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
         }
         loader
     }
@@ -97,6 +138,14 @@ impl SdkOptions {
     pub async fn load(&self) -> SdkConfig {
         self.loader().load().await
     }
+}
+
+/// Whether the environment holds the keys aws-config's environment provider reads: a
+/// non-blank `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (or its older name
+/// `SECRET_ACCESS_KEY`), as that provider checks them.
+fn keys_in_environment() -> bool {
+    let set = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    set("AWS_ACCESS_KEY_ID") && (set("AWS_SECRET_ACCESS_KEY") || set("SECRET_ACCESS_KEY"))
 }
 
 #[cfg(test)]

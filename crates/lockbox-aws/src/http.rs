@@ -1,6 +1,6 @@
 //! The SDK's HTTP client, with its TLS side built on the first `https` request.
 //!
-//! The SDK's default client (aws-smithy-http-client on hyper, rustls with aws-lc) builds a
+//! The SDK's default client (aws-smithy-http-client on hyper, rustls) builds a
 //! connector that speaks both `http` and `https`, and building it loads the system's root
 //! certificates (every file under the system's certificate paths): milliseconds a command
 //! pays even when it only talks to a plain-HTTP emulator. [`LazyTlsClient`] sends `http://`
@@ -19,6 +19,14 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+/// lockbox's HTTP client for the SDK: plain HTTP for `http://` endpoints, rustls (with ring and
+/// the system's roots) built on the first `https://` request. Every config
+/// [`crate::SdkOptions`] loads has it; a config built by hand needs it too, since lockbox
+/// builds aws-config without the SDK's default client.
+pub fn http_client() -> SharedHttpClient {
+    LazyTlsClient::shared()
+}
 
 /// An HTTP client whose TLS connector (and root certificates) is built on first use.
 #[derive(Clone, Debug)]
@@ -66,12 +74,15 @@ fn connector_builder(
     builder
 }
 
-/// The SDK's default HTTPS client: rustls with aws-lc and the system's roots.
+/// The SDK's HTTPS client: rustls with ring and the system's roots. ring, not the SDK's
+/// default aws-lc: ring is already in the tree (aws-config's SSO, reqwest), and one crypto
+/// library instead of two keeps the shipped binary smaller and its start shorter (aws-lc
+/// probes the CPU in a constructor every process runs).
 fn tls_client() -> SharedHttpClient {
     Builder::new().build_with_connector_fn(|settings, components| {
         connector_builder(settings, components)
             .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
+                tls::rustls_provider::CryptoMode::Ring,
             ))
             .build()
     })

@@ -30,9 +30,13 @@ pub use aws_credential_types::{Credentials, provider::SharedCredentialsProvider}
 #[cfg(feature = "sdk")]
 pub use aws_smithy_types::DateTime;
 #[cfg(feature = "sdk")]
-pub use config::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions};
+pub use config::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, SdkOptions, provider_config, region_from_chain,
+};
 #[cfg(feature = "sdk")]
 pub use error::{AwsFailure, Transport};
+#[cfg(feature = "sdk")]
+pub use http::http_client;
 pub use status::{common_kind, service_detail, service_kind, status_kind};
 
 mod status;

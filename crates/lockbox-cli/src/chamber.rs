@@ -103,7 +103,7 @@ pub async fn open(service: &str, recursive: bool) -> lockbox_core::Result<Arc<dy
     let backend = check_backend(std::env::var(ENV_BACKEND).ok().as_deref())?;
     let region = match std::env::var(ENV_REGION).ok().filter(|r| !r.is_empty()) {
         Some(r) => r,
-        None => crate::region::from_chain().await.ok_or_else(|| {
+        None => lockbox_aws::region_from_chain().await.ok_or_else(|| {
             Error::input(
                 ErrorKind::InvalidConfig,
                 format!(

@@ -26,7 +26,6 @@ mod chamber_sm;
 mod commands;
 mod man_pages;
 mod progress;
-mod region;
 mod report;
 mod sensitive;
 

@@ -145,6 +145,7 @@ async fn load(path: &Path) -> Result<Credentials, CredentialsError> {
         .with_file(EnvConfigFileKind::Credentials, path)
         .build();
     ProfileFileCredentialsProvider::builder()
+        .configure(&lockbox_aws::provider_config())
         .profile_files(files)
         .build()
         .provide_credentials()

@@ -25,10 +25,12 @@ pub const REGION: &str = "us-east-1";
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shared SDK configuration for `endpoint`: static `test`/`test` credentials, [`REGION`], no
-/// SDK retries, a 2 s connect timeout and `attempt_timeout` per attempt.
+/// SDK retries, a 2 s connect timeout and `attempt_timeout` per attempt, and lockbox's own
+/// HTTP client (the one [`lockbox_aws::SdkOptions`] gives every command).
 pub fn sdk_config(endpoint: &str, attempt_timeout: Duration) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(lockbox_aws::http_client())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(

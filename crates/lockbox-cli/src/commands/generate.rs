@@ -68,7 +68,7 @@ pub async fn run(args: GenerateArgs) -> lockbox_core::Result<Generated> {
     );
     if aws
         && !extra.contains_key("region")
-        && let Some(region) = crate::region::from_chain().await
+        && let Some(region) = lockbox_aws::region_from_chain().await
     {
         extra.insert("region".into(), region);
     }

@@ -341,7 +341,7 @@ async fn region(given: Option<&str>, manifest: &Manifest) -> anyhow::Result<Stri
     if let Some(region) = given {
         return Ok(region.to_owned());
     }
-    if let Some(region) = crate::region::from_chain().await {
+    if let Some(region) = lockbox_aws::region_from_chain().await {
         return Ok(region);
     }
     manifest
