@@ -117,3 +117,61 @@ pub fn check_label(label: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rule_says_what_is_wrong_with_kind_invalid_name() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+        for ok in ["db", "a/b_c+d=e.f@g-h", arn] {
+            assert!(check_secret_id(ok).is_ok(), "{ok}");
+        }
+        for (id, want) in [
+            ("", "must not be empty"),
+            ("a b", "secret name \"a b\" has ' '"),
+            (
+                "arn:aws:ssm:us-east-1:1:parameter/x",
+                "is an ARN of service \"ssm\"",
+            ),
+            (
+                "arn:aws:secretsmanager::1:secret:x",
+                "partition, region and account must be set",
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:1:key:x",
+                "is not a secret ARN",
+            ),
+        ] {
+            let e = check_secret_id(id).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidName);
+            assert!(e.message().contains(want), "{id}: {e}");
+        }
+        assert!(check_secret_id(&"a".repeat(MAX_ID_LEN + 1)).is_err());
+        assert!(check_secret_id(&"a".repeat(MAX_NAME_LEN + 1)).is_err());
+
+        assert!(check_label("blue").is_ok());
+        assert_eq!(
+            check_label("").unwrap_err().message(),
+            "a staging label must not be empty"
+        );
+        assert!(
+            check_label("a\tb")
+                .unwrap_err()
+                .message()
+                .contains("whitespace")
+        );
+        assert!(check_label(&"l".repeat(MAX_LABEL_LEN + 1)).is_err());
+
+        assert!(check_resource_id("my-resource:1_x").is_ok());
+        assert_eq!(
+            check_resource_id("").unwrap_err().message(),
+            "must be 1-128 characters"
+        );
+        assert_eq!(
+            check_resource_id("a.b").unwrap_err().message(),
+            "\"a.b\" has '.'; resource ids and names use only letters, digits and :_-"
+        );
+    }
+}

@@ -105,7 +105,7 @@ pub struct SnapshotSecret {
     /// The Greengrass v1 resource `Name` the manifest gave it, if any.
     pub resource_name: Option<String>,
     /// Distinct versions, each once with all its stages (sorted), value in clear (in a
-    /// zeroizing [`SecretValue`]).
+    /// zeroizing [`SecretValue`](lockbox_core::SecretValue)).
     pub versions: Vec<SecretVersion>,
 }
 
