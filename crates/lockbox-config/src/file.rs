@@ -8,7 +8,7 @@ use lockbox_core::{Error, ErrorKind, PutMode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::strict::StrictJsonError;
+use crate::strict::{StrictJsonError, type_name};
 
 /// The file name `lockbox generate` writes by default, as Polygon Edge does.
 pub const DEFAULT_CONFIG_FILE: &str = "secretsManagerConfig.json";
@@ -165,7 +165,7 @@ impl SecretsManagerConfig {
                 Value::String(s) => Ok(Some(s.clone())),
                 other => Err(Error::invalid_config(
                     key,
-                    format!("must be a string, not {}", kind(other)),
+                    format!("must be a string, not {}", type_name(other)),
                 )),
             }
         };
@@ -226,30 +226,22 @@ impl SecretsManagerConfig {
 
     /// Reads and validates a config file; errors name the file.
     pub fn read(path: &Path) -> Result<Self, Error> {
-        // Non-blocking (a FIFO is refused at once), a regular file, at most 4 MiB.
-        let bytes =
-            lockbox_fs::read_regular(path, lockbox_fs::MAX_INPUT_FILE_LEN).map_err(|e| {
-                let (kind, message) = match &e {
-                    lockbox_fs::FsError::Io { source, .. } => (
-                        match source.kind() {
-                            std::io::ErrorKind::NotFound => ErrorKind::InvalidConfig,
-                            std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-                            _ => ErrorKind::Backend,
-                        },
-                        format!("cannot read config file {}: {source}", path.display()),
-                    ),
-                    other => (other.kind(), format!("cannot read config file: {other}")),
-                };
-                Error::input(kind, message)
-            })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::input(
-                ErrorKind::InvalidConfig,
-                format!(
-                    "cannot read config file {}: stream did not contain valid UTF-8",
-                    path.display()
+        // Non-blocking (a FIFO is refused at once), a regular file, at most 4 MiB, UTF-8.
+        let text = crate::strict::read_text(path).map_err(|e| {
+            let (kind, message) = match &e {
+                lockbox_fs::FsError::Io { source, .. } => (
+                    match source.kind() {
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData => {
+                            ErrorKind::InvalidConfig
+                        }
+                        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                        _ => ErrorKind::Backend,
+                    },
+                    format!("cannot read config file {}: {source}", path.display()),
                 ),
-            )
+                other => (other.kind(), format!("cannot read config file: {other}")),
+            };
+            Error::input(kind, message)
         })?;
         let text = zeroize::Zeroizing::new(text);
         let config = Self::from_json(&text).map_err(|e| {
@@ -321,7 +313,7 @@ fn extra_map(raw: &Value) -> Result<BTreeMap<String, String>, Error> {
         other => {
             return Err(Error::invalid_config(
                 "extra",
-                format!("must be an object, not {}", kind(other)),
+                format!("must be an object, not {}", type_name(other)),
             ));
         }
     };
@@ -330,16 +322,12 @@ fn extra_map(raw: &Value) -> Result<BTreeMap<String, String>, Error> {
         let Value::String(value) = value else {
             return Err(Error::invalid_config(
                 crate::extra_field(key),
-                format!("must be a string, not {}", kind(value)),
+                format!("must be a string, not {}", type_name(value)),
             ));
         };
         map.insert(key.clone(), value.clone());
     }
     Ok(map)
-}
-
-fn kind(v: &Value) -> &'static str {
-    crate::strict::type_name(v)
 }
 
 /// True for names shaped like AWS regions: `us-east-1`, `us-gov-west-1`, `cn-north-1`.
@@ -367,6 +355,22 @@ mod tests {
         "namespace": "",
         "extra": {"region": "us-east-1", "ssm-parameter-path": "/polygon-edge/nodes"}
     }"#;
+
+    #[test]
+    fn a_config_file_that_is_not_utf8_is_an_invalid_config_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, b"{\"type\": \"\xff\"}").unwrap();
+        let e = SecretsManagerConfig::read(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(
+            e.message(),
+            format!(
+                "cannot read config file {}: stream did not contain valid UTF-8",
+                path.display()
+            )
+        );
+    }
 
     #[test]
     fn reads_polygon_edge_output() {

@@ -5,14 +5,21 @@
 //! keys equal regardless of case (`type` and `TYPE`), at any depth, and says where. It works in
 //! one pass with a hash set per object, so its time is linear in the size of the text; nesting
 //! is bounded by serde_json's recursion limit (128).
+//!
+//! Beside it, the helpers the readers of such files share: [`parse_file`] (errors that name
+//! the file), [`only_keys`], [`type_name`] and [`read_text`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
+use std::path::Path;
 
+use lockbox_core::Error;
+use lockbox_fs::FsError;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+use zeroize::Zeroize;
 
 /// The key under which serde_json's `arbitrary_precision` feature hands a number to a visitor.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
@@ -239,6 +246,71 @@ pub fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// Parses `text` as strict JSON (see [`parse`]) with errors that name `source` (usually the
+/// file's path): `{source}: not valid JSON: ...`, or `{source}: cloudSecrets[0].Labels:
+/// duplicates "labels" (line 3; ...)`. The reader of the JSON files users write for
+/// lockbox-resources (manifests, consumers files).
+pub fn parse_file(text: &str, source: &str) -> Result<Value, Error> {
+    parse(text).map_err(|e| match e {
+        StrictJsonError::Syntax { message, .. } => {
+            Error::invalid_config(source, format_args!("not valid JSON: {message}"))
+        }
+        StrictJsonError::DuplicateKey {
+            ref first, line, ..
+        } => Error::invalid_config(
+            format_args!("{source}: {}", e.key_path().unwrap_or_default()),
+            format_args!(
+                "duplicates {first:?} (line {line}; keys are matched ignoring case, and \
+                 each may be given once)"
+            ),
+        ),
+    })
+}
+
+/// Refuses any key of `fields` not in `allowed`, naming it as `{at}{key}` (`at` names the
+/// file and the object, e.g. `"manifest.json: Resources[0]."`); keys are matched exactly, with
+/// a hint when only the case differs (`did you mean "Id"?`).
+pub fn only_keys(fields: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Error> {
+    for key in fields.keys() {
+        if allowed.contains(&key.as_str()) {
+            continue;
+        }
+        let hint = match allowed.iter().find(|a| a.eq_ignore_ascii_case(key)) {
+            Some(a) => format!("unknown key; did you mean {a:?}? (keys are matched exactly)"),
+            None => format!(
+                "unknown key; expected {}",
+                allowed
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return Err(Error::invalid_config(format_args!("{at}{key}"), hint));
+    }
+    Ok(())
+}
+
+/// Reads the text of a file a user points lockbox at (a config file, a manifest): a regular
+/// file ([`lockbox_fs::read_regular`]: a FIFO is refused at once), at most
+/// [`lockbox_fs::MAX_INPUT_FILE_LEN`] bytes, UTF-8. Text that is not UTF-8 is an
+/// [`FsError::Io`] of kind `InvalidData` ("stream did not contain valid UTF-8", as
+/// `std::fs::read_to_string` says), and the bytes read are wiped.
+pub fn read_text(path: &Path) -> Result<String, FsError> {
+    let bytes = lockbox_fs::read_regular(path, lockbox_fs::MAX_INPUT_FILE_LEN)?;
+    String::from_utf8(bytes).map_err(|e| {
+        e.into_bytes().zeroize();
+        FsError::Io {
+            path: path.to_owned(),
+            action: "read",
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +378,52 @@ mod tests {
         let body: Vec<String> = (0..50_000).map(|i| format!("\"k{i}\": {i}")).collect();
         let v = parse(&format!("{{{}}}", body.join(","))).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 50_000);
+    }
+
+    #[test]
+    fn read_text_refuses_bytes_that_are_not_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        std::fs::write(&path, b"{\"a\": \"\xff\"}").unwrap();
+        let e = read_text(&path).unwrap_err();
+        assert_eq!(e.io_kind(), std::io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().contains("stream did not contain valid UTF-8"),
+            "{e}"
+        );
+        std::fs::write(&path, "{\"a\": \"é\"}").unwrap();
+        assert_eq!(read_text(&path).unwrap(), "{\"a\": \"é\"}");
+        assert!(
+            read_text(&dir.path().join("none"))
+                .unwrap_err()
+                .is_not_found()
+        );
+    }
+
+    #[test]
+    fn parse_file_and_only_keys_name_the_file_and_the_key() {
+        let e = parse_file("{", "m.json").unwrap_err();
+        assert!(e.to_string().contains("m.json: not valid JSON"), "{e}");
+        let e = parse_file(r#"{"a": {"k": 1, "K": 2}}"#, "m.json").unwrap_err();
+        assert!(
+            e.to_string().contains("m.json: a.K: duplicates \"k\""),
+            "{e}"
+        );
+        let Value::Object(v) = serde_json::json!({"id": 1}) else {
+            unreachable!()
+        };
+        let e = only_keys(&v, &["Id", "Name"], "m.json: Resources[0].").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("m.json: Resources[0].id: unknown key; did you mean \"Id\"?"),
+            "{e}"
+        );
+        let e = only_keys(&v, &["Name"], "m.json: ").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown key; expected \"Name\""),
+            "{e}"
+        );
+        assert!(only_keys(&v, &["id"], "").is_ok());
     }
 
     proptest! {

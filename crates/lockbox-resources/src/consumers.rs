@@ -53,7 +53,9 @@ use lockbox_core::{Error, ErrorKind, Result};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::manifest::{check_resource_id, invalid_rule, only_keys, parse_json};
+use lockbox_config::strict::{only_keys, parse_file};
+
+use crate::manifest::{check_resource_id, invalid_rule};
 use crate::store::SecretInfo;
 
 /// The top-level key of a consumers file.
@@ -233,7 +235,7 @@ impl Consumers {
 
     /// Parses and validates consumers text; `source` names it in errors (usually the path).
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let root = parse_json(text, source)?;
+        let root = parse_file(text, source)?;
         let Value::Object(root) = root else {
             return Err(Error::invalid_config(
                 source,

@@ -9,7 +9,7 @@
 //! # Files
 //! - Store: `<store dir>/secrets.sealed` ([`STORE_FILE`]), one JSON file, mode 0600, directory
 //!   0700, replaced atomically (temporary file, fsync, rename, directory fsync) by each
-//!   successful sync. Format: see [`sealed`](crate::sealed).
+//!   successful sync. Format: see [`sealed`].
 //! - Key: by default `<store dir>.key`, a sibling of the store directory (for store
 //!   `/var/lib/lockbox/resources`, `/var/lib/lockbox/resources.key`; see
 //!   [`default_key_file`]): 64 hex characters, created with mode 0600 on the first sync. A key
