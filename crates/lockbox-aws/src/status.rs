@@ -115,6 +115,23 @@ mod tests {
     }
 
     #[test]
+    fn the_codes_every_service_shares_have_kinds() {
+        for (code, kind) in [
+            ("AccessDeniedException", ErrorKind::PermissionDenied),
+            ("ThrottlingException", ErrorKind::Throttled),
+            ("RequestLimitExceeded", ErrorKind::Throttled),
+            ("ExpiredTokenException", ErrorKind::Unauthenticated),
+            ("UnrecognizedClientException", ErrorKind::Unauthenticated),
+            ("InternalServerError", ErrorKind::Unavailable),
+        ] {
+            assert_eq!(common_kind(code), Some(kind), "{code}");
+            // With no code of its own, a service gets the shared kind, not its status's.
+            assert_eq!(service_kind(code, "", Some(400), none), kind, "{code}");
+        }
+        assert_eq!(common_kind("ValidationException"), None);
+    }
+
+    #[test]
     fn the_service_table_comes_first_then_common_codes_then_message() {
         let table = |code: &str| (code == "Mine").then_some(ErrorKind::NotFound);
         assert_eq!(
