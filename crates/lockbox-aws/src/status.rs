@@ -115,18 +115,33 @@ mod tests {
     }
 
     #[test]
-    fn the_codes_every_service_shares_have_kinds() {
-        for (code, kind) in [
-            ("AccessDeniedException", ErrorKind::PermissionDenied),
-            ("ThrottlingException", ErrorKind::Throttled),
-            ("RequestLimitExceeded", ErrorKind::Throttled),
-            ("ExpiredTokenException", ErrorKind::Unauthenticated),
-            ("UnrecognizedClientException", ErrorKind::Unauthenticated),
-            ("InternalServerError", ErrorKind::Unavailable),
-        ] {
-            assert_eq!(common_kind(code), Some(kind), "{code}");
-            // With no code of its own, a service gets the shared kind, not its status's.
-            assert_eq!(service_kind(code, "", Some(400), none), kind, "{code}");
+    fn every_shared_code_has_its_kind_before_the_status_decides() {
+        let table = [
+            (
+                ErrorKind::PermissionDenied,
+                "AccessDeniedException AccessDenied AuthorizationError",
+            ),
+            (
+                ErrorKind::Throttled,
+                "ThrottlingException Throttling TooManyRequestsException RequestLimitExceeded",
+            ),
+            (
+                ErrorKind::Unauthenticated,
+                "UnrecognizedClientException InvalidClientTokenId ExpiredTokenException \
+                 ExpiredToken InvalidSignatureException IncompleteSignature \
+                 MissingAuthenticationToken",
+            ),
+            (
+                ErrorKind::Unavailable,
+                "InternalFailure InternalServerError ServiceUnavailable",
+            ),
+        ];
+        for (kind, codes) in table {
+            for code in codes.split_whitespace() {
+                assert_eq!(common_kind(code), Some(kind), "{code}");
+                // A service without a code of its own gets the shared kind, not the status's.
+                assert_eq!(service_kind(code, "", Some(400), none), kind, "{code}");
+            }
         }
         assert_eq!(common_kind("ValidationException"), None);
     }
