@@ -244,7 +244,7 @@ impl SsmServer {
 pub fn ssm_backend(client: aws_sdk_ssm::Client, node: &str) -> SsmBackend {
     let settings = SsmSettings {
         region: "us-east-1".into(),
-        parameter_path: PATH.into(),
+        path: PATH.into(),
         node_name: node.into(),
         kms_key_id: None,
         endpoint_url: None,

@@ -138,6 +138,21 @@ impl SdkOptions {
     pub async fn load(&self) -> SdkConfig {
         self.loader().load().await
     }
+
+    /// Loads the SDK config for `region` and, when given, a custom endpoint: what each service
+    /// client's `connect` does. `InvalidConfig` naming `region` when it is empty.
+    pub async fn load_for(
+        region: &str,
+        endpoint_url: Option<&str>,
+    ) -> lockbox_core::Result<SdkConfig> {
+        if region.is_empty() {
+            return Err(lockbox_core::Error::invalid_config(
+                "region",
+                "must not be empty",
+            ));
+        }
+        Ok(Self::new(region, endpoint_url).load().await)
+    }
 }
 
 /// Whether the environment holds the keys aws-config's environment provider reads: a
@@ -170,5 +185,19 @@ mod tests {
         .load()
         .await;
         assert!(sdk.retry_config().is_some_and(|r| r.max_attempts() > 1));
+    }
+
+    #[tokio::test]
+    async fn an_empty_region_is_refused_before_loading() {
+        let e = SdkOptions::load_for("", None).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: region: must not be empty"
+        );
+        let sdk = SdkOptions::load_for("eu-west-1", Some("http://127.0.0.1:1"))
+            .await
+            .unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:1"));
     }
 }

@@ -115,6 +115,38 @@ mod tests {
     }
 
     #[test]
+    fn every_shared_code_has_its_kind_before_the_status_decides() {
+        let table = [
+            (
+                ErrorKind::PermissionDenied,
+                "AccessDeniedException AccessDenied AuthorizationError",
+            ),
+            (
+                ErrorKind::Throttled,
+                "ThrottlingException Throttling TooManyRequestsException RequestLimitExceeded",
+            ),
+            (
+                ErrorKind::Unauthenticated,
+                "UnrecognizedClientException InvalidClientTokenId ExpiredTokenException \
+                 ExpiredToken InvalidSignatureException IncompleteSignature \
+                 MissingAuthenticationToken",
+            ),
+            (
+                ErrorKind::Unavailable,
+                "InternalFailure InternalServerError ServiceUnavailable",
+            ),
+        ];
+        for (kind, codes) in table {
+            for code in codes.split_whitespace() {
+                assert_eq!(common_kind(code), Some(kind), "{code}");
+                // A service without a code of its own gets the shared kind, not the status's.
+                assert_eq!(service_kind(code, "", Some(400), none), kind, "{code}");
+            }
+        }
+        assert_eq!(common_kind("ValidationException"), None);
+    }
+
+    #[test]
     fn the_service_table_comes_first_then_common_codes_then_message() {
         let table = |code: &str| (code == "Mine").then_some(ErrorKind::NotFound);
         assert_eq!(

@@ -125,7 +125,7 @@ pub async fn open(service: &str, recursive: bool) -> lockbox_core::Result<Arc<dy
     }
     let settings = lockbox_ssm::SsmSettings {
         region,
-        parameter_path: "/".into(),
+        path: "/".into(),
         node_name: service.to_owned(),
         kms_key_id: Some(kms_key(std::env::var(ENV_KMS_KEY).ok().as_deref())),
         endpoint_url: std::env::var(ENV_SSM_ENDPOINT)

@@ -45,7 +45,7 @@ pub async fn open(
         } => {
             let backend = lockbox_ssm::SsmBackend::connect(lockbox_ssm::SsmSettings {
                 region,
-                parameter_path,
+                path: parameter_path,
                 node_name: config.name.clone(),
                 kms_key_id,
                 endpoint_url: config.server_url.clone(),
@@ -62,7 +62,7 @@ pub async fn open(
             let backend = lockbox_secretsmanager::SecretsManagerBackend::connect(
                 lockbox_secretsmanager::SecretsManagerSettings {
                     region,
-                    secrets_manager_path,
+                    path: secrets_manager_path,
                     node_name: config.name.clone(),
                     kms_key_id,
                     endpoint_url: config.server_url.clone(),

@@ -134,6 +134,29 @@ impl Error {
         Self::input(ErrorKind::InvalidConfig, format!("{field}: {rule}"))
     }
 
+    /// `Unsupported` from `backend`: `version` of secret `name` selects a kind of version the
+    /// backend does not keep. `has` says what it keeps (such as "SSM parameters have version
+    /// numbers and labels"); the message reads `<has>, not <kind of version> (<version>)`.
+    pub fn unsupported_version(
+        backend: &'static str,
+        name: impl fmt::Display,
+        version: &crate::Version,
+        has: &str,
+    ) -> Self {
+        use crate::Version;
+        let (kind, value) = match version {
+            Version::Current => ("the current version", None),
+            Version::Number(n) => ("version numbers", Some(n.to_string())),
+            Version::Label(label) => ("labels", Some(format!("{label:?}"))),
+            Version::Id(id) => ("version ids", Some(format!("{id:?}"))),
+        };
+        let message = match value {
+            Some(value) => format!("{has}, not {kind} ({value})"),
+            None => format!("{has}, not {kind}"),
+        };
+        Self::new(ErrorKind::Unsupported, backend, message).with_secret(name)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -232,6 +255,33 @@ mod tests {
             e.backend(),
             "",
             "no pseudo backend for lockbox's own checks"
+        );
+    }
+
+    #[test]
+    fn unsupported_versions_say_what_the_backend_keeps() {
+        let e = Error::unsupported_version(
+            "aws-ssm",
+            "k",
+            &crate::Version::Id("abc".into()),
+            "SSM parameters have version numbers and labels",
+        );
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(e.secret(), Some("k"));
+        assert_eq!(
+            e.to_string(),
+            "aws-ssm: secret k: unsupported: SSM parameters have version numbers and labels, \
+             not version ids (\"abc\")"
+        );
+        let e = Error::unsupported_version(
+            "aws-secretsmanager",
+            "k",
+            &crate::Version::Number(3),
+            "Secrets Manager versions have ids and staging labels",
+        );
+        assert_eq!(
+            e.message(),
+            "Secrets Manager versions have ids and staging labels, not version numbers (3)"
         );
     }
 

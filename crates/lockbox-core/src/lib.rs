@@ -5,6 +5,7 @@
 //! whether a secret lives on local disk, in memory or in a cloud service.
 #![cfg_attr(doctest, doc = include_str!("../README.md"))]
 
+mod batch;
 mod error;
 mod manager;
 mod memory;
@@ -12,6 +13,7 @@ mod name;
 mod retry;
 mod value;
 
+pub use batch::get_many_by_key;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{GetFuture, PutMode, SecretsManager, SecretsManagerExt, Version, VersionInfo};
 pub use memory::MemoryBackend;

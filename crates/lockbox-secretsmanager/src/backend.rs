@@ -12,21 +12,11 @@ use crate::batch::FetchManyOptions;
 use crate::client::{SecretsManagerClient, check_value};
 use crate::names::{MAX_NAME_CHARS, check_secret_id, is_allowed, secret_prefix};
 
-/// What an `aws-secretsmanager` config says.
-#[derive(Clone, Debug)]
-pub struct SecretsManagerSettings {
-    /// AWS region, such as `us-east-1`.
-    pub region: String,
-    /// `extra.secrets-manager-path`, normalised before use (see [`crate::normalize_path`]).
-    pub secrets_manager_path: String,
-    /// The node's name (config `name`): one segment of every secret name.
-    pub node_name: String,
-    /// Customer-managed KMS key (id, ARN or alias) for new secrets; AWS's
-    /// `aws/secretsmanager` key when `None`.
-    pub kms_key_id: Option<String>,
-    /// Custom endpoint (an emulator). Without it, aws-config also honours `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
-}
+/// What an `aws-secretsmanager` config says: [`lockbox_aws::NodeSettings`], whose `path` is
+/// `extra.secrets-manager-path` (normalised without a leading `/`, see
+/// [`crate::normalize_path`]) and whose KMS key (AWS's `aws/secretsmanager` when `None`)
+/// encrypts new secrets.
+pub type SecretsManagerSettings = lockbox_aws::NodeSettings;
 
 /// Node secrets under `<secrets-manager-path>/<node name>/<secret>`; implements
 /// [`lockbox_core::SecretsManager`].
@@ -62,17 +52,19 @@ impl SecretsManagerBackend {
     /// SDK's retries off and the timeouts of [`SecretsManagerClient::connect`]. Wrap the backend in
     /// [`lockbox_core::Retry`] for retries.
     pub async fn connect(settings: SecretsManagerSettings) -> Result<Self> {
-        let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
-        let client =
-            SecretsManagerClient::connect(&settings.region, settings.endpoint_url.as_deref())
-                .await?;
-        Ok(Self::from_parts(client, prefix, settings))
+        let prefix = secret_prefix(&settings.path, &settings.node_name)?;
+        let sdk = settings.load_sdk().await?;
+        Ok(Self::from_parts(
+            SecretsManagerClient::new(&sdk),
+            prefix,
+            settings,
+        ))
     }
 
     /// Builds the backend on a client the caller configured (tests, custom credentials).
     /// `region` and `endpoint_url` of `settings` are not used: the client has its own.
     pub fn with_client(client: Client, settings: SecretsManagerSettings) -> Result<Self> {
-        let prefix = secret_prefix(&settings.secrets_manager_path, &settings.node_name)?;
+        let prefix = secret_prefix(&settings.path, &settings.node_name)?;
         Ok(Self::from_parts(
             SecretsManagerClient::from_client(client),
             prefix,
@@ -241,33 +233,18 @@ impl SecretsManager for SecretsManagerBackend {
     }
 
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        let mut results: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
-        let mut ids = Vec::new();
-        let mut slots = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            match self.secret_id(name) {
-                Ok(id) => {
-                    ids.push(id);
-                    slots.push(i);
-                }
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        let fetched = self
-            .client
-            .fetch_many(&ids, &FetchManyOptions::default())
-            .await;
-        for (slot, result) in slots.into_iter().zip(fetched.results) {
-            results[slot] = Some(
-                result
-                    .map(|v| v.value)
-                    .map_err(|e| e.with_secret(&names[slot])),
-            );
-        }
-        results
-            .into_iter()
-            .map(|r| r.expect("every slot is filled"))
-            .collect()
+        let fetch = |ids: Vec<String>| async move {
+            let fetched = self
+                .client
+                .fetch_many(&ids, &FetchManyOptions::default())
+                .await;
+            fetched
+                .results
+                .into_iter()
+                .map(|v| v.map(|v| v.value))
+                .collect()
+        };
+        lockbox_core::get_many_by_key(names, |name| self.secret_id(name), fetch).await
     }
 }
 
@@ -284,7 +261,7 @@ mod tests {
             Client::from_conf(config),
             SecretsManagerSettings {
                 region: "us-east-1".into(),
-                secrets_manager_path: path.into(),
+                path: path.into(),
                 node_name: node.into(),
                 kms_key_id: None,
                 endpoint_url: None,
@@ -354,6 +331,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert_eq!(e.secret(), Some("k"));
+        assert_eq!(
+            e.message(),
+            "Secrets Manager versions have ids and staging labels, not version numbers (3)"
+        );
         assert!(b.list("has space").await.unwrap().is_empty());
     }
 }

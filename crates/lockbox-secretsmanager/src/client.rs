@@ -22,6 +22,9 @@ const MAX_STAGE_CHARS: usize = 256;
 /// Most secrets one ListSecrets page answers.
 const LIST_PAGE: i32 = 100;
 
+/// What versions a secret keeps, for the error of a version it cannot have.
+const VERSIONS: &str = "Secrets Manager versions have ids and staging labels";
+
 /// What DescribeSecret says about a secret that exists.
 #[derive(Clone, Debug)]
 pub(crate) struct Described {
@@ -49,13 +52,9 @@ impl SecretsManagerClient {
     /// (wrap backends in [`lockbox_core::Retry`]) and bounded timeouts. Without
     /// `endpoint_url`, aws-config also honours `AWS_ENDPOINT_URL`.
     pub async fn connect(region: &str, endpoint_url: Option<&str>) -> Result<Self> {
-        if region.is_empty() {
-            return Err(Error::invalid_config("extra.region", "must not be empty"));
-        }
-        let sdk = lockbox_aws::SdkOptions::new(region, endpoint_url)
-            .load()
-            .await;
-        Ok(Self::from_client(Client::new(&sdk)))
+        Ok(Self::new(
+            &lockbox_aws::SdkOptions::load_for(region, endpoint_url).await?,
+        ))
     }
 
     /// Wraps a client the caller configured (tests, custom credentials).
@@ -123,15 +122,10 @@ impl SecretsManagerClient {
                 }
                 (Some(id.as_str()), None)
             }
-            Version::Number(n) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    BACKEND,
-                    format!(
-                        "Secrets Manager versions have ids and staging labels, not numbers ({n})"
-                    ),
-                )
-                .with_secret(secret_id));
+            Version::Number(_) => {
+                return Err(Error::unsupported_version(
+                    BACKEND, secret_id, version, VERSIONS,
+                ));
             }
         };
         self.get_secret_value(secret_id, id, stage)
@@ -151,23 +145,23 @@ impl SecretsManagerClient {
     /// oldest first, with its staging labels and creation date: never values.
     pub async fn versions(&self, secret_id: &str) -> Result<Vec<VersionInfo>> {
         check_id(secret_id)?;
-        let mut pages = self
+        let request = self
             .client
             .list_secret_version_ids()
             .secret_id(secret_id)
-            .include_deprecated(true)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error(&e, HISTORY.name, secret_id))?;
-            for v in page.versions() {
-                let mut info = VersionInfo::new(v.version_id().unwrap_or_default());
-                info.labels = v.version_stages().to_vec();
-                info.created = v.created_date().map(|d| d.secs());
-                out.push(info);
-            }
-        }
+            .include_deprecated(true);
+        let pages = lockbox_aws::all_pages(request.into_paginator().send(), |e| {
+            map_sdk_error(e, HISTORY.name, secret_id)
+        })
+        .await?;
+        let mut out: Vec<VersionInfo> = pages
+            .iter()
+            .flat_map(|page| page.versions())
+            .map(|v| {
+                let id = v.version_id().unwrap_or_default();
+                lockbox_aws::version_info(id, v.version_stages(), v.created_date())
+            })
+            .collect();
         out.sort_by_key(|v| v.created.unwrap_or(i64::MAX));
         Ok(out)
     }
@@ -309,36 +303,33 @@ impl SecretsManagerClient {
             .key(FilterNameStringType::Name)
             .values(name_prefix)
             .build();
-        let mut pages = self
+        let request = self
             .client
             .list_secrets()
             .filters(filter)
             .include_planned_deletion(false)
-            .max_results(LIST_PAGE)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| map_sdk_error(&e, LIST.name, &format!("{name_prefix}*")))?;
-            for s in page.secret_list() {
-                // The filter is a prefix match already; check again, case and all, and skip
-                // anything scheduled for deletion an emulator might still return.
-                if let Some(name) = s.name()
-                    && name.starts_with(name_prefix)
-                    && s.deleted_date().is_none()
-                {
-                    let current = s.secret_versions_to_stages().and_then(|versions| {
-                        versions
-                            .iter()
-                            .find(|(_, stages)| stages.iter().any(|st| st == "AWSCURRENT"))
-                            .map(|(id, _)| id.clone())
-                    });
-                    out.push((name.to_owned(), current));
-                }
-            }
-        }
-        Ok(out)
+            .max_results(LIST_PAGE);
+        let pages = lockbox_aws::all_pages(request.into_paginator().send(), |e| {
+            map_sdk_error(e, LIST.name, &format!("{name_prefix}*"))
+        })
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.secret_list())
+            // The filter is a prefix match already; check again, case and all, and skip
+            // anything scheduled for deletion an emulator might still return.
+            .filter(|s| s.deleted_date().is_none())
+            .filter_map(|s| {
+                let name = s.name().filter(|name| name.starts_with(name_prefix))?;
+                let current = s.secret_versions_to_stages().and_then(|versions| {
+                    versions
+                        .iter()
+                        .find(|(_, stages)| stages.iter().any(|st| st == "AWSCURRENT"))
+                        .map(|(id, _)| id.clone())
+                });
+                Some((name.to_owned(), current))
+            })
+            .collect())
     }
 }
 

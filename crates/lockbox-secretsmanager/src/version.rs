@@ -1,12 +1,10 @@
 //! The one record of a secret version.
 
-use std::fmt;
-
 use lockbox_core::SecretValue;
 
 /// One version of a secret: what Secrets Manager returned for it, what a sync stored, what
-/// the sealed store gives back. Debug redacts the value.
-#[derive(Clone)]
+/// the sealed store gives back. Debug redacts the value (as [`SecretValue`]'s own Debug does).
+#[derive(Clone, Debug)]
 pub struct SecretVersion {
     /// The secret's full ARN (with AWS's random 6-character suffix).
     pub arn: String,
@@ -33,21 +31,6 @@ impl SecretVersion {
     pub fn created_epoch_seconds(&self) -> Option<f64> {
         self.created_date
             .map(|secs| secs as f64 + f64::from(self.created_date_nanos) / 1e9)
-    }
-}
-
-impl fmt::Debug for SecretVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretVersion")
-            .field("arn", &self.arn)
-            .field("name", &self.name)
-            .field("version_id", &self.version_id)
-            .field("version_stages", &self.version_stages)
-            .field("created_date", &self.created_date)
-            .field("created_date_nanos", &self.created_date_nanos)
-            .field("value", &format_args!("[REDACTED]"))
-            .field("binary", &self.binary)
-            .finish()
     }
 }
 

@@ -16,20 +16,13 @@ use crate::names::{STANDARD_TIER_MAX_BYTES, check_name, parameter_prefix};
 
 pub(crate) const BACKEND: &str = "aws-ssm";
 
-/// What an `aws-ssm` config says.
-#[derive(Clone, Debug)]
-pub struct SsmSettings {
-    /// AWS region, such as `us-east-1`.
-    pub region: String,
-    /// `extra.ssm-parameter-path`, normalised before use.
-    pub parameter_path: String,
-    /// The node's name (config `name`).
-    pub node_name: String,
-    /// Customer-managed KMS key for SecureString values; AWS's default key when `None`.
-    pub kms_key_id: Option<String>,
-    /// Custom endpoint (an emulator). Without it, aws-config also honours `AWS_ENDPOINT_URL`.
-    pub endpoint_url: Option<String>,
-}
+/// What versions a parameter keeps, for the error of a version it cannot have.
+const VERSIONS: &str = "SSM parameters have version numbers and labels";
+
+/// What an `aws-ssm` config says: [`lockbox_aws::NodeSettings`], whose `path` is
+/// `extra.ssm-parameter-path` (normalised with a leading `/`, see [`crate::normalize_path`])
+/// and whose KMS key encrypts the SecureString values.
+pub type SsmSettings = lockbox_aws::NodeSettings;
 
 /// Node secrets as SecureString parameters under `<path>/<node name>/`.
 #[derive(Clone, Debug)]
@@ -47,10 +40,8 @@ impl SsmBackend {
     /// identity, IMDS) and builds the backend, with [`lockbox_aws::SdkOptions`]: the SDK's own
     /// retries off (wrap the backend in [`lockbox_core::Retry`]) and bounded timeouts.
     pub async fn connect(settings: SsmSettings) -> Result<Self> {
-        let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
-        let sdk = lockbox_aws::SdkOptions::new(&settings.region, settings.endpoint_url.as_deref())
-            .load()
-            .await;
+        let prefix = parameter_prefix(&settings.path, &settings.node_name)?;
+        let sdk = settings.load_sdk().await?;
         Ok(Self::from_parts(SsmClient::new(&sdk), prefix, settings))
     }
 
@@ -61,7 +52,7 @@ impl SsmBackend {
 
     /// Builds the backend on a raw [`SsmClient`].
     pub fn with_ssm_client(client: SsmClient, settings: SsmSettings) -> Result<Self> {
-        let prefix = parameter_prefix(&settings.parameter_path, &settings.node_name)?;
+        let prefix = parameter_prefix(&settings.path, &settings.node_name)?;
         Ok(Self::from_parts(client, prefix, settings))
     }
 
@@ -178,15 +169,8 @@ impl SecretsManager for SsmBackend {
             Version::Current => parameter,
             Version::Number(n) => format!("{parameter}:{n}"),
             Version::Label(label) => format!("{parameter}:{label}"),
-            Version::Id(id) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    BACKEND,
-                    format!(
-                        "SSM parameters have version numbers and labels, not version ids ({id:?})"
-                    ),
-                )
-                .with_secret(name));
+            Version::Id(_) => {
+                return Err(Error::unsupported_version(BACKEND, name, version, VERSIONS));
             }
         };
         self.read(name, selected).await
@@ -271,26 +255,26 @@ impl SecretsManager for SsmBackend {
     /// `LastModifiedUser`, never values.
     async fn history(&self, name: &SecretName) -> Result<Vec<VersionInfo>> {
         let parameter = self.parameter_name(name)?;
-        let mut pages = self
+        let request = self
             .client
             .sdk()
             .get_parameter_history()
             .name(&parameter)
-            .with_decryption(false)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| map_sdk_error(&e, HISTORY.name, name.as_str(), &parameter))?;
-            for h in page.parameters() {
-                let mut v = VersionInfo::new(h.version().to_string());
-                v.labels = h.labels().to_vec();
-                v.created = h.last_modified_date().map(|d| d.secs());
+            .with_decryption(false);
+        let pages = lockbox_aws::all_pages(request.into_paginator().send(), |e| {
+            map_sdk_error(e, HISTORY.name, name.as_str(), &parameter)
+        })
+        .await?;
+        let mut out: Vec<VersionInfo> = pages
+            .iter()
+            .flat_map(|page| page.parameters())
+            .map(|h| {
+                let date = h.last_modified_date();
+                let mut v = lockbox_aws::version_info(h.version().to_string(), h.labels(), date);
                 v.changed_by = h.last_modified_user().map(str::to_owned);
-                out.push(v);
-            }
-        }
+                v
+            })
+            .collect();
         out.sort_by_key(|v| v.version.parse::<u64>().unwrap_or(u64::MAX));
         Ok(out)
     }
@@ -308,30 +292,11 @@ impl SecretsManager for SsmBackend {
     /// GetParameters through [`SsmClient::get_parameters`]: ten names a call, up to ten
     /// calls at once, one at a time once throttled. One result per name, in order.
     async fn get_many(&self, names: &[SecretName]) -> Vec<Result<SecretValue>> {
-        let mut results: Vec<Option<Result<SecretValue>>> = vec![None; names.len()];
-        let mut slots = Vec::new();
-        let mut parameters = Vec::new();
-        for (i, name) in names.iter().enumerate() {
-            match self.parameter_name(name) {
-                Ok(p) => {
-                    slots.push(i);
-                    parameters.push(p);
-                }
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        let answers = self.client.get_parameters(&parameters, true).await;
-        for (i, answer) in slots.into_iter().zip(answers) {
-            results[i] = Some(
-                answer
-                    .map(|p| p.value)
-                    .map_err(|e| e.with_secret(&names[i])),
-            );
-        }
-        results
-            .into_iter()
-            .map(|r| r.expect("every slot is filled"))
-            .collect()
+        let fetch = |parameters: Vec<String>| async move {
+            let answers = self.client.get_parameters(&parameters, true).await;
+            answers.into_iter().map(|p| p.map(|p| p.value)).collect()
+        };
+        lockbox_core::get_many_by_key(names, |name| self.parameter_name(name), fetch).await
     }
 }
 

@@ -30,13 +30,9 @@ impl SsmClient {
     /// [`lockbox_aws::SdkOptions`]: the SDK's own retries off and bounded timeouts. Without
     /// `endpoint_url`, aws-config also honours `AWS_ENDPOINT_URL`.
     pub async fn connect(region: &str, endpoint_url: Option<&str>) -> Result<Self> {
-        if region.is_empty() {
-            return Err(Error::invalid_config("region", "must not be empty"));
-        }
-        let sdk = lockbox_aws::SdkOptions::new(region, endpoint_url)
-            .load()
-            .await;
-        Ok(Self::new(&sdk))
+        Ok(Self::new(
+            &lockbox_aws::SdkOptions::load_for(region, endpoint_url).await?,
+        ))
     }
 
     /// A client on a loaded SDK configuration (see [`lockbox_aws::SdkOptions::load`]).
@@ -178,23 +174,22 @@ impl SsmClient {
         recursive: bool,
         decrypt: bool,
     ) -> Result<Vec<Parameter>> {
-        let mut pages = self
+        let request = self
             .client
             .get_parameters_by_path()
             .path(path)
             .recursive(recursive)
             .with_decryption(decrypt)
-            .max_results(BATCH as i32)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error(&e, LIST.name, path, path))?;
-            for p in page.parameters.unwrap_or_default() {
-                out.push(Parameter::from_sdk(p, LIST.name)?);
-            }
-        }
-        Ok(out)
+            .max_results(BATCH as i32);
+        let pages = lockbox_aws::all_pages(request.into_paginator().send(), |e| {
+            map_sdk_error(e, LIST.name, path, path)
+        })
+        .await?;
+        pages
+            .into_iter()
+            .flat_map(|page| page.parameters.unwrap_or_default())
+            .map(|p| Parameter::from_sdk(p, LIST.name))
+            .collect()
     }
 }
 
@@ -220,26 +215,26 @@ impl SsmClient {
                     format!("{}: building the Path filter: {e}", DESCRIBE.name),
                 )
             })?;
-        let mut pages = self
+        let request = self
             .client
             .describe_parameters()
             .parameter_filters(filter)
-            .max_results(DESCRIBE_PAGE)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error(&e, DESCRIBE.name, path, path))?;
-            for p in page.parameters.unwrap_or_default() {
-                let Some(name) = p.name else { continue };
+            .max_results(DESCRIBE_PAGE);
+        let pages = lockbox_aws::all_pages(request.into_paginator().send(), |e| {
+            map_sdk_error(e, DESCRIBE.name, path, path)
+        })
+        .await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|page| page.parameters.unwrap_or_default())
+            .filter_map(|p| {
                 let modified = p
                     .last_modified_date
                     .map(|d| format!("{}.{:09}", d.secs(), d.subsec_nanos()))
                     .unwrap_or_default();
-                out.push((name, format!("{}@{modified}", p.version)));
-            }
-        }
-        Ok(out)
+                Some((p.name?, format!("{}@{modified}", p.version)))
+            })
+            .collect())
     }
 }
 

@@ -115,54 +115,14 @@ mod tests {
         );
         // The backend's own mapping still calls a missing version NotFound.
         assert_eq!(
-            lockbox_aws::service_kind("ParameterVersionNotFound", "", Some(400), ssm_kind),
+            service_kind("ParameterVersionNotFound", "", Some(400), ssm_kind),
             ErrorKind::NotFound
         );
     }
 
     #[test]
-    fn codes_map_to_kinds() {
-        let cases = [
-            ("ParameterNotFound", None, ErrorKind::NotFound),
-            ("ParameterAlreadyExists", None, ErrorKind::AlreadyExists),
-            (
-                "AccessDeniedException",
-                Some(400),
-                ErrorKind::PermissionDenied,
-            ),
-            ("ThrottlingException", Some(400), ErrorKind::Throttled),
-            ("TooManyUpdates", Some(400), ErrorKind::Throttled),
-            (
-                "ExpiredTokenException",
-                Some(400),
-                ErrorKind::Unauthenticated,
-            ),
-            ("InternalServerError", Some(500), ErrorKind::Unavailable),
-            ("", Some(503), ErrorKind::Unavailable),
-            ("", Some(403), ErrorKind::PermissionDenied),
-            ("", Some(401), ErrorKind::Unauthenticated),
-            ("ValidationException", Some(400), ErrorKind::Backend),
-        ];
-        for (code, status, kind) in cases {
-            assert_eq!(
-                service_kind(code, "", status, ssm_kind),
-                kind,
-                "{code} {status:?}"
-            );
-        }
-        assert_eq!(
-            service_kind(
-                "Whatever",
-                "User: x is not authorized to perform: ssm:GetParameter",
-                Some(400),
-                ssm_kind
-            ),
-            ErrorKind::PermissionDenied
-        );
-    }
-
-    #[test]
     fn the_public_table_covers_shared_codes_and_errors_keep_the_failure() {
+        // Statuses and messages without a known code are lockbox-aws's rules, tested there.
         for (code, kind) in [
             ("ThrottlingException", ErrorKind::Throttled),
             ("RequestLimitExceeded", ErrorKind::Throttled),
@@ -170,6 +130,7 @@ mod tests {
             ("ExpiredTokenException", ErrorKind::Unauthenticated),
             ("ParameterNotFound", ErrorKind::NotFound),
             ("ParameterVersionNotFound", ErrorKind::NotFound),
+            ("ParameterAlreadyExists", ErrorKind::AlreadyExists),
             ("AccessDeniedException", ErrorKind::PermissionDenied),
         ] {
             assert_eq!(error_kind(code), Some(kind), "{code}");

@@ -50,8 +50,9 @@ impl fmt::Display for ParameterType {
 }
 
 /// One parameter as GetParameter, GetParameters or GetParametersByPath answer it: every field
-/// AWS gives, the value as a [`SecretValue`]. Debug redacts the value.
-#[derive(Clone)]
+/// AWS gives, the value as a [`SecretValue`]. Debug redacts the value (as [`SecretValue`]'s own
+/// Debug does).
+#[derive(Clone, Debug)]
 pub struct Parameter {
     /// The parameter's name (without any `:version` or `:label` selector).
     pub name: String,
@@ -109,22 +110,6 @@ impl Parameter {
             None => false,
         };
         by(&self.name) || self.arn.as_deref().is_some_and(by)
-    }
-}
-
-impl fmt::Debug for Parameter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Parameter")
-            .field("name", &self.name)
-            .field("arn", &self.arn)
-            .field("kind", &self.kind)
-            .field("data_type", &self.data_type)
-            .field("version", &self.version)
-            .field("selector", &self.selector)
-            .field("source_result", &self.source_result)
-            .field("last_modified_date", &self.last_modified_date)
-            .field("value", &format_args!("[REDACTED]"))
-            .finish()
     }
 }
 

@@ -103,6 +103,10 @@ async fn it_reads_versions_and_labels() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     let e = get(Version::Id("abc".into())).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert_eq!(
+        e.message(),
+        "SSM parameters have version numbers and labels, not version ids (\"abc\")"
+    );
 }
 
 #[tokio::test]

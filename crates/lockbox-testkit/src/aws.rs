@@ -76,7 +76,7 @@ pub fn secretsmanager_client(
 pub fn ssm_settings(path: &str, node: &str) -> SsmSettings {
     SsmSettings {
         region: REGION.into(),
-        parameter_path: path.into(),
+        path: path.into(),
         node_name: node.into(),
         kms_key_id: None,
         endpoint_url: None,
@@ -87,7 +87,7 @@ pub fn ssm_settings(path: &str, node: &str) -> SsmSettings {
 pub fn secretsmanager_settings(path: &str, node: &str) -> SecretsManagerSettings {
     SecretsManagerSettings {
         region: REGION.into(),
-        secrets_manager_path: path.into(),
+        path: path.into(),
         node_name: node.into(),
         kms_key_id: None,
         endpoint_url: None,
