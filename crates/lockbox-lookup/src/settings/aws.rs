@@ -37,7 +37,8 @@ impl fmt::Debug for StaticCredentials {
 /// How `role_arn` is assumed (Airflow's `assume_role_kwargs`, the part aws-config supports).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AssumeRoleOptions {
-    /// `RoleSessionName`; by default [`BackendKind::role_session_name`].
+    /// `RoleSessionName`; by default
+    /// [`BackendKind::role_session_name`](super::BackendKind::role_session_name).
     pub session_name: Option<String>,
     /// `ExternalId`.
     pub external_id: Option<String>,
