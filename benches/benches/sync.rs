@@ -21,13 +21,13 @@ use criterion::Criterion;
 use lockbox_benches::{VALUE, target_dir, write_counts};
 use lockbox_resources::{CloudSecret, Manifest};
 use lockbox_secretsmanager::SecretsManagerClient;
+use lockbox_testkit::wire;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const DELAY: Duration = Duration::from_millis(2);
 const SECRETS: usize = 200;
 const PREVIOUS: &str = "AWSPREVIOUS";
-const ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
 
 /// Every secret `<name>` exists, with version `<name>-cur` (AWSCURRENT) and `<name>-prev`
 /// (AWSPREVIOUS), both holding [`VALUE`].
@@ -36,12 +36,12 @@ struct SecretsManager {
 }
 
 fn secret(id: &str, stage: &str) -> Value {
-    let name = id.strip_prefix(ARN_PREFIX).map_or(id, |rest| {
+    let name = id.strip_prefix(wire::SECRET_ARN_PREFIX).map_or(id, |rest| {
         rest.rsplit_once('-').map_or(rest, |(name, _)| name)
     });
     let version = if stage == PREVIOUS { "prev" } else { "cur" };
     json!({
-        "ARN": format!("{ARN_PREFIX}{name}-AbCdEf"),
+        "ARN": format!("{}{name}-AbCdEf", wire::SECRET_ARN_PREFIX),
         "Name": name,
         "VersionId": format!("{name}-{version}"),
         "SecretString": VALUE,
@@ -53,41 +53,26 @@ fn secret(id: &str, stage: &str) -> Value {
 impl Respond for SecretsManager {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let reply = |status: u16, body: Value| {
-            ResponseTemplate::new(status)
-                .insert_header("content-type", "application/x-amz-json-1.1")
-                .set_body_string(body.to_string())
-                .set_delay(DELAY)
+        let body = wire::request_json(request);
+        let answer = if wire::is_op(request, wire::SECRETS_MANAGER, "GetSecretValue") {
+            let id = body["SecretId"].as_str().unwrap_or("");
+            let stage = body["VersionStage"].as_str().unwrap_or("AWSCURRENT");
+            wire::ok(secret(id, stage))
+        } else if wire::is_op(request, wire::SECRETS_MANAGER, "BatchGetSecretValue") {
+            let values: Vec<Value> = body["SecretIdList"]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(|id| secret(id, "AWSCURRENT"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            wire::ok(json!({"SecretValues": values, "Errors": []}))
+        } else {
+            wire::not_mocked(request)
         };
-        let target = request
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        match target {
-            "secretsmanager.GetSecretValue" => {
-                let id = body["SecretId"].as_str().unwrap_or("");
-                let stage = body["VersionStage"].as_str().unwrap_or("AWSCURRENT");
-                reply(200, secret(id, stage))
-            }
-            "secretsmanager.BatchGetSecretValue" => {
-                let values: Vec<Value> = body["SecretIdList"]
-                    .as_array()
-                    .map(|ids| {
-                        ids.iter()
-                            .filter_map(Value::as_str)
-                            .map(|id| secret(id, "AWSCURRENT"))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                reply(200, json!({"SecretValues": values, "Errors": []}))
-            }
-            other => reply(
-                400,
-                json!({"__type": "InvalidAction", "message": format!("not mocked: {other}")}),
-            ),
-        }
+        answer.set_delay(DELAY)
     }
 }
 
