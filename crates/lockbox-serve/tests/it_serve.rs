@@ -5,7 +5,6 @@
 //! The in-process servers read their SSRF token from `CARGO_MANIFEST_DIR` (cargo sets it for
 //! test runs), since tests cannot set environment variables without `unsafe`.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::primitives::Blob;
@@ -16,80 +15,10 @@ use lockbox_testkit::{emulator, prefix};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-const TOKEN_VAR: &str = "CARGO_MANIFEST_DIR";
+mod common;
 
-fn token() -> String {
-    std::env::var(TOKEN_VAR).expect("cargo sets CARGO_MANIFEST_DIR for tests")
-}
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<lockbox_core::Result<()>>,
-    http: reqwest::Client,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .header("X-Aws-Parameters-Secrets-Token", token())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn json(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap().unwrap();
-    }
-}
-
-fn config(top: &str, lockbox: &str) -> ServeConfig {
-    ServeConfig::from_toml(&format!(
-        "validate_credentials = false\nssrf_env_variables = [\"{TOKEN_VAR}\"]\n{top}\n\
-         [lockbox]\nlisten = \"127.0.0.1:0\"\n{lockbox}\n"
-    ))
-    .unwrap()
-}
-
-async fn start_at(endpoint: &str, config: ServeConfig) -> Running {
-    let sdk = lockbox_testkit::aws::sdk_config(endpoint, Duration::from_secs(5));
-    running(Server::start_with_sdk(config, &sdk).await.unwrap())
-}
-
-/// Serves `server` in the background until [`Running::stop`].
-fn running(server: Server) -> Running {
-    let addr = server.local_addr();
-    let (tx, rx) = oneshot::channel();
-    let done = tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
-    Running {
-        addr,
-        stop: Some(tx),
-        done,
-        http: reqwest::Client::new(),
-    }
-}
-
-async fn start(endpoint: &str, top: &str, lockbox: &str) -> Running {
-    start_at(endpoint, config(top, lockbox)).await
-}
+use common::{Running, config, metric, running, start, token};
 
 fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&lockbox_testkit::aws::setup_config(endpoint))
@@ -745,12 +674,6 @@ fn offline_keys(dir: &std::path::Path, manifest: &serde_json::Value, extra: &str
         path.display(),
         dir.join("store").display()
     )
-}
-
-fn metric(m: &str, line: &str) -> u64 {
-    m.lines()
-        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in {m}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
