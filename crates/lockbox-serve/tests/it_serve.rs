@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 mod common;
 
-use common::{Running, config, metric, running, start, token};
+use common::{config, denial, metric, own_uid, running, start, token};
 
 fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&lockbox_testkit::aws::setup_config(endpoint))
@@ -799,32 +799,6 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
 }
 
 /// The one 403 body every denial has (issue 23 item 3): the id asked, nothing else.
-fn denial(asked: &str) -> String {
-    format!(
-        "{{\"__type\":\"AccessDeniedException\", \"message\":\"Not authorized to read {asked}\"}}"
-    )
-}
-
-/// GET with `token` in the SSRF header (a consumer's own token, or the SSRF token).
-async fn get_as(s: &Running, path: &str, token: &str) -> (u16, String) {
-    let r = s
-        .http
-        .get(s.url(path))
-        .header("X-Aws-Parameters-Secrets-Token", token)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn own_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_read_only_their_resources() {
@@ -891,28 +865,27 @@ async fn consumers_read_only_their_resources() {
     let s = start(&ep, "", &keys).await;
 
     // Each consumer reads its own resource, by name or by resource id...
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{billing}"), billing_token).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("{billing}-value")));
-    let (status, body) = get_as(
-        &s,
-        "/secretsmanager/get?secretId=metrics-api",
-        metrics_token,
-    )
-    .await;
+    let (status, body) = s
+        .get_as("/secretsmanager/get?secretId=metrics-api", metrics_token)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("{metrics}-value")));
     // ...and gets the one 403, naming only the id asked, never not-found.
-    let (status, body) = get_as(&s, &format!("/v1/{metrics}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{metrics}"), billing_token).await;
     assert_eq!((status, body), (403, denial(&metrics)));
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), metrics_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{billing}"), metrics_token).await;
     assert_eq!((status, body), (403, denial(&billing)));
     // A secret outside the store is nobody's resource: the same 403, not a cloud read.
     let other = format!("{billing}-other");
-    let (status, body) = get_as(&s, &format!("/v1/{other}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{other}"), billing_token).await;
     assert_eq!((status, body), (403, denial(&other)));
     // An unknown token: 403.
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), "nobody-0123456789abcdef").await;
+    let (status, body) = s
+        .get_as(&format!("/v1/{billing}"), "nobody-0123456789abcdef")
+        .await;
     assert_eq!((status, body.as_str()), (403, "Bad Token"));
     // The SSRF token: identified by this process's uid (from /proc/net/tcp) as `local`.
     let (status, body) = s.get(&format!("/v1/{local}")).await;
@@ -923,10 +896,12 @@ async fn consumers_read_only_their_resources() {
     let (status, body) = s.get("/v1/billing-db").await;
     assert_eq!((status, body), (403, denial("billing-db")));
     // SSM parameters are no consumer's resource.
-    let (status, _) = get_as(&s, "/systemsmanager/parameters/get?name=/x", billing_token).await;
+    let (status, _) = s
+        .get_as("/systemsmanager/parameters/get?name=/x", billing_token)
+        .await;
     assert_eq!(status, 403);
     // /metrics takes the SSRF token, not a consumer's.
-    assert_eq!(get_as(&s, "/metrics", billing_token).await.0, 403);
+    assert_eq!(s.get_as("/metrics", billing_token).await.0, 403);
     assert_eq!(s.get("/metrics").await.0, 200);
     s.stop().await;
 }
@@ -1052,7 +1027,7 @@ async fn credentials_file_path_signs_with_the_files_keys_and_a_missing_file_stil
     s.stop().await;
     // No file: serve starts, and reads answer InternalFailure (as the agent) until one appears.
     let s = start_own(with(&dir.path().join("missing"))).await;
-    let (status, body) = get_as(&s, &format!("/v1/{name}"), &token()).await;
+    let (status, body) = s.get_as(&format!("/v1/{name}"), &token()).await;
     assert_ne!(status, 200, "{body}");
     assert!(body.contains("InternalFailure"), "{body}");
     assert!(!body.contains("from-file-creds"));

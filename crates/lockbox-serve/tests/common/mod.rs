@@ -80,10 +80,16 @@ impl Running {
 
     /// `GET path` with the test token: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
+        self.get_as(path, &token()).await
+    }
+
+    /// `GET path` with `token` in the SSRF header (a consumer's own token, or the SSRF
+    /// token): (status, body).
+    pub async fn get_as(&self, path: &str, token: &str) -> (u16, String) {
         let r = self
             .http
             .get(self.url(path))
-            .header("X-Aws-Parameters-Secrets-Token", token())
+            .header("X-Aws-Parameters-Secrets-Token", token)
             .send()
             .await
             .unwrap();
@@ -173,6 +179,23 @@ impl Client {
         .await
         .is_ok()
     }
+}
+
+/// The one 403 body every denial has: the id asked, nothing else.
+pub fn denial(asked: &str) -> String {
+    format!(
+        "{{\"__type\":\"AccessDeniedException\", \"message\":\"Not authorized to read {asked}\"}}"
+    )
+}
+
+/// This process's real uid, from `/proc/self/status`.
+pub fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap()
 }
 
 /// The value of the metric line starting with `line` in a `/metrics` text.
