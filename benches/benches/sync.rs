@@ -12,11 +12,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::configure;
+use common::{configure, timed_rounds};
 use criterion::Criterion;
 use lockbox_benches::{VALUE, target_dir, write_counts};
 use lockbox_resources::{CloudSecret, Manifest};
@@ -132,59 +132,42 @@ fn main() {
 
     let lockbox_calls = AtomicU64::new(0);
     let sequential_calls = AtomicU64::new(0);
+    let requests = || calls.load(Ordering::Relaxed);
     let mut group = c.benchmark_group("sync_400");
     configure(&mut group);
     group.bench_function("lockbox", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let before = calls.load(Ordering::Relaxed);
-                    let start = Instant::now();
-                    let report = lockbox_resources::sync(
-                        &manifest,
-                        &store,
-                        &key,
-                        &source,
-                        &lockbox_resources::SyncOptions::default(),
-                    )
-                    .await
-                    .expect("sync");
-                    total += start.elapsed();
-                    assert_eq!(report.secrets.len(), SECRETS);
-                    assert!(report.secrets.iter().all(|s| s.versions.len() == 2));
-                    lockbox_calls
-                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
-                }
-                total
-            })
+            rt.block_on(timed_rounds(iters, requests, &lockbox_calls, || async {
+                let report = lockbox_resources::sync(
+                    &manifest,
+                    &store,
+                    &key,
+                    &source,
+                    &lockbox_resources::SyncOptions::default(),
+                )
+                .await
+                .expect("sync");
+                assert_eq!(report.secrets.len(), SECRETS);
+                assert!(report.secrets.iter().all(|s| s.versions.len() == 2));
+            }))
         });
     });
     group.bench_function("sequential", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let before = calls.load(Ordering::Relaxed);
-                    let start = Instant::now();
-                    for name in &names {
-                        for stage in ["AWSCURRENT", PREVIOUS] {
-                            let out = sdk
-                                .get_secret_value()
-                                .secret_id(name)
-                                .version_stage(stage)
-                                .send()
-                                .await
-                                .expect("GetSecretValue");
-                            assert!(out.secret_string.is_some());
-                        }
+            rt.block_on(timed_rounds(iters, requests, &sequential_calls, || async {
+                for name in &names {
+                    for stage in ["AWSCURRENT", PREVIOUS] {
+                        let out = sdk
+                            .get_secret_value()
+                            .secret_id(name)
+                            .version_stage(stage)
+                            .send()
+                            .await
+                            .expect("GetSecretValue");
+                        assert!(out.secret_string.is_some());
                     }
-                    total += start.elapsed();
-                    sequential_calls
-                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
                 }
-                total
-            })
+            }))
         });
     });
     group.finish();
