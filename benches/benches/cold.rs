@@ -28,10 +28,7 @@ const DELAY: Duration = Duration::from_millis(2);
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     let server = rt.block_on(SsmServer::start(DELAY, None));
     let counts = &server.counts;
     let client = server.client();

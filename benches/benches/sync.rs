@@ -96,10 +96,7 @@ fn client(uri: &str) -> aws_sdk_secretsmanager::Client {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     let calls = Arc::new(AtomicU64::new(0));
     let server = rt.block_on(async {
         let server = MockServer::builder()

@@ -29,6 +29,22 @@ pub fn quick() -> bool {
     std::env::var("LOCKBOX_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
+/// A multi-threaded Tokio runtime with I/O and timers, for the benchmarks against a server.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A current-thread Tokio runtime with I/O and timers, for the in-process benchmarks.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// `name` as a [`SecretName`]; panics on an invalid name (fixtures only).
 pub fn name(name: &str) -> SecretName {
     SecretName::new(name).expect("benchmark names are valid")
