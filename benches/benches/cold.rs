@@ -14,11 +14,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::configure;
+use common::{configure, timed_rounds};
 use criterion::Criterion;
 use lockbox_benches::{SsmServer, VALUE, name, ssm_backend, write_counts};
 use lockbox_cache::{Cache, CacheConfig};
@@ -26,17 +26,9 @@ use lockbox_core::SecretName;
 
 const DELAY: Duration = Duration::from_millis(2);
 
-/// Keeps the largest value seen.
-fn record_max(slot: &AtomicU64, value: u64) {
-    slot.fetch_max(value, Ordering::Relaxed);
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     let server = rt.block_on(SsmServer::start(DELAY, None));
     let counts = &server.counts;
     let client = server.client();
@@ -55,36 +47,36 @@ fn main() {
     configure(&mut group);
     group.bench_function("lockbox_cache", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+            rt.block_on(timed_rounds(
+                iters,
+                || counts.total(),
+                &cold_calls,
+                || {
                     let cache = Cache::new(backend.clone(), CacheConfig::default());
-                    let before = counts.total();
-                    let start = Instant::now();
-                    let mut tasks = tokio::task::JoinSet::new();
-                    for name in &names {
-                        let cache = cache.clone();
-                        let name = name.clone();
-                        tasks.spawn(async move { cache.get(&name).await });
+                    let names = &names;
+                    async move {
+                        let mut tasks = tokio::task::JoinSet::new();
+                        for name in names {
+                            let cache = cache.clone();
+                            let name = name.clone();
+                            tasks.spawn(async move { cache.get(&name).await });
+                        }
+                        while let Some(r) = tasks.join_next().await {
+                            let value = r.expect("task").expect("cold get");
+                            assert_eq!(value.expose_str(), Some(VALUE));
+                        }
                     }
-                    while let Some(r) = tasks.join_next().await {
-                        let value = r.expect("task").expect("cold get");
-                        assert_eq!(value.expose_str(), Some(VALUE));
-                    }
-                    total += start.elapsed();
-                    record_max(&cold_calls, counts.total() - before);
-                }
-                total
-            })
+                },
+            ))
         });
     });
     group.bench_function("sdk_loop", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let before = counts.total();
-                    let start = Instant::now();
+            rt.block_on(timed_rounds(
+                iters,
+                || counts.total(),
+                &loop_calls,
+                || async {
                     for parameter in &parameters {
                         let out = client
                             .get_parameter()
@@ -95,11 +87,8 @@ fn main() {
                             .expect("GetParameter");
                         assert!(out.parameter.is_some_and(|p| p.value.is_some()));
                     }
-                    total += start.elapsed();
-                    record_max(&loop_calls, counts.total() - before);
-                }
-                total
-            })
+                },
+            ))
         });
     });
     group.finish();
@@ -109,26 +98,26 @@ fn main() {
     configure(&mut group);
     group.bench_function("lockbox_cache", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+            rt.block_on(timed_rounds(
+                iters,
+                || counts.total(),
+                &stampede_calls,
+                || {
                     let cache = Cache::new(backend.clone(), CacheConfig::default());
-                    let before = counts.total();
-                    let start = Instant::now();
-                    let mut tasks = tokio::task::JoinSet::new();
-                    for _ in 0..1000 {
-                        let cache = cache.clone();
-                        let hot = hot.clone();
-                        tasks.spawn(async move { cache.get(&hot).await });
+                    let hot = &hot;
+                    async move {
+                        let mut tasks = tokio::task::JoinSet::new();
+                        for _ in 0..1000 {
+                            let cache = cache.clone();
+                            let hot = hot.clone();
+                            tasks.spawn(async move { cache.get(&hot).await });
+                        }
+                        while let Some(r) = tasks.join_next().await {
+                            r.expect("task").expect("stampede get");
+                        }
                     }
-                    while let Some(r) = tasks.join_next().await {
-                        r.expect("task").expect("stampede get");
-                    }
-                    total += start.elapsed();
-                    record_max(&stampede_calls, counts.total() - before);
-                }
-                total
-            })
+                },
+            ))
         });
     });
     group.finish();

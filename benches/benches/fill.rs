@@ -16,13 +16,6 @@ use lockbox_benches::{StaticBackend, names, quick};
 use lockbox_cache::{Cache, CacheConfig};
 use lockbox_core::SecretName;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 /// A fresh cache filled with `names`, one read after another; returns the time the reads took.
 fn fill(rt: &tokio::runtime::Runtime, names: &[SecretName]) -> Duration {
     rt.block_on(async {
@@ -47,7 +40,7 @@ fn fill(rt: &tokio::runtime::Runtime, names: &[SecretName]) -> Duration {
 }
 
 fn bench_fill(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = lockbox_benches::current_thread_runtime();
     let mut group = c.benchmark_group("cache_fill");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
     if quick() {

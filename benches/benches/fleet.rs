@@ -51,10 +51,7 @@ struct Outcome {
 }
 
 fn simulate(nodes: usize, rate: f64) -> Outcome {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     rt.block_on(async {
         let server = SsmServer::start(Duration::from_millis(2), Some((rate, 1.0))).await;
         let client = server.client();

@@ -25,13 +25,6 @@ use lockbox_core::{MemoryBackend, PutMode, SecretValue, SecretsManager};
 const SECRET: &str = "svc/db-password";
 const TTL: Duration = Duration::from_secs(3600);
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -77,7 +70,7 @@ where
         let handles: Vec<_> = (0..n)
             .map(|_| {
                 s.spawn(|| {
-                    let rt = runtime();
+                    let rt = lockbox_benches::current_thread_runtime();
                     barrier.wait();
                     let start = Instant::now();
                     body(&rt, iters);
@@ -96,7 +89,7 @@ where
 }
 
 fn bench_hits(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = lockbox_benches::current_thread_runtime();
     let cache = lockbox_cache(&rt);
     let dyn_cache: Arc<dyn SecretsManager> = Arc::new(cache.clone());
     let (aws, _rule) = aws_caching_client(TTL);

@@ -12,22 +12,22 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::configure;
+use common::{configure, timed_rounds};
 use criterion::Criterion;
 use lockbox_benches::{VALUE, target_dir, write_counts};
 use lockbox_resources::{CloudSecret, Manifest};
 use lockbox_secretsmanager::SecretsManagerClient;
+use lockbox_testkit::wire;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const DELAY: Duration = Duration::from_millis(2);
 const SECRETS: usize = 200;
 const PREVIOUS: &str = "AWSPREVIOUS";
-const ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
 
 /// Every secret `<name>` exists, with version `<name>-cur` (AWSCURRENT) and `<name>-prev`
 /// (AWSPREVIOUS), both holding [`VALUE`].
@@ -36,12 +36,12 @@ struct SecretsManager {
 }
 
 fn secret(id: &str, stage: &str) -> Value {
-    let name = id.strip_prefix(ARN_PREFIX).map_or(id, |rest| {
+    let name = id.strip_prefix(wire::SECRET_ARN_PREFIX).map_or(id, |rest| {
         rest.rsplit_once('-').map_or(rest, |(name, _)| name)
     });
     let version = if stage == PREVIOUS { "prev" } else { "cur" };
     json!({
-        "ARN": format!("{ARN_PREFIX}{name}-AbCdEf"),
+        "ARN": format!("{}{name}-AbCdEf", wire::SECRET_ARN_PREFIX),
         "Name": name,
         "VersionId": format!("{name}-{version}"),
         "SecretString": VALUE,
@@ -53,41 +53,26 @@ fn secret(id: &str, stage: &str) -> Value {
 impl Respond for SecretsManager {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let reply = |status: u16, body: Value| {
-            ResponseTemplate::new(status)
-                .insert_header("content-type", "application/x-amz-json-1.1")
-                .set_body_string(body.to_string())
-                .set_delay(DELAY)
+        let body = wire::request_json(request);
+        let answer = if wire::is_op(request, wire::SECRETS_MANAGER, "GetSecretValue") {
+            let id = body["SecretId"].as_str().unwrap_or("");
+            let stage = body["VersionStage"].as_str().unwrap_or("AWSCURRENT");
+            wire::ok(secret(id, stage))
+        } else if wire::is_op(request, wire::SECRETS_MANAGER, "BatchGetSecretValue") {
+            let values: Vec<Value> = body["SecretIdList"]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(|id| secret(id, "AWSCURRENT"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            wire::ok(json!({"SecretValues": values, "Errors": []}))
+        } else {
+            wire::not_mocked(request)
         };
-        let target = request
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        match target {
-            "secretsmanager.GetSecretValue" => {
-                let id = body["SecretId"].as_str().unwrap_or("");
-                let stage = body["VersionStage"].as_str().unwrap_or("AWSCURRENT");
-                reply(200, secret(id, stage))
-            }
-            "secretsmanager.BatchGetSecretValue" => {
-                let values: Vec<Value> = body["SecretIdList"]
-                    .as_array()
-                    .map(|ids| {
-                        ids.iter()
-                            .filter_map(Value::as_str)
-                            .map(|id| secret(id, "AWSCURRENT"))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                reply(200, json!({"SecretValues": values, "Errors": []}))
-            }
-            other => reply(
-                400,
-                json!({"__type": "InvalidAction", "message": format!("not mocked: {other}")}),
-            ),
-        }
+        answer.set_delay(DELAY)
     }
 }
 
@@ -111,10 +96,7 @@ fn client(uri: &str) -> aws_sdk_secretsmanager::Client {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     let calls = Arc::new(AtomicU64::new(0));
     let server = rt.block_on(async {
         let server = MockServer::builder()
@@ -147,59 +129,42 @@ fn main() {
 
     let lockbox_calls = AtomicU64::new(0);
     let sequential_calls = AtomicU64::new(0);
+    let requests = || calls.load(Ordering::Relaxed);
     let mut group = c.benchmark_group("sync_400");
     configure(&mut group);
     group.bench_function("lockbox", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let before = calls.load(Ordering::Relaxed);
-                    let start = Instant::now();
-                    let report = lockbox_resources::sync(
-                        &manifest,
-                        &store,
-                        &key,
-                        &source,
-                        &lockbox_resources::SyncOptions::default(),
-                    )
-                    .await
-                    .expect("sync");
-                    total += start.elapsed();
-                    assert_eq!(report.secrets.len(), SECRETS);
-                    assert!(report.secrets.iter().all(|s| s.versions.len() == 2));
-                    lockbox_calls
-                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
-                }
-                total
-            })
+            rt.block_on(timed_rounds(iters, requests, &lockbox_calls, || async {
+                let report = lockbox_resources::sync(
+                    &manifest,
+                    &store,
+                    &key,
+                    &source,
+                    &lockbox_resources::SyncOptions::default(),
+                )
+                .await
+                .expect("sync");
+                assert_eq!(report.secrets.len(), SECRETS);
+                assert!(report.secrets.iter().all(|s| s.versions.len() == 2));
+            }))
         });
     });
     group.bench_function("sequential", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let before = calls.load(Ordering::Relaxed);
-                    let start = Instant::now();
-                    for name in &names {
-                        for stage in ["AWSCURRENT", PREVIOUS] {
-                            let out = sdk
-                                .get_secret_value()
-                                .secret_id(name)
-                                .version_stage(stage)
-                                .send()
-                                .await
-                                .expect("GetSecretValue");
-                            assert!(out.secret_string.is_some());
-                        }
+            rt.block_on(timed_rounds(iters, requests, &sequential_calls, || async {
+                for name in &names {
+                    for stage in ["AWSCURRENT", PREVIOUS] {
+                        let out = sdk
+                            .get_secret_value()
+                            .secret_id(name)
+                            .version_stage(stage)
+                            .send()
+                            .await
+                            .expect("GetSecretValue");
+                        assert!(out.secret_string.is_some());
                     }
-                    total += start.elapsed();
-                    sequential_calls
-                        .fetch_max(calls.load(Ordering::Relaxed) - before, Ordering::Relaxed);
                 }
-                total
-            })
+            }))
         });
     });
     group.finish();

@@ -76,10 +76,7 @@ fn main() {
         return;
     };
     let mut c = Criterion::default().configure_from_args();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lockbox_benches::multi_thread_runtime();
     let count = Arc::new(AtomicU64::new(0));
     let target = endpoint.trim_start_matches("http://").to_owned();
     let relay = rt.block_on(counting_relay(target, count.clone()));

@@ -13,6 +13,7 @@ use aws_sdk_ssm::config::timeout::TimeoutConfig;
 use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
 use lockbox_core::{SecretName, SecretValue};
 use lockbox_ssm::{SsmBackend, SsmSettings};
+use lockbox_testkit::wire;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -26,6 +27,22 @@ pub const PATH: &str = "/bench";
 /// (`LOCKBOX_BENCH_QUICK=1`).
 pub fn quick() -> bool {
     std::env::var("LOCKBOX_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// A multi-threaded Tokio runtime with I/O and timers, for the benchmarks against a server.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A current-thread Tokio runtime with I/O and timers, for the in-process benchmarks.
+pub fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// `name` as a [`SecretName`]; panics on an invalid name (fixtures only).
@@ -92,72 +109,43 @@ struct Ssm {
     counts: Arc<Counts>,
 }
 
-fn parameter(name: &str) -> Value {
-    json!({"Name": name, "Value": VALUE, "Type": "SecureString", "Version": 1})
-}
-
 impl Respond for Ssm {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let reply = |status: u16, body: Value| {
-            ResponseTemplate::new(status)
-                .insert_header("content-type", "application/x-amz-json-1.1")
-                .set_body_string(body.to_string())
-                .set_delay(self.delay)
-        };
-        if self.bucket.as_ref().is_some_and(|b| !b.take()) {
+        let answer = if self.bucket.as_ref().is_some_and(|b| !b.take()) {
             self.counts.throttled.fetch_add(1, Ordering::Relaxed);
-            return reply(
-                400,
-                json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
-            );
-        }
-        let target = request
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        match target {
-            "AmazonSSM.GetParameters" => {
-                self.counts.get_parameters.fetch_add(1, Ordering::Relaxed);
-                let params: Vec<Value> = body["Names"]
-                    .as_array()
-                    .map(|names| {
-                        names
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(parameter)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                reply(200, json!({"Parameters": params, "InvalidParameters": []}))
-            }
-            "secretsmanager.GetSecretValue" => {
-                self.counts.get_secret_value.fetch_add(1, Ordering::Relaxed);
-                let id = body["SecretId"].as_str().unwrap_or("");
-                reply(
-                    200,
-                    json!({
-                        "ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{id}-AbCdEf"),
-                        "Name": id,
-                        "VersionId": "01234567-89ab-cdef-0123-456789abcdef",
-                        "SecretString": VALUE,
-                        "VersionStages": ["AWSCURRENT"],
-                        "CreatedDate": 1.7e9
-                    }),
-                )
-            }
-            "AmazonSSM.GetParameter" => {
-                self.counts.get_parameter.fetch_add(1, Ordering::Relaxed);
-                reply(
-                    200,
-                    json!({"Parameter": parameter(body["Name"].as_str().unwrap_or(""))}),
-                )
-            }
-            other => reply(
-                400,
-                json!({"__type": "InvalidAction", "message": format!("not mocked: {other}")}),
-            ),
+            wire::throttled()
+        } else {
+            self.answer(request)
+        };
+        answer.set_delay(self.delay)
+    }
+}
+
+impl Ssm {
+    /// The answer to a request the bucket let through, counted.
+    fn answer(&self, request: &Request) -> ResponseTemplate {
+        let body = wire::request_json(request);
+        if wire::is_op(request, wire::SSM, "GetParameters") {
+            self.counts.get_parameters.fetch_add(1, Ordering::Relaxed);
+            let params: Vec<Value> = body["Names"]
+                .as_array()
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|name| wire::parameter_record(name, VALUE))
+                        .collect()
+                })
+                .unwrap_or_default();
+            wire::ok(json!({"Parameters": params, "InvalidParameters": []}))
+        } else if wire::is_op(request, wire::SECRETS_MANAGER, "GetSecretValue") {
+            self.counts.get_secret_value.fetch_add(1, Ordering::Relaxed);
+            wire::secret_string(body["SecretId"].as_str().unwrap_or(""), VALUE)
+        } else if wire::is_op(request, wire::SSM, "GetParameter") {
+            self.counts.get_parameter.fetch_add(1, Ordering::Relaxed);
+            wire::ssm_parameter(body["Name"].as_str().unwrap_or(""), VALUE)
+        } else {
+            wire::not_mocked(request)
         }
     }
 }

@@ -34,7 +34,6 @@ pub fn ssm_answers_at(host: &str, port: u16) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::port_of;
 
     /// The probe against the shared emulator (skipped without `LOCKBOX_IT_ENDPOINT`), and
     /// against a port nothing listens on.
@@ -42,12 +41,7 @@ mod tests {
     fn answers_on_the_emulator_and_not_on_a_closed_port() {
         let closed = crate::util::free_port().unwrap();
         assert!(ssm_answers(closed).is_err());
-        let Some(port) = std::env::var(crate::ENV_ENDPOINT)
-            .ok()
-            .as_deref()
-            .and_then(port_of)
-        else {
-            eprintln!("SKIPPED: {} is not set", crate::ENV_ENDPOINT);
+        let Some(port) = crate::util::port_or_skip(crate::ENV_ENDPOINT) else {
             return;
         };
         ssm_answers(port).unwrap();

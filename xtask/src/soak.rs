@@ -35,7 +35,7 @@ mod report;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -275,24 +275,8 @@ fn rss(idle_mb: f64, samples: &[(f64, f64)], end_mb: f64) -> Rss {
 
 /// wrk for `seconds` at 64 connections, the script choosing each path.
 fn run_wrk(port: u16, script: &Path, seconds: u64) -> Result<WrkRun> {
-    let output = Command::new("wrk")
-        .args(["-t2", &format!("-c{CONNECTIONS}"), &format!("-d{seconds}s")])
-        .args(["--timeout", "10s", "--latency", "-s"])
-        .arg(script)
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .stdin(Stdio::null())
-        .output()
-        .context("running wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "wrk failed ({}): {stdout}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let point = generators::parse_wrk(&stdout)
-        .with_context(|| format!("no LOCKBOX_LOAD line in wrk's output:\n{stdout}"))?;
+    let extra = ["--timeout", "10s"];
+    let (point, stdout) = generators::run_wrk(port, "/", script, CONNECTIONS, seconds, &extra)?;
     let (statuses, socket_errors) = report::parse_wrk_extra(&stdout);
     Ok(WrkRun {
         point,

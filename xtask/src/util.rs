@@ -66,6 +66,17 @@ pub fn tail_section(path: &Path, n: usize) -> String {
     }
 }
 
+/// For a test that needs an emulator: the port of the endpoint in the environment variable
+/// `var`, or `None` after printing `SKIPPED: <var> is not set` (the test then returns).
+#[cfg(test)]
+pub fn port_or_skip(var: &str) -> Option<u16> {
+    let port = std::env::var(var).ok().as_deref().and_then(port_of);
+    if port.is_none() {
+        eprintln!("SKIPPED: {var} is not set");
+    }
+    port
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -387,12 +387,7 @@ mod tests {
             format!("{err:#}").contains("connecting to 127.0.0.1:"),
             "{err:#}"
         );
-        let Some(port) = std::env::var(ENV_VAULT_ADDR)
-            .ok()
-            .as_deref()
-            .and_then(port_of)
-        else {
-            eprintln!("SKIPPED: {ENV_VAULT_ADDR} is not set");
+        let Some(port) = crate::util::port_or_skip(ENV_VAULT_ADDR) else {
             return;
         };
         health(port).unwrap();

@@ -1,7 +1,9 @@
-//! Criterion settings shared by the benchmarks that time whole rounds against a server
-//! (cold fetches, sync): ten flat samples, shorter under `--quick`.
+//! What the benchmarks that time whole rounds against a server share (cold fetches, sync):
+//! criterion settings (ten flat samples, shorter under `--quick`) and the timed-rounds loop.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, SamplingMode, measurement::WallTime};
 use lockbox_benches::quick;
@@ -18,4 +20,31 @@ pub fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
             .warm_up_time(Duration::from_secs(2))
             .measurement_time(Duration::from_secs(10));
     }
+}
+
+/// `iters` rounds for criterion's `iter_custom`: `round()` sets a round up (not timed) and
+/// returns its future, which is timed; the most requests any one round sent (`requests()`
+/// after minus before) is kept in `max_requests`. Returns the time of all rounds.
+// watch.rs shares this module but times its polls itself.
+#[allow(dead_code)]
+pub async fn timed_rounds<F, Fut>(
+    iters: u64,
+    requests: impl Fn() -> u64,
+    max_requests: &AtomicU64,
+    mut round: F,
+) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let run = round();
+        let before = requests();
+        let start = Instant::now();
+        run.await;
+        total += start.elapsed();
+        max_requests.fetch_max(requests() - before, Ordering::Relaxed);
+    }
+    total
 }

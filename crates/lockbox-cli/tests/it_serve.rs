@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use lockbox_testkit::cli::aws_command;
+use lockbox_testkit::cli::{aws_command, stop_with_sigterm};
 use lockbox_testkit::{emulator, prefix};
 
 const EXE: &str = env!("CARGO_BIN_EXE_lockbox");
@@ -85,20 +85,7 @@ async fn serve_reads_through_and_stops_on_sigterm() {
     let j: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(j["Parameter"]["Value"], "param-value");
 
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(s) = child.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = status.expect("serve stops within 10 s of SIGTERM");
+    let status = stop_with_sigterm(&mut child, Duration::from_secs(10));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(status.success(), "exit {status:?}; stderr: {rest}");
@@ -145,33 +132,12 @@ fn serve_refuses_without_a_token_and_names_unknown_keys() {
 /// everything it wrote on stderr.
 fn serve_stderr(log_level: &str, rust_log: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "log_level = \"{log_level}\"\nlog_to_file = false\nvalidate_credentials = false\nregion = \"us-east-1\"\n\
-             [lockbox]\nlisten = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .unwrap();
-    let mut cmd = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()]);
-    cmd.env("AWS_TOKEN", "log-level-token-0123456789")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(filter) = rust_log {
-        cmd.env("RUST_LOG", filter);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    first_stdout_addr(&mut child);
+    let token = "log-level-token-0123456789";
+    let (mut child, mut stderr, _) = serve_in(dir.path(), log_level, false, token, rust_log);
     let mut all = String::new();
     // Records reach stderr through a queue: give the start's a moment to land.
     std::thread::sleep(std::time::Duration::from_millis(300));
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
+    sigterm(&child);
     std::io::Read::read_to_string(&mut stderr, &mut all).unwrap();
     assert!(child.wait().unwrap().success(), "{all}");
     all
@@ -194,32 +160,46 @@ fn first_stdout_addr(child: &mut std::process::Child) -> String {
     addr.to_owned()
 }
 
-/// Starts serve in `dir` with `log_to_file` as given; stdout is closed after the start line
-/// and stderr is kept open but never read.
+/// Starts serve in `dir` (its working directory and where its config goes) with the agent's
+/// `log_level` and `log_to_file`, `token` in AWS_TOKEN and `rust_log` in RUST_LOG when given;
+/// stdout is closed after the start line, stderr is handed back unread with the address.
 fn serve_in(
     dir: &std::path::Path,
+    log_level: &str,
     log_to_file: bool,
     token: &str,
+    rust_log: Option<&str>,
 ) -> (std::process::Child, std::process::ChildStderr, String) {
     let config = dir.join("serve.toml");
     std::fs::write(
         &config,
         format!(
-            "log_level = \"DEBUG\"\nlog_to_file = {log_to_file}\nvalidate_credentials = false\n\
+            "log_level = \"{log_level}\"\nlog_to_file = {log_to_file}\nvalidate_credentials = false\n\
              region = \"us-east-1\"\n[lockbox]\nlisten = \"127.0.0.1:0\"\n"
         ),
     )
     .unwrap();
-    let mut child = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()])
-        .current_dir(dir)
+    let mut cmd = aws_command(EXE, &["serve", "--config", config.to_str().unwrap()]);
+    cmd.current_dir(dir)
         .env("AWS_TOKEN", token)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    let mut child = cmd.spawn().unwrap();
     let addr = first_stdout_addr(&mut child);
     let stderr = child.stderr.take().unwrap();
     (child, stderr, addr)
+}
+
+/// Sends SIGTERM to serve.
+fn sigterm(child: &std::process::Child) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
 }
 
 /// Sends `n` requests with a wrong token (each one logs a warning), then checks /ping.
@@ -253,11 +233,7 @@ fn stop(mut child: std::process::Child) {
         child.try_wait().unwrap().is_none(),
         "serve is still running"
     );
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&child),
-        rustix::process::Signal::TERM,
-    )
-    .unwrap();
+    sigterm(&child);
     child.wait().unwrap();
 }
 
@@ -266,7 +242,7 @@ fn logs_go_to_the_agents_file_and_closed_or_unread_pipes_do_not_stop_serve() {
     // log_to_file (the agent's default): ./logs/secrets_manager_agent.log in the working dir.
     let dir = tempfile::tempdir().unwrap();
     let token = "closed-pipes-token-0123456789";
-    let (child, stderr, addr) = serve_in(dir.path(), true, token);
+    let (child, stderr, addr) = serve_in(dir.path(), "DEBUG", true, token, None);
     hammer_with_bad_tokens(&addr, 50);
     let log = std::fs::read_to_string(dir.path().join("logs/secrets_manager_agent.log")).unwrap();
     assert!(log.contains("lockbox serve listening on"), "{log}");
@@ -276,7 +252,7 @@ fn logs_go_to_the_agents_file_and_closed_or_unread_pipes_do_not_stop_serve() {
     // log_to_file = false: records go to stderr, which nobody reads here; 2,000 warnings are
     // far more than a pipe holds, and serve must keep answering.
     let dir = tempfile::tempdir().unwrap();
-    let (child, stderr, addr) = serve_in(dir.path(), false, token);
+    let (child, stderr, addr) = serve_in(dir.path(), "DEBUG", false, token, None);
     hammer_with_bad_tokens(&addr, 2000);
     assert!(!dir.path().join("logs").exists());
     stop(child);

@@ -18,5 +18,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use manager::{GetFuture, PutMode, SecretsManager, SecretsManagerExt, Version, VersionInfo};
 pub use memory::MemoryBackend;
 pub use name::SecretName;
-pub use retry::{Retry, RetryPolicy};
+pub use retry::{Retry, RetryPolicy, jitter};
 pub use value::SecretValue;

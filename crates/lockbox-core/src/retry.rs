@@ -32,17 +32,23 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A random duration from zero to `max` (inclusive), uniformly: the jitter of
+/// [`RetryPolicy`]'s backoff, and of any other wait that a fleet must not run in step.
+pub fn jitter(max: Duration) -> Duration {
+    use rand::Rng;
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+}
+
 impl RetryPolicy {
     /// The backoff before retry number `retry` (0-based): "full jitter", a random duration
     /// between zero and the capped exponential delay, so many clients spread out.
     fn backoff(&self, retry: u32) -> Duration {
-        use rand::Rng;
         let cap = self
             .base_delay
             .saturating_mul(2u32.saturating_pow(retry))
             .min(self.max_delay);
-        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::thread_rng().gen_range(0..=nanos))
+        jitter(cap)
     }
 
     /// Runs `op` until it succeeds, fails with an error that is not retryable, or the policy's

@@ -171,7 +171,7 @@ async fn poll_one(source: &Source, state: &mut State) -> Result<Layer> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use async_trait::async_trait;
     use lockbox_core::{MemoryBackend, PutMode, SecretsManager};
@@ -352,17 +352,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_backend_without_tags_is_read_whole_each_poll() {
-        let m = Arc::new(MemoryBackend::new());
-        let name = SecretName::new("db/password").unwrap();
-        m.put(&name, &SecretValue::from("one"), PutMode::Create)
-            .await
-            .unwrap();
-        let backend: Arc<dyn SecretsManager> = m.clone();
-        let mut p = Poller::new(vec![Source::Backend {
-            backend,
-            prefix: "db/".into(),
-            label: "memory".into(),
-        }]);
+        let (m, name, source) = memory_source("db/").await;
+        let mut p = Poller::new(vec![source]);
         let first = p.poll().await.unwrap();
         assert_eq!(
             first.by_name()["db/password"].value.expose_str(),
@@ -377,5 +368,22 @@ mod tests {
             Some("two")
         );
         assert!(matches!(p.states[0], State::Whole));
+    }
+
+    /// Memory holding `db/password` = "one", and a source (label "memory") reading `prefix`
+    /// of it; the watcher's tests start from it too.
+    pub(crate) async fn memory_source(prefix: &str) -> (Arc<MemoryBackend>, SecretName, Source) {
+        let m = Arc::new(MemoryBackend::new());
+        let name = SecretName::new("db/password").unwrap();
+        m.put(&name, &SecretValue::from("one"), PutMode::Create)
+            .await
+            .unwrap();
+        let backend: Arc<dyn SecretsManager> = m.clone();
+        let source = Source::Backend {
+            backend,
+            prefix: prefix.into(),
+            label: "memory".into(),
+        };
+        (m, name, source)
     }
 }

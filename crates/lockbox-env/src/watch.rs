@@ -1,8 +1,6 @@
 //! Watching sources: re-read them every interval (each wait jittered by up to 10% so a fleet
 //! does not poll in step) and hand out the loaded map each time it changes.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,10 +137,9 @@ async fn poll_loop(
     health_tx: watch::Sender<Health>,
     polls_tx: watch::Sender<u64>,
 ) {
-    let jitter = RandomState::new();
     let mut polls = 0u64;
     loop {
-        tokio::time::sleep(jittered(options.interval, &jitter, polls)).await;
+        tokio::time::sleep(jittered(options.interval)).await;
         if loaded_tx.is_closed() && health_tx.is_closed() && polls_tx.is_closed() {
             return;
         }
@@ -193,11 +190,8 @@ async fn poll_loop(
 }
 
 /// `interval` plus a random part of up to 10% of it.
-fn jittered(interval: Duration, state: &RandomState, n: u64) -> Duration {
-    let mut h = state.build_hasher();
-    h.write_u64(n);
-    let fraction = (h.finish() % 1_000_001) as f64 / 1_000_000.0;
-    interval + interval.mul_f64(0.1 * fraction)
+fn jittered(interval: Duration) -> Duration {
+    interval + lockbox_core::jitter(interval.mul_f64(0.1))
 }
 
 /// True when `a` and `b` hold the same sources with the same names, values and binary flags.
@@ -217,30 +211,21 @@ fn same(a: &Loaded, b: &Loaded) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lockbox_core::{MemoryBackend, PutMode, SecretName, SecretValue, SecretsManager};
+    use crate::poll::tests::memory_source;
+    use lockbox_core::{PutMode, SecretValue, SecretsManager};
 
     #[test]
     fn jitter_stays_within_ten_percent() {
-        let state = RandomState::new();
         let base = Duration::from_secs(10);
-        let waits: Vec<Duration> = (0..200).map(|n| jittered(base, &state, n)).collect();
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(base)).collect();
         assert!(waits.iter().all(|w| *w >= base && *w <= base.mul_f64(1.1)));
         assert!(waits.iter().any(|w| *w != waits[0]), "no jitter at all");
     }
 
     #[tokio::test(start_paused = true)]
     async fn hands_out_a_new_map_only_when_something_changed() {
-        let m = Arc::new(MemoryBackend::new());
-        let name = SecretName::new("db/password").unwrap();
-        m.put(&name, &SecretValue::from("one"), PutMode::Create)
-            .await
-            .unwrap();
-        let backend: Arc<dyn SecretsManager> = m.clone();
-        let sources = vec![Source::Backend {
-            backend,
-            prefix: String::new(),
-            label: "memory".into(),
-        }];
+        let (m, name, source) = memory_source("").await;
+        let sources = vec![source];
         let options = WatchOptions {
             interval: Duration::from_secs(1),
         };

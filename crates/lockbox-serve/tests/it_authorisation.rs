@@ -8,27 +8,11 @@ mod common;
 use std::path::Path;
 
 use aws_sdk_ssm::types::ParameterType;
-use common::{Running, start, token};
+use common::{Running, denial, own_uid, start, token};
 use lockbox_testkit::aws::{aws_sdk_secretsmanager, aws_sdk_ssm, setup_config};
 use lockbox_testkit::{emulator, prefix};
 
 const APP_TOKEN: &str = "app-token-0123456789abcdef";
-
-/// The one 403 body every denial has: the id asked, nothing else.
-fn denial(asked: &str) -> String {
-    format!(
-        "{{\"__type\":\"AccessDeniedException\", \"message\":\"Not authorized to read {asked}\"}}"
-    )
-}
-
-fn own_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
 
 /// `[lockbox]` keys for a store synced from `stored` (v2 `cloudSecrets`) and a consumers file
 /// with `consumers` (owner-only).

@@ -5,7 +5,6 @@
 //! The in-process servers read their SSRF token from `CARGO_MANIFEST_DIR` (cargo sets it for
 //! test runs), since tests cannot set environment variables without `unsafe`.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::primitives::Blob;
@@ -16,80 +15,10 @@ use lockbox_testkit::{emulator, prefix};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-const TOKEN_VAR: &str = "CARGO_MANIFEST_DIR";
+mod common;
 
-fn token() -> String {
-    std::env::var(TOKEN_VAR).expect("cargo sets CARGO_MANIFEST_DIR for tests")
-}
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<lockbox_core::Result<()>>,
-    http: reqwest::Client,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .header("X-Aws-Parameters-Secrets-Token", token())
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn json(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap().unwrap();
-    }
-}
-
-fn config(top: &str, lockbox: &str) -> ServeConfig {
-    ServeConfig::from_toml(&format!(
-        "validate_credentials = false\nssrf_env_variables = [\"{TOKEN_VAR}\"]\n{top}\n\
-         [lockbox]\nlisten = \"127.0.0.1:0\"\n{lockbox}\n"
-    ))
-    .unwrap()
-}
-
-async fn start_at(endpoint: &str, config: ServeConfig) -> Running {
-    let sdk = lockbox_testkit::aws::sdk_config(endpoint, Duration::from_secs(5));
-    running(Server::start_with_sdk(config, &sdk).await.unwrap())
-}
-
-/// Serves `server` in the background until [`Running::stop`].
-fn running(server: Server) -> Running {
-    let addr = server.local_addr();
-    let (tx, rx) = oneshot::channel();
-    let done = tokio::spawn(server.run(async {
-        let _ = rx.await;
-    }));
-    Running {
-        addr,
-        stop: Some(tx),
-        done,
-        http: reqwest::Client::new(),
-    }
-}
-
-async fn start(endpoint: &str, top: &str, lockbox: &str) -> Running {
-    start_at(endpoint, config(top, lockbox)).await
-}
+use common::{config, denial, metric, own_uid, running, start, token};
 
 fn sm(endpoint: &str) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&lockbox_testkit::aws::setup_config(endpoint))
@@ -747,12 +676,6 @@ fn offline_keys(dir: &std::path::Path, manifest: &serde_json::Value, extra: &str
     )
 }
 
-fn metric(m: &str, line: &str) -> u64 {
-    m.lines()
-        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {line} in {m}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secret() {
     let Some(ep) = emulator("serve offline") else {
@@ -876,32 +799,6 @@ async fn offline_fallback_answers_from_the_sealed_store_but_never_a_deleted_secr
 }
 
 /// The one 403 body every denial has (issue 23 item 3): the id asked, nothing else.
-fn denial(asked: &str) -> String {
-    format!(
-        "{{\"__type\":\"AccessDeniedException\", \"message\":\"Not authorized to read {asked}\"}}"
-    )
-}
-
-/// GET with `token` in the SSRF header (a consumer's own token, or the SSRF token).
-async fn get_as(s: &Running, path: &str, token: &str) -> (u16, String) {
-    let r = s
-        .http
-        .get(s.url(path))
-        .header("X-Aws-Parameters-Secrets-Token", token)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn own_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_read_only_their_resources() {
@@ -968,28 +865,27 @@ async fn consumers_read_only_their_resources() {
     let s = start(&ep, "", &keys).await;
 
     // Each consumer reads its own resource, by name or by resource id...
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{billing}"), billing_token).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("{billing}-value")));
-    let (status, body) = get_as(
-        &s,
-        "/secretsmanager/get?secretId=metrics-api",
-        metrics_token,
-    )
-    .await;
+    let (status, body) = s
+        .get_as("/secretsmanager/get?secretId=metrics-api", metrics_token)
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&format!("{metrics}-value")));
     // ...and gets the one 403, naming only the id asked, never not-found.
-    let (status, body) = get_as(&s, &format!("/v1/{metrics}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{metrics}"), billing_token).await;
     assert_eq!((status, body), (403, denial(&metrics)));
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), metrics_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{billing}"), metrics_token).await;
     assert_eq!((status, body), (403, denial(&billing)));
     // A secret outside the store is nobody's resource: the same 403, not a cloud read.
     let other = format!("{billing}-other");
-    let (status, body) = get_as(&s, &format!("/v1/{other}"), billing_token).await;
+    let (status, body) = s.get_as(&format!("/v1/{other}"), billing_token).await;
     assert_eq!((status, body), (403, denial(&other)));
     // An unknown token: 403.
-    let (status, body) = get_as(&s, &format!("/v1/{billing}"), "nobody-0123456789abcdef").await;
+    let (status, body) = s
+        .get_as(&format!("/v1/{billing}"), "nobody-0123456789abcdef")
+        .await;
     assert_eq!((status, body.as_str()), (403, "Bad Token"));
     // The SSRF token: identified by this process's uid (from /proc/net/tcp) as `local`.
     let (status, body) = s.get(&format!("/v1/{local}")).await;
@@ -1000,10 +896,12 @@ async fn consumers_read_only_their_resources() {
     let (status, body) = s.get("/v1/billing-db").await;
     assert_eq!((status, body), (403, denial("billing-db")));
     // SSM parameters are no consumer's resource.
-    let (status, _) = get_as(&s, "/systemsmanager/parameters/get?name=/x", billing_token).await;
+    let (status, _) = s
+        .get_as("/systemsmanager/parameters/get?name=/x", billing_token)
+        .await;
     assert_eq!(status, 403);
     // /metrics takes the SSRF token, not a consumer's.
-    assert_eq!(get_as(&s, "/metrics", billing_token).await.0, 403);
+    assert_eq!(s.get_as("/metrics", billing_token).await.0, 403);
     assert_eq!(s.get("/metrics").await.0, 200);
     s.stop().await;
 }
@@ -1129,7 +1027,7 @@ async fn credentials_file_path_signs_with_the_files_keys_and_a_missing_file_stil
     s.stop().await;
     // No file: serve starts, and reads answer InternalFailure (as the agent) until one appears.
     let s = start_own(with(&dir.path().join("missing"))).await;
-    let (status, body) = get_as(&s, &format!("/v1/{name}"), &token()).await;
+    let (status, body) = s.get_as(&format!("/v1/{name}"), &token()).await;
     assert_ne!(status, 200, "{body}");
     assert!(body.contains("InternalFailure"), "{body}");
     assert!(!body.contains("from-file-creds"));

@@ -33,6 +33,30 @@ pub fn is_op(request: &Request, service: &str, op: &str) -> bool {
         .is_some_and(|v| v.to_str().unwrap() == want)
 }
 
+/// The `x-amz-target` of `request` (`service.Operation`), or `""` without one.
+pub fn target_of(request: &Request) -> &str {
+    request
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The JSON body of `request`, or `Value::Null` when it is not JSON.
+pub fn request_json(request: &Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
+}
+
+/// The answer of a mock to an operation it does not serve: HTTP 400 `InvalidAction`, naming
+/// the request's target.
+pub fn not_mocked(request: &Request) -> ResponseTemplate {
+    aws_error(
+        400,
+        "InvalidAction",
+        &format!("not mocked: {}", target_of(request)),
+    )
+}
+
 /// A 200 answer with `body` as JSON.
 pub fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
@@ -52,9 +76,13 @@ pub const SECRET_ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:1234567890
 
 /// An SSM `GetParameter` answer: `SecureString` parameter `name` holding `value`, version 1.
 pub fn ssm_parameter(name: &str, value: &str) -> ResponseTemplate {
-    ok(serde_json::json!({
-        "Parameter": {"Name": name, "Value": value, "Type": "SecureString", "Version": 1}
-    }))
+    ok(serde_json::json!({ "Parameter": parameter_record(name, value) }))
+}
+
+/// One parameter as SSM's answers list it (`GetParameter`'s `Parameter`, an item of
+/// `GetParameters`' `Parameters`): `SecureString` `name` holding `value`, version 1.
+pub fn parameter_record(name: &str, value: &str) -> Value {
+    serde_json::json!({"Name": name, "Value": value, "Type": "SecureString", "Version": 1})
 }
 
 /// A Secrets Manager `GetSecretValue` answer: secret `name`'s current string `value`.

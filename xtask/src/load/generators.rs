@@ -40,19 +40,23 @@ end
     )
 }
 
-/// One point measured with wrk and the Lua `script`.
-pub(super) fn run_wrk(
+/// One point measured with wrk and the Lua `script` (at most 2 threads), and wrk's whole
+/// standard output for callers that read more of it. `extra` goes to wrk before the script
+/// (`load` passes none; `soak` passes `--timeout 10s`).
+pub(crate) fn run_wrk(
     port: u16,
     path: &str,
     script: &Path,
     connections: usize,
     seconds: u64,
-) -> Result<Point> {
+    extra: &[&str],
+) -> Result<(Point, String)> {
     let threads = connections.min(2);
     let output = Command::new("wrk")
         .arg(format!("-t{threads}"))
         .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
+        .args(extra)
         .arg("--latency")
         .arg("-s")
         .arg(script)
@@ -60,7 +64,7 @@ pub(super) fn run_wrk(
         .stdin(Stdio::null())
         .output()
         .context("running wrk")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if !output.status.success() {
         bail!(
             "wrk failed ({}): {stdout}{}",
@@ -68,7 +72,9 @@ pub(super) fn run_wrk(
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    parse_wrk(&stdout).with_context(|| format!("no LOCKBOX_LOAD line in wrk's output:\n{stdout}"))
+    let point = parse_wrk(&stdout)
+        .with_context(|| format!("no LOCKBOX_LOAD line in wrk's output:\n{stdout}"))?;
+    Ok((point, stdout))
 }
 
 /// Reads the script's `LOCKBOX_LOAD ...` line.

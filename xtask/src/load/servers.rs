@@ -136,7 +136,7 @@ pub(super) fn measure(
                 server.name
             );
             let point = if wrk {
-                run_wrk(server.port, &path, &script, connections, seconds)?
+                run_wrk(server.port, &path, &script, connections, seconds, &[])?.0
             } else {
                 run_builtin(server.port, &path, &token, connections, seconds)?
             };
@@ -327,12 +327,7 @@ mod tests {
     /// without `LOCKBOX_IT_ENDPOINT`); the secret is deleted again.
     #[test]
     fn create_secret_on_the_shared_emulator() {
-        let Some(port) = std::env::var(crate::ENV_ENDPOINT)
-            .ok()
-            .as_deref()
-            .and_then(port_of)
-        else {
-            eprintln!("SKIPPED: {} is not set", crate::ENV_ENDPOINT);
+        let Some(port) = crate::util::port_or_skip(crate::ENV_ENDPOINT) else {
             return;
         };
         let name = format!("xtask-load-test-{}-{}", std::process::id(), nanos());

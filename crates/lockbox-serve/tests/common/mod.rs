@@ -41,15 +41,24 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<lockbox_core::Result<()>>,
+    /// A keep-alive client for [`Running::get`] and [`Running::json`].
+    pub http: reqwest::Client,
 }
 
 /// Starts a server for `endpoint` (an emulator, or an unreachable address when the test
 /// reads nothing from AWS).
 pub async fn start(endpoint: &str, top: &str, lockbox: &str) -> Running {
+    start_at(endpoint, config(top, lockbox)).await
+}
+
+/// Starts a server with `config` for `endpoint`.
+pub async fn start_at(endpoint: &str, config: ServeConfig) -> Running {
     let sdk = lockbox_testkit::aws::sdk_config(endpoint, Duration::from_secs(5));
-    let server = Server::start_with_sdk(config(top, lockbox), &sdk)
-        .await
-        .unwrap();
+    running(Server::start_with_sdk(config, &sdk).await.unwrap())
+}
+
+/// Serves `server` in the background until [`Running::stop`].
+pub fn running(server: Server) -> Running {
     let addr = server.local_addr();
     let (tx, rx) = oneshot::channel();
     let done = tokio::spawn(server.run(async {
@@ -59,10 +68,42 @@ pub async fn start(endpoint: &str, top: &str, lockbox: &str) -> Running {
         addr,
         stop: Some(tx),
         done,
+        http: reqwest::Client::new(),
     }
 }
 
 impl Running {
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `GET path` with the test token: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        self.get_as(path, &token()).await
+    }
+
+    /// `GET path` with `token` in the SSRF header (a consumer's own token, or the SSRF
+    /// token): (status, body).
+    pub async fn get_as(&self, path: &str, token: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("X-Aws-Parameters-Secrets-Token", token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// `GET path` with the test token, which must answer 200: its body as JSON.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Stops the server and waits until it has stopped cleanly.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.done.await.unwrap().unwrap();
@@ -138,6 +179,23 @@ impl Client {
         .await
         .is_ok()
     }
+}
+
+/// The one 403 body every denial has: the id asked, nothing else.
+pub fn denial(asked: &str) -> String {
+    format!(
+        "{{\"__type\":\"AccessDeniedException\", \"message\":\"Not authorized to read {asked}\"}}"
+    )
+}
+
+/// This process's real uid, from `/proc/self/status`.
+pub fn own_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap()
 }
 
 /// The value of the metric line starting with `line` in a `/metrics` text.
