@@ -1,8 +1,6 @@
 //! The soak's data: the secrets it puts on the emulator (the same ARNs and version ids after
 //! every restart), the paths its clients read, which bodies are right, and serve's files.
 
-use std::io::{Read as _, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::REGION;
 use crate::emulator::fnv1a64;
+use crate::util::http::Client;
 
 /// Secrets wrk and the checker read.
 pub const SECRETS: usize = 8;
@@ -282,31 +281,23 @@ end
 
 /// One Secrets Manager call on the emulator (raw HTTP, no SDK in xtask); the answer's JSON.
 pub fn sm_call(port: u16, action: &str, body: &Value) -> Result<Value> {
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-         X-Amz-Target: secretsmanager.{action}\r\n\
-         Content-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Date: 20250101T000000Z\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/secretsmanager/aws4_request, \
-         SignedHeaders=host;x-amz-date;x-amz-target, Signature=00\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, answer) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    if head.split_whitespace().nth(1) != Some("200") {
+    let answer = Client::loopback(port)
+        .timeout(Duration::from_secs(10))
+        .aws_json(
+            "testing",
+            REGION,
+            "secretsmanager",
+            &format!("secretsmanager.{action}"),
+            &body.to_string(),
+        )?;
+    if !answer.is_ok() {
         bail!(
             "{action} on the emulator failed: {} {}",
-            head.lines().next().unwrap_or_default(),
-            answer.chars().take(200).collect::<String>()
+            answer.status_line,
+            answer.body.chars().take(200).collect::<String>()
         );
     }
-    serde_json::from_str(answer).with_context(|| format!("{action} answered no JSON"))
+    serde_json::from_str(&answer.body).with_context(|| format!("{action} answered no JSON"))
 }
 
 #[cfg(test)]
