@@ -18,6 +18,12 @@ use lockbox_env::{Binary, Loaded, Poller, Source};
 use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, sdk_config, secretsmanager_settings, ssm_settings};
 use lockbox_testkit::{emulator, prefix};
 
+/// Held by each Secrets Manager test for its whole run. moto's BatchGetSecretValue iterates its
+/// secrets without a lock: a CreateSecret of the other test at that moment makes it answer
+/// HTTP 500 (`RuntimeError: dictionary changed size during iteration` in moto's log). The SSM
+/// tests need no such guard.
+static SECRETS_MANAGER_ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Counts requests by their `x-amz-target` (`AmazonSSM.GetParametersByPath`, ...).
 #[derive(Clone, Debug, Default)]
 struct Calls(Arc<Mutex<BTreeMap<String, usize>>>);
@@ -144,6 +150,7 @@ async fn it_secretsmanager_reads_100_secrets_in_batches() {
     let Some(endpoint) = emulator("it_secretsmanager_reads_100_secrets_in_batches") else {
         return;
     };
+    let _alone = SECRETS_MANAGER_ALONE.lock().await;
     let calls = Calls::default();
     let conf =
         aws_sdk_secretsmanager::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
@@ -284,6 +291,7 @@ async fn it_secretsmanager_polls_list_versions_and_read_only_changes() {
     else {
         return;
     };
+    let _alone = SECRETS_MANAGER_ALONE.lock().await;
     let calls = Calls::default();
     let conf =
         aws_sdk_secretsmanager::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
