@@ -283,23 +283,8 @@ pub(crate) fn get(port: u16, path: &str, token: &str) -> Result<(u16, String)> {
 
 /// Creates secret `name` on the emulator with a raw Secrets Manager call (no SDK in xtask).
 fn create_secret(port: u16, name: &str, value: &str) -> Result<()> {
-    let body = serde_json::json!({ "Name": name, "SecretString": value }).to_string();
-    let response = Client::loopback(port)
-        .timeout(Duration::from_secs(10))
-        .aws_json(
-            "testing",
-            REGION,
-            "secretsmanager",
-            "secretsmanager.CreateSecret",
-            &body,
-        )?;
-    if !response.is_ok() {
-        bail!(
-            "CreateSecret on the emulator failed: {}",
-            response.status_line
-        );
-    }
-    Ok(())
+    let body = serde_json::json!({ "Name": name, "SecretString": value });
+    crate::util::http::secrets_manager_call(port, "CreateSecret", &body).map(drop)
 }
 
 /// VmHWM and VmRSS of `pid`, MiB.

@@ -2,14 +2,12 @@
 //! every restart), the paths its clients read, which bodies are right, and serve's files.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::REGION;
 use crate::emulator::fnv1a64;
-use crate::util::http::Client;
+use crate::util::http::secrets_manager_call;
 
 /// Secrets wrk and the checker read.
 pub const SECRETS: usize = 8;
@@ -82,7 +80,7 @@ impl Fixture {
     pub fn put_epoch(&self, port: u16, epoch: u64) -> Result<Vec<String>> {
         let mut arns = Vec::with_capacity(self.names.len());
         for (i, name) in self.names.iter().enumerate() {
-            let created = sm_call(
+            let created = secrets_manager_call(
                 port,
                 "CreateSecret",
                 &json!({
@@ -92,7 +90,7 @@ impl Fixture {
                     "Tags": [{"Key": CUSTOM_ID_TAG, "Value": self.suffix(i)}],
                 }),
             )?;
-            sm_call(
+            secrets_manager_call(
                 port,
                 "PutSecretValue",
                 &json!({
@@ -277,27 +275,6 @@ end
         hot = list(hot),
         cold = list(cold),
     )
-}
-
-/// One Secrets Manager call on the emulator (raw HTTP, no SDK in xtask); the answer's JSON.
-pub fn sm_call(port: u16, action: &str, body: &Value) -> Result<Value> {
-    let answer = Client::loopback(port)
-        .timeout(Duration::from_secs(10))
-        .aws_json(
-            "testing",
-            REGION,
-            "secretsmanager",
-            &format!("secretsmanager.{action}"),
-            &body.to_string(),
-        )?;
-    if !answer.is_ok() {
-        bail!(
-            "{action} on the emulator failed: {} {}",
-            answer.status_line,
-            answer.body.chars().take(200).collect::<String>()
-        );
-    }
-    serde_json::from_str(&answer.body).with_context(|| format!("{action} answered no JSON"))
 }
 
 #[cfg(test)]

@@ -155,6 +155,33 @@ impl Client {
     }
 }
 
+/// One Secrets Manager call (`secretsmanager.ACTION`) on the emulator at 127.0.0.1:`port`, as
+/// its test user, with a 10 s timeout: the answer's JSON, or an error naming the action, the
+/// status line and the start of the answer.
+pub fn secrets_manager_call(
+    port: u16,
+    action: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let answer = Client::loopback(port)
+        .timeout(Duration::from_secs(10))
+        .aws_json(
+            "testing",
+            crate::REGION,
+            "secretsmanager",
+            &format!("secretsmanager.{action}"),
+            &body.to_string(),
+        )?;
+    if !answer.is_ok() {
+        anyhow::bail!(
+            "{action} on the emulator failed: {} {}",
+            answer.status_line,
+            answer.body.chars().take(200).collect::<String>()
+        );
+    }
+    serde_json::from_str(&answer.body).with_context(|| format!("{action} answered no JSON"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader};
