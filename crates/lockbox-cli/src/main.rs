@@ -24,6 +24,7 @@ mod backend;
 mod chamber;
 mod chamber_sm;
 mod commands;
+mod deferred;
 mod man_pages;
 mod progress;
 mod report;
@@ -34,6 +35,7 @@ use commands::{
     completions, delete, env, exec, export, generate, get, history, import, init, list, lookup,
     man, output, policy, put, read, render, serve, serve_token, sync,
 };
+use deferred::Deferred;
 
 /// Keep and fetch secrets on local disk, AWS SSM Parameter Store, AWS Secrets Manager or Vault.
 #[derive(Parser, Debug)]
@@ -58,53 +60,53 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Write a secretsManagerConfig.json describing where a node's secrets live.
-    Generate(generate::GenerateArgs),
+    Generate(Deferred<generate::GenerateArgs>),
     /// Create the node's validator, BLS and network keys (as chosen); refuses if any exists.
-    Init(init::InitArgs),
+    Init(Deferred<init::InitArgs>),
     /// Print the node's address, BLS public key and node ID.
-    Output(output::OutputArgs),
+    Output(Deferred<output::OutputArgs>),
     /// Print a secret's value (raw bytes when piped; a newline added on a terminal). NAME:3 reads SSM version
     /// 3 and NAME:label the version with that label.
-    Get(get::NameArgs),
+    Get(Deferred<get::NameArgs>),
     /// Store a secret read from stdin or --from-file (never from the command line).
-    Put(put::PutArgs),
+    Put(Deferred<put::PutArgs>),
     /// Delete a secret.
-    Delete(get::NameArgs),
+    Delete(Deferred<get::NameArgs>),
     /// List secret names, optionally only those starting with PREFIX.
-    List(list::ListArgs),
+    List(Deferred<list::ListArgs>),
     /// Print the least-privilege IAM policy a node needs, derived from its config.
-    Policy(policy::PolicyArgs),
+    Policy(Deferred<policy::PolicyArgs>),
     /// Fetch the cloud secrets a manifest names into the sealed local store.
-    Sync(sync::SyncArgs),
+    Sync(Deferred<sync::SyncArgs>),
     /// Read a secret from the sealed local store, offline.
-    Read(read::ReadArgs),
+    Read(Deferred<read::ReadArgs>),
     /// Look up an Airflow connection, variable or config value (exit 3 when absent).
-    Lookup(lookup::LookupArgs),
+    Lookup(Deferred<lookup::LookupArgs>),
     /// Run COMMAND with the secrets of the sources in its environment (chamber exec); lockbox
     /// becomes COMMAND, so its signals and exit code are COMMAND's own; with --watch it stays
     /// and acts on COMMAND when a secret changes.
-    Exec(exec::ExecArgs),
+    Exec(Deferred<exec::ExecArgs>),
     /// Fill templates with the secrets and write them atomically, only when they change;
     /// with --watch keep them current (Vault Agent templates, consul-template).
-    Render(render::RenderArgs),
+    Render(Deferred<render::RenderArgs>),
     /// Print the secrets as `export NAME='value'` lines for a POSIX shell (chamber env).
-    Env(env::EnvArgs),
+    Env(Deferred<env::EnvArgs>),
     /// Print (or write with -o) the secrets as json, yaml, dotenv, tfvars, java-properties, csv
     /// or tsv (chamber export).
-    Export(export::ExportArgs),
+    Export(Deferred<export::ExportArgs>),
     /// Store every entry of a json, yaml or dotenv file; a file with a bad entry writes nothing
     /// (chamber import).
-    Import(import::ImportArgs),
+    Import(Deferred<import::ImportArgs>),
     /// List the versions of a secret with labels, dates and who changed it, never values
     /// (chamber history).
-    History(history::HistoryArgs),
+    History(Deferred<history::HistoryArgs>),
     /// Serve secrets and SSM parameters on a loopback HTTP endpoint, as the AWS Secrets Manager
     /// Agent and the Parameters and Secrets Lambda extension do (takes the agent's --config).
-    Serve(serve::ServeArgs),
+    Serve(Deferred<serve::ServeArgs>),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
-    Completions(completions::CompletionsArgs),
+    Completions(Deferred<completions::CompletionsArgs>),
     /// Print the lockbox(1) man page, or a command's, as roff on stdout.
-    Man(man::ManArgs),
+    Man(Deferred<man::ManArgs>),
 }
 
 fn main() -> ExitCode {
@@ -125,7 +127,7 @@ fn main() -> ExitCode {
     drop(matches);
     // `serve` applies its config's log_level (the agent's) unless RUST_LOG is set.
     let (log_filter, log_writer) = match &cli.command {
-        Command::Serve(args) => serve::log_setup(args),
+        Command::Serve(Deferred(args)) => serve::log_setup(args),
         _ => (None, None),
     };
     init_tracing(log_filter.as_deref(), log_writer);
@@ -189,29 +191,29 @@ fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
 async fn run(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     use report::emit;
     match command {
-        Command::Generate(args) => emit(&generate::run(args).await?, json),
-        Command::Init(args) => emit(&init::run(args).await?, json),
-        Command::Output(args) => emit(&output::run(args).await?, json),
-        Command::Get(args) => emit(&get::run(args).await?, json),
-        Command::Put(args) => emit(&put::run(args).await?, json),
-        Command::Delete(args) => emit(&delete::run(args).await?, json),
-        Command::List(args) => emit(&list::run(args).await?, json),
-        Command::Policy(args) => emit(&policy::run(args)?, json),
-        Command::Sync(args) => emit(&sync::run(args, json).await?, json),
-        Command::Read(args) => emit(&read::run(args)?, json),
-        Command::Lookup(args) => emit(&lookup::run(args).await?, json),
-        Command::Exec(args) => exec::run(args).await,
-        Command::Render(args) => emit(&render::run(args).await?, json),
-        Command::Env(args) => emit(&env::run(args).await?, json),
-        Command::Export(args) => emit(&export::run(args).await?, json),
-        Command::Import(args) => emit(&import::run(args).await?, json),
-        Command::History(args) => emit(&history::run(args).await?, json),
-        Command::Serve(args) if args.writes_token() => {
+        Command::Generate(Deferred(args)) => emit(&generate::run(args).await?, json),
+        Command::Init(Deferred(args)) => emit(&init::run(args).await?, json),
+        Command::Output(Deferred(args)) => emit(&output::run(args).await?, json),
+        Command::Get(Deferred(args)) => emit(&get::run(args).await?, json),
+        Command::Put(Deferred(args)) => emit(&put::run(args).await?, json),
+        Command::Delete(Deferred(args)) => emit(&delete::run(args).await?, json),
+        Command::List(Deferred(args)) => emit(&list::run(args).await?, json),
+        Command::Policy(Deferred(args)) => emit(&policy::run(args)?, json),
+        Command::Sync(Deferred(args)) => emit(&sync::run(args, json).await?, json),
+        Command::Read(Deferred(args)) => emit(&read::run(args)?, json),
+        Command::Lookup(Deferred(args)) => emit(&lookup::run(args).await?, json),
+        Command::Exec(Deferred(args)) => exec::run(args).await,
+        Command::Render(Deferred(args)) => emit(&render::run(args).await?, json),
+        Command::Env(Deferred(args)) => emit(&env::run(args).await?, json),
+        Command::Export(Deferred(args)) => emit(&export::run(args).await?, json),
+        Command::Import(Deferred(args)) => emit(&import::run(args).await?, json),
+        Command::History(Deferred(args)) => emit(&history::run(args).await?, json),
+        Command::Serve(Deferred(args)) if args.writes_token() => {
             emit(&serve_token::write_token(&args.token)?, json)
         }
-        Command::Serve(args) => emit(&serve::run(args).await?, json),
-        Command::Completions(args) => emit(&completions::run(args)?, json),
-        Command::Man(args) => emit(&man::run(args)?, json),
+        Command::Serve(Deferred(args)) => emit(&serve::run(args).await?, json),
+        Command::Completions(Deferred(args)) => emit(&completions::run(args)?, json),
+        Command::Man(Deferred(args)) => emit(&man::run(args)?, json),
     }
 }
 
