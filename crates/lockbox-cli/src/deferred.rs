@@ -56,3 +56,42 @@ impl<T: fmt::Debug> fmt::Debug for Deferred<T> {
         self.0.fmt(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over the whole tree, deferred arguments included.
+    #[test]
+    fn the_command_tree_passes_claps_checks() {
+        crate::Cli::command().debug_assert();
+    }
+
+    /// Built, a subcommand has its arguments and keeps its own about, not its arguments
+    /// struct's doc comment.
+    #[test]
+    fn a_built_subcommand_has_its_arguments_and_its_own_about() {
+        let mut cli = crate::Cli::command();
+        cli.build();
+        let output = cli.find_subcommand("output").expect("lockbox output");
+        assert_eq!(
+            output.get_about().map(ToString::to_string).as_deref(),
+            Some("Print the node's address, BLS public key and node ID")
+        );
+        assert!(output.get_long_about().is_none());
+        assert!(
+            output
+                .get_arguments()
+                .any(|a| a.get_long() == Some("data-dir"))
+        );
+    }
+
+    /// Unbuilt (what `main` parses with), a subcommand has no arguments yet: they are added
+    /// when clap descends into it.
+    #[test]
+    fn unbuilt_subcommands_have_no_arguments_yet() {
+        let cli = crate::Cli::command();
+        let output = cli.find_subcommand("output").expect("lockbox output");
+        assert_eq!(output.get_arguments().count(), 0);
+    }
+}
