@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use lockbox_core::{ErrorKind, SecretValue};
-use lockbox_resources::{CloudSecret, Manifest, STORE_FILE, Selector, Store, SyncOptions, sync};
+use lockbox_resources::{
+    CloudSecret, Manifest, STORE_FILE, Selector, Store, SyncOptions, SyncReport, sync,
+};
 use lockbox_secretsmanager::SecretsManagerClient;
 use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, secretsmanager_client};
 use lockbox_testkit::wire::unreachable_endpoint;
@@ -83,6 +85,20 @@ impl Env {
             .unwrap()
     }
 
+    /// Syncs `m` from the emulator into this test's store, with the default options.
+    async fn sync(&self, m: &Manifest) -> lockbox_core::Result<SyncReport> {
+        self.sync_from(m, &self.client).await
+    }
+
+    /// Syncs `m` into this test's store from `source` (an unreachable endpoint, say).
+    async fn sync_from(
+        &self,
+        m: &Manifest,
+        source: &SecretsManagerClient,
+    ) -> lockbox_core::Result<SyncReport> {
+        sync(m, &self.store, &self.key, source, &SyncOptions::default()).await
+    }
+
     fn store_bytes(&self) -> Vec<u8> {
         std::fs::read(self.store.join(STORE_FILE)).unwrap()
     }
@@ -117,15 +133,7 @@ async fn string_and_binary_secrets_with_custom_labels() {
         (env.name("db"), &["blue", "AWSPREVIOUS"]),
         (bin_arn.clone(), &[]),
     ]);
-    let r = sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    let r = env.sync(&m).await.unwrap();
     assert!(r.key_created);
     assert_eq!(r.secrets.len(), 2);
     assert_eq!(r.secrets[0].versions.len(), 3, "{:?}", r.secrets[0]);
@@ -183,15 +191,9 @@ async fn stage_moves_after_put_version_and_resync() {
     let id = env.name("s");
     let (_, v1) = env.create("s", "one").await;
     let blue1 = env.put("s", b"blue-one", &["blue"]).await;
-    sync(
-        &manifest(&[(id.clone(), &["blue"])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    env.sync(&manifest(&[(id.clone(), &["blue"])]))
+        .await
+        .unwrap();
     assert_eq!(
         read(&env.store, &env.key, &id, &Selector::current()).unwrap(),
         b"one"
@@ -205,15 +207,7 @@ async fn stage_moves_after_put_version_and_resync() {
     // And blue moves to a new version too.
     let blue2 = env.put("s", b"blue-two", &["blue"]).await;
     let m = manifest(&[(id.clone(), &["blue", "AWSPREVIOUS"])]);
-    let r = sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    let r = env.sync(&m).await.unwrap();
     assert_eq!(r.secrets[0].versions.len(), 3, "{:?}", r.secrets[0]);
     let s = Store::open(&env.store, &env.key).unwrap();
     let cur = s.read(&id, &Selector::current()).unwrap();
@@ -243,40 +237,24 @@ async fn missing_secret_fails_and_keeps_the_store_byte_identical() {
         return;
     };
     env.create("here", "v").await;
-    sync(
-        &manifest(&[(env.name("here"), &[])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    env.sync(&manifest(&[(env.name("here"), &[])]))
+        .await
+        .unwrap();
     let before = env.store_bytes();
     let ghost = env.name("ghost");
-    let e = sync(
-        &manifest(&[(env.name("here"), &[]), (ghost.clone(), &[])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = env
+        .sync(&manifest(&[(env.name("here"), &[]), (ghost.clone(), &[])]))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     let msg = e.to_string();
     assert!(msg.contains(&ghost), "{msg}");
     assert!(msg.contains("cloudSecrets[1]"), "{msg}");
     assert_eq!(env.store_bytes(), before);
-    let e = sync(
-        &manifest(&[(env.name("here"), &["nosuchlabel"])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = env
+        .sync(&manifest(&[(env.name("here"), &["nosuchlabel"])]))
+        .await
+        .unwrap_err();
     assert!(
         e.to_string()
             .contains("no version with staging label nosuchlabel"),
@@ -293,15 +271,7 @@ async fn secret_scheduled_for_deletion_fails_the_sync() {
     env.create("a", "v").await;
     env.create("b", "v").await;
     let m = manifest(&[(env.name("a"), &[]), (env.name("b"), &[])]);
-    sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    env.sync(&m).await.unwrap();
     let before = env.store_bytes();
     env.sdk
         .delete_secret()
@@ -310,15 +280,7 @@ async fn secret_scheduled_for_deletion_fails_the_sync() {
         .send()
         .await
         .unwrap();
-    let e = sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap_err();
+    let e = env.sync(&m).await.unwrap_err();
     assert!(e.to_string().contains(&env.name("b")), "{e}");
     assert_eq!(env.store_bytes(), before);
 }
@@ -330,15 +292,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
     };
     env.create("s", "kept").await;
     let m = manifest(&[(env.name("s"), &[])]);
-    sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    env.sync(&m).await.unwrap();
     let before = env.store_bytes();
 
     // A closed port: connections are refused.
@@ -347,9 +301,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
         Duration::from_secs(10),
     ));
     let start = Instant::now();
-    let e = sync(&m, &env.store, &env.key, &offline, &SyncOptions::default())
-        .await
-        .unwrap_err();
+    let e = env.sync_from(&m, &offline).await.unwrap_err();
     let took = start.elapsed();
     eprintln!("closed port: failed in {took:?}: {e}");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
@@ -379,9 +331,7 @@ async fn unreachable_endpoint_fails_fast_and_reads_keep_working() {
         Duration::from_secs(1),
     ));
     let start = Instant::now();
-    let e = sync(&m, &env.store, &env.key, &silent, &SyncOptions::default())
-        .await
-        .unwrap_err();
+    let e = env.sync_from(&m, &silent).await.unwrap_err();
     let took = start.elapsed();
     eprintln!("silent server: failed in {took:?}: {e}");
     assert_eq!(e.kind(), ErrorKind::Unavailable);
@@ -397,24 +347,10 @@ async fn secret_removed_from_the_manifest_disappears() {
     };
     let (a_arn, _) = env.create("a", "va").await;
     let (b_arn, _) = env.create("b", "vb").await;
-    sync(
-        &manifest(&[(a_arn.clone(), &[]), (env.name("b"), &[])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
-    let r = sync(
-        &manifest(&[(a_arn.clone(), &[])]),
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    env.sync(&manifest(&[(a_arn.clone(), &[]), (env.name("b"), &[])]))
+        .await
+        .unwrap();
+    let r = env.sync(&manifest(&[(a_arn.clone(), &[])])).await.unwrap();
     assert_eq!(r.removed, [b_arn]);
     let e = read(&env.store, &env.key, &env.name("b"), &Selector::current()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
@@ -447,15 +383,7 @@ async fn many_secrets_one_call_per_distinct_version() {
             .collect::<Vec<_>>(),
     );
     let start = Instant::now();
-    let r = sync(
-        &m,
-        &env.store,
-        &env.key,
-        &env.client,
-        &SyncOptions::default(),
-    )
-    .await
-    .unwrap();
+    let r = env.sync(&m).await.unwrap();
     let took = start.elapsed();
     eprintln!(
         "MEASURED: sync of {N} secrets x 2 labels ({} calls, {} bytes store) on the emulator took {took:?}",
