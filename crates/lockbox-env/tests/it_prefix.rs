@@ -18,12 +18,6 @@ use lockbox_env::{Binary, Loaded, Poller, Source};
 use lockbox_testkit::aws::{ATTEMPT_TIMEOUT, sdk_config, secretsmanager_settings, ssm_settings};
 use lockbox_testkit::{emulator, prefix};
 
-/// Held by each Secrets Manager test for its whole run. moto's BatchGetSecretValue iterates its
-/// secrets without a lock: a CreateSecret of the other test at that moment makes it answer
-/// HTTP 500 (`RuntimeError: dictionary changed size during iteration` in moto's log). The SSM
-/// tests need no such guard.
-static SECRETS_MANAGER_ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Counts requests by their `x-amz-target` (`AmazonSSM.GetParametersByPath`, ...).
 #[derive(Clone, Debug, Default)]
 struct Calls(Arc<Mutex<BTreeMap<String, usize>>>);
@@ -128,9 +122,12 @@ async fn it_ssm_reads_100_secrets_in_10_pages() {
     )
     .unwrap();
     fill(&backend).await;
-    calls.reset();
     let backend: Arc<dyn SecretsManager> = Arc::new(backend);
-    let read = backend.read_prefix("svc/").await.unwrap();
+    let read = transient!({
+        calls.reset();
+        backend.read_prefix("svc/")
+    })
+    .unwrap();
     assert_eq!(read.len(), COUNT);
     assert_eq!(read[7].1.expose_str(), Some("value-7"), "decrypted values");
     // GetParametersByPath answers 10 parameters a call, names and values together; after a
@@ -150,7 +147,6 @@ async fn it_secretsmanager_reads_100_secrets_in_batches() {
     let Some(endpoint) = emulator("it_secretsmanager_reads_100_secrets_in_batches") else {
         return;
     };
-    let _alone = SECRETS_MANAGER_ALONE.lock().await;
     let calls = Calls::default();
     let conf =
         aws_sdk_secretsmanager::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
@@ -162,9 +158,12 @@ async fn it_secretsmanager_reads_100_secrets_in_batches() {
     )
     .unwrap();
     fill(&backend).await;
-    calls.reset();
     let backend: Arc<dyn SecretsManager> = Arc::new(backend);
-    let read = backend.read_prefix("svc/").await.unwrap();
+    let read = transient!({
+        calls.reset();
+        backend.read_prefix("svc/")
+    })
+    .unwrap();
     assert_eq!(read.len(), COUNT);
     assert_eq!(read[7].1.expose_str(), Some("value-7"));
     // One listing (ListSecrets answers up to 100 names a page), then BatchGetSecretValue with
@@ -291,7 +290,6 @@ async fn it_secretsmanager_polls_list_versions_and_read_only_changes() {
     else {
         return;
     };
-    let _alone = SECRETS_MANAGER_ALONE.lock().await;
     let calls = Calls::default();
     let conf =
         aws_sdk_secretsmanager::config::Builder::from(&sdk_config(&endpoint, ATTEMPT_TIMEOUT))
