@@ -9,7 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-use crate::http::LazyTlsClient;
+use crate::http::http_client;
 
 /// How long a connection attempt may take, so an unreachable endpoint fails instead of hanging.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -22,7 +22,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// builds aws-config without the SDK's default HTTP client, so a provider given no client
 /// could not reach instance metadata or STS.
 pub fn provider_config() -> ProviderConfig {
-    ProviderConfig::default().with_http_client(LazyTlsClient::shared())
+    ProviderConfig::default().with_http_client(http_client())
 }
 
 /// aws-config's region chain: AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the
@@ -110,7 +110,7 @@ impl SdkOptions {
             .build();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
-            .http_client(LazyTlsClient::shared());
+            .http_client(http_client());
         if !self.sdk_retries {
             loader = loader.retry_config(RetryConfig::disabled());
         }

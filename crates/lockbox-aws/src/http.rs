@@ -25,27 +25,22 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 /// [`crate::SdkOptions`] loads has it; a config built by hand needs it too, since lockbox
 /// builds aws-config without the SDK's default client.
 pub fn http_client() -> SharedHttpClient {
-    LazyTlsClient::shared()
+    SharedHttpClient::new(LazyTlsClient {
+        plain: Builder::new().build_with_connector_fn(|settings, components| {
+            connector_builder(settings, components).build_http()
+        }),
+        tls: Arc::default(),
+    })
 }
 
 /// An HTTP client whose TLS connector (and root certificates) is built on first use.
 #[derive(Clone, Debug)]
-pub(crate) struct LazyTlsClient {
+struct LazyTlsClient {
     plain: SharedHttpClient,
     tls: Arc<OnceLock<SharedHttpClient>>,
 }
 
 impl LazyTlsClient {
-    /// A new client, shared as the SDK takes it.
-    pub(crate) fn shared() -> SharedHttpClient {
-        SharedHttpClient::new(Self {
-            plain: Builder::new().build_with_connector_fn(|settings, components| {
-                connector_builder(settings, components).build_http()
-            }),
-            tls: Arc::default(),
-        })
-    }
-
     /// The client for `uri`: plain for `http://`, else the TLS one (built now if needed).
     fn client_for(&self, uri: &str) -> &SharedHttpClient {
         let plain = uri
